@@ -32,7 +32,7 @@ command -v make >/dev/null 2>&1 || die "make not found. Install make (Debian: ap
 
 # --- skip everything when nothing changed
 inputs_hash() {
-  (cd "$ROOT" && cat requirements/lock.txt requirements/nodeps.txt scripts/setup.sh scripts/fix_wheel_cmake.py \
+  (cd "$ROOT" && cat requirements/lock.txt requirements/python.txt requirements/nodeps.txt scripts/setup.sh scripts/fix_wheel_cmake.py \
      setup.py setup.cfg package.xml t2g_msgs/CMakeLists.txt t2g_msgs/package.xml t2g_msgs/msg/*.msg \
      && "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1
 }
