@@ -1,0 +1,223 @@
+"""numpy <-> the fields of sensor_msgs/Image and sensor_msgs/CompressedImage, without rclpy or cv_bridge.
+
+Decoders take any object with the message's attributes (an rclpy message, a ``rosbags`` dataclass,
+a ``SimpleNamespace``); encoders return a dict of field values to splat into either message class.
+Results match cv_bridge's ``imgmsg_to_cv2(msg, "rgb8")``, ``compressed_imgmsg_to_cv2(msg, "rgb8")``
+and ``cv2_to_imgmsg`` (checked by a parity test wherever cv_bridge is installed).
+"""
+
+from __future__ import annotations
+
+import array
+from typing import Any, Literal, NamedTuple
+
+import cv2
+import numpy as np
+
+DataType = Literal["array", "numpy"]
+
+
+class ImageDecodeError(ValueError):
+    """An image message cannot be turned into an array; the message says which field is wrong."""
+
+
+class _Layout(NamedTuple):
+    channels: int
+    itemsize: int  # bytes per channel value: 1 or 2
+    to_rgb: int | None  # cv2 colour conversion code, None when already RGB
+
+
+# Encodings from sensor_msgs/image_encodings.hpp that a colour camera driver publishes.
+_RAW_LAYOUTS: dict[str, _Layout] = {
+    "rgb8": _Layout(3, 1, None),
+    "bgr8": _Layout(3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2RGB),
+    "rgb16": _Layout(3, 2, None),
+    "bgr16": _Layout(3, 2, cv2.COLOR_BGR2RGB),
+    "rgba16": _Layout(4, 2, cv2.COLOR_RGBA2RGB),
+    "bgra16": _Layout(4, 2, cv2.COLOR_BGRA2RGB),
+    "mono16": _Layout(1, 2, cv2.COLOR_GRAY2RGB),
+}
+
+# 16 -> 8 bit as cv_bridge does it (cv::Mat::convertTo with scale 255/65535, rounded): round(v / 257).
+# Not v >> 8: e.g. 129 -> 1 here, 0 with a shift.
+_SCALE_16_TO_8 = 255.0 / 65535.0
+
+_JPEG_SOI = b"\xff\xd8"
+_JPEG_EOI = b"\xff\xd9"
+
+
+def image_msg_to_rgb(msg: Any) -> np.ndarray:
+    """Decode a sensor_msgs/Image.
+
+    Args:
+        msg: has ``height, width, encoding, is_bigendian, step, data``; ``data`` is any bytes-like
+            object (bytes, array.array, uint8 ndarray). Encodings: rgb8, bgr8, rgba8, bgra8, mono8 and
+            their 16-bit forms (rgb16, bgr16, rgba16, bgra16, mono16), either byte order.
+
+    Returns:
+        ``(height, width, 3) uint8`` RGB, a new array (never a view of ``msg.data``). Alpha is
+        dropped, mono is replicated to 3 channels, 16-bit values become ``round(v * 255 / 65535)``.
+
+    Raises:
+        ImageDecodeError: unsupported encoding, zero size, ``step`` shorter than a row, or ``data``
+            shorter than ``step * height``.
+    """
+    layout = _RAW_LAYOUTS.get(msg.encoding)
+    if layout is None:
+        raise ImageDecodeError(
+            f"unsupported encoding {msg.encoding!r}; supported: {', '.join(sorted(_RAW_LAYOUTS))}"
+        )
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height == 0 or width == 0:
+        raise ImageDecodeError(f"empty image: height {height}, width {width}")
+    row_bytes = width * layout.channels * layout.itemsize
+    if step < row_bytes:
+        raise ImageDecodeError(
+            f"step {step} is shorter than a row of {width} px x {layout.channels * layout.itemsize} bytes"
+            f" = {row_bytes} ({msg.encoding})"
+        )
+    data = np.frombuffer(msg.data, np.uint8)
+    if data.size < step * height:
+        raise ImageDecodeError(f"data has {data.size} bytes, expected step {step} x height {height} = {step * height}")
+
+    dtype = np.dtype(np.uint8) if layout.itemsize == 1 else np.dtype(">u2" if msg.is_bigendian else "<u2")
+    pixels = np.ndarray(  # view honouring row padding; inner dims are packed per the encoding
+        (height, width, layout.channels), dtype, buffer=data,
+        strides=(step, layout.channels * layout.itemsize, layout.itemsize),
+    )
+    if layout.itemsize == 2:
+        # astype makes native-order contiguous uint16, which cv2 needs; then scale like cv_bridge.
+        pixels = cv2.convertScaleAbs(pixels.astype(np.uint16), alpha=_SCALE_16_TO_8)
+        pixels = pixels.reshape(height, width, layout.channels)
+    if layout.to_rgb is None:
+        return np.array(pixels, copy=True, order="C")
+    if layout.channels == 1:
+        pixels = pixels[:, :, 0]
+    return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_rgb)
+
+
+def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (JPEG, PNG or anything else cv2.imdecode reads).
+
+    Args:
+        msg: has ``format`` and ``data`` (bytes-like). The content, not ``format``, selects the codec.
+
+    Returns:
+        ``(H, W, 3) uint8`` RGB. Grey images are replicated to 3 channels, alpha is dropped,
+        16-bit PNGs are scaled like :func:`image_msg_to_rgb`. EXIF orientation is ignored, as in
+        cv_bridge (``IMREAD_UNCHANGED``).
+
+    Raises:
+        ImageDecodeError: empty, truncated or corrupt data, or a ``compressedDepth`` message.
+    """
+    data = np.frombuffer(msg.data, np.uint8)
+    if data.size == 0:
+        raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data")
+    if "compresseddepth" in msg.format.lower():
+        raise ImageDecodeError(f"format {msg.format!r} (compressed_depth_image_transport) is not supported")
+    # A JPEG must end with its EOI marker; older OpenCV (4.x) returns a grey-filled image for a
+    # truncated JPEG instead of failing, so check explicitly.
+    if data[:2].tobytes() == _JPEG_SOI and np.trim_zeros(data[-64:], "b")[-2:].tobytes() != _JPEG_EOI:
+        raise ImageDecodeError(f"JPEG data ({data.size} bytes, format {msg.format!r}) is truncated: no end marker")
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise ImageDecodeError(f"cannot decode {data.size} bytes (format {msg.format!r}): corrupt or truncated")
+    if decoded.dtype == np.uint16:
+        decoded = cv2.convertScaleAbs(decoded, alpha=_SCALE_16_TO_8)
+    elif decoded.dtype != np.uint8:
+        raise ImageDecodeError(f"decoded image has unsupported depth {decoded.dtype} (format {msg.format!r})")
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    codes = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
+    if channels not in codes:
+        raise ImageDecodeError(f"decoded image has {channels} channels (format {msg.format!r})")
+    return cv2.cvtColor(decoded, codes[channels])
+
+
+def rgb_to_image_fields(image: np.ndarray, encoding: str, *, data_type: DataType = "array") -> dict[str, Any]:
+    """Fields of a sensor_msgs/Image holding ``image``, as ``cv_bridge.cv2_to_imgmsg`` fills them.
+
+    Args:
+        image: ``(H, W, 3) uint8`` RGB for ``rgb8`` and ``bgr8`` (channels are swapped for bgr8);
+            ``(H, W) uint8`` for ``mono8`` (class-id masks, 8-bit confidence);
+            ``(H, W) float32`` for ``32FC1`` (confidence 0..1).
+        encoding: ``rgb8``, ``bgr8``, ``mono8`` or ``32FC1``.
+        data_type: container for ``data``: ``"array"`` gives ``array.array('B')``, what rclpy messages
+            store (other types trigger rclpy's per-byte type check, ~100 ms per frame); ``"numpy"``
+            gives a 1-D uint8 ndarray, what ``rosbags`` message classes need.
+
+    Returns:
+        ``dict(height, width, encoding, is_bigendian=0, step, data)`` with packed rows
+        (``step = width * bytes per pixel``) and little-endian floats.
+    """
+    expected = {"rgb8": (3, np.uint8), "bgr8": (3, np.uint8), "mono8": (2, np.uint8), "32FC1": (2, np.float32)}
+    if encoding not in expected:
+        raise ValueError(f"unsupported output encoding {encoding!r}; supported: {', '.join(expected)}")
+    ndim, dtype = expected[encoding]
+    if image.ndim != ndim or image.dtype != dtype or (ndim == 3 and image.shape[2] != 3):
+        shape = "(H, W, 3)" if ndim == 3 else "(H, W)"
+        raise ValueError(f"{encoding} needs a {shape} {np.dtype(dtype)} array, got {image.shape} {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"cannot encode an empty image of shape {image.shape}")
+    if encoding == "bgr8":
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    # '<f4' pins the byte order we declare with is_bigendian=0 (a no-op on little-endian hosts).
+    packed = np.ascontiguousarray(image, dtype="<f4" if encoding == "32FC1" else np.uint8)
+    height, width = packed.shape[:2]
+    return {
+        "height": height,
+        "width": width,
+        "encoding": encoding,
+        "is_bigendian": 0,
+        "step": packed.nbytes // height,
+        "data": _container(packed, data_type),
+    }
+
+
+def rgb_to_compressed_fields(
+    image: np.ndarray, fmt: Literal["jpeg", "png"] = "jpeg", quality: int = 85, *, data_type: DataType = "array"
+) -> dict[str, Any]:
+    """Fields of a sensor_msgs/CompressedImage holding ``image``, as image_transport's compressed plugin.
+
+    Never use ``"jpeg"`` for class-id masks: its lossy blocks invent ids at class borders. Use ``"png"``.
+
+    Args:
+        image: ``(H, W, 3) uint8`` RGB or ``(H, W) uint8`` mono.
+        fmt: ``"jpeg"`` or ``"png"``.
+        quality: JPEG quality 1..100 (ignored for PNG, which is lossless).
+        data_type: container for ``data``, see :func:`rgb_to_image_fields`.
+
+    Returns:
+        ``dict(format, data)``; ``format`` follows compressed_image_transport, e.g.
+        ``"rgb8; jpeg compressed bgr8"`` or ``"mono8; png compressed "``.
+    """
+    if fmt not in ("jpeg", "png"):
+        raise ValueError(f"unsupported compression format {fmt!r}; use 'jpeg' or 'png'")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"image must be (H, W, 3) or (H, W) uint8, got {image.shape} {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"cannot encode an empty image of shape {image.shape}")
+    if image.ndim == 3:
+        source, target, pixels = "rgb8", "bgr8", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    else:
+        source, target, pixels = "mono8", "", image
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else []
+    ok, encoded = cv2.imencode(f".{'jpg' if fmt == 'jpeg' else 'png'}", pixels, params)
+    if not ok:
+        raise ValueError(f"cv2.imencode failed for a {image.shape} image as {fmt}")
+    return {"format": f"{source}; {fmt} compressed {target}", "data": _container(encoded.reshape(-1), data_type)}
+
+
+def _container(packed: np.ndarray, data_type: DataType) -> Any:
+    flat = packed.reshape(-1).view(np.uint8)  # the bytes, whatever the element type
+    if data_type == "numpy":
+        return flat.copy()  # a copy, so later edits to the image do not leak into the message
+    if data_type == "array":
+        out = array.array("B")
+        out.frombytes(flat)
+        return out
+    raise ValueError(f"data_type must be 'array' or 'numpy', got {data_type!r}")
