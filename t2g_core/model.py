@@ -1,0 +1,211 @@
+"""T2GModel: frozen backbone -> Stability Queries -> pixel decoder -> spatio-temporal memory decoder.
+
+Two entry points share all code: ``forward_clip`` for training/evaluation on clips, and the pair
+``encode_frames`` (once per frame, cached) + ``decode`` used by ``StreamingSegmenter``. Frame t of a clip
+is decoded from the memory frames max(0, t-T+1)..t, which is exactly what streaming holds after t, so
+both give the same result. The per-frame model is the same code with T = 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .backbones import FrozenBackbone, build_backbone
+from .config import ModelConfig
+from .memory_decoder import MemoryDecoder
+from .pixel_decoder import PixelDecoder
+from .stability_queries import StabilityQueries
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """What the memory caches for N frames (one backbone pass each).
+
+    Attributes:
+        pixel_embedding: (N, d, ceil(H/8), ceil(W/8)) float32, the stride-8 per-pixel embedding.
+        memory_keys: one (N, L_tok, d) tensor per decoder layer: the frame's memory keys without the
+            temporal term (see ``memory_decoder``).
+        memory_values: same shapes, the memory values without the temporal term.
+    """
+
+    pixel_embedding: torch.Tensor
+    memory_keys: tuple[torch.Tensor, ...]
+    memory_values: tuple[torch.Tensor, ...]
+
+    @property
+    def num_frames(self) -> int:
+        """N."""
+        return self.pixel_embedding.shape[0]
+
+    def select(self, index: slice | torch.Tensor) -> FrameFeatures:
+        """The frames picked by ``index`` along the frame axis (a view where indexing allows)."""
+        return FrameFeatures(
+            pixel_embedding=self.pixel_embedding[index],
+            memory_keys=tuple(k[index] for k in self.memory_keys),
+            memory_values=tuple(v[index] for v in self.memory_values),
+        )
+
+
+@dataclass(frozen=True)
+class ClipPrediction:
+    """Output of ``T2GModel.forward_clip``.
+
+    Attributes:
+        sem_logits: (B, T, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
+        aux_sem_logits: L tensors of the same shape, predictions from the initial queries and layers
+            1..L-1, for deep supervision (empty when ``with_aux=False``).
+    """
+
+    sem_logits: torch.Tensor
+    aux_sem_logits: tuple[torch.Tensor, ...]
+
+
+class T2GModel(nn.Module):
+    """Time2General video segmenter.
+
+    Args:
+        backbone: frozen feature extractor (strides 8, 16, 32).
+        stability_queries: shared queries S and per-level modulation.
+        pixel_decoder: FPN fusion and stride-8 pixel embedding.
+        memory_decoder: spatio-temporal memory decoder and semantic head.
+        memory_frames: T, frames in the memory (current included); 1 = per-frame model.
+        input_size: (H, W) frames are resized to (by ``t2g_core.transforms``) before ``encode_frames``.
+        config: the config this model was built from; stored in checkpoints.
+
+    Attributes:
+        trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder); the
+            backbone is outside it. Optimisers and checkpoints use exactly this.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: FrozenBackbone,
+        stability_queries: StabilityQueries,
+        pixel_decoder: PixelDecoder,
+        memory_decoder: MemoryDecoder,
+        memory_frames: int,
+        input_size: tuple[int, int],
+        config: ModelConfig,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.trainable = nn.ModuleDict(
+            {"stability_queries": stability_queries, "pixel_decoder": pixel_decoder, "memory_decoder": memory_decoder}
+        )
+        self.memory_frames = memory_frames
+        self.input_size = tuple(input_size)
+        self.config = config
+
+    def encode_frames(self, images: torch.Tensor) -> FrameFeatures:
+        """One frozen-backbone pass plus Stability-Query modulation, pixel decoding and memory projection.
+
+        Args:
+            images: (N, 3, H, W) float32 RGB in 0..255 (normally H, W = ``input_size``).
+
+        Returns:
+            FrameFeatures of the N frames.
+        """
+        stability_queries, pixel_decoder, memory_decoder = self._parts()
+        levels = stability_queries(self.backbone(images))
+        fused, pixel_embedding = pixel_decoder(levels)
+        keys, values = memory_decoder.project_memory(fused)
+        return FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values)
+
+    def decode(self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor) -> torch.Tensor:
+        """Segment N frames from their memories.
+
+        Args:
+            current: the N frames being decoded.
+            memory: M >= 1 FrameFeatures of N frames each, oldest first, normally ending with ``current``
+                (memory frame m of decoded frame n is frame n of ``memory[m]``).
+            offsets_s: (N, M) float, time of memory frame minus time of decoded frame in seconds (<= 0).
+
+        Returns:
+            sem_logits: (N, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
+        """
+        return self._decode(current, memory, offsets_s, with_aux=False)[-1]
+
+    def forward_clip(self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True) -> ClipPrediction:
+        """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t.
+
+        Args:
+            clip: (B, T_clip, 3, H, W) float32 RGB 0..255, frames in time order.
+            times_s: (B, T_clip) frame times in seconds; only differences matter. Pass float64 for
+                absolute (epoch) stamps, float32 cannot resolve them.
+            with_aux: also return the deep-supervision predictions.
+
+        Returns:
+            ClipPrediction with (B, T_clip, K, ceil(H/8), ceil(W/8)) logits.
+        """
+        if clip.ndim != 5 or clip.shape[2] != 3:
+            raise ValueError(f"clip must be (B, T, 3, H, W), got shape {tuple(clip.shape)}")
+        b, t_clip = clip.shape[:2]
+        if tuple(times_s.shape) != (b, t_clip):
+            raise ValueError(f"times_s must have shape {(b, t_clip)}, got {tuple(times_s.shape)}")
+        if not torch.isfinite(times_s).all():
+            raise ValueError(f"times_s must be finite, got {times_s.tolist()}")
+        features = self.encode_frames(clip.reshape(b * t_clip, *clip.shape[2:]))  # frame (b, t) at b*T+t
+        frames = [features.select(slice(t, None, t_clip)) for t in range(t_clip)]
+        times = times_s.to(torch.float64)
+        per_frame = []
+        for t in range(t_clip):
+            first = max(0, t - self.memory_frames + 1)
+            offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M)
+            per_frame.append(self._decode(frames[t], frames[first : t + 1], offsets, with_aux=with_aux))
+        stacked = [torch.stack(outputs, dim=1) for outputs in zip(*per_frame)]  # each (B, T, K, h, w)
+        return ClipPrediction(sem_logits=stacked[-1], aux_sem_logits=tuple(stacked[:-1]))
+
+    def _decode(
+        self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor, *, with_aux: bool
+    ) -> list[torch.Tensor]:
+        if not memory or tuple(offsets_s.shape) != (current.num_frames, len(memory)):
+            raise ValueError(
+                f"offsets_s must have shape (N, M) = {(current.num_frames, len(memory))} with M >= 1, "
+                f"got {tuple(offsets_s.shape)}"
+            )
+        stability_queries, _, memory_decoder = self._parts()
+        return memory_decoder(
+            queries=stability_queries.queries,
+            pixel_embedding=current.pixel_embedding,
+            memory_keys=[frame.memory_keys for frame in memory],
+            memory_values=[frame.memory_values for frame in memory],
+            offsets_s=offsets_s.to(current.pixel_embedding.device),
+            with_aux=with_aux,
+        )
+
+    def _parts(self) -> tuple[StabilityQueries, PixelDecoder, MemoryDecoder]:
+        return (
+            self.trainable["stability_queries"],
+            self.trainable["pixel_decoder"],
+            self.trainable["memory_decoder"],
+        )
+
+
+def build_model(cfg: ModelConfig) -> T2GModel:
+    """The one place a ``ModelConfig`` becomes constructor arguments. The backbone's weights are loaded
+    (frozen); the trainable modules are randomly initialised."""
+    backbone = build_backbone(cfg.backbone.name, weights=cfg.backbone.weights)
+    return T2GModel(
+        backbone=backbone,
+        stability_queries=StabilityQueries(in_channels=backbone.out_channels, dim=cfg.dim, num_queries=cfg.num_queries),
+        pixel_decoder=PixelDecoder(dim=cfg.dim),
+        memory_decoder=MemoryDecoder(
+            dim=cfg.dim,
+            num_classes=cfg.num_classes,
+            num_layers=cfg.decoder.num_layers,
+            num_heads=cfg.decoder.num_heads,
+            ffn_dim=cfg.decoder.ffn_dim,
+            memory_strides=cfg.decoder.memory_strides,
+            num_frequencies=cfg.temporal.num_frequencies,
+            min_period_s=cfg.temporal.min_period_s,
+            max_period_s=cfg.temporal.max_period_s,
+        ),
+        memory_frames=cfg.memory_frames,
+        input_size=cfg.input_size,
+        config=cfg,
+    )

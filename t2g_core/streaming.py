@@ -1,0 +1,147 @@
+"""StreamingSegmenter: frame-by-frame inference with a bounded memory of cached frame features."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .model import FrameFeatures, T2GModel
+from .transforms import frames_to_tensor, resize_images, upsample_logits
+
+# Reasons a step reports in FrameResult.reset_reason when the memory was cleared automatically.
+RESET_START = "start"
+RESET_GAP = "gap"
+RESET_TIME_BACKWARDS = "time_backwards"
+RESET_RESOLUTION = "resolution_change"
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Segmentation of one frame, at the frame's resolution.
+
+    Attributes:
+        labels: (H, W) uint8 class ids in 0..K-1 (argmax).
+        confidence: (H, W) float32 in 0..1, the probability of the chosen class.
+        reset_reason: why the memory was cleared before this frame (``"start"``, ``"gap"``,
+            ``"time_backwards"``, ``"resolution_change"`` or the reason given to ``reset``), else None.
+        memory_frames: frames the prediction used, this one included (1..T).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    reset_reason: str | None
+    memory_frames: int
+
+
+class StreamingSegmenter:
+    """Owns the inference state of one camera stream: a ring buffer of the last T frames' features.
+
+    Each ``step`` runs the backbone once (on the new frame only) and decodes it from the buffer, which
+    gives the same result as ``T2GModel.forward_clip`` on the last T frames. With ``ema_alpha`` the output
+    probabilities are additionally smoothed, p̄_t = α p_t + (1-α) p̄_{t-1} at model resolution (the
+    EMA baseline; use it with a per-frame model); the average restarts with the memory.
+
+    Args:
+        model: the segmenter; moved to ``device`` and put in eval mode.
+        max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
+        device: torch device to run on.
+        ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
+    """
+
+    def __init__(
+        self, model: T2GModel, *, max_gap_s: float, device: str | torch.device = "cpu", ema_alpha: float | None = None
+    ) -> None:
+        if not (isinstance(max_gap_s, numbers.Real) and math.isfinite(max_gap_s) and max_gap_s > 0):
+            raise ValueError(f"max_gap_s must be a finite number > 0, got {max_gap_s!r}")
+        if ema_alpha is not None and not (isinstance(ema_alpha, numbers.Real) and 0 < ema_alpha <= 1):
+            raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
+        self._device = torch.device(device)
+        self._model = model.to(self._device).eval()
+        self._max_gap_s = float(max_gap_s)
+        self._ema_alpha = ema_alpha
+        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_frames)
+        self._ema: torch.Tensor | None = None
+        self._last_stamp: float | None = None
+        self._last_size: tuple[int, int] | None = None
+        self._pending_reason: str | None = RESET_START
+
+    @property
+    def memory_frames(self) -> int:
+        """Frames currently held in the memory (0..T)."""
+        return len(self._memory)
+
+    def reset(self, reason: str) -> None:
+        """Clear the memory and the EMA; the next step reports ``reason`` as its ``reset_reason``."""
+        self._memory.clear()
+        self._ema = None
+        self._last_stamp = None
+        self._last_size = None
+        self._pending_reason = reason
+
+    def step(self, frame_rgb: np.ndarray, stamp_s: float) -> FrameResult:
+        """Segment the next frame of the stream.
+
+        Args:
+            frame_rgb: (H, W, 3) uint8 RGB, any size > 0 (resized to the model input size internally).
+            stamp_s: capture time in seconds (e.g. the header stamp); finite.
+
+        Returns:
+            FrameResult at (H, W).
+
+        Raises:
+            ValueError: bad frame (type, dtype, shape, empty) or non-finite stamp; the state is unchanged.
+        """
+        _check_frame(frame_rgb)
+        if isinstance(stamp_s, bool) or not isinstance(stamp_s, numbers.Real) or not math.isfinite(stamp_s):
+            raise ValueError(f"stamp_s must be a finite number of seconds, got {stamp_s!r}")
+        stamp_s = float(stamp_s)
+        size = frame_rgb.shape[:2]
+        self._auto_reset(stamp_s, size)
+        reason, self._pending_reason = self._pending_reason, None
+        self._last_stamp, self._last_size = stamp_s, size
+
+        with torch.inference_mode():
+            image = resize_images(frames_to_tensor(frame_rgb).to(self._device), self._model.input_size)
+            current = self._model.encode_frames(image)
+            self._memory.append((current, stamp_s))
+            offsets = torch.tensor([[s - stamp_s for _, s in self._memory]], dtype=torch.float32)  # (1, M)
+            logits = self._model.decode(current, [f for f, _ in self._memory], offsets)  # (1, K, h, w)
+            if self._ema_alpha is not None:
+                probs = logits.softmax(dim=1)
+                self._ema = probs if self._ema is None else self._ema_alpha * probs + (1 - self._ema_alpha) * self._ema
+                # log p̄ has softmax p̄, so the output path below stays the same with and without the EMA.
+                logits = torch.log(self._ema.clamp_min(1e-12))
+            probs = upsample_logits(logits, size).softmax(dim=1)  # (1, K, H, W)
+            confidence, labels = probs[0].max(dim=0)  # (H, W) each
+        return FrameResult(
+            labels=labels.to(torch.uint8).cpu().numpy(),
+            confidence=confidence.float().cpu().numpy(),
+            reset_reason=reason,
+            memory_frames=len(self._memory),
+        )
+
+    def _auto_reset(self, stamp_s: float, size: tuple[int, int]) -> None:
+        if self._last_stamp is None:
+            return
+        if size != self._last_size:
+            self.reset(RESET_RESOLUTION)
+        elif stamp_s < self._last_stamp:
+            self.reset(RESET_TIME_BACKWARDS)
+        elif stamp_s - self._last_stamp > self._max_gap_s:
+            self.reset(RESET_GAP)
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame_rgb must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame_rgb must be uint8, got dtype {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame_rgb must be (H, W, 3) RGB, got shape {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frame_rgb must not be empty, got shape {frame.shape}")

@@ -1,0 +1,183 @@
+"""T2GModel on tiny configs: shapes, gradients, causality, time offsets, and the module equations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from t2g_core import build_model, load_model_config
+from t2g_core.memory_decoder import SemanticHead
+from t2g_core.stability_queries import LevelModulation
+
+
+def _clip(b: int, t: int, size=(32, 48), seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 3, *size, generator=g) * 255
+
+
+def _times(b: int, t: int, dt: float = 0.1) -> torch.Tensor:
+    return (torch.arange(t, dtype=torch.float64) * dt).repeat(b, 1)
+
+
+@pytest.fixture
+def tiny_model(make_tiny_config):
+    torch.manual_seed(0)
+    return build_model(make_tiny_config())
+
+
+def test_forward_clip_shapes_and_values(tiny_model):
+    pred = tiny_model.forward_clip(_clip(2, 4), _times(2, 4))
+    assert pred.sem_logits.shape == (2, 4, 5, 4, 6)
+    assert pred.sem_logits.dtype == torch.float32
+    assert len(pred.aux_sem_logits) == 2  # initial queries + layer 1 of 2
+    for logits in (pred.sem_logits, *pred.aux_sem_logits):
+        assert logits.shape == (2, 4, 5, 4, 6)
+        assert torch.isfinite(logits).all()
+    probs = pred.sem_logits.softmax(dim=2)
+    assert torch.allclose(probs.sum(dim=2), torch.ones(2, 4, 4, 6))
+    assert tiny_model.forward_clip(_clip(1, 2), _times(1, 2), with_aux=False).aux_sem_logits == ()
+
+
+def test_odd_input_size_gives_ceil_stride8_logits(tiny_model):
+    pred = tiny_model.forward_clip(_clip(1, 2, size=(33, 50)), _times(1, 2))
+    assert pred.sem_logits.shape == (1, 2, 5, 5, 7)
+
+
+def test_gradients_reach_trainable_modules_never_backbone(tiny_model):
+    tiny_model.train()
+    pred = tiny_model.forward_clip(_clip(2, 3), _times(2, 3))
+    loss = pred.sem_logits.logsumexp(dim=2).mean() - pred.sem_logits[:, :, 0].mean()
+    loss = loss + sum(a[:, :, 1].mean() for a in pred.aux_sem_logits)
+    loss.backward()
+    assert all(p.grad is None for p in tiny_model.backbone.parameters())
+    assert not any(m.training for m in tiny_model.backbone.modules())
+    named = dict(tiny_model.trainable.named_parameters())
+    missing = [name for name, p in named.items() if p.grad is None]
+    assert missing == []
+    assert named["stability_queries.queries"].grad.abs().sum() > 0
+    for prefix in ("stability_queries.levels.", "pixel_decoder.", "memory_decoder.layers.", "memory_decoder.time_encoding."):
+        assert any(p.grad.abs().sum() > 0 for n, p in named.items() if n.startswith(prefix)), prefix
+
+
+def test_no_autograd_graph_through_backbone(tiny_model):
+    images = (torch.rand(2, 3, 32, 48) * 255).requires_grad_(True)
+    features = tiny_model.encode_frames(images)
+    assert features.pixel_embedding.requires_grad  # trainable modules are on the graph...
+    (features.pixel_embedding.sum() + sum(k.sum() for k in features.memory_keys)).backward()
+    assert images.grad is None  # ...but nothing flows back through the backbone to its input
+
+
+def test_real_lite0_model_small_input_trains_heads_only():
+    torch.manual_seed(0)
+    model = build_model(load_model_config("config/model_t2g.yaml"))
+    pred = model.forward_clip(_clip(1, 2, size=(64, 96)), _times(1, 2))
+    assert pred.sem_logits.shape == (1, 2, 11, 8, 12)
+    assert torch.isfinite(pred.sem_logits).all()
+    pred.sem_logits.mean().backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert model.trainable["stability_queries"].queries.grad.abs().sum() > 0
+
+
+def test_clip_decoding_is_causal(tiny_model):
+    clip = _clip(1, 5)
+    base = tiny_model.forward_clip(clip, _times(1, 5), with_aux=False).sem_logits
+    changed = clip.clone()
+    changed[:, 3] = 255 - changed[:, 3]
+    other = tiny_model.forward_clip(changed, _times(1, 5), with_aux=False).sem_logits
+    assert torch.allclose(base[:, :3], other[:, :3], atol=1e-6)
+    assert not torch.allclose(base[:, 3:], other[:, 3:], atol=1e-4)
+
+
+def test_memory_window_is_T_frames(tiny_model):
+    clip = _clip(1, 5)
+    base = tiny_model.forward_clip(clip, _times(1, 5), with_aux=False).sem_logits
+    changed = clip.clone()
+    changed[:, 1] = 255 - changed[:, 1]
+    other = tiny_model.forward_clip(changed, _times(1, 5), with_aux=False).sem_logits
+    assert not torch.allclose(base[:, 3], other[:, 3], atol=1e-4)  # frame 1 is in frame 3's memory (1..3)
+    assert torch.allclose(base[:, 4], other[:, 4], atol=1e-6)  # but not in frame 4's (2..4)
+
+
+def test_per_frame_mode_uses_only_current_frame(make_tiny_config):
+    torch.manual_seed(0)
+    model = build_model(make_tiny_config(temporal=False))
+    assert model.memory_frames == 1
+    clip = _clip(1, 3)
+    base = model.forward_clip(clip, _times(1, 3)).sem_logits
+    changed = clip.clone()
+    changed[:, 0] = 0
+    other = model.forward_clip(changed, _times(1, 3)).sem_logits
+    assert not torch.allclose(base[:, 0], other[:, 0], atol=1e-4)
+    assert torch.allclose(base[:, 1:], other[:, 1:], atol=1e-6)
+
+
+def test_time_offsets_in_seconds_matter_and_only_differences_count(tiny_model):
+    clip = _clip(1, 3)
+    base = tiny_model.forward_clip(clip, _times(1, 3, dt=0.1), with_aux=False).sem_logits
+    slower = tiny_model.forward_clip(clip, _times(1, 3, dt=1.0), with_aux=False).sem_logits
+    shifted = tiny_model.forward_clip(clip, _times(1, 3, dt=0.1) + 1.7e9, with_aux=False).sem_logits
+    assert not torch.allclose(base[:, 2], slower[:, 2], atol=1e-5)
+    assert torch.allclose(base, shifted, atol=1e-6)
+
+
+def test_decode_and_forward_clip_validate_arguments(tiny_model):
+    feats = tiny_model.encode_frames(torch.rand(2, 3, 32, 48) * 255)
+    with pytest.raises(ValueError, match="offsets_s must have shape"):
+        tiny_model.decode(feats, [feats, feats], torch.zeros(2, 1))
+    with pytest.raises(ValueError, match="offsets_s must have shape"):
+        tiny_model.decode(feats, [], torch.zeros(2, 0))
+    with pytest.raises(ValueError, match="clip must be"):
+        tiny_model.forward_clip(torch.rand(2, 3, 32, 48), _times(2, 3))
+    with pytest.raises(ValueError, match="times_s must have shape"):
+        tiny_model.forward_clip(_clip(2, 3), _times(2, 2))
+    times = _times(1, 2)
+    times[0, 1] = math.nan
+    with pytest.raises(ValueError, match="finite"):
+        tiny_model.forward_clip(_clip(1, 2), times)
+
+
+def test_level_modulation_matches_written_equations():
+    torch.manual_seed(0)
+    d, q = 16, 4
+    module = LevelModulation(in_channels=6, dim=d)
+    with torch.no_grad():
+        module.ro.bias.normal_()
+    features = torch.randn(2, 6, 3, 5)
+    s = torch.randn(q, d)
+    got = module(features, s)
+
+    x = module.proj(features).flatten(2).transpose(1, 2)  # (N, P, d)
+    xn = module.norm(x)
+    wq, wk, wv = module.wq.weight.T, module.wk.weight.T, module.wv.weight.T
+    rq, rk, rv, ro = module.rq.weight.T, module.rk.weight.T, module.rv.weight.T, module.ro.weight.T
+    a = torch.softmax((s @ wq) @ (xn @ wk).transpose(1, 2) / math.sqrt(d), dim=-1)  # (N, Q, P)
+    u = a @ xn @ wv  # (N, Q, d)
+    b = torch.softmax((xn @ rq) @ (u @ rk).transpose(1, 2) / math.sqrt(d), dim=-1)  # (N, P, Q)
+    y = x + b @ u @ rv @ ro + module.ro.bias
+    assert torch.allclose(got, y.transpose(1, 2).reshape(2, d, 3, 5), atol=1e-5)
+
+
+def test_semantic_head_matches_mask2former_combination():
+    torch.manual_seed(0)
+    head = SemanticHead(dim=8, num_classes=3)
+    queries = torch.randn(1, 4, 8)
+    pixels = torch.randn(1, 8, 2, 3)
+    got = head(queries, pixels)
+    qn = head.norm(queries[0])
+    cls = head.classes(qn).softmax(-1)  # (Q, K+1)
+    emb = head.mask_mlp(qn)  # (Q, d)
+    expected = torch.zeros(3, 2, 3)
+    for k in range(3):
+        for y in range(2):
+            for x in range(3):
+                expected[k, y, x] = sum(cls[i, k] * torch.sigmoid(emb[i] @ pixels[0, :, y, x]) for i in range(4))
+    assert torch.allclose(got[0], torch.log(expected + 1e-6), atol=1e-5)
+
+
+def test_lite0_t2g_config_trainable_parameter_budget():
+    model = build_model(load_model_config("config/model_t2g.yaml"))
+    trainable = sum(p.numel() for p in model.trainable.parameters())
+    assert all(p.requires_grad for p in model.trainable.parameters())
+    assert 0.5e6 < trainable < 2e6, trainable  # light head: well under the 3.4M frozen Lite0 parameters

@@ -1,0 +1,65 @@
+"""ModelConfig: YAML files in config/, strict validation, dict round trip."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from t2g_core import ModelConfig, load_model_config
+
+
+def test_shipped_configs_load():
+    t2g = load_model_config("config/model_t2g.yaml")
+    perframe = load_model_config("config/model_perframe.yaml")
+    assert t2g.memory_frames == 4 and t2g.temporal.enabled
+    assert perframe.memory_frames == 1 and not perframe.temporal.enabled
+    assert t2g.backbone.name == "efficientnet_lite0" and t2g.backbone.weights is None
+    assert t2g.input_size == (360, 480) and t2g.decoder.memory_strides == (32, 16)
+    # The two differ only in the temporal switch, so the comparison is the memory alone.
+    assert perframe.backbone == t2g.backbone and perframe.decoder == t2g.decoder and perframe.dim == t2g.dim
+
+
+def test_dict_round_trip():
+    cfg = load_model_config("config/model_t2g.yaml")
+    plain = cfg.to_dict()
+    assert plain["input_size"] == [360, 480]
+    assert ModelConfig.from_dict(plain) == cfg
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"colour": 1}, r"unknown key\(s\) \['colour'\]"),
+        ({"decoder": {"layers": 3}}, r"unknown key\(s\) \['decoder.layers'\]"),
+        ({"dim": "128"}, "dim must be int"),
+        ({"dim": 100}, "dim must be a multiple of 8"),
+        ({"dim": 136, "decoder": {"num_heads": 5}}, "multiple of 8 and of decoder.num_heads=5"),
+        ({"num_queries": 0}, "num_queries must be >= 1"),
+        ({"num_classes": True}, "num_classes must be int"),
+        ({"input_size": [360, 480, 3]}, "input_size must have 2 items"),
+        ({"input_size": [0, 480]}, "input_size must be two positive"),
+        ({"decoder": {"memory_strides": [4]}}, "memory_strides must be distinct values"),
+        ({"temporal": {"memory_frames": 0}}, "temporal.memory_frames must be >= 1"),
+        ({"temporal": {"enabled": 1}}, "temporal.enabled must be bool"),
+        ({"temporal": {"min_period_s": 5.0, "max_period_s": 1.0}}, "min_period_s <= max_period_s"),
+        ({"backbone": {"name": ""}}, "backbone.name must be a non-empty"),
+        ({"backbone": "efficientnet_lite0"}, "backbone must be a mapping"),
+    ],
+)
+def test_bad_values_raise_naming_the_key(tmp_path, patch, message):
+    data = load_model_config("config/model_t2g.yaml").to_dict()
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path = tmp_path / "model.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=message) as info:
+        load_model_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_keys_take_documented_defaults():
+    assert ModelConfig.from_dict({}) == ModelConfig()
+    assert ModelConfig.from_dict({"temporal": {"enabled": False}}).memory_frames == 1
