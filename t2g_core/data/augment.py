@@ -122,7 +122,11 @@ def _geometric(frames, labels, *, rng, config, void_id):
             image = image[:, ::-1]
         out_frames[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = image[src_y : src_y + n_y, src_x : src_x + n_x]
         if labels is not None:
-            lab = cv2.resize(labels[t].astype(np.uint8), (scaled_w, scaled_h), interpolation=cv2.INTER_NEAREST)
+            # NEAREST_EXACT samples pixel centres like INTER_LINEAR does; plain NEAREST is off by up to half a
+            # source pixel, which misaligns labels and image at non-integer scales.
+            lab = cv2.resize(
+                labels[t].astype(np.uint8), (scaled_w, scaled_h), interpolation=cv2.INTER_NEAREST_EXACT
+            )
             if flip:
                 lab = lab[:, ::-1]
             out_labels[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = lab[src_y : src_y + n_y, src_x : src_x + n_x]

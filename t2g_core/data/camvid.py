@@ -110,7 +110,7 @@ def camvid_root(data_root: str | Path) -> Path:
     """The CamVid folder inside the shared data folder, checked to exist.
 
     ``data_root`` is the shared data folder (default :data:`DEFAULT_DATA_ROOT`, which holds ``camvid/``)
-    or the CamVid folder itself (the one holding ``train.txt``).
+    or the CamVid folder itself (the one holding the split lists ``train.txt``, ...).
     """
     data_root = Path(data_root)
     if not data_root.is_dir():
@@ -118,7 +118,8 @@ def camvid_root(data_root: str | Path) -> Path:
             f"data folder {str(data_root)!r} does not exist (resolved: {data_root.resolve()}); "
             f"pass the shared data folder (default {str(DEFAULT_DATA_ROOT)!r} from the repository root)"
         )
-    root = data_root if (data_root / "train.txt").is_file() else data_root / CAMVID_SUBDIR
+    holds_lists = any((data_root / f"{split}.txt").is_file() for split in CAMVID_SPLITS)
+    root = data_root if holds_lists else data_root / CAMVID_SUBDIR
     if not root.is_dir():
         raise FileNotFoundError(f"CamVid folder {str(root)!r} does not exist under {str(data_root)!r}")
     return root

@@ -73,7 +73,10 @@ class ClipSampler:
         self.clip_len = clip_len
         self.s_min = s_min
         self.s_max = s_max
-        if not self._fitting_strides():
+        # Fixed for the sampler's life; computed once so a draw costs O(#sequences).
+        self._counts = {stride: self.num_clips(stride) for stride in range(s_min, s_max + 1)}
+        self._fitting = [stride for stride, counts in self._counts.items() if counts.sum() > 0]
+        if not self._fitting:
             lengths = [len(t) for t in self._times]
             raise ValueError(
                 f"no sequence (lengths {lengths}) fits {clip_len} frames at stride s_min={s_min}"
@@ -98,9 +101,8 @@ class ClipSampler:
 
     def sample(self, rng: np.random.Generator) -> Clip:
         """One clip with a stride drawn uniformly from the strides that fit at least one sequence."""
-        stride = self._sample_fitting_stride(rng)
-        counts = self.num_clips(stride)
-        sequence, end = self._pick_end(rng, counts, stride)
+        stride = self._fitting[int(rng.integers(len(self._fitting)))]
+        sequence, end = self._pick_end(rng, stride)
         return self.clip(sequence, end=end, stride=stride)
 
     def sample_pair(self, rng: np.random.Generator) -> tuple[Clip, Clip]:
@@ -110,28 +112,20 @@ class ClipSampler:
         the same content seen after two different temporal contexts. The two strides are drawn uniformly
         without replacement from the strides that fit; when only one fits, both clips are identical.
         """
-        fitting = self._fitting_strides()
-        if len(fitting) == 1:
-            stride_a = stride_b = fitting[0]
+        if len(self._fitting) == 1:
+            stride_a = stride_b = self._fitting[0]
         else:
-            stride_a, stride_b = (int(s) for s in rng.choice(fitting, size=2, replace=False))
+            stride_a, stride_b = (int(s) for s in rng.choice(self._fitting, size=2, replace=False))
         # The shared end must fit the longer span of the two.
-        counts = self.num_clips(max(stride_a, stride_b))
-        sequence, end = self._pick_end(rng, counts, max(stride_a, stride_b))
+        sequence, end = self._pick_end(rng, max(stride_a, stride_b))
         return (
             self.clip(sequence, end=end, stride=stride_a),
             self.clip(sequence, end=end, stride=stride_b),
         )
 
-    def _fitting_strides(self) -> list[int]:
-        return [s for s in range(self.s_min, self.s_max + 1) if self.num_clips(s).sum() > 0]
-
-    def _sample_fitting_stride(self, rng: np.random.Generator) -> int:
-        # Uniform over the strides that fit somewhere: a stride no sequence can hold is never drawn.
-        fitting = self._fitting_strides()
-        return fitting[int(rng.integers(len(fitting)))]
-
-    def _pick_end(self, rng: np.random.Generator, counts: np.ndarray, stride: int) -> tuple[int, int]:
+    def _pick_end(self, rng: np.random.Generator, stride: int) -> tuple[int, int]:
+        """A (sequence, end position) uniform over all clips of ``stride``."""
+        counts = self._counts[stride]
         k = int(rng.integers(counts.sum()))
         sequence = int(np.searchsorted(np.cumsum(counts), k, side="right"))
         start = k - int(counts[:sequence].sum())
