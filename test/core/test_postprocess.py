@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +245,15 @@ def test_summarize_occupancy_rejects_bad_inputs(labels, conf_shape, kwargs, mess
     kwargs = {"grid_rows": 1, "grid_cols": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
         summarize_occupancy(labels, np.ones(conf_shape, np.float32), **kwargs)
+
+
+def test_postprocess_imports_only_numpy_and_opencv():
+    """t2g_core never imports ROS; this module needs nothing beyond numpy, cv2 and the stdlib."""
+    source = Path(__file__).resolve().parents[2] / "t2g_core" / "postprocess.py"
+    imported = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= {"__future__", "collections", "dataclasses", "functools", "cv2", "numpy"}, imported

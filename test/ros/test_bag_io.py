@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -363,3 +366,13 @@ def test_mcap_is_readable_by_an_independent_reader(tmp_path, store):
     assert (occupancy.grid_rows, occupancy.grid_cols, list(occupancy.class_names)) == (1, 2, ["sky", "building", "road"])
     assert list(occupancy.grid_class) == [0, 255] and occupancy.memory_frames == 3
     assert [c.class_name for c in decoded[0][3].class_map] == ["sky", "road"]
+
+
+def test_offline_modules_do_not_import_rclpy():
+    code = (
+        "import sys, t2g_ros.bag_io, t2g_ros.image_codec; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'rclpy', 'rosidl_runtime_py', 'sensor_msgs'}); "
+        "assert not bad, bad"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=repo, check=True, timeout=60)
