@@ -32,7 +32,9 @@ START_NS = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z, fixed for repr
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, required=True, help="solidWhiteRight.mp4 (25 fps, 960x540)")
-    parser.add_argument("--out", type=Path, default=REPO / "data" / "sample" / "solidwhiteright", help="bag directory to create")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "data" / "sample" / "solidwhiteright", help="bag directory to create"
+    )
     parser.add_argument("--start-frame", type=int, default=0, help="first frame of the excerpt")
     parser.add_argument("--frames", type=int, default=150, help="number of consecutive frames (150 = 6 s)")
     parser.add_argument("--width", type=int, default=480)

@@ -363,7 +363,8 @@ class BagWriter:
         """Append ``msg`` (a typestore dataclass of the topic's type) with receive time ``log_time_ns``."""
         connection = self._connections.get(topic)
         if connection is None:
-            raise BagError(f"topic {topic!r} was not added to {self.path}; added: {', '.join(self._connections) or 'none'}")
+            added = ", ".join(self._connections) or "none"
+            raise BagError(f"topic {topic!r} was not added to {self.path}; added: {added}")
         msgtype = getattr(msg, "__msgtype__", type(msg).__name__)
         if msgtype != connection.msgtype:
             raise BagError(f"topic {topic!r} carries {connection.msgtype}, got a {msgtype}")

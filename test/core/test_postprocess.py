@@ -172,7 +172,11 @@ def naive_summary(labels, confidence, num_classes, row_bounds, col_bounds):
 
 @pytest.mark.parametrize(
     ("shape", "grid", "row_bounds", "col_bounds"),
-    [((7, 10), (3, 4), [0, 2, 5, 7], [0, 2, 5, 8, 10]), ((37, 53), (5, 7), None, None), ((6, 6), (1, 1), [0, 6], [0, 6])],
+    [
+        ((7, 10), (3, 4), [0, 2, 5, 7], [0, 2, 5, 8, 10]),
+        ((37, 53), (5, 7), None, None),
+        ((6, 6), (1, 1), [0, 6], [0, 6]),
+    ],
 )
 def test_summarize_occupancy_matches_naive_loops(shape, grid, row_bounds, col_bounds):
     rng = np.random.default_rng(4)
