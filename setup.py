@@ -31,6 +31,7 @@ setup(
         share_files("config", "*.*"),
         share_files("checkpoints", "*.*"),
         share_files("data/sample", "*.*"),
+        share_files("data/sample/solidwhiteright", "*.*"),
     ],
     # ROS dependencies come from package.xml (rosdep) or the ros-* wheels (requirements/lock.txt).
     install_requires=["setuptools", "numpy", "pyyaml"],

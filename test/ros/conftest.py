@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
+
+
+@pytest.fixture(scope="session")
+def ros():
+    """One rclpy context for the test process (nodes under test run in their own processes)."""
+    import rclpy
+
+    rclpy.init()
+    yield rclpy
+    rclpy.try_shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    from node_harness import make_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "temporal": make_tiny_checkpoint(folder / "random_init_temporal.pt", temporal=True, memory_frames=3),
+        "per_frame": make_tiny_checkpoint(folder / "random_init_per_frame.pt", temporal=False),
+    }
+
+
+@pytest.fixture(scope="session")
+def frames() -> list[np.ndarray]:
+    """Eight consecutive real CamVid val frames (480x360 RGB), or generated ones where the data is absent."""
+    paths = sorted(CAMVID_VAL.glob("*.jpg"))[:8]
+    if paths:
+        return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (360, 480, 3), dtype=np.uint8)
+    return [np.roll(base, 4 * i, axis=1) for i in range(8)]

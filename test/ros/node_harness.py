@@ -1,0 +1,164 @@
+"""Run the real t2g node in its own process and talk to it from the test process over Fast DDS.
+
+``NodeProcess`` starts ``python -m t2g_ros.node`` with parameters and a unique namespace; ``Probe`` is an
+rclpy node in the test process that publishes frames, waits for the outputs carrying a given stamp, and
+reads diagnostics. Nothing waits a fixed time: every wait polls for a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from t2g_msgs.msg import ClassOccupancy, LabelInfo
+
+OUTPUT_TYPES = {"labels": Image, "color": Image, "overlay": Image, "confidence": Image, "occupancy": ClassOccupancy}
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def make_tiny_checkpoint(path: Path, *, temporal: bool = True, memory_frames: int = 3) -> Path:
+    """A RANDOMLY INITIALISED T2G model at a small input size: exercises the real code paths fast.
+
+    Its outputs are meaningless; tests check plumbing (topics, headers, sizes, resets), never accuracy.
+    """
+    from t2g_core import LabelSet, ModelConfig, Provenance, build_model, save_checkpoint
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = ModelConfig.from_dict({
+        "input_size": [96, 128], "dim": 32, "num_queries": 8,
+        "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
+        "temporal": {"enabled": temporal, "memory_frames": memory_frames},
+    })
+    save_checkpoint(path, build_model(cfg), LabelSet.from_yaml(repo / "config" / "classes_camvid.yaml"),
+                    Provenance(data="none: random initialisation for tests"))
+    return path
+
+
+class NodeProcess:
+    def __init__(self, parameters: dict[str, Any], *, namespace: str | None = None) -> None:
+        self.namespace = namespace or f"/t2g_test_{uuid.uuid4().hex[:8]}"
+        args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={self.namespace}"]
+        for name, value in parameters.items():
+            args += ["-p", f"{name}:={_ros_literal(value)}"]
+        self.proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}/{name}"
+
+    def output(self, name: str) -> str:
+        return f"{self.namespace}/t2g/{name}"
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.namespace}/t2g"
+
+    def stop(self) -> str:
+        """Interrupt (as Ctrl-C does) and return the node's log; fails if it does not exit cleanly."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        log = self.proc.stdout.read() if self.proc.stdout else ""
+        return log
+
+
+def _ros_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Probe:
+    """The test side: publishes inputs, collects outputs by stamp."""
+
+    def __init__(self, node_proc: NodeProcess, *, compressed: bool = False) -> None:
+        self.node: Node = rclpy.create_node(f"probe_{uuid.uuid4().hex[:8]}")
+        self.proc = node_proc
+        if compressed:
+            self.pub = self.node.create_publisher(CompressedImage, node_proc.topic("image/compressed"), RELIABLE)
+        else:
+            self.pub = self.node.create_publisher(Image, node_proc.topic("image"), RELIABLE)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self.subs = [self.node.create_subscription(t, node_proc.output(n), self._collector(n), RELIABLE)
+                     for n, t in OUTPUT_TYPES.items()]
+        self.diagnostics: list[DiagnosticArray] = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, RELIABLE)
+
+    def _collector(self, name: str) -> Callable[[Any], None]:
+        return lambda msg: self.received[name].append(msg)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.proc.proc.poll() is not None:
+                raise AssertionError(f"node exited ({self.proc.proc.returncode}) while waiting for {what}:\n"
+                                     + self.proc.stop())
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            rclpy.spin_once(self.node, timeout_sec=0.02)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the node's subscription and all its output publishers are matched with ours."""
+        self.spin_until(lambda: self.pub.get_subscription_count() > 0
+                        and all(s.get_publisher_count() > 0 for s in self.subs), timeout, "node start-up")
+
+    def send(self, msg: Any, stamp_s: float, frame_id: str = "camera") -> None:
+        msg.header.stamp.sec = int(stamp_s)
+        msg.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+        msg.header.frame_id = frame_id
+        self.pub.publish(msg)
+
+    def outputs_for(self, name: str, stamp_s: float) -> list[Any]:
+        sec, nanosec = int(stamp_s), int(round((stamp_s - int(stamp_s)) * 1e9))
+        return [m for m in self.received[name] if (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec)]
+
+    def wait_outputs(self, stamp_s: float, names: tuple[str, ...] = ("labels", "occupancy"), timeout: float = 30.0):
+        self.spin_until(lambda: all(self.outputs_for(n, stamp_s) for n in names), timeout,
+                        f"outputs {names} for stamp {stamp_s}")
+        return {n: self.outputs_for(n, stamp_s)[0] for n in names}
+
+    def diagnostic_value(self, key: str) -> str | None:
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name.startswith(self.proc.fqn + ":"):
+                    for kv in status.values:
+                        if kv.key == key:
+                            return kv.value
+        return None
+
+    def late_label_info(self, timeout: float = 10.0) -> LabelInfo:
+        got: list[LabelInfo] = []
+        self.node.create_subscription(LabelInfo, self.proc.output("label_info"), got.append, LATCHED)
+        self.spin_until(lambda: bool(got), timeout, "latched label_info")
+        return got[0]
+
+    def close(self) -> None:
+        self.node.destroy_node()
+
+
+def rgb_image(rgb: np.ndarray, encoding: str = "rgb8") -> Image:
+    """A sensor_msgs/Image of ``rgb`` in ``encoding`` (the codec's encoder, tested separately)."""
+    from t2g_ros.image_codec import rgb_to_image_fields
+
+    return Image(**rgb_to_image_fields(rgb, encoding))
+
+
+def header_tuple(msg: Any) -> tuple[int, int, str]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id
