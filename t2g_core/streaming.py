@@ -29,7 +29,7 @@ class FrameResult:
         confidence: (H, W) float32 in 0..1, the probability of the chosen class.
         reset_reason: why the memory was cleared before this frame (``"start"``, ``"gap"``,
             ``"time_backwards"``, ``"resolution_change"`` or the reason given to ``reset``), else None.
-        memory_frames: frames the prediction used, this one included (1..T).
+        memory_frames: frames the prediction used, this one included (1..memory_length).
     """
 
     labels: np.ndarray
@@ -51,20 +51,32 @@ class StreamingSegmenter:
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         device: torch device to run on.
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
+        memory_length: frames kept in the memory, 1..``model.memory_frames``; None = the model's T.
+            Shorter memories are in-distribution: the first frames of every training clip have them.
     """
 
     def __init__(
-        self, model: T2GModel, *, max_gap_s: float, device: str | torch.device = "cpu", ema_alpha: float | None = None
+        self,
+        model: T2GModel,
+        *,
+        max_gap_s: float,
+        device: str | torch.device = "cpu",
+        ema_alpha: float | None = None,
+        memory_length: int | None = None,
     ) -> None:
         if not (isinstance(max_gap_s, numbers.Real) and math.isfinite(max_gap_s) and max_gap_s > 0):
             raise ValueError(f"max_gap_s must be a finite number > 0, got {max_gap_s!r}")
         if ema_alpha is not None and not (isinstance(ema_alpha, numbers.Real) and 0 < ema_alpha <= 1):
             raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
+        if memory_length is None:
+            memory_length = model.memory_frames
+        if isinstance(memory_length, bool) or not isinstance(memory_length, int) or not 1 <= memory_length <= model.memory_frames:
+            raise ValueError(f"memory_length must be an int in 1..{model.memory_frames} (the model's T), got {memory_length!r}")
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
         self._max_gap_s = float(max_gap_s)
         self._ema_alpha = ema_alpha
-        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_frames)
+        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=memory_length)
         self._ema: torch.Tensor | None = None
         self._last_stamp: float | None = None
         self._last_size: tuple[int, int] | None = None
