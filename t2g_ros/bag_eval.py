@@ -1,0 +1,266 @@
+"""t2g-bag-eval: run the node's pipeline over a bag offline, write its outputs to a new bag, measure it.
+
+    t2g-bag-eval IN_BAG --image-topic T [--gt-topic G] --out OUT_BAG [--checkpoint C] [--baseline-checkpoint B]
+
+No ROS runtime is needed (no rclpy): the bag is read and written with ``rosbags`` and every frame goes
+through ``SegmentationPipeline.process``, exactly as in the node. Written next to ``OUT_BAG``:
+- ``OUT_BAG/`` (rosbag2, mcap): the input frames and the node's outputs (``/t2g/labels`` mono8,
+  ``/t2g/color``, ``/t2g/overlay``, ``/t2g/confidence`` mono8, ``/t2g/occupancy``, ``/t2g/label_info`` once,
+  latched), each with the input's header and log time;
+- ``OUT_BAG.metrics.json``: frames in/out, flicker of T2G vs the same checkpoint run per frame (memory
+  length 1) and vs an optional baseline checkpoint, mean class shares, and mIoU / VC_8 against ``mono8``
+  ground truth (255 and the void id ignored) matched to frames by header stamp;
+- ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames.
+
+A truncated bag is evaluated up to the cut (with a warning); a frame that cannot be decoded is copied,
+counted and skipped, as the node drops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from t2g_ros.bag_frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
+from t2g_ros.bag_io import BagError, BagReader, BagWriter, open_reader
+from t2g_ros.bag_metrics import FLICKER_PROTOCOL, FlickerMeter, GroundTruthMeter, OccupancyMeter, finite_or_none
+from t2g_ros.bag_outputs import DEFAULT_PREFIX, declare_outputs, label_info_message, output_messages
+from t2g_ros.bag_preview import PreviewStrip, preview_indices
+from t2g_ros.pipeline import SegmentationPipeline
+from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
+from t2g_ros.stats import percentile
+
+PROG = "t2g-bag-eval"
+_TITLES = {"t2g": "T2G", "per_frame": "per-frame", "baseline": "baseline"}
+_MAX_PROBLEMS = 5  # bad frames quoted in the report; the rest are only counted
+
+
+@dataclass
+class _Model:
+    """One model under evaluation: its pipeline and what is measured of it."""
+
+    name: str
+    pipeline: SegmentationPipeline
+    flicker: FlickerMeter = field(default_factory=FlickerMeter)
+    ground_truth: GroundTruthMeter | None = None
+
+
+def sibling(out_bag: Path, suffix: str) -> Path:
+    """``OUT_BAG.<suffix>`` beside the bag directory, e.g. ``run.metrics.json``."""
+    return out_bag.with_name(f"{out_bag.name}.{suffix}")
+
+
+def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_topic: str | None = None,
+             checkpoint: str | Path | None = None, baseline_checkpoint: str | Path | None = None,
+             preview_rows: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
+
+    Raises:
+        FileNotFoundError: the bag or a checkpoint does not exist.
+        BagError: unreadable bag, missing topic, wrong message type, or ``out_bag`` exists (the
+            message names the file, topic or type). An error after the first frame is not raised:
+            what was processed is written and the report's ``error`` says why it stopped.
+        ValueError: unusable checkpoint, or checkpoints with different label sets.
+    """
+    out_bag = Path(out_bag)
+    if out_bag.suffix in (".mcap", ".db3"):
+        raise BagError(f"OUT_BAG {out_bag} is the rosbag2 directory to create; give it without {out_bag.suffix}")
+    checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader = open_reader(in_bag)
+    report: dict[str, Any] = {
+        "input": {"bag": str(in_bag), "image_topic": image_topic, "gt_topic": gt_topic,
+                  "truncated_files": [str(p) for p in reader.truncated]},
+        "warnings": [str(w.message) for w in caught],
+    }
+    with reader:
+        msgtype = check_topic_type(reader, image_topic, IMAGE_TYPES)
+        report["input"]["image_type"] = msgtype
+        ground_truth = _read_ground_truth(reader, gt_topic) if gt_topic else None
+        models = _build_models(checkpoint, baseline_checkpoint, with_gt=ground_truth is not None)
+        report["checkpoints"] = {"t2g": str(checkpoint), "baseline": str(baseline_checkpoint or "") or None}
+        with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
+            writer.add_topic(image_topic, msgtype)
+            declare_outputs(writer)
+            report.update(_run(reader, writer, image_topic, msgtype, models, ground_truth, out_bag,
+                               preview_rows=preview_rows, progress=progress))
+    report["output"] = {"bag": str(out_bag), "prefix": DEFAULT_PREFIX, "metrics": str(sibling(out_bag, "metrics.json")),
+                        "preview": report.pop("preview_path")}
+    sibling(out_bag, "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _read_ground_truth(reader: BagReader, gt_topic: str) -> dict[int, Any]:
+    """Header stamp (ns) -> ground-truth message; they are decoded when their frame comes."""
+    check_topic_type(reader, gt_topic, (IMAGE,))
+    return {m.stamp_ns: m.msg for m in reader.messages(gt_topic)}
+
+
+def _build_models(checkpoint: Path, baseline: str | Path | None, *, with_gt: bool) -> list[_Model]:
+    t2g = build_segmenter(checkpoint)
+    # The same weights with a one-frame memory: what the node does with model.temporal:=false.
+    specs = [("t2g", t2g), ("per_frame", build_segmenter(checkpoint, memory_length=1))]
+    if baseline:
+        specs.append(("baseline", build_segmenter(baseline)))
+    for name, pipeline in specs[1:]:
+        if pipeline.label_set != t2g.label_set:
+            raise ValueError(f"{name} checkpoint predicts {pipeline.label_set.names}, "
+                             f"{checkpoint} predicts {t2g.label_set.names}; metrics need one label set")
+    return [_Model(name, pipeline, ground_truth=GroundTruthMeter(t2g.label_set) if with_gt else None)
+            for name, pipeline in specs]
+
+
+def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models: list[_Model],
+         ground_truth: dict[int, Any] | None, out_bag: Path, *, preview_rows: int, progress: bool) -> dict[str, Any]:
+    """The frame loop: copy, segment with every model, write T2G's outputs, update the meters."""
+    t2g = models[0]
+    label_set = t2g.pipeline.label_set
+    store = reader.typestore
+    total = reader.message_count(topic)
+    chosen = set(preview_indices(total, preview_rows))
+    # Columns left to right: input, per-frame, T2G, baseline (models[0] is T2G, models[1] per-frame).
+    shown = [1, 0, *range(2, len(models))]
+    preview = PreviewStrip(("input", *(_TITLES[models[i].name] for i in shown)))
+    occupancy = OccupancyMeter(label_set)
+    frames_in = frames_out = resets = gt_frames_used = 0
+    problems: list[str] = []
+    processing_ms: list[float] = []
+    error = None
+    bar = tqdm(total=total, unit="frame", desc=PROG, disable=None if progress else True, file=sys.stderr)
+    messages = reader.messages(topic)
+    while True:
+        try:
+            bag_msg = next(messages)
+        except StopIteration:
+            break
+        except BagError as exc:  # a corrupt record mid-file: keep what was done, say where it stopped
+            error = str(exc)
+            break
+        index, frames_in = frames_in, frames_in + 1
+        bar.update()
+        writer.write(topic, bag_msg.msg, bag_msg.log_time_ns)
+        header = bag_msg.msg.header
+        try:
+            rgb = decode_frame(msgtype, bag_msg.msg)
+            started = time.perf_counter()
+            out = t2g.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, color=True, overlay_image=True,
+                                       confidence_mono8=True)
+            processing_ms.append((time.perf_counter() - started) * 1e3)
+            others = [m.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, overlay_image=index in chosen)
+                      for m in models[1:]]
+        except ValueError as exc:  # undecodable or unusable frame: the node drops it too
+            problems.append(f"frame {index} (stamp {bag_msg.stamp_ns}): {exc}")
+            continue
+        if frames_out == 0:
+            writer.write(f"{DEFAULT_PREFIX}/label_info", label_info_message(
+                store, header, label_set, t2g.pipeline.options.confidence_threshold), bag_msg.log_time_ns)
+        for out_topic, out_msg in output_messages(store, header, out, label_set):
+            writer.write(out_topic, out_msg, bag_msg.log_time_ns)
+        frames_out += 1
+        resets += out.reset_reason not in (None, "start")
+        occupancy.update(out.occupancy)
+        results = [out, *others]
+        for model, result in zip(models, results):
+            model.flicker.update(result.labels, rgb)
+        gt_msg = ground_truth.get(bag_msg.stamp_ns) if ground_truth is not None else None
+        if gt_msg is not None:
+            gt_frames_used += _score_ground_truth(models, results, gt_msg, index, problems)
+        if index in chosen:
+            preview.add_row(f"#{index}", [rgb, *(results[i].overlay for i in shown)])
+    bar.close()
+    preview_path = preview.write(sibling(out_bag, "preview.png")) if len(preview) else None
+    flicker = {m.name: finite_or_none(m.flicker.rate) for m in models}
+    report: dict[str, Any] = {
+        "frames": {"in": frames_in, "out": frames_out, "dropped_bad": frames_in - frames_out,
+                   "problems": problems[:_MAX_PROBLEMS]},
+        "flicker": {"protocol": FLICKER_PROTOCOL, **flicker,
+                    "t2g_reduction_vs_per_frame": _reduction(flicker["t2g"], flicker["per_frame"])},
+        "occupancy": occupancy.report(),
+        "memory_resets": resets,
+        "t2g_processing_ms": {"p50": finite_or_none(percentile(processing_ms, 50)),
+                              "p95": finite_or_none(percentile(processing_ms, 95))},
+        "preview_path": str(preview_path) if preview_path else None,
+        "error": error,
+    }
+    if ground_truth is not None:
+        report["ground_truth"] = {"frames_with_gt": len(ground_truth), "frames_scored": gt_frames_used,
+                                  "models": {m.name: m.ground_truth.report(label_set.names) for m in models}}
+    return report
+
+
+def _score_ground_truth(models: list[_Model], results: list[Any], gt_msg: Any, index: int, problems: list[str]) -> int:
+    """Add one frame to every model's ground-truth meter; 1 if scored, 0 (with a problem noted) if not."""
+    try:
+        gt = decode_label_image(gt_msg)
+        for model, result in zip(models, results):
+            model.ground_truth.update(result.labels, gt)
+    except ValueError as exc:
+        problems.append(f"ground truth of frame {index}: {exc}")
+        return 0
+    return 1
+
+
+def _reduction(ours: float | None, reference: float | None) -> float | None:
+    """``1 - ours / reference``: the share of the reference's flicker that T2G removes."""
+    if ours is None or not reference:
+        return None
+    return round(1.0 - ours / reference, 6)
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    frames, flicker = report["frames"], report["flicker"]
+    print(f"frames in {frames['in']}, out {frames['out']}, dropped {frames['dropped_bad']}")
+    print("flicker (gray-stable pixels): " + ", ".join(
+        f"{name} {_fmt(flicker[name])}" for name in ("t2g", "per_frame", "baseline") if name in flicker))
+    for name, scores in report.get("ground_truth", {}).get("models", {}).items():
+        print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} over {scores['frames']} labelled frames")
+    output = report["output"]
+    print(f"wrote {output['bag']}, {output['metrics']}" + (f", {output['preview']}" if output["preview"] else ""))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file")
+    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
+    parser.add_argument("--gt-topic", help="mono8 class-id images matched to frames by header stamp")
+    parser.add_argument("--out", required=True, metavar="OUT_BAG", help="bag directory to create (mcap)")
+    parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped one)")
+    parser.add_argument("--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with")
+    parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = evaluate(args.in_bag, args.image_topic, args.out, gt_topic=args.gt_topic,
+                          checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
+                          preview_rows=args.preview_rows)
+    except (BagError, OSError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    for warning in report["warnings"]:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    _print_summary(report)
+    if report["error"]:
+        print(f"{PROG}: error: stopped after {report['frames']['in']} frames: {report['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
