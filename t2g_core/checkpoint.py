@@ -128,7 +128,8 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(f"{path}: not a t2g checkpoint (no 'format': {FORMAT!r} entry)")
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: unknown checkpoint format_version {payload.get('format_version')!r}; this code reads {FORMAT_VERSION}"
+            f"{path}: unknown checkpoint format_version {payload.get('format_version')!r}; "
+            f"this code reads {FORMAT_VERSION}"
         )
     if set(payload) != _KEYS:
         raise CheckpointError(f"{path}: checkpoint keys {sorted(payload)} differ from {sorted(_KEYS)}")
@@ -142,7 +143,9 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: invalid config, labels or provenance: {exc}") from exc
     if label_set.num_classes != config.num_classes:
-        raise CheckpointError(f"{path}: label set has {label_set.num_classes} classes, model config {config.num_classes}")
+        raise CheckpointError(
+            f"{path}: label set has {label_set.num_classes} classes, model config {config.num_classes}"
+        )
     try:
         model = build_model(config)
     except (ValueError, OSError) as exc:  # unregistered backbone, missing backbone weights file

@@ -2,6 +2,7 @@
 
 ``t2g_core.model.build_model`` is the one place that turns a ``ModelConfig`` into constructor keyword
 arguments. Checkpoints store ``ModelConfig.to_dict()`` and rebuild with ``ModelConfig.from_dict``.
+``from_mapping`` is the strict YAML-to-dataclass reader the other configs (training) share.
 """
 
 from __future__ import annotations
@@ -57,10 +58,9 @@ class DecoderConfig:
         _positive("decoder.num_layers", self.num_layers)
         _positive("decoder.num_heads", self.num_heads)
         _positive("decoder.ffn_dim", self.ffn_dim)
-        if not self.memory_strides or len(set(self.memory_strides)) != len(self.memory_strides) or not set(
-            self.memory_strides
-        ) <= set(_STRIDES):
-            raise ValueError(f"decoder.memory_strides must be distinct values from {_STRIDES}, got {self.memory_strides}")
+        strides = self.memory_strides
+        if not strides or len(set(strides)) != len(strides) or not set(strides) <= set(_STRIDES):
+            raise ValueError(f"decoder.memory_strides must be distinct values from {_STRIDES}, got {strides}")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,9 @@ class ModelConfig:
         _positive("dim", self.dim)
         _positive("num_queries", self.num_queries)
         if self.dim % 8 or self.dim % self.decoder.num_heads:
-            raise ValueError(f"dim must be a multiple of 8 and of decoder.num_heads={self.decoder.num_heads}, got {self.dim}")
+            raise ValueError(
+                f"dim must be a multiple of 8 and of decoder.num_heads={self.decoder.num_heads}, got {self.dim}"
+            )
 
     @property
     def memory_frames(self) -> int:
@@ -135,7 +137,7 @@ class ModelConfig:
         Missing keys take the defaults above. Raises ``ValueError`` naming the key for unknown keys,
         wrong types and out-of-range values.
         """
-        return _from_mapping(cls, data, "")
+        return from_mapping(cls, data, "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of builtins (tuples become lists), loadable with ``torch.load(weights_only=True)``."""
@@ -157,7 +159,17 @@ def _positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
-def _from_mapping(cls: type, data: Any, prefix: str) -> Any:
+def from_mapping(cls: type, data: Any, prefix: str) -> Any:
+    """Build the frozen dataclass ``cls`` from a parsed-YAML mapping, strictly.
+
+    Shared by every config in the project. Unknown keys, wrong types (bool is not an int, a str is not a
+    number) and nested sections are checked against the type annotations; missing keys take the field
+    defaults; lists become tuples; range checks are left to each dataclass's ``__post_init__``.
+    ``prefix`` is prepended to key names in error messages (``""`` at top level, ``"decoder."`` nested).
+
+    Raises:
+        ValueError: naming the offending key.
+    """
     if not isinstance(data, dict):
         raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -172,7 +184,7 @@ def _from_mapping(cls: type, data: Any, prefix: str) -> Any:
 def _convert(hint: Any, value: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``hint``; YAML lists become tuples."""
     if dataclasses.is_dataclass(hint):
-        return _from_mapping(hint, value, key + ".")
+        return from_mapping(hint, value, key + ".")
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -195,7 +207,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         return float(value)
     if hint is str and isinstance(value, str):
         return value
-    raise ValueError(f"{key} must be {hint.__name__}, got {value!r}")
+    raise ValueError(f"{key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 def _to_plain(value: Any) -> Any:

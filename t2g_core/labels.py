@@ -68,7 +68,9 @@ class LabelSet:
         names, colors = [], []
         for index, entry in enumerate(doc["classes"]):
             if not isinstance(entry, dict) or set(entry) != _CLASS_KEYS:
-                raise ValueError(f"{path}: class entry {index} must have exactly keys {sorted(_CLASS_KEYS)}, got {entry!r}")
+                raise ValueError(
+                    f"{path}: class entry {index} must have exactly keys {sorted(_CLASS_KEYS)}, got {entry!r}"
+                )
             if entry["id"] != index:
                 raise ValueError(f"{path}: class ids must be 0..K-1 in order; entry {index} has id {entry['id']!r}")
             names.append(str(entry["name"]))

@@ -211,7 +211,9 @@ class MemoryDecoder(nn.Module):
         )
         self.head = SemanticHead(dim=dim, num_classes=num_classes)
 
-    def project_memory(self, fused: dict[int, torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    def project_memory(
+        self, fused: dict[int, torch.Tensor]
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
         """Per-frame memory keys and values of every layer (independent of the frame being decoded).
 
         Args:

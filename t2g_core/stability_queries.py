@@ -84,7 +84,9 @@ class StabilityQueries(nn.Module):
         super().__init__()
         # Unit-variance init as nn.Embedding (Mask2Former's query features): distinct anchors from step 0.
         self.queries = nn.Parameter(torch.randn(num_queries, dim))
-        self.levels = nn.ModuleDict({str(s): LevelModulation(in_channels=c, dim=dim) for s, c in sorted(in_channels.items())})
+        self.levels = nn.ModuleDict(
+            {str(s): LevelModulation(in_channels=c, dim=dim) for s, c in sorted(in_channels.items())}
+        )
 
     def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         """Modulate every level of a frame batch.

@@ -70,8 +70,11 @@ class StreamingSegmenter:
             raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
         if memory_length is None:
             memory_length = model.memory_frames
-        if isinstance(memory_length, bool) or not isinstance(memory_length, int) or not 1 <= memory_length <= model.memory_frames:
-            raise ValueError(f"memory_length must be an int in 1..{model.memory_frames} (the model's T), got {memory_length!r}")
+        valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
+        if not (valid_int and 1 <= memory_length <= model.memory_frames):
+            raise ValueError(
+                f"memory_length must be an int in 1..{model.memory_frames} (the model's T), got {memory_length!r}"
+            )
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
         self._max_gap_s = float(max_gap_s)

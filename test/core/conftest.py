@@ -42,7 +42,9 @@ if TINY_BACKBONE not in BACKBONES:
     register_backbone(TINY_BACKBONE)(TinyBackbone)
 
 
-def tiny_config(*, memory_frames: int = 3, temporal: bool = True, input_size: tuple[int, int] = (32, 48)) -> ModelConfig:
+def tiny_config(
+    *, memory_frames: int = 3, temporal: bool = True, input_size: tuple[int, int] = (32, 48)
+) -> ModelConfig:
     """A model of about 20k trainable parameters on the tiny backbone."""
     return ModelConfig(
         backbone=BackboneConfig(name=TINY_BACKBONE),

@@ -9,7 +9,8 @@ from t2g_core import CheckpointError, LabelSet, Provenance, build_model, load_ch
 
 
 def _labels(k: int = 5) -> LabelSet:
-    return LabelSet(names=tuple(f"c{i}" for i in range(k)), colors=tuple((i, 2 * i, 3 * i) for i in range(k)), void_id=k)
+    names = tuple(f"c{i}" for i in range(k))
+    return LabelSet(names=names, colors=tuple((i, 2 * i, 3 * i) for i in range(k)), void_id=k)
 
 
 PROVENANCE = Provenance(

@@ -57,7 +57,7 @@ def test_gradients_reach_trainable_modules_never_backbone(tiny_model):
     missing = [name for name, p in named.items() if p.grad is None]
     assert missing == []
     assert named["stability_queries.queries"].grad.abs().sum() > 0
-    for prefix in ("stability_queries.levels.", "pixel_decoder.", "memory_decoder.layers.", "memory_decoder.time_encoding."):
+    for prefix in ("stability_queries.levels.", "pixel_decoder.", "memory_decoder.layers.", "memory_decoder.time_"):
         assert any(p.grad.abs().sum() > 0 for n, p in named.items() if n.startswith(prefix)), prefix
 
 

@@ -27,6 +27,10 @@ def _write(tmp_path, doc) -> str:
     return str(path)
 
 
+def _entry(index: int, name: str) -> dict:
+    return {"id": index, "name": name, "color": [index, index, index]}
+
+
 @pytest.mark.parametrize(
     "doc, message",
     [
@@ -36,7 +40,7 @@ def _write(tmp_path, doc) -> str:
         ({"void_id": 1, "palette": 1, "classes": []}, r"unknown keys \['palette'\]"),
         ({"classes": []}, "needs 'void_id' and 'classes'"),
         ({"void_id": 1, "classes": [{"id": 0, "name": "a"}]}, "must have exactly keys"),
-        ({"void_id": 2, "classes": [{"id": 0, "name": "a", "color": [0, 0, 0]}, {"id": 1, "name": "a", "color": [1, 1, 1]}]}, "unique"),
+        ({"void_id": 2, "classes": [_entry(0, "a"), _entry(1, "a")]}, "unique"),
     ],
 )
 def test_bad_label_files(tmp_path, doc, message):
