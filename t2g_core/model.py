@@ -41,6 +41,15 @@ class FrameFeatures:
         """N."""
         return self.pixel_embedding.shape[0]
 
+    @staticmethod
+    def concat(parts: Sequence[FrameFeatures]) -> FrameFeatures:
+        """Join frame batches along the frame axis (e.g. features encoded in chunks)."""
+        return FrameFeatures(
+            pixel_embedding=torch.cat([p.pixel_embedding for p in parts]),
+            memory_keys=tuple(torch.cat(ks) for ks in zip(*(p.memory_keys for p in parts))),
+            memory_values=tuple(torch.cat(vs) for vs in zip(*(p.memory_values for p in parts))),
+        )
+
     def select(self, index: slice | torch.Tensor) -> FrameFeatures:
         """The frames picked by ``index`` along the frame axis (a view where indexing allows)."""
         return FrameFeatures(
@@ -110,8 +119,20 @@ class T2GModel(nn.Module):
         Returns:
             FrameFeatures of the N frames.
         """
+        return self.encode_backbone_features(self.backbone(images))
+
+    def encode_backbone_features(self, features: dict[int, torch.Tensor]) -> FrameFeatures:
+        """The trainable part of ``encode_frames``, from backbone maps computed earlier (a feature bank).
+
+        Args:
+            features: ``{s: (N, backbone.out_channels[s], ceil(H/s), ceil(W/s))}`` for s in (8, 16, 32),
+                as returned by ``self.backbone``; float16 maps are computed in float32.
+
+        Returns:
+            FrameFeatures of the N frames.
+        """
         stability_queries, pixel_decoder, memory_decoder = self._parts()
-        levels = stability_queries(self.backbone(images))
+        levels = stability_queries({s: f.float() for s, f in features.items()})
         fused, pixel_embedding = pixel_decoder(levels)
         keys, values = memory_decoder.project_memory(fused)
         return FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values)
@@ -129,6 +150,17 @@ class T2GModel(nn.Module):
             sem_logits: (N, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
         """
         return self._decode(current, memory, offsets_s, with_aux=False)[-1]
+
+    def decode_with_aux(
+        self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """``decode`` plus the deep-supervision predictions, for training.
+
+        Returns:
+            L + 1 tensors (N, K, ceil(H/8), ceil(W/8)): from the initial queries, layers 1..L-1, and
+            last the output (equal to ``decode``).
+        """
+        return self._decode(current, memory, offsets_s, with_aux=True)
 
     def forward_clip(self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True) -> ClipPrediction:
         """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t.

@@ -181,3 +181,37 @@ def test_lite0_t2g_config_trainable_parameter_budget():
     trainable = sum(p.numel() for p in model.trainable.parameters())
     assert all(p.requires_grad for p in model.trainable.parameters())
     assert 0.5e6 < trainable < 2e6, trainable  # light head: well under the 3.4M frozen Lite0 parameters
+
+
+def test_feature_bank_path_matches_encode_frames(tiny_model):
+    images = torch.rand(3, 3, 32, 48) * 255
+    with torch.no_grad():
+        direct = tiny_model.encode_frames(images)
+        banked = tiny_model.encode_backbone_features(tiny_model.backbone(images))
+        half = tiny_model.encode_backbone_features({s: f.half() for s, f in tiny_model.backbone(images).items()})
+    assert torch.equal(direct.pixel_embedding, banked.pixel_embedding)
+    assert all(torch.equal(a, b) for a, b in zip(direct.memory_keys, banked.memory_keys))
+    assert half.pixel_embedding.dtype == torch.float32
+    assert torch.allclose(direct.pixel_embedding, half.pixel_embedding, atol=0.05)
+
+
+def test_concat_and_select_are_inverse(tiny_model):
+    with torch.no_grad():
+        feats = tiny_model.encode_frames(torch.rand(4, 3, 32, 48) * 255)
+    joined = type(feats).concat([feats.select(slice(0, 1)), feats.select(slice(1, 4))])
+    assert joined.num_frames == 4
+    assert torch.equal(joined.pixel_embedding, feats.pixel_embedding)
+    assert all(torch.equal(a, b) for a, b in zip(joined.memory_values, feats.memory_values))
+    picked = feats.select(torch.tensor([3, 0]))
+    assert torch.equal(picked.memory_keys[1][0], feats.memory_keys[1][3])
+
+
+def test_decode_with_aux_ends_with_decode(tiny_model):
+    with torch.no_grad():
+        feats = tiny_model.encode_frames(torch.rand(2, 3, 32, 48) * 255)
+        memory = [feats.select(torch.tensor([1, 0])), feats]
+        offsets = torch.tensor([[-0.1, 0.0], [-0.3, 0.0]])
+        outputs = tiny_model.decode_with_aux(feats, memory, offsets)
+        final = tiny_model.decode(feats, memory, offsets)
+    assert len(outputs) == 3  # initial queries, layer 1, layer 2 (output)
+    assert torch.equal(outputs[-1], final)
