@@ -29,10 +29,26 @@ for name in names:
     try:
         importlib.import_module(name)
     except Exception as exc:
-        failed[name] = repr(exc)
+        failed[name] = [repr(exc), getattr(exc, "name", None)]
 ros = sorted(m for m in sys.modules if m.split(".")[0].startswith(PREFIXES))
 print(json.dumps({{"modules": names, "failed": failed, "ros": ros}}))
 """
+
+
+CORE_API_MODULES = (
+    "t2g_core",
+    "t2g_core.backbones",
+    "t2g_core.checkpoint",
+    "t2g_core.config",
+    "t2g_core.labels",
+    "t2g_core.model",
+    "t2g_core.streaming",
+    "t2g_core.transforms",
+)
+
+
+def _is_ros(module: str | None) -> bool:
+    return module is not None and module.split(".")[0].startswith(ROS_PREFIXES)
 
 
 def test_t2g_core_imports_without_ros():
@@ -46,8 +62,12 @@ def test_t2g_core_imports_without_ros():
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {"t2g_core.model", "t2g_core.streaming", "t2g_core.checkpoint"} <= set(report["modules"])
-    assert report["failed"] == {}
+    assert set(CORE_API_MODULES) <= set(report["modules"])
+    # A module that needs ROS fails on the blocker; other import errors (an optional plotting package
+    # missing from this environment) are those modules' own tests' business, not this one's.
+    needs_ros = {name: error for name, (error, missing) in report["failed"].items() if _is_ros(missing)}
+    assert needs_ros == {}
+    assert {name: report["failed"][name] for name in CORE_API_MODULES if name in report["failed"]} == {}
     assert report["ros"] == []
 
 
