@@ -61,7 +61,7 @@ def sibling(out_bag: Path, suffix: str) -> Path:
 
 def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_topic: str | None = None,
              checkpoint: str | Path | None = None, baseline_checkpoint: str | Path | None = None,
-             preview_rows: int = 4, progress: bool = True) -> dict[str, Any]:
+             preview_rows: int = 4, threads: int = 1, progress: bool = True) -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
     Raises:
@@ -87,7 +87,7 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
         msgtype = check_topic_type(reader, image_topic, IMAGE_TYPES)
         report["input"]["image_type"] = msgtype
         ground_truth = _read_ground_truth(reader, gt_topic) if gt_topic else None
-        models = _build_models(checkpoint, baseline_checkpoint, with_gt=ground_truth is not None)
+        models = _build_models(checkpoint, baseline_checkpoint, threads=threads, with_gt=ground_truth is not None)
         report["checkpoints"] = {"t2g": str(checkpoint), "baseline": str(baseline_checkpoint or "") or None}
         with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
             writer.add_topic(image_topic, msgtype)
@@ -106,12 +106,12 @@ def _read_ground_truth(reader: BagReader, gt_topic: str) -> dict[int, Any]:
     return {m.stamp_ns: m.msg for m in reader.messages(gt_topic)}
 
 
-def _build_models(checkpoint: Path, baseline: str | Path | None, *, with_gt: bool) -> list[_Model]:
-    t2g = build_segmenter(checkpoint)
+def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, with_gt: bool) -> list[_Model]:
+    t2g = build_segmenter(checkpoint, threads=threads)
     # The same weights with a one-frame memory: what the node does with model.temporal:=false.
-    specs = [("t2g", t2g), ("per_frame", build_segmenter(checkpoint, memory_length=1))]
+    specs = [("t2g", t2g), ("per_frame", build_segmenter(checkpoint, memory_length=1, threads=threads))]
     if baseline:
-        specs.append(("baseline", build_segmenter(baseline)))
+        specs.append(("baseline", build_segmenter(baseline, threads=threads)))
     for name, pipeline in specs[1:]:
         if pipeline.label_set != t2g.label_set:
             raise ValueError(f"{name} checkpoint predicts {pipeline.label_set.names}, "
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="OUT_BAG", help="bag directory to create (mcap)")
     parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped one)")
     parser.add_argument("--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with")
+    # 1 by default: on a busy 2-core machine two torch threads ran 14x slower than one (measured).
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1)")
     parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
     return parser
 
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = evaluate(args.in_bag, args.image_topic, args.out, gt_topic=args.gt_topic,
                           checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                          preview_rows=args.preview_rows)
+                          preview_rows=args.preview_rows, threads=args.threads)
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

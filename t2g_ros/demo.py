@@ -1,0 +1,276 @@
+"""t2g-demo (``make demo``): the shipped checkpoint on the shipped sample bag, through the live node.
+
+1. starts the node (``python -m t2g_ros.node`` with ``config/t2g.yaml``, as the launch file does) in a
+   per-run namespace, compressed input remapped to the replayed topic;
+2. replays the bag over DDS with its recorded timing (``t2g_ros.replay``);
+3. records the input and every output into ``OUT/bag`` (mcap, topics as ``t2g-bag-eval`` writes them:
+   ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.record``;
+4. prints frames in/out, latency and flicker (T2G from the live node vs the same checkpoint per frame,
+   see ``demo_report``), and writes ``OUT/summary.json``, ``OUT/preview.png`` and ``OUT/node.log``.
+
+Every wait polls a condition with a deadline (node start-up, discovery, the last frame's outputs). Each run
+replaces the previous run's files in ``OUT`` (default ``artifacts/demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from t2g_core.resources import shipped_path
+from t2g_ros import params as P
+from t2g_ros.bag_frames import COMPRESSED, IMAGE_TYPES
+from t2g_ros.bag_io import BagError, BagMessage, open_reader
+from t2g_ros.bag_outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
+from t2g_ros.demo_report import LiveRun, analyse, diagnostic_values, format_summary
+from t2g_ros.record import BagRecorder, header_stamp_ns
+from t2g_ros.replay import BagPlayer
+from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
+
+PROG = "t2g-demo"
+OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
+PER_FRAME_OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY)
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except DemoError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print("\n".join(format_summary(summary)))
+    print(f"wrote {summary['bag']}, {summary['preview']}, {summary['summary']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped checkpoints/t2g_lite0_camvid.pt)")
+    parser.add_argument("--bag", help="bag to replay (default: the shipped data/sample/solidwhiteright)")
+    parser.add_argument("--topic", help="image topic in the bag (default: its only image topic)")
+    parser.add_argument("--out", default="artifacts/demo", help="output folder (default artifacts/demo)")
+    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default 1.0: real time)")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter, e.g. model.clip_length:=3 for a checkpoint with a shorter memory")
+    parser.add_argument("--timeout", type=float, default=180.0, metavar="S",
+                        help="longest wait for the node to start or to finish the last frame (default 180)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    checkpoint = _checkpoint(args.checkpoint)
+    bag, topic, msgtype = _input(args.bag, args.topic)
+    out = Path(args.out)
+    recorded = out / "bag"
+    _clear_previous(out, recorded)
+    print(f"{PROG}: checkpoint {checkpoint}; bag {bag} ({topic}); outputs in {out}/", flush=True)
+    # Loaded here first, so a broken checkpoint fails before anything starts. One thread: the offline pass
+    # runs beside other jobs, where two torch threads were measured 14x slower than one.
+    try:
+        per_frame = build_segmenter(checkpoint, memory_length=1, threads=1)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
+    namespace = f"/t2g_demo_{uuid.uuid4().hex[:8]}"
+    live_input = f"{namespace}{topic}"
+    node_proc = _start_node(checkpoint, namespace, live_input, msgtype == COMPRESSED, args.node_param,
+                            out / "node.log")
+    live = LiveRun()
+    rclpy.init()
+    try:
+        demo_node = rclpy.create_node("t2g_demo", cli_args=["--ros-args", "-r", f"{topic}:={live_input}"])
+        player = BagPlayer(demo_node, bag, topics=[topic], rate=args.rate)
+        recorder = BagRecorder(demo_node, recorded, _recorded_topics(namespace, topic, live_input),
+                               on_message=_tracker(live, f"{namespace}/t2g:"))
+        executor = SingleThreadedExecutor()
+        executor.add_node(demo_node)
+        spinner = threading.Thread(target=executor.spin, name="t2g_demo_spin", daemon=True)
+        spinner.start()
+        try:
+            _connect(node_proc, player, recorder, args.timeout, out / "node.log")
+            print(f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
+                  f"{player.counts[topic]} frames at rate {args.rate:g}", flush=True)
+            player.play(on_publish=lambda m, t: _published(live, m, t))
+            _wait_for_last_outputs(live, node_proc, args.timeout)
+        finally:
+            executor.shutdown()
+            spinner.join(timeout=10)
+            recorder.close()
+            player.close()
+    finally:
+        _stop(node_proc)
+        rclpy.try_shutdown()
+    print(f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
+          flush=True)
+    summary = analyse(live, source_bag=bag, input_topic=topic, input_type=msgtype, recorded_bag=recorded,
+                      per_frame=per_frame, out_dir=out)
+    summary.update(checkpoint=str(checkpoint), input_bag=str(bag), bag=str(recorded),
+                   summary=str(out / "summary.json"), wall_time_s=round(time.monotonic() - started, 1))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _checkpoint(given: str | None) -> Path:
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise DemoError(f"checkpoint {path} does not exist")
+        return path
+    try:
+        return default_checkpoint()
+    except FileNotFoundError as exc:
+        raise DemoError(f"the shipped checkpoint is missing: {exc}. It is written by training; until then pass "
+                        "--checkpoint PATH (make demo DEMO_ARGS='--checkpoint PATH')") from None
+
+
+def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:
+    """The bag, its image topic and that topic's type, checked before anything starts."""
+    path = Path(bag) if bag else shipped_path("data", "sample", "solidwhiteright")
+    try:
+        with open_reader(path) as reader:
+            images = {t: m for t, m in reader.topics.items() if m in IMAGE_TYPES}
+            if topic is None:
+                if len(images) != 1:
+                    raise DemoError(f"{path} has {len(images)} image topics ({', '.join(images) or 'none'}); "
+                                    "choose one with --topic")
+                topic = next(iter(images))
+            reader.message_count(topic)  # names the topic and lists the bag's topics when it is absent
+            if topic not in images:
+                raise DemoError(f"topic {topic!r} in {path} carries {reader.topics[topic]}, not an image")
+            return path, topic, images[topic]
+    except (BagError, OSError) as exc:
+        raise DemoError(str(exc)) from exc
+
+
+def _clear_previous(out: Path, recorded: Path) -> None:
+    """Remove the previous run's bag (only a folder of bag files: never anything else)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if recorded.exists():
+        if not all(p.suffix in (".mcap", ".yaml") for p in recorded.iterdir()):
+            raise DemoError(f"{recorded} exists and holds more than a bag; move it away or choose --out")
+        shutil.rmtree(recorded)
+
+
+def _start_node(checkpoint: Path, namespace: str, live_input: str, compressed: bool, extra: list[str],
+                log: Path) -> subprocess.Popen:
+    """The node with the shipped parameter file, as the launch file starts it, then ``extra`` overrides."""
+    args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={namespace}",
+            "--params-file", str(shipped_path("config", "t2g.yaml")),
+            "-p", f"model.checkpoint:={checkpoint.resolve()}",
+            "-p", f"input.compressed:={'true' if compressed else 'false'}",
+            "-r", f"{'image/compressed' if compressed else 'image'}:={live_input}"]
+    for override in extra:
+        args += ["-p", override]
+    with log.open("w") as stream:
+        return subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT)
+
+
+def _recorded_topics(namespace: str, topic: str, live_input: str) -> dict[str, str]:
+    """Live name -> bag name: the per-run namespace is dropped, so the bag reads like bag-eval's."""
+    topics = {f"{namespace}/t2g/{name}": f"{DEFAULT_PREFIX}/{name}" for name in OUTPUTS}
+    return {**topics, live_input: topic, "/diagnostics": "/diagnostics"}
+
+
+def _tracker(live: LiveRun, status_prefix: str):
+    def on_message(bag_topic: str, message: Any, received_ns: int) -> None:
+        if bag_topic == "/diagnostics":
+            values = diagnostic_values(message, status_prefix)
+            if values is not None:
+                live.diagnostics.append(values)
+            return
+        stamp = header_stamp_ns(message)
+        live.outputs.setdefault(bag_topic, set()).add(stamp)
+        if bag_topic == f"{DEFAULT_PREFIX}/labels":
+            live.labels_received_ns.setdefault(stamp, received_ns)
+    return on_message
+
+
+def _published(live: LiveRun, message: BagMessage, publish_ns: int) -> None:
+    live.published_ns[message.stamp_ns] = publish_ns
+
+
+def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecorder, timeout: float,
+             log: Path) -> None:
+    """Wait until the node is up and both DDS links are matched: recorder <- node, replay -> node."""
+    missing = recorder.wait_for_publishers(timeout, alive=lambda: node_proc.poll() is None)
+    if node_proc.poll() is not None:
+        raise DemoError(f"the node exited with code {node_proc.returncode} during start-up:\n{_tail(log)}")
+    if missing:
+        raise DemoError(f"no publisher on {', '.join(missing)} after {timeout:g} s; node log:\n{_tail(log)}")
+    recorder.subscribe_available()
+    if not recorder.wait_matched(timeout):
+        raise DemoError(f"the recorder did not match the node's publishers within {timeout:g} s")
+    unheard = player.wait_for_subscribers(timeout)
+    if unheard:
+        raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
+
+
+def _wait_for_last_outputs(live: LiveRun, node_proc: subprocess.Popen, timeout: float) -> None:
+    """Until every per-frame output of the last replayed frame arrived, then one more /diagnostics.
+
+    If the node dropped that frame (stale or bad) it never comes: the wait then ends once no output has
+    arrived for a few seconds.
+    """
+    last = max(live.published_ns, default=None)
+    deadline, quiet_s = time.monotonic() + timeout, 5.0
+    seen, seen_at = _received(live), time.monotonic()
+    while not all(last in live.outputs.get(f"{DEFAULT_PREFIX}/{n}", ()) for n in PER_FRAME_OUTPUTS):
+        if node_proc.poll() is not None:
+            raise DemoError(f"the node exited with code {node_proc.returncode} during the replay")
+        now = time.monotonic()
+        if _received(live) != seen:
+            seen, seen_at = _received(live), now
+        if now - seen_at > quiet_s or now > deadline:
+            return
+        time.sleep(0.05)
+    reports = len(live.diagnostics)
+    deadline = time.monotonic() + 3 * P.SPECS["diagnostics_period_s"].default
+    while len(live.diagnostics) == reports and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _received(live: LiveRun) -> int:
+    return sum(len(stamps) for stamps in live.outputs.values())
+
+
+def _stop(node_proc: subprocess.Popen) -> None:
+    """Ctrl-C the node (it shuts down cleanly) and reap it."""
+    if node_proc.poll() is None:
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+            node_proc.wait()
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {log})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

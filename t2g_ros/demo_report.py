@@ -1,0 +1,127 @@
+"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker, preview.
+
+Flicker compares two things measured differently, and the summary says so:
+- T2G: the labels the live node published, as recorded (``/t2g/labels``);
+- per-frame: the same checkpoint with a one-frame memory, run offline here on exactly the frames the
+  node produced an output for, so both are scored on the same consecutive pairs.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t2g_ros.bag_frames import decode_frame, decode_label_image
+from t2g_ros.bag_io import open_reader
+from t2g_ros.bag_metrics import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
+from t2g_ros.bag_preview import PreviewStrip, preview_indices
+from t2g_ros.image_codec import image_msg_to_rgb
+from t2g_ros.pipeline import SegmentationPipeline
+from t2g_ros.stats import percentile
+
+
+@dataclass
+class LiveRun:
+    """What the demo saw live, keyed by input header stamp (ns). Filled from two threads; each key is
+    written once (dict stores are atomic under the GIL)."""
+
+    published_ns: dict[int, int] = field(default_factory=dict)  # stamp -> wall time the replay published it
+    labels_received_ns: dict[int, int] = field(default_factory=dict)  # stamp -> wall time its labels arrived
+    outputs: dict[str, set[int]] = field(default_factory=dict)  # output topic in the bag -> stamps received
+    diagnostics: list[dict[str, str]] = field(default_factory=list)  # the node's key/values, oldest first
+
+
+def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: str, recorded_bag: Path,
+            per_frame: SegmentationPipeline, out_dir: Path, preview_rows: int = 4) -> dict[str, Any]:
+    """Summarise a finished live run; writes ``out_dir/preview.png``. Returns the summary (JSON-safe)."""
+    with open_reader(recorded_bag) as recorded:
+        labels = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")} if "/t2g/labels" in recorded.topics \
+            else {}
+        stamps = sorted(labels)
+        chosen = {stamps[i] for i in preview_indices(len(stamps), preview_rows)}
+        overlays = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/overlay") if m.stamp_ns in chosen} \
+            if "/t2g/overlay" in recorded.topics else {}
+    t2g, single = FlickerMeter(), FlickerMeter()
+    preview = PreviewStrip(("input", "per-frame (offline)", "T2G (live node)"))
+    with open_reader(source_bag) as source:
+        for message in source.messages(input_topic):
+            if message.stamp_ns not in labels:
+                continue
+            rgb = decode_frame(input_type, message.msg)
+            ours = decode_label_image(labels[message.stamp_ns])
+            theirs = per_frame.process(rgb, message.stamp_ns * 1e-9, overlay_image=message.stamp_ns in overlays)
+            t2g.update(ours, rgb)
+            single.update(theirs.labels, rgb)
+            if message.stamp_ns in overlays:
+                preview.add_row(f"#{stamps.index(message.stamp_ns)}",
+                                [rgb, theirs.overlay, image_msg_to_rgb(overlays[message.stamp_ns])])
+    latency_ms = [(live.labels_received_ns[s] - live.published_ns[s]) * 1e-6
+                  for s in live.labels_received_ns if s in live.published_ns]
+    last = live.diagnostics[-1] if live.diagnostics else {}
+    processing = [float(d["processing_ms_p50"]) for d in live.diagnostics
+                  if d.get("processing_ms_p50", "nan") != "nan"]
+    return {
+        "frames": {
+            "in": len(live.published_ns),
+            "out": len(stamps),
+            "node_skipped_busy": _int(last.get("dropped_overwritten_total")),
+            "node_dropped_stale": _int(last.get("dropped_stale_total")),
+            "node_dropped_bad": _int(last.get("dropped_bad_input_total")),
+            "outputs_per_topic": {topic: len(seen) for topic, seen in sorted(live.outputs.items())},
+        },
+        "latency_ms": {
+            "what": "replay publish -> /t2g/labels received (DDS + decode + inference + encode)",
+            "p50": finite_or_none(percentile(latency_ms, 50)),
+            "p95": finite_or_none(percentile(latency_ms, 95)),
+            "node_processing_p50": finite_or_none(statistics.median(processing)) if processing else None,
+        },
+        "flicker": {
+            "protocol": FLICKER_PROTOCOL,
+            "frames": len(stamps),
+            "t2g_live": finite_or_none(t2g.rate),
+            "per_frame_offline": finite_or_none(single.rate),
+        },
+        "preview": str(preview.write(out_dir / "preview.png")) if len(preview) else None,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> list[str]:
+    """The lines the demo prints."""
+    frames, latency, flicker = summary["frames"], summary["latency_ms"], summary["flicker"]
+    lines = [
+        f"frames in {frames['in']} (replayed), out {frames['out']} (/t2g/labels recorded); node skipped "
+        f"{frames['node_skipped_busy']} while busy (it always takes the newest frame), dropped "
+        f"{frames['node_dropped_stale']} stale and {frames['node_dropped_bad']} bad",
+        f"latency publish -> labels received: p50 {_ms(latency['p50'])}, p95 {_ms(latency['p95'])}; "
+        f"node processing p50 {_ms(latency['node_processing_p50'])} (from /diagnostics)",
+        f"flicker on the {flicker['frames']} output frames (share of gray-stable pixels whose class changes):",
+        f"  T2G, the live node (its recorded labels):                     {_rate(flicker['t2g_live'])}",
+        f"  per-frame, same checkpoint, memory 1 (run offline, same frames): {_rate(flicker['per_frame_offline'])}",
+    ]
+    t2g, single = flicker["t2g_live"], flicker["per_frame_offline"]
+    if t2g is not None and single:
+        lines.append(f"  T2G removes {100 * (1 - t2g / single):.0f} % of the per-frame flicker")
+    return lines
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def diagnostic_values(array: Any, status_prefix: str) -> dict[str, str] | None:
+    """Key/values of the status whose name starts with ``status_prefix`` in a DiagnosticArray, else None."""
+    for status in array.status:
+        if status.name.startswith(status_prefix):
+            return {kv.key: kv.value for kv in status.values}
+    return None
+

@@ -1,0 +1,218 @@
+"""t2g-replay: publish a bag's messages to live DDS with their recorded timing (``ros2 bag play`` for this venv).
+
+    t2g-replay IN_BAG [--rate R] [--loop] [--clock] [--topics T ...] [--no-wait] [--ros-args -r FROM:=TO ...]
+
+Messages are read with ``rosbags`` and published as serialized CDR (``Publisher.publish(bytes)``, rclpy's
+raw publish): byte-for-byte what was recorded, headers included, without building Python messages.
+Timing follows the recorded log times divided by ``--rate``. ``--clock`` also publishes
+``rosgraph_msgs/Clock`` on ``/clock`` (the current bag time, before every message and at ``--clock-hz``),
+so nodes started with ``use_sim_time:=true`` judge ages in bag time. Looping restarts the bag, so stamps
+and the clock jump back: the node resets its temporal memory there.
+
+QoS: reliable, depth 10 by default (``--reliability best_effort`` to change); a reliable publisher feeds
+both reliable and best-effort subscriptions, a best-effort one only best-effort ones. ``t2g_msgs/LabelInfo``
+topics are republished transient local (latched), as the node offers them. Topics are renamed with
+standard ROS remapping (``--ros-args -r /camera/image_raw/compressed:=/cam/image/compressed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
+from rosgraph_msgs.msg import Clock
+
+from t2g_ros.bag_io import BagError, BagMessage, open_reader
+
+PROG = "t2g-replay"
+LATCHED_TYPES = ("t2g_msgs/msg/LabelInfo",)
+
+
+def message_class(msgtype: str) -> type:
+    """The rclpy class of ``pkg/msg/Name``; ``BagError`` naming the type when it is not installed."""
+    package, _, name = msgtype.split("/") if msgtype.count("/") == 2 else (msgtype, "", "")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError, ValueError):
+        raise BagError(f"message type {msgtype!r} has no Python class in this ROS environment "
+                       f"(is its package installed and sourced?)") from None
+
+
+@dataclass(frozen=True)
+class _Channel:
+    msgtype: str
+    publisher: Publisher
+
+
+class BagPlayer:
+    """Publishes a bag's topics from ``node``; the node's remapping rules rename them.
+
+    Args:
+        node: the rclpy node that owns the publishers (nothing needs to spin it).
+        bag: rosbag2 directory or ``.mcap`` file.
+        topics: the bag topics to play; ``None`` = all.
+        rate: playback speed factor (> 0); 2.0 plays twice as fast.
+        clock: also publish ``/clock`` at ``clock_hz``.
+        reliability: ``reliable`` or ``best_effort`` for the data topics.
+
+    Raises:
+        BagError: unreadable bag, a topic not in it, or a type without a Python class.
+    """
+
+    def __init__(self, node: Node, bag: str | Path, *, topics: list[str] | None = None, rate: float = 1.0,
+                 clock: bool = False, clock_hz: float = 40.0, reliability: str = "reliable") -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        if not clock_hz > 0:
+            raise ValueError(f"clock rate must be > 0 Hz, got {clock_hz}")
+        if reliability not in ("reliable", "best_effort"):
+            raise ValueError(f"reliability must be reliable or best_effort, got {reliability!r}")
+        self.node, self.bag, self.rate, self.clock_period_s = node, Path(bag), rate, 1.0 / clock_hz
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.reader = open_reader(self.bag)
+        for warning in caught:  # a truncated bag: play its readable part, say so once
+            node.get_logger().warning(str(warning.message))
+        self.topics = list(self.reader.topics) if topics is None else list(topics)
+        self.counts = {topic: self.reader.message_count(topic) for topic in self.topics}  # raises for a missing one
+        policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        self._channels: dict[str, _Channel] = {}
+        for topic in self.topics:
+            msgtype = self.reader.topics[topic]
+            latched = msgtype in LATCHED_TYPES
+            qos = QoSProfile(depth=1 if latched else 10, reliability=policy,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+            self._channels[topic] = _Channel(msgtype, node.create_publisher(message_class(msgtype), topic, qos))
+        self._clock = node.create_publisher(Clock, "/clock", QoSProfile(depth=1)) if clock else None
+
+    def live_topic(self, topic: str) -> str:
+        """The name ``topic`` is published under after remapping."""
+        return self._channels[topic].publisher.topic_name
+
+    def unmatched(self) -> list[str]:
+        """Live names of the topics that no subscription listens to yet."""
+        return [c.publisher.topic_name for c in self._channels.values() if c.publisher.get_subscription_count() == 0]
+
+    def wait_for_subscribers(self, timeout_s: float) -> list[str]:
+        """Wait until every topic has a subscription or ``timeout_s`` passes; return those still without one."""
+        deadline = time.monotonic() + timeout_s
+        while (missing := self.unmatched()) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the graph; discovery takes 0.25 s typically, seconds under load
+        return missing
+
+    def play(self, *, loop: bool = False, stop: threading.Event | None = None,
+             on_publish: Callable[[BagMessage, int], None] | None = None) -> int:
+        """Publish the bag (again and again with ``loop``) until done or ``stop`` is set.
+
+        ``on_publish(message, publish_time_ns)`` is called after each message (``time.time_ns()``).
+        Returns the number of messages published. A bag error mid-file ends the pass with a logged error.
+        """
+        stop = stop or threading.Event()
+        published = 0
+        while not stop.is_set() and rclpy.ok(context=self.node.context):
+            published += self._play_once(stop, on_publish)
+            if not loop:
+                break
+        return published
+
+    def _play_once(self, stop: threading.Event, on_publish: Callable[[BagMessage, int], None] | None) -> int:
+        store = self.reader.typestore
+        start_wall = bag_start = None
+        published = 0
+        try:
+            for message in self.reader.messages(*self.topics):
+                if start_wall is None:
+                    start_wall, bag_start = time.monotonic(), message.log_time_ns
+                due = start_wall + (message.log_time_ns - bag_start) * 1e-9 / self.rate
+                if not self._wait_until(due, start_wall, bag_start, stop):
+                    break
+                self._publish_clock(message.log_time_ns)
+                channel = self._channels[message.topic]
+                channel.publisher.publish(bytes(store.serialize_cdr(message.msg, channel.msgtype)))
+                published += 1
+                if on_publish is not None:
+                    on_publish(message, time.time_ns())
+        except BagError as exc:
+            self.node.get_logger().error(f"stopped after {published} messages: {exc}")
+        return published
+
+    def _wait_until(self, due: float, start_wall: float, bag_start: int, stop: threading.Event) -> bool:
+        """Sleep until ``due`` (monotonic), ticking /clock on the way; False when asked to stop."""
+        while (remaining := due - time.monotonic()) > 0:
+            step = min(remaining, self.clock_period_s) if self._clock is not None else remaining
+            if stop.wait(step) or not rclpy.ok(context=self.node.context):
+                return False
+            self._publish_clock(bag_start + int((time.monotonic() - start_wall) * self.rate * 1e9))
+        return not stop.is_set()
+
+    def _publish_clock(self, bag_time_ns: int) -> None:
+        if self._clock is not None:
+            message = Clock()
+            message.clock.sec, message.clock.nanosec = divmod(bag_time_ns, 1_000_000_000)
+            self._clock.publish(message)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     epilog="Rename topics with --ros-args -r FROM:=TO (standard ROS remapping).")
+    parser.add_argument("in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file")
+    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (default 1.0: recorded timing)")
+    parser.add_argument("--loop", action="store_true", help="restart at the end until interrupted")
+    parser.add_argument("--clock", action="store_true", help="publish /clock for use_sim_time subscribers")
+    parser.add_argument("--clock-hz", type=float, default=40.0, help="/clock rate between messages (default 40)")
+    parser.add_argument("--topics", nargs="+", metavar="T", help="bag topics to play (default: all)")
+    parser.add_argument("--reliability", choices=("reliable", "best_effort"), default="reliable",
+                        help="QoS reliability of the data topics (default reliable)")
+    parser.add_argument("--wait", type=float, default=10.0, metavar="S",
+                        help="wait up to S seconds for a subscriber on every topic before playing (default 10)")
+    parser.add_argument("--no-wait", action="store_true", help="start at once, subscribers or not")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(remove_ros_args([PROG, *argv])[1:])
+    rclpy.init(args=[PROG, *argv])
+    node = rclpy.create_node("t2g_replay")
+    player = None
+    try:
+        player = BagPlayer(node, args.in_bag, topics=args.topics, rate=args.rate, clock=args.clock,
+                           clock_hz=args.clock_hz, reliability=args.reliability)
+        if not args.no_wait:
+            for topic in player.wait_for_subscribers(args.wait):
+                print(f"{PROG}: warning: no subscriber on {topic} after {args.wait:g} s; playing anyway",
+                      file=sys.stderr)
+        started = time.monotonic()
+        count = player.play(loop=args.loop)
+        print(f"published {count} messages on {len(player.topics)} topic(s) in {time.monotonic() - started:.1f} s")
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except (BagError, OSError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if player is not None:
+            player.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
