@@ -11,3 +11,7 @@ setup:
 ## README command 2: the whole test suite
 test: setup
 	@$(RUN) python -m pytest -q $(PYTEST_ARGS)
+
+## README command 1: the shipped checkpoint on the shipped sample bag, through the live node (artifacts/demo/)
+demo: setup
+	@$(RUN) python -m t2g_ros.demo $(DEMO_ARGS)
