@@ -12,6 +12,10 @@ from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, Temporal
 
 TINY_BACKBONE = "test_tiny"
 
+# Core tests run tiny tensors, where intra-op threads only add hand-off cost; on the shared 2-core machine
+# under load, 2 threads made single steps ~20x slower than 1 (thread oversubscription).
+torch.set_num_threads(1)
+
 
 class TinyBackbone(FrozenBackbone):
     """Three strided 3x3 convs (one with BatchNorm): strides 8/16/32, 8/12/16 channels, ceil sizes."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 
 import numpy as np
-import pytest
 import torch
 
 from t2g_core import StreamingSegmenter, build_model
@@ -17,16 +16,7 @@ def _live_tensors() -> int:
     return sum(1 for obj in gc.get_objects() if issubclass(type(obj), torch.Tensor))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny ops are dominated by thread hand-off on a busy 2-core machine: 1 thread is ~20x faster here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_memory_bounded_over_10000_steps(make_tiny_config, one_thread):
+def test_memory_bounded_over_10000_steps(make_tiny_config):
     torch.manual_seed(0)
     model = build_model(make_tiny_config(memory_frames=3, input_size=(32, 32)))
     segmenter = StreamingSegmenter(model, max_gap_s=0.5)
