@@ -10,7 +10,8 @@ Layer l attends to
 
 over the tokens of all memory frames at once (one softmax across frames and levels). (M + P) Wk_l and
 M Wv_l do not depend on the frame being decoded, so ``project_memory`` computes them once per frame and
-the caller caches them; τ(Δt) Wk_l is one vector per memory frame, added at decode time.
+the caller caches them; τ(Δt) Wk_l and τ(Δt) Wv_l are one vector each per memory frame, added at
+decode time.
 
 Layers (Mask2Former order, post-norm), q_0 = S (the shared Stability Queries):
 

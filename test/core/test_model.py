@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from t2g_core import build_model, load_model_config
-from t2g_core.memory_decoder import SemanticHead
+from t2g_core.memory_decoder import MemoryCrossAttention, SemanticHead
 from t2g_core.stability_queries import LevelModulation
 
 
@@ -215,3 +215,24 @@ def test_decode_with_aux_ends_with_decode(tiny_model):
         final = tiny_model.decode(feats, memory, offsets)
     assert len(outputs) == 3  # initial queries, layer 1, layer 2 (output)
     assert torch.equal(outputs[-1], final)
+
+
+def test_cached_memory_projection_matches_written_keys_and_values():
+    """K = (M + P + τ) Wk + bk and V = (M + τ) Wv + bv, with the per-frame part cached by ``project``."""
+    torch.manual_seed(0)
+    attn = MemoryCrossAttention(dim=8, num_heads=2)
+    tokens = [torch.randn(1, 5, 8), torch.randn(1, 3, 8)]  # two memory frames
+    pos = [torch.randn(5, 8), torch.randn(3, 8)]
+    tau = torch.randn(1, 2, 8)
+    queries = torch.randn(1, 4, 8)
+    cached = [attn.project(m, p) for m, p in zip(tokens, pos)]
+    got = attn(queries, [k for k, _ in cached], [v for _, v in cached], tau)
+
+    keys = torch.cat([attn.k(m + p + tau[:, i]) for i, (m, p) in enumerate(zip(tokens, pos))], dim=1)
+    values = torch.cat([attn.v(m + tau[:, i]) for i, m in enumerate(tokens)], dim=1)
+    q = attn.q(queries)
+    heads = []
+    for h in (slice(0, 4), slice(4, 8)):  # 2 heads of width 4, scaled by 1/sqrt(4)
+        weights = torch.softmax(q[..., h] @ keys[..., h].transpose(1, 2) / 2.0, dim=-1)  # (1, Q, 8 tokens)
+        heads.append(weights @ values[..., h])
+    assert torch.allclose(got, attn.out(torch.cat(heads, dim=-1)), atol=1e-5)
