@@ -137,7 +137,7 @@ class BagPlayer:
                 if start_wall is None:
                     start_wall, bag_start = time.monotonic(), message.log_time_ns
                 due = start_wall + (message.log_time_ns - bag_start) * 1e-9 / self.rate
-                if not self._wait_until(due, start_wall, bag_start, stop):
+                if not self._wait_until(due, message.log_time_ns, start_wall, bag_start, stop):
                     break
                 self._publish_clock(message.log_time_ns)
                 channel = self._channels[message.topic]
@@ -149,13 +149,16 @@ class BagPlayer:
             self.node.get_logger().error(f"stopped after {published} messages: {exc}")
         return published
 
-    def _wait_until(self, due: float, start_wall: float, bag_start: int, stop: threading.Event) -> bool:
+    def _wait_until(self, due: float, due_bag_ns: int, start_wall: float, bag_start: int,
+                    stop: threading.Event) -> bool:
         """Sleep until ``due`` (monotonic), ticking /clock on the way; False when asked to stop."""
         while (remaining := due - time.monotonic()) > 0:
             step = min(remaining, self.clock_period_s) if self._clock is not None else remaining
             if stop.wait(step) or not rclpy.ok(context=self.node.context):
                 return False
-            self._publish_clock(bag_start + int((time.monotonic() - start_wall) * self.rate * 1e9))
+            # Capped at the next message's time: a sleep that overshoots must not move the clock past it.
+            elapsed_ns = int((time.monotonic() - start_wall) * self.rate * 1e9)
+            self._publish_clock(min(bag_start + elapsed_ns, due_bag_ns))
         return not stop.is_set()
 
     def _publish_clock(self, bag_time_ns: int) -> None:
