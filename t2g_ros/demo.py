@@ -2,7 +2,10 @@
 
 1. starts the node (``python -m t2g_ros.node`` with ``config/t2g.yaml``, as the launch file does) in a
    per-run namespace, compressed input remapped to the replayed topic;
-2. replays the bag over DDS with its recorded timing (``t2g_ros.replay``);
+2. replays the bag over DDS (``t2g_ros.replay``): by default in lockstep, each frame once the node
+   answered the previous one but never earlier than recorded, so every frame is segmented at its own
+   stamp even where inference is slower than the bag's 25 fps (2 CPU cores); ``--realtime`` keeps only
+   the recorded timing, as a camera would, and the node then skips frames;
 3. records the input and every output into ``OUT/bag`` (mcap, topics as ``t2g-bag-eval`` writes them:
    ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.record``;
 4. prints frames in/out, latency and flicker (T2G from the live node vs the same checkpoint per frame,
@@ -43,6 +46,7 @@ from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
 PER_FRAME_OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY)
+LOCKSTEP_WAIT_S = 10.0
 
 
 class DemoError(Exception):
@@ -71,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topic", help="image topic in the bag (default: its only image topic)")
     parser.add_argument("--out", default="artifacts/demo", help="output folder (default artifacts/demo)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default 1.0: real time)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="replay with the recorded timing only, as a camera would: the node skips the frames "
+                             "it cannot keep up with. Default: lockstep, each frame once the node answered the "
+                             "previous one (never earlier than recorded), so every frame is segmented")
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter, e.g. model.clip_length:=3 for a checkpoint with a shorter memory")
     parser.add_argument("--timeout", type=float, default=180.0, metavar="S",
@@ -110,8 +118,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             _connect(node_proc, player, recorder, args.timeout, out / "node.log")
             print(f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
-                  f"{player.counts[topic]} frames at rate {args.rate:g}", flush=True)
-            player.play(on_publish=lambda m, t: _published(live, m, t))
+                  f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
+                  flush=True)
+            player.play(on_publish=lambda m, t: _published(live, m, t),
+                        gate=None if args.realtime else _lockstep_gate(live, node_proc))
             _wait_for_last_outputs(live, node_proc, args.timeout)
         finally:
             executor.shutdown()
@@ -125,7 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           flush=True)
     summary = analyse(live, source_bag=bag, input_topic=topic, input_type=msgtype, recorded_bag=recorded,
                       per_frame=per_frame, out_dir=out)
-    summary.update(checkpoint=str(checkpoint), input_bag=str(bag), bag=str(recorded),
+    summary.update(replay={"rate": args.rate, "lockstep": not args.realtime},
+                   checkpoint=str(checkpoint), input_bag=str(bag), bag=str(recorded),
                    summary=str(out / "summary.json"), wall_time_s=round(time.monotonic() - started, 1))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -226,6 +237,22 @@ def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecord
         raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
 
 
+def _lockstep_gate(live: LiveRun, node_proc: subprocess.Popen):
+    """Holds each frame until every output of the previous one arrived (at most LOCKSTEP_WAIT_S: the
+    node may have dropped it), so the node never skips a frame."""
+    def gate(message: BagMessage) -> None:
+        previous = max(live.published_ns, default=None)
+        deadline = time.monotonic() + LOCKSTEP_WAIT_S
+        while previous is not None and not _answered(live, previous) and time.monotonic() < deadline \
+                and node_proc.poll() is None:
+            time.sleep(0.002)
+    return gate
+
+
+def _answered(live: LiveRun, stamp: int) -> bool:
+    return all(stamp in live.outputs.get(f"{DEFAULT_PREFIX}/{name}", ()) for name in PER_FRAME_OUTPUTS)
+
+
 def _wait_for_last_outputs(live: LiveRun, node_proc: subprocess.Popen, timeout: float) -> None:
     """Until every per-frame output of the last replayed frame arrived, then one more /diagnostics.
 
@@ -235,7 +262,7 @@ def _wait_for_last_outputs(live: LiveRun, node_proc: subprocess.Popen, timeout: 
     last = max(live.published_ns, default=None)
     deadline, quiet_s = time.monotonic() + timeout, 5.0
     seen, seen_at = _received(live), time.monotonic()
-    while not all(last in live.outputs.get(f"{DEFAULT_PREFIX}/{n}", ()) for n in PER_FRAME_OUTPUTS):
+    while not _answered(live, last):
         if node_proc.poll() is not None:
             raise DemoError(f"the node exited with code {node_proc.returncode} during the replay")
         now = time.monotonic()

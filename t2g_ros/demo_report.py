@@ -69,6 +69,7 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             "node_skipped_busy": _int(last.get("dropped_overwritten_total")),
             "node_dropped_stale": _int(last.get("dropped_stale_total")),
             "node_dropped_bad": _int(last.get("dropped_bad_input_total")),
+            "node_memory_resets": _int(last.get("memory_resets_total")),
             "outputs_per_topic": {topic: len(seen) for topic, seen in sorted(live.outputs.items())},
         },
         "latency_ms": {
@@ -90,10 +91,14 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
 def format_summary(summary: dict[str, Any]) -> list[str]:
     """The lines the demo prints."""
     frames, latency, flicker = summary["frames"], summary["latency_ms"], summary["flicker"]
+    replay = summary["replay"]
     lines = [
+        "replay: " + ("lockstep, each frame once the node answered the previous one" if replay["lockstep"]
+                      else f"recorded timing at rate {replay['rate']:g}"),
         f"frames in {frames['in']} (replayed), out {frames['out']} (/t2g/labels recorded); node skipped "
         f"{frames['node_skipped_busy']} while busy (it always takes the newest frame), dropped "
-        f"{frames['node_dropped_stale']} stale and {frames['node_dropped_bad']} bad",
+        f"{frames['node_dropped_stale']} stale and {frames['node_dropped_bad']} bad; "
+        f"{frames['node_memory_resets']} memory resets (the start included)",
         f"latency publish -> labels received: p50 {_ms(latency['p50'])}, p95 {_ms(latency['p95'])}; "
         f"node processing p50 {_ms(latency['node_processing_p50'])} (from /diagnostics)",
         f"flicker on the {flicker['frames']} output frames (share of gray-stable pixels whose class changes):",
@@ -102,7 +107,10 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     ]
     t2g, single = flicker["t2g_live"], flicker["per_frame_offline"]
     if t2g is not None and single:
-        lines.append(f"  T2G removes {100 * (1 - t2g / single):.0f} % of the per-frame flicker")
+        lines.append(f"  ratio T2G / per-frame: {t2g / single:.2f} (below 1: T2G is steadier)")
+    if not replay["lockstep"] and frames["out"] < frames["in"] / 2:
+        lines.append("note: the node segmented under half of the frames in real time, so its memory saw gaps of "
+                     "several frames; without --realtime the demo segments every frame")
     return lines
 
 

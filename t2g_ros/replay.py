@@ -114,21 +114,26 @@ class BagPlayer:
         return missing
 
     def play(self, *, loop: bool = False, stop: threading.Event | None = None,
-             on_publish: Callable[[BagMessage, int], None] | None = None) -> int:
+             on_publish: Callable[[BagMessage, int], None] | None = None,
+             gate: Callable[[BagMessage], None] | None = None) -> int:
         """Publish the bag (again and again with ``loop``) until done or ``stop`` is set.
 
         ``on_publish(message, publish_time_ns)`` is called after each message (``time.time_ns()``).
+        ``gate(message)``, called when a message is due, may block to hold it back (flow control, e.g.
+        until a slow consumer answered the previous one); later messages then follow as soon as they are
+        due, never earlier than the recorded timing.
         Returns the number of messages published. A bag error mid-file ends the pass with a logged error.
         """
         stop = stop or threading.Event()
         published = 0
         while not stop.is_set() and rclpy.ok(context=self.node.context):
-            published += self._play_once(stop, on_publish)
+            published += self._play_once(stop, on_publish, gate)
             if not loop:
                 break
         return published
 
-    def _play_once(self, stop: threading.Event, on_publish: Callable[[BagMessage, int], None] | None) -> int:
+    def _play_once(self, stop: threading.Event, on_publish: Callable[[BagMessage, int], None] | None,
+                   gate: Callable[[BagMessage], None] | None) -> int:
         store = self.reader.typestore
         start_wall = bag_start = None
         published = 0
@@ -139,6 +144,8 @@ class BagPlayer:
                 due = start_wall + (message.log_time_ns - bag_start) * 1e-9 / self.rate
                 if not self._wait_until(due, message.log_time_ns, start_wall, bag_start, stop):
                     break
+                if gate is not None:
+                    gate(message)
                 self._publish_clock(message.log_time_ns)
                 channel = self._channels[message.topic]
                 channel.publisher.publish(bytes(store.serialize_cdr(message.msg, channel.msgtype)))
