@@ -1,0 +1,96 @@
+"""The models compared side by side, and running one of them over a stream of frames.
+
+Every contender runs through the same ``StreamingSegmenter`` the node uses, so what is measured is what
+ships: the per-frame model (memory of 1 frame), the per-frame model with an EMA of its class
+probabilities (the peer projects' flicker fix), and T2G with its temporal memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checkpoint import LoadedCheckpoint
+from ..model import T2GModel
+from ..streaming import StreamingSegmenter
+
+PERFRAME = "perframe"
+PERFRAME_EMA = "perframe_ema"
+T2G = "t2g"
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One model as the evaluation runs it.
+
+    Attributes:
+        name: key in the results (``perframe``, ``perframe_ema``, ``t2g``).
+        label: name in tables and plots.
+        model: the network (the EMA contender shares the per-frame one).
+        ema_alpha: weight of the new frame in the probability EMA; None = no smoothing.
+        checkpoint: path of the checkpoint the model came from.
+    """
+
+    name: str
+    label: str
+    model: T2GModel
+    ema_alpha: float | None
+    checkpoint: str
+
+    def segmenter(self, *, max_gap_s: float, device: str) -> StreamingSegmenter:
+        """A fresh streaming state (empty memory, no EMA history)."""
+        return StreamingSegmenter(self.model, max_gap_s=max_gap_s, device=device, ema_alpha=self.ema_alpha)
+
+
+def make_contenders(
+    perframe: LoadedCheckpoint, t2g: LoadedCheckpoint, *, ema_alpha: float, paths: tuple[str, str]
+) -> list[Contender]:
+    """The three contenders, in table order.
+
+    Args:
+        perframe, t2g: the loaded checkpoints; ``perframe`` must be a per-frame model (memory of 1).
+        ema_alpha: the tuned EMA weight, in (0, 1].
+        paths: checkpoint paths (per-frame, T2G) recorded in the results.
+    Raises:
+        ValueError: the per-frame checkpoint has a temporal memory, or the two label sets differ.
+    """
+    if perframe.model.memory_frames != 1:
+        raise ValueError(
+            f"{paths[0]}: the per-frame checkpoint has a memory of {perframe.model.memory_frames} frames, expected 1"
+        )
+    if perframe.label_set != t2g.label_set:
+        raise ValueError(f"{paths[0]} and {paths[1]} have different label sets; they cannot be compared")
+    return [
+        Contender(PERFRAME, "per-frame", perframe.model, None, paths[0]),
+        Contender(PERFRAME_EMA, f"per-frame + EMA (α={ema_alpha:g})", perframe.model, ema_alpha, paths[0]),
+        Contender(T2G, "T2G", t2g.model, None, paths[1]),
+    ]
+
+
+def predict_stream(
+    contender: Contender,
+    frames: Iterable[np.ndarray],
+    stamps_s: Iterable[float],
+    *,
+    max_gap_s: float,
+    device: str,
+    tick: Callable[[], object] | None = None,
+) -> list[np.ndarray]:
+    """Segment frames in order from a fresh streaming state.
+
+    Args:
+        frames: (H, W, 3) uint8 RGB frames in time order.
+        stamps_s: their capture times in seconds, aligned with ``frames``.
+        tick: called after every frame (a progress bar's ``update``).
+    Returns:
+        One (H, W) uint8 label map (ids 0..K-1) per frame.
+    """
+    segmenter = contender.segmenter(max_gap_s=max_gap_s, device=device)
+    preds = []
+    for frame, stamp in zip(frames, stamps_s, strict=True):
+        preds.append(segmenter.step(frame, float(stamp)).labels)
+        if tick is not None:
+            tick()
+    return preds

@@ -1,0 +1,239 @@
+"""Results on disk: ``results.json`` (NaN as null) and the markdown tables of ``summary.md`` / the README.
+
+:func:`render_markdown` reads only the results dict (the schema is in ``runner``), so the README section
+is regenerated from ``results.json`` without running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .contenders import PERFRAME, T2G
+
+RESULTS_FILE = "results.json"
+SUMMARY_FILE = "summary.md"
+DASH = "–"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Builtins only: numpy scalars and arrays become numbers and lists, tuples lists, NaN/inf None."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_results(results: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``summary.md`` into ``out_dir``; returns both paths."""
+    out_dir = Path(out_dir)
+    plain = to_jsonable(results)
+    json_path = out_dir / RESULTS_FILE
+    json_path.write_text(json.dumps(plain, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    summary_path = out_dir / SUMMARY_FILE
+    summary_path.write_text("# t2g evaluation results\n\n" + render_markdown(plain), encoding="utf-8")
+    return json_path, summary_path
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a ``results.json`` written by :func:`write_results`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: int = 2) -> str:
+    """Markdown tables and charts of a run (sections for the targets it ran only).
+
+    Args:
+        results: the results dict (NaN or None for missing values).
+        image_prefix: prepended to chart file names (``results/`` in the README).
+        level: heading level of the sections.
+    """
+    h = "#" * level
+    meta = results["meta"]
+    models = [(m["name"], m["label"]) for m in results["models"]]
+    out = [
+        f"Generated from `results.json` of the run of **{meta['date_utc']}** on **{meta['cpu']}** "
+        f"({meta['nproc']} cores, {meta['torch_threads']} torch threads, torch {meta['torch']}), "
+        f"commit `{meta['git_commit']}`, in {_minutes(meta.get('wall_s'))}.",
+    ]
+    if meta.get("quick"):
+        out.append("\n**Quick smoke run: a few frames per target. These numbers are not results.**")
+    out += ["", _table(["model", "checkpoint", "memory (frames)", "EMA α"],
+                       [[m["label"], f"`{m['checkpoint']}`", str(m["memory_frames"]), _num(m["ema_alpha"], 2)]
+                        for m in results["models"]])]
+    targets = results["targets"]
+    out += _accuracy_section(h, targets, models)
+    out += _stability_section(h, targets, models)
+    if "camvid_test" in targets:
+        names = results["class_names"]
+        per_class = {n: targets["camvid_test"]["models"][n]["per_class_iou"] for n, _ in models}
+        rows = [[c] + [_pct(per_class[n][k]) for n, _ in models] for k, c in enumerate(names)]
+        out += [f"\n{h} Per-class IoU on CamVid test (%)\n", _table(["class"] + [lab for _, lab in models], rows)]
+    if "speed" in results:
+        out += _speed_section(h, results["speed"])
+    out += _tuning_section(h, results["ema_tuning"])
+    plots = results.get("plots", {})
+    if plots:
+        out.append(f"\n{h} Charts\n")
+        out += [f"![{key}]({image_prefix}{name})\n" for key, name in plots.items()]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- sections
+
+
+def _accuracy_section(h: str, targets: dict[str, Any], models: list[tuple[str, str]]) -> list[str]:
+    header, columns = ["model"], []
+    if "camvid_test" in targets:
+        header.append("CamVid test")
+        columns.append(lambda n: _pct(targets["camvid_test"]["models"][n]["miou"]))
+    if "camvid_corrupted" in targets:
+        corrupted = targets["camvid_corrupted"]
+        for name, per_model in corrupted["corruptions"].items():
+            header.append(f"{name} (retention)")
+            columns.append(lambda n, p=per_model: f"{_pct(p[n]['miou'])} ({_pct(p[n]['retention'], 0)} %)")
+        header.append("mean corrupted (retention)")
+        columns.append(lambda n: f"{_pct(corrupted['mean'][n]['miou'])} ({_pct(corrupted['mean'][n]['retention'], 0)} %)")
+    if "val_15hz" in targets:
+        header.append("val 15 Hz")
+        columns.append(lambda n: _pct(_stride(targets["val_15hz"]["models"][n], 1).get("miou")))
+    if not columns:
+        return []
+    lines = [f"\n{h} Accuracy: mIoU (%)\n"]
+    if "camvid_corrupted" in targets:
+        lines.append(
+            f"Corrupted: the CamVid test frames with one `imagecorruptions` corruption at severity "
+            f"{targets['camvid_corrupted']['severity']} (a fixed seed per frame); retention = corrupted / clean mIoU.\n"
+        )
+    lines.append(_table(header, [[label] + [col(n) for col in columns] for n, label in models]))
+    return lines
+
+
+def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, str]]) -> list[str]:
+    lines = []
+    if "val_15hz" in targets:
+        val = targets["val_15hz"]
+        strides = val["strides"]
+        hz = [f"{s} ({val['rate_hz'] / s:.3g} Hz)" for s in strides]
+        lines += [
+            f"\n{h} Stability on the labelled CamVid val run ({val['frames']} frames at {val['rate_hz']:g} Hz)\n",
+            "VC_n: the fraction of pixels whose label is the same in all n frames of a window and that the model "
+            "also keeps constant (mean over windows; every window counted, void excluded). Flicker: the fraction "
+            "of GT-stable pixels whose prediction changes between consecutive frames the model saw. A stride s "
+            "streams every s-th frame (all s phases pooled).\n",
+        ]
+        for key, title, fmt in [(f"vc{n}", f"VC_{n}", lambda v: _num(v, 3)) for n in val["vc_windows"]] + [
+            ("flicker", "flicker (%)", lambda v: _pct(v, 2))
+        ]:
+            values = {n: [_stride(val["models"][n], s).get(key) for s in strides] for n, _ in models}
+            rows = [[label] + [fmt(v) for v in values[n]] for n, label in models]
+            if key == "flicker":
+                rows.append(_ratio_row(values))
+            lines += [f"\n{title} by stride:\n", _table(["model"] + hz, rows)]
+    if "video" in targets:
+        video = targets["video"]
+        strides = video["strides"]
+        clips = ", ".join(f"{name} ({frames} frames)" for name, frames in video["clips"].items())
+        lines += [
+            f"\n{h} Flicker on real dash-cam video, unlabelled (%)\n",
+            f"Clips: {clips}, {video['width']} px wide, {video['fps']:g} fps. Pixels whose gray value changes by "
+            "at most 20 between the two frames (DGVSS protocol); ego-motion inflates every model's number, so "
+            "compare models, not absolute values.\n",
+        ]
+        values = {n: [_stride(video["models"][n]["per_stride"], s).get("rate") for s in strides] for n, _ in models}
+        rows = [[label] + [_pct(v, 2) for v in values[n]] for n, label in models]
+        rows.append(_ratio_row(values))
+        lines.append(_table(["model"] + [f"{s} ({video['fps'] / s:.3g} fps)" for s in strides], rows))
+    return lines
+
+
+def _speed_section(h: str, speed: dict[str, Any]) -> list[str]:
+    sizes, labels = speed["sizes"], speed["labels"]
+    header = ["model"] + [f"{size} {what}" for size in sizes for what in ("FPS", "p50 ms", "p95 ms")]
+    rows = []
+    for name, label in labels.items():
+        row = [label]
+        for size in sizes:
+            stats = speed["models"][name][size]
+            row += [_num(stats["fps"], 1), _num(stats["p50_ms"], 0), _num(stats["p95_ms"], 0)]
+        rows.append(row)
+    ratio_names = list(dict.fromkeys(r for per in speed["ratios"].values() for r in per))  # first-seen order
+    ratio_rows = [[f"`{r}`"] + [_num(speed["ratios"][s].get(r), 2) + "×" for s in sizes] for r in ratio_names]
+    return [
+        f"\n{h} Speed of one streaming step on this CPU\n",
+        f"Warm-up: {speed['warmup_steps']} steps, then {speed['steps']} timed steps per model and frame size "
+        "(a step: resize, network, upsampling to the frame size, argmax). T2G and the per-frame model resize "
+        "every frame to their input size; the SegFormer peer runs at the frame size.\n",
+        _table(header, rows),
+        "\nRatios of median latency:\n",
+        _table(["ratio"] + sizes, ratio_rows),
+    ]
+
+
+def _tuning_section(h: str, tuning: dict[str, Any]) -> list[str]:
+    rows = [[_num(s["alpha"], 2) + (" (no EMA)" if s is tuning["reference"] else ""), _pct(s["miou"]), _num(s["vc"], 3),
+             "**chosen**" if s["alpha"] == tuning["alpha"] else ""]
+            for s in [tuning["reference"], *tuning["candidates"]]]
+    return [
+        f"\n{h} EMA baseline: alpha tuned on CamVid {tuning['split']}\n",
+        f"Criterion: {tuning['criterion']}. Tuned on the val run at stride 1; the test split is never used.\n",
+        _table(["α", "val mIoU (%)", f"val VC_{tuning['vc_window']}", ""], rows),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _stride(entries: list[dict[str, Any]], stride: int) -> dict[str, Any]:
+    return next((e for e in entries if e["stride"] == stride), {})
+
+
+def _ratio_row(values: dict[str, list[Any]]) -> list[str]:
+    """The 'T2G ÷ per-frame' row of a table whose rows are models and columns strides.
+
+    Args:
+        values: model name -> one value per column.
+    """
+    perframe, t2g = values.get(PERFRAME), values.get(T2G)
+    if perframe is None or t2g is None:
+        return []
+    return ["*T2G ÷ per-frame*"] + [
+        _num(b / a, 2) if _finite(a) and _finite(b) and a > 0 else DASH for a, b in zip(perframe, t2g, strict=True)
+    ]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows if row]
+    return "\n".join(lines)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}" if _finite(value) else DASH
+
+
+def _num(value: Any, digits: int) -> str:
+    return f"{value:.{digits}f}" if _finite(value) else DASH
+
+
+def _minutes(seconds: Any) -> str:
+    return f"{seconds / 60:.1f} min" if _finite(seconds) else "unknown time"
+
