@@ -1,0 +1,164 @@
+"""Training configuration: frozen dataclasses read from ``config/train_*.yaml`` and validated.
+
+A file may start from another with ``base: <path>``; its keys then override the base's, section by
+section. Relative paths in the file are resolved against the repository root (``t2g-train`` runs there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from t2g_core.config import from_mapping
+from t2g_core.data.augment import AugmentConfig
+from t2g_core.data.pseudo_clip import MotionRange
+
+CLASS_WEIGHTINGS = ("none", "inverse_sqrt")
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """The feature bank: augmented views whose frozen-backbone features are computed once.
+
+    Attributes:
+        crop_size: (H, W) training crop.
+        real_views: augmented copies of every real CamVid sequence (one draw per sequence and view).
+        pseudo_motions: pseudo-videos made from every labelled frame.
+        pseudo_length: frames per pseudo-video; must fit a clip of T frames at ``pseudo_stride_max``.
+        pseudo_gap_s: nominal spacing of pseudo-video frames (jittered by +-20 %).
+        motion: per-second ranges of the pseudo-videos' camera motion.
+        augment: augmentation ranges (its ``crop_size`` is ignored: ``crop_size`` above applies).
+    """
+
+    crop_size: tuple[int, int] = (288, 384)
+    real_views: int = 4
+    pseudo_motions: int = 2
+    pseudo_length: int = 7
+    pseudo_gap_s: float = 1 / 15
+    motion: MotionRange = field(default_factory=lambda: MotionRange(zoom_per_s=0.6, shift_per_s=0.3,
+                                                                     rotation_deg_per_s=6.0))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if min(self.crop_size) < 32 or self.real_views < 1 or self.pseudo_motions < 0 or self.pseudo_length < 1:
+            raise ValueError(f"bank: need crop >= 32 px, real_views >= 1, pseudo_motions >= 0, pseudo_length >= 1; "
+                             f"got {self.crop_size}, {self.real_views}, {self.pseudo_motions}, {self.pseudo_length}")
+        if not self.pseudo_gap_s > 0:
+            raise ValueError(f"bank.pseudo_gap_s must be > 0, got {self.pseudo_gap_s}")
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """Random training strides, in frames of the sequence the clip comes from."""
+
+    real_stride_min: int = 1
+    real_stride_max: int = 3
+    pseudo_stride_min: int = 1
+    pseudo_stride_max: int = 2
+    pseudo_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for kind in ("real", "pseudo"):
+            lo, hi = getattr(self, f"{kind}_stride_min"), getattr(self, f"{kind}_stride_max")
+            if not 1 <= lo <= hi:
+                raise ValueError(f"clips.{kind}_stride_min/max must satisfy 1 <= min <= max, got {lo}, {hi}")
+        if not 0.0 <= self.pseudo_fraction <= 1.0:
+            raise ValueError(f"clips.pseudo_fraction must be in [0, 1], got {self.pseudo_fraction}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights. ``label_subsample``: labels (and so the final and MTC losses) at 1/n of the crop,
+    nearest-neighbour; logits are stride 8, so n = 2 keeps thin classes while quartering the loss cost."""
+
+    label_subsample: int = 2
+    dice_weight: float = 0.5
+    class_weighting: str = "inverse_sqrt"
+    aux_weight: float = 0.4
+    mtc_weight: float = 1.0
+    mtc_stop_gradient: bool = True
+
+    def __post_init__(self) -> None:
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"loss.class_weighting must be one of {CLASS_WEIGHTINGS}, got {self.class_weighting!r}")
+        if not 1 <= self.label_subsample <= 8:
+            raise ValueError(f"loss.label_subsample must be in 1..8, got {self.label_subsample}")
+        if min(self.dice_weight, self.aux_weight, self.mtc_weight) < 0:
+            raise ValueError("loss weights must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    steps: int = 3000
+    batch_pairs: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 150
+    grad_clip: float = 1.0
+    max_minutes: float = 85.0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_pairs < 1 or self.threads < 1 or self.warmup_steps < 0:
+            raise ValueError("optim: steps, batch_pairs and threads must be >= 1, warmup_steps >= 0")
+        if not (self.lr > 0 and self.max_minutes > 0 and self.grad_clip > 0 and self.weight_decay >= 0):
+            raise ValueError("optim: lr, max_minutes and grad_clip must be > 0, weight_decay >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every_steps: int = 250
+    val_split: str = "val"
+
+    def __post_init__(self) -> None:
+        if self.every_steps < 1:
+            raise ValueError(f"eval.every_steps must be >= 1, got {self.every_steps}")
+        if self.val_split == "test":
+            raise ValueError("eval.val_split must not be 'test': the CamVid test split is for final evaluation only")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``t2g-train`` needs; paths are strings as written in the YAML (see ``resolve``)."""
+
+    model: str = "config/model_t2g.yaml"
+    labels: str = "config/classes_camvid.yaml"
+    data_root: str = "../shared/data"
+    out_dir: str = "runs/t2g"
+    seed: int = 0
+    bank: BankConfig = field(default_factory=BankConfig)
+    clips: ClipConfig = field(default_factory=ClipConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read ``path`` (following ``base:`` chains) and validate; ``ValueError`` messages start with the path."""
+    try:
+        return from_mapping(TrainConfig, _read_with_base(Path(path)), "")
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: 'base' chain loops back to itself")
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping at top level")
+    base = doc.pop("base", None)
+    if base is None:
+        return doc
+    return _merge(_read_with_base(Path(base), seen + (path.resolve(),)), doc)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged

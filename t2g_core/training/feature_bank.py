@@ -1,0 +1,129 @@
+"""The feature bank: frozen-backbone features of augmented training views, computed once.
+
+The backbone never trains, so its output for a given input never changes. Training therefore draws a
+fixed number of augmented views up front — ``real_views`` copies of every CamVid sequence (one geometric
+and photometric draw per sequence and view, so a view is still a plausible video) and
+``pseudo_motions`` pseudo-videos per labelled frame (a smooth camera motion at ~15 fps) — runs the
+backbone on each frame once, and keeps the maps in memory as float16. Every training step then only runs
+the trainable modules. Both the T2G and the per-frame model train on banks built from the same config and
+seed, i.e. on identical data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from t2g_core.backbones import FrozenBackbone
+from t2g_core.data.augment import augment_clip
+from t2g_core.data.camvid import CamVidSplit
+from t2g_core.data.pseudo_clip import render_pseudo_clip, sample_motion, sample_times
+from t2g_core.transforms import frames_to_tensor
+
+from .config import BankConfig
+
+# Pseudo-video frame spacing jitter (+-20 %): real cameras do not deliver frames exactly on time.
+_PSEUDO_GAP_JITTER = 0.2
+_BACKBONE_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Run:
+    """An ordered run of bank frames: a real sequence under one view, or one pseudo-video.
+
+    Attributes:
+        frames: (L,) int64 bank indices, in time order.
+        times_s: (L,) float64 seconds, strictly increasing.
+        pseudo: True for a pseudo-video.
+    """
+
+    frames: np.ndarray
+    times_s: np.ndarray
+    pseudo: bool
+
+
+class FeatureBank:
+    """Backbone maps, labels and runs of the augmented views.
+
+    Attributes:
+        levels: ``{stride: (F, C_stride, ceil(H/stride), ceil(W/stride)) float16}`` for F bank frames.
+        labels: (F, H, W) uint8 class ids, ``void_id`` where unlabelled or outside the view.
+        runs: the real runs first, then the pseudo-videos.
+    """
+
+    def __init__(self, levels: dict[int, torch.Tensor], labels: torch.Tensor, runs: list[Run]) -> None:
+        self.levels = levels
+        self.labels = labels
+        self.runs = runs
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def gather(self, frames: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Float32 maps of bank frames ``frames`` ((N,) int64): ``{stride: (N, C, h, w)}``."""
+        return {stride: level[frames].float() for stride, level in self.levels.items()}
+
+    def class_pixel_counts(self, num_classes: int) -> np.ndarray:
+        """(K,) int64 labelled-pixel count per class over the real views (pseudo-videos repeat them)."""
+        real = np.concatenate([run.frames for run in self.runs if not run.pseudo])
+        counts = torch.bincount(self.labels[torch.from_numpy(real)].flatten().long(), minlength=256)
+        return counts[:num_classes].numpy()
+
+
+def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: BankConfig, *, seed: int,
+                       void_id: int, progress: bool = True) -> FeatureBank:
+    """Draw the augmented views of ``split`` and run ``backbone`` on each of their frames once.
+
+    Deterministic: the same split, config and seed give the same bank (each view has its own generator).
+    Views are generated one at a time, so only the float16 maps of the whole bank stay in memory.
+    """
+    total = len(split.frames) * (config.real_views + config.pseudo_motions * config.pseudo_length)
+    height, width = config.crop_size
+    levels = {stride: torch.empty((total, channels, -(-height // stride), -(-width // stride)), dtype=torch.float16)
+              for stride, channels in backbone.out_channels.items()}
+    all_labels = torch.empty((total, height, width), dtype=torch.uint8)
+    runs: list[Run] = []
+    cursor = 0
+    bar = tqdm(total=total, desc="feature bank", unit="frame", disable=not progress)
+    with torch.inference_mode():
+        for images, labels, times, pseudo in _views(split, config, seed=seed, void_id=void_id):
+            length = len(images)
+            for start in range(0, length, _BACKBONE_BATCH):
+                chunk = frames_to_tensor(images[start:start + _BACKBONE_BATCH])  # (n, 3, H, W) float32 0..255
+                for stride, features in backbone(chunk).items():
+                    levels[stride][cursor + start: cursor + start + len(chunk)] = features.half()
+                bar.update(len(chunk))
+            all_labels[cursor: cursor + length] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.uint8))
+            runs.append(Run(frames=np.arange(cursor, cursor + length, dtype=np.int64),
+                            times_s=np.asarray(times, np.float64), pseudo=pseudo))
+            cursor += length
+    bar.close()
+    assert cursor == total, f"bank holds {cursor} frames, expected {total}"
+    return FeatureBank(levels, all_labels, runs)
+
+
+def _views(split: CamVidSplit, config: BankConfig, *, seed: int, void_id: int):
+    """Yield (frames (L, H, W, 3) uint8, labels (L, H, W), times (L,) s, pseudo) for every view."""
+    augment = dataclasses.replace(config.augment, crop_size=tuple(config.crop_size))
+    loaded = {frame.name: split.load(frame) for frame in split.frames}
+    for view in range(config.real_views):
+        for run_index, sequence in enumerate(split.sequences):
+            rng = np.random.default_rng([seed, 0, view, run_index])
+            images = np.stack([loaded[f.name][0] for f in sequence.frames])
+            labels = np.stack([loaded[f.name][1] for f in sequence.frames])
+            images, labels = augment_clip(images, labels, rng=rng, config=augment, void_id=void_id)
+            yield images, labels, sequence.times_s, False
+    for motion_index in range(config.pseudo_motions):
+        for frame_index, frame in enumerate(split.frames):
+            rng = np.random.default_rng([seed, 1, motion_index, frame_index])
+            image, labels = loaded[frame.name]
+            times = sample_times(rng, clip_len=config.pseudo_length, gap_s=config.pseudo_gap_s,
+                                 gap_jitter=_PSEUDO_GAP_JITTER)
+            clip = render_pseudo_clip(image, labels, motion=sample_motion(rng, config.motion), times_s=times,
+                                      target_index=-1, void_id=void_id)
+            images, clip_labels = augment_clip(clip.frames, clip.labels, rng=rng, config=augment, void_id=void_id)
+            yield images, clip_labels, clip.times_s, True

@@ -1,0 +1,340 @@
+"""The training loop: clip pairs from the feature bank, segmentation + MTC losses, validation, checkpoints.
+
+One step draws ``batch_pairs`` pairs of clips. Both clips of a pair end on the same frame and differ in
+stride (real CamVid runs, strides in labelled frames) or in pseudo-video stride. The model decodes that
+shared last frame once from each clip's memory:
+
+    L = Σ_clips [CE + λ_dice·Dice](final) + λ_aux · mean_layers [CE + λ_dice·Dice](aux)
+        + λ_mtc · MTC(final_dense, final_sparse; stable mask)
+
+where the MTC mask (``t2g_core.losses.stable_label_mask``) keeps the pixels whose true label is the same
+in every frame of both clips and not void (pixels outside a pseudo-video's view are void). With
+``mtc_stop_gradient`` the denser-stride prediction is the target. Only the last frame of a clip is
+supervised: it is the one decoded with a full memory, which is what streaming produces.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from t2g_core.checkpoint import Provenance, save_checkpoint
+from t2g_core.data.camvid import CamVidSplit, check_not_test_split
+from t2g_core.data.clips import ClipSampler
+from t2g_core.labels import LabelSet
+from t2g_core.losses import (
+    inverse_sqrt_frequency_weights,
+    masked_temporal_consistency_loss,
+    segmentation_loss,
+    stable_label_mask,
+)
+from t2g_core.metrics import ConfusionAccumulator, video_consistency
+from t2g_core.model import FrameFeatures, T2GModel
+from t2g_core.transforms import frames_to_tensor, resize_images, upsample_logits
+
+from .config import TrainConfig
+from .feature_bank import FeatureBank
+
+# Aux (deep-supervision) losses are computed on labels subsampled by this factor: they only need to
+# steer the intermediate layers, and full-resolution CE on every layer would double the loss cost.
+_AUX_LABEL_SUBSAMPLE = 4
+STATE_FILE = "train_state.pt"
+
+
+@dataclass(frozen=True)
+class ClipBatch:
+    """``batch_pairs`` clip pairs as bank indices; clip ``a`` of a pair has the smaller (denser) stride.
+
+    Attributes:
+        frames_a, frames_b: (B, T) int64 bank indices, oldest first; column -1 is the shared target frame.
+        times_a, times_b: (B, T) float64 seconds.
+    """
+
+    frames_a: torch.Tensor
+    frames_b: torch.Tensor
+    times_a: torch.Tensor
+    times_b: torch.Tensor
+
+
+class PairSampler:
+    """Draws clip pairs from the bank's real runs and pseudo-videos (``ClipSampler.sample_pair``)."""
+
+    def __init__(self, bank: FeatureBank, *, clip_len: int, config: TrainConfig) -> None:
+        clips = config.clips
+        self.bank = bank
+        self.clip_len = clip_len
+        self.pseudo_fraction = clips.pseudo_fraction
+        real = [run for run in bank.runs if not run.pseudo]
+        pseudo = [run for run in bank.runs if run.pseudo]
+        self._kinds = [(real, ClipSampler([r.times_s for r in real], clip_len=clip_len,
+                                          s_min=clips.real_stride_min, s_max=clips.real_stride_max))]
+        if pseudo:
+            self._kinds.append((pseudo, ClipSampler([r.times_s for r in pseudo], clip_len=clip_len,
+                                                    s_min=clips.pseudo_stride_min, s_max=clips.pseudo_stride_max)))
+        else:
+            self.pseudo_fraction = 0.0
+
+    def sample(self, rng: np.random.Generator, batch_pairs: int) -> ClipBatch:
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for _ in range(batch_pairs):
+            runs, sampler = self._kinds[int(len(self._kinds) > 1 and rng.random() < self.pseudo_fraction)]
+            first, second = sampler.sample_pair(rng)
+            dense, sparse = (first, second) if first.stride <= second.stride else (second, first)
+            run = runs[dense.sequence]
+            rows.append((run.frames[dense.indices], run.frames[sparse.indices], dense.times_s, sparse.times_s))
+        fa, fb, ta, tb = (np.stack(column) for column in zip(*rows))
+        return ClipBatch(torch.from_numpy(fa), torch.from_numpy(fb), torch.from_numpy(ta), torch.from_numpy(tb))
+
+
+class ClipPairForward(nn.Module):
+    """The differentiable part of a step, as one module so DistributedDataParallel can wrap it.
+
+    Encodes every distinct bank frame of the batch once, then decodes the shared last frame of each clip
+    from its own memory. Returns per clip kind (a, b) the list of predictions, aux first, final last,
+    each (B, K, h/8, w/8).
+    """
+
+    def __init__(self, model: T2GModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, levels: dict[int, torch.Tensor], slots_a: torch.Tensor, slots_b: torch.Tensor,
+                times_a: torch.Tensor, times_b: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        features = self.model.encode_backbone_features(levels)  # N distinct frames
+        return self._decode_last(features, slots_a, times_a), self._decode_last(features, slots_b, times_b)
+
+    def _decode_last(self, features: FrameFeatures, slots: torch.Tensor, times: torch.Tensor) -> list[torch.Tensor]:
+        memory = [features.select(slots[:, m]) for m in range(slots.shape[1])]  # T x (B frames)
+        offsets = (times - times[:, -1:]).float()  # (B, T) <= 0
+        return self.model.decode_with_aux(memory[-1], memory, offsets)
+
+
+class Trainer:
+    """Runs (or resumes) one training job described by a ``TrainConfig``; rank 0 writes all files."""
+
+    def __init__(self, config: TrainConfig, model: T2GModel, label_set: LabelSet, bank: FeatureBank,
+                 val: CamVidSplit, *, config_path: str, device: torch.device = torch.device("cpu")) -> None:
+        self.config = config
+        self.model = model.to(device)
+        self.label_set = label_set
+        self.bank = bank
+        self.device = device
+        self.config_path = config_path
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        self.out_dir = Path(config.out_dir)
+        self.sampler = PairSampler(bank, clip_len=model.memory_frames, config=config)
+        forward = ClipPairForward(self.model)
+        self.forward = (nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False)
+                        if self.world > 1 else forward)
+        optim = config.optim
+        self.optimizer = torch.optim.AdamW(model.trainable.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        self.class_weights = (inverse_sqrt_frequency_weights(bank.class_pixel_counts(label_set.num_classes)).to(device)
+                              if config.loss.class_weighting == "inverse_sqrt" else None)
+        self.step = 0
+        self.best_val_miou = -1.0
+        self.elapsed_s = 0.0  # training wall time of earlier sessions of this job (resume)
+        self.rng = np.random.default_rng([config.seed, self.rank, 2])
+        self.val_frames, self.val_labels, self.val_times = _load_val(val, model.input_size)
+
+    # ---- schedule ---------------------------------------------------------------------------------
+    def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
+        """Linear warm-up, then cosine decay to 1 % of the peak.
+
+        Progress is the larger of the step fraction and the wall-clock fraction of ``max_minutes``, so a
+        run that the time budget cuts short still ends with a decayed learning rate.
+        """
+        optim = self.config.optim
+        if step < optim.warmup_steps:
+            return optim.lr * (step + 1) / optim.warmup_steps
+        by_steps = (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps)
+        by_time = elapsed_s / (optim.max_minutes * 60)
+        progress = min(max(by_steps, by_time), 1.0)
+        return optim.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    # ---- one step ---------------------------------------------------------------------------------
+    def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
+        batch = self.sampler.sample(self.rng, self.config.optim.batch_pairs)
+        all_frames = torch.cat([batch.frames_a, batch.frames_b], dim=1)  # (B, 2T)
+        distinct, slots = torch.unique(all_frames, return_inverse=True)  # slots (B, 2T) into distinct
+        t = batch.frames_a.shape[1]
+        levels = {s: v.to(self.device) for s, v in self.bank.gather(distinct).items()}
+        preds_a, preds_b = self.forward(levels, slots[:, :t], slots[:, t:], batch.times_a, batch.times_b)
+
+        loss_cfg = self.config.loss
+        labels_all = self.bank.labels[all_frames].long().to(self.device)  # (B, 2T, H, W)
+        sub = loss_cfg.label_subsample
+        target = labels_all[:, t - 1, ::sub, ::sub]  # (B, H/sub, W/sub), the shared last frame
+        void = self.label_set.void_id
+        final = torch.cat([preds_a[-1], preds_b[-1]])
+        seg = segmentation_loss(final, torch.cat([target, target]), void_id=void,
+                                class_weights=self.class_weights, dice_weight=loss_cfg.dice_weight)
+        total = seg.total
+        terms = {"ce": seg.ce.item(), "dice": seg.dice.item()}
+        if loss_cfg.aux_weight > 0 and len(preds_a) > 1:
+            small = labels_all[:, t - 1, ::_AUX_LABEL_SUBSAMPLE, ::_AUX_LABEL_SUBSAMPLE]
+            aux = torch.stack([segmentation_loss(torch.cat([pa, pb]), torch.cat([small, small]), void_id=void,
+                                                 class_weights=self.class_weights,
+                                                 dice_weight=loss_cfg.dice_weight).total
+                               for pa, pb in zip(preds_a[:-1], preds_b[:-1])]).mean()
+            total = total + loss_cfg.aux_weight * aux
+            terms["aux"] = aux.item()
+        if loss_cfg.mtc_weight > 0:
+            mask = stable_label_mask(labels_all[..., ::sub, ::sub], void_id=void)  # (B, H/sub, W/sub)
+            mtc = masked_temporal_consistency_loss(preds_a[-1], preds_b[-1], mask,
+                                                   stop_gradient="a" if loss_cfg.mtc_stop_gradient else None)
+            total = total + loss_cfg.mtc_weight * mtc
+            terms["mtc"] = mtc.item()
+
+        lr = self.lr_at(self.step, elapsed_s)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        nn.utils.clip_grad_norm_(self.model.trainable.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return {"loss": total.item(), **terms, "lr": lr}
+
+    # ---- validation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """mIoU and VC_8 on the val run, streamed causally with real stamps (15 Hz) at the model input size."""
+        self.model.eval()
+        chunks = [self.model.encode_frames(chunk.to(self.device)) for chunk in self.val_frames.split(16)]
+        features = FrameFeatures.concat(chunks)
+        confusion = ConfusionAccumulator(self.label_set.num_classes, void_id=self.label_set.void_id)
+        preds = []
+        for t in range(features.num_frames):
+            first = max(0, t - self.model.memory_frames + 1)
+            memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
+            offsets = torch.tensor([[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
+                                   dtype=torch.float32)
+            logits = self.model.decode(memory[-1], memory, offsets)
+            label = self.val_labels[t]
+            pred = upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
+            confusion.update(pred, label)
+            preds.append(pred)
+        self.model.train()
+        vc8 = video_consistency(preds, list(self.val_labels), n=8, void_id=self.label_set.void_id)
+        ious = confusion.per_class_iou()
+        return {"val_miou": confusion.mean_iou(), "val_vc8": vc8.mean_of_windows,
+                **{f"iou_{name}": float(iou) for name, iou in zip(self.label_set.names, ious)}}
+
+    # ---- the job ----------------------------------------------------------------------------------
+    def run(self, *, progress: bool = True) -> dict[str, float]:
+        optim, evaluation = self.config.optim, self.config.eval
+        started = time.monotonic() - self.elapsed_s
+        budget_s = optim.max_minutes * 60
+        bar = tqdm(total=optim.steps, initial=self.step, desc="train", disable=not (progress and self.rank == 0))
+        stopped_early = False
+        last_val: dict[str, float] = {}
+        self.model.train()
+        while self.step < optim.steps:
+            if time.monotonic() - started > budget_s:
+                stopped_early = True
+                break
+            terms = self.train_step(time.monotonic() - started)
+            self.elapsed_s = time.monotonic() - started
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}")
+            if not progress and self.rank == 0 and self.step % 50 == 0:
+                print(f"step {self.step}/{optim.steps} {self.elapsed_s / 60:.1f} min loss {terms['loss']:.4f}",
+                      flush=True)
+            if self.rank == 0:
+                self._append_csv("log.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **terms})
+            if self.step % evaluation.every_steps == 0 or self.step == optim.steps:
+                last_val = self._validate_and_save()
+        bar.close()
+        if stopped_early and self.rank == 0:
+            tqdm.write(f"stopped at step {self.step}/{optim.steps}: the {optim.max_minutes} min budget ran out")
+            last_val = self._validate_and_save()
+        summary = {"steps": self.step, "planned_steps": optim.steps, "minutes": self.elapsed_s / 60,
+                   "stopped_early": stopped_early, "best_val_miou": self.best_val_miou, **last_val}
+        if self.rank == 0:
+            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _validate_and_save(self) -> dict[str, float]:
+        if self.rank != 0:
+            return {}
+        metrics = self.validate()
+        self._append_csv("val.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **metrics})
+        tqdm.write(f"step {self.step}: val mIoU {metrics['val_miou']:.4f}  VC_8 {metrics['val_vc8']:.4f}")
+        if metrics["val_miou"] > self.best_val_miou:
+            self.best_val_miou = metrics["val_miou"]
+            save_checkpoint(self.out_dir / "best.pt", self.model, self.label_set, self._provenance(metrics))
+        save_checkpoint(self.out_dir / "last.pt", self.model, self.label_set, self._provenance(metrics))
+        self.save_state()
+        return metrics
+
+    def _provenance(self, metrics: dict[str, float]) -> Provenance:
+        return Provenance(
+            data=(f"CamVid train ({len(self.bank)} bank frames: {self.config.bank.real_views} augmented views "
+                  f"+ {self.config.bank.pseudo_motions} pseudo-videos per frame); selected on CamVid val"),
+            git_commit=_git_commit(),
+            hardware=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                     f"{self.world} process(es), device {self.device}",
+            metrics={k: v for k, v in metrics.items() if k.startswith("val_")},
+            extra={"step": self.step, "minutes": round(self.elapsed_s / 60, 2), "config": self.config_path,
+                   "seed": self.config.seed},
+        )
+
+    # ---- resume -----------------------------------------------------------------------------------
+    def save_state(self) -> None:
+        state = {"step": self.step, "elapsed_s": self.elapsed_s, "best_val_miou": self.best_val_miou,
+                 "trainable": self.model.trainable.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "rng": self.rng.bit_generator.state}
+        tmp = self.out_dir / (STATE_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.out_dir / STATE_FILE)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.trainable.load_state_dict(state["trainable"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.elapsed_s, self.best_val_miou = state["step"], state["elapsed_s"], state["best_val_miou"]
+        self.rng.bit_generator.state = state["rng"]
+
+    def _append_csv(self, name: str, row: dict) -> None:
+        path = self.out_dir / name
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _load_val(split: CamVidSplit, input_size: tuple[int, int]) -> tuple[torch.Tensor, list[np.ndarray], np.ndarray]:
+    """Val frames resized to the model input (N, 3, H, W), labels at full size, times (N,) s, in time order.
+
+    CamVid val is one run (0016E5 at 15 Hz), streamed as one causal sequence.
+    """
+    check_not_test_split(split.split)
+    frames = sorted(split.frames, key=lambda f: (f.sequence, f.frame_number))
+    images, labels = zip(*(split.load(f) for f in frames))
+    tensor = resize_images(frames_to_tensor(np.stack(images)), input_size)
+    return tensor, list(labels), np.array([f.time_s for f in frames])
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
