@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from t2g_ros.bag_frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
@@ -223,7 +222,8 @@ def _print_summary(report: dict[str, Any]) -> None:
     print("flicker (gray-stable pixels): " + ", ".join(
         f"{name} {_fmt(flicker[name])}" for name in ("t2g", "per_frame", "baseline") if name in flicker))
     for name, scores in report.get("ground_truth", {}).get("models", {}).items():
-        print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} over {scores['frames']} labelled frames")
+        print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} "
+              f"over {scores['frames']} labelled frames")
     output = report["output"]
     print(f"wrote {output['bag']}, {output['metrics']}" + (f", {output['preview']}" if output["preview"] else ""))
 

@@ -96,7 +96,8 @@ class OccupancyMeter:
         frames = max(self.frames, 1)
         return {
             "frames": self.frames,
-            "mean_class_share": {name: round(float(share / frames), 6) for name, share in zip(self.names, self._shares)},
+            "mean_class_share": {name: round(float(share / frames), 6)
+                                 for name, share in zip(self.names, self._shares)},
             "mean_unlabelled_share": round(self._unlabelled / frames, 6),
             "mean_stability": finite_or_none(float(np.mean(self._stability)) if self._stability else math.nan),
         }

@@ -31,7 +31,7 @@ from typing import Any
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from t2g_core.resources import shipped_path
 from t2g_ros import params as P
@@ -55,6 +55,7 @@ class DemoError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     try:
         summary = run(args)
     except DemoError as exc:
@@ -105,7 +106,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     node_proc = _start_node(checkpoint, namespace, live_input, msgtype == COMPRESSED, args.node_param,
                             out / "node.log")
     live = LiveRun()
-    rclpy.init()
+    # Python's own Ctrl-C handling: KeyboardInterrupt in this thread runs the clean-up below with a valid
+    # context (rclpy's handler would invalidate it first, and the bag could not be closed properly).
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
         demo_node = rclpy.create_node("t2g_demo", cli_args=["--ros-args", "-r", f"{topic}:={live_input}"])
         player = BagPlayer(demo_node, bag, topics=[topic], rate=args.rate)

@@ -15,15 +15,16 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
 from t2g_ros.bag_io import BagError, BagWriter, stamp_to_ns
@@ -102,11 +103,11 @@ class BagRecorder:
                 message_class(msgtype), live, self._callback(bag, msgtype, self._writer.typestore), qos, raw=True))
         return pending
 
-    def wait_matched(self, timeout_s: float) -> bool:
+    def wait_matched(self, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
         """True once every subscription is matched with a publisher (discovery done both ways)."""
         deadline = time.monotonic() + timeout_s
         while not all(s.get_publisher_count() > 0 for s in self._subscriptions):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not alive():
                 return False
             time.sleep(0.02)
         return True
@@ -162,28 +163,35 @@ def main(argv: list[str] | None = None) -> int:
     # The input is not waited for: its publisher (a camera, t2g-replay) often starts after the recorder.
     awaited = args.topics or [f"{args.node.rstrip('/')}/{name}" for name in NODE_OUTPUTS]
     live = awaited + ([args.input] if args.input else [])
-    rclpy.init(args=[PROG, *argv])
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM closes the bag like Ctrl-C
+    # Signals only set a flag, checked between callbacks, so a message is never cut mid-write.
+    rclpy.init(args=[PROG, *argv], signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def running() -> bool:
+        return not stop.is_set()
+
     node = rclpy.create_node("t2g_record")
     recorder = None
     try:
         recorder = BagRecorder(node, args.out, {topic: topic for topic in live})
-        missing = recorder.wait_for_publishers(args.wait, awaited)
+        missing = recorder.wait_for_publishers(args.wait, awaited, alive=running)
+        if not running():
+            return 0
         if len(missing) == len(awaited):
             print(f"{PROG}: error: no publisher on {', '.join(missing)} after {args.wait:g} s", file=sys.stderr)
             return 1
         pending = recorder.subscribe_available()
-        recorder.wait_matched(args.wait)
+        recorder.wait_matched(args.wait, alive=running)
         print(f"recording {len(recorder.counts)} topic(s) to {args.out}"
               + (f"; waiting for {', '.join(pending)}" if pending else ""), flush=True)
         deadline = time.monotonic() + args.duration if args.duration else float("inf")
         next_poll = time.monotonic()
-        while time.monotonic() < deadline and not (args.count and recorder.has_count(args.count)):
+        while running() and time.monotonic() < deadline and not (args.count and recorder.has_count(args.count)):
             rclpy.spin_once(node, timeout_sec=0.05)
             if pending and time.monotonic() >= next_poll:
                 pending, next_poll = recorder.subscribe_available(), time.monotonic() + 0.1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -81,7 +81,8 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
     frames = [scene(i) for i in range(9)] + [scene(8)] * 3  # panning, then still
     first = tmp_path / "first"
     code, _, stderr = run_eval(capsys, _bag(tmp_path / "in", store, frames), "--image-topic", IMAGE_TOPIC,
-                               "--out", first, "--checkpoint", tiny_checkpoint, "--baseline-checkpoint", tiny_checkpoint)
+                               "--out", first, "--checkpoint", tiny_checkpoint,
+                               "--baseline-checkpoint", tiny_checkpoint)
     assert code == 0, stderr
     report = json.loads((tmp_path / "first.metrics.json").read_text())
     labels = [decode_label_image(m.msg) for m in read_topic(first, "/t2g/labels")]
@@ -100,7 +101,8 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
 
     second = tmp_path / "second"
     code, stdout, stderr = run_eval(capsys, _bag(tmp_path / "in_gt", store, frames, labels), "--image-topic",
-                                    IMAGE_TOPIC, "--gt-topic", GT_TOPIC, "--out", second, "--checkpoint", tiny_checkpoint)
+                                    IMAGE_TOPIC, "--gt-topic", GT_TOPIC, "--out", second,
+                                    "--checkpoint", tiny_checkpoint)
     assert code == 0, stderr
     scores = json.loads((tmp_path / "second.metrics.json").read_text())["ground_truth"]
     assert scores["frames_with_gt"] == scores["frames_scored"] == 12

@@ -62,7 +62,8 @@ def test_replay_publishes_the_recorded_bytes_with_clock_and_timing(tmp_path, sto
     finally:
         executor.shutdown()
         spinner.join(timeout=5)
-    expected = [bytes(store.serialize_cdr(m.msg, "sensor_msgs/msg/Image")) for m in read_topic(tmp_path / "in", IMAGE_TOPIC)]
+    expected = [bytes(store.serialize_cdr(m.msg, "sensor_msgs/msg/Image"))
+                for m in read_topic(tmp_path / "in", IMAGE_TOPIC)]
     assert frames == expected  # byte for byte, headers included
     assert elapsed >= 0.3 / 2.0 - 0.01  # 300 ms of bag time at rate 2
     assert set(stamps) <= set(clock)  # /clock reached each message's log time before it was published
