@@ -21,6 +21,23 @@ def store():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """Random weights (outputs are meaningless), a memory of 4 frames: the node's default clip_length."""
+    import torch
     from node_harness import make_tiny_checkpoint
 
+    torch.manual_seed(0)  # the same weights whichever tests ran before
     return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", memory_frames=4)
+
+
+@pytest.fixture(scope="session")
+def sample_frames():
+    """Nine real road frames (every 4th of the sample bag), 72x128 RGB: unlike synthetic patterns they make
+    the random tiny model predict several classes that change over time, so flicker and IoU are non-trivial."""
+    import cv2
+
+    from t2g_ros.bag_io import open_reader
+    from t2g_ros.image_codec import compressed_msg_to_rgb
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"
+    with open_reader(sample) as bag:
+        frames = [compressed_msg_to_rgb(m.msg) for m, _ in zip(bag.messages("/camera/image_raw/compressed"), range(36))]
+    return [cv2.resize(f, (128, 72), interpolation=cv2.INTER_AREA) for f in frames[::4]]
