@@ -185,7 +185,7 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
         "flicker": {"protocol": FLICKER_PROTOCOL, **flicker,
                     "t2g_reduction_vs_per_frame": _reduction(flicker["t2g"], flicker["per_frame"])},
         "occupancy": occupancy.report(),
-        "memory_resets": resets,
+        "memory_resets_after_start": resets,
         "t2g_processing_ms": {"p50": finite_or_none(percentile(processing_ms, 50)),
                               "p95": finite_or_none(percentile(processing_ms, 95))},
         "preview_path": str(preview_path) if preview_path else None,
