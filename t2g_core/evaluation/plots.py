@@ -46,7 +46,7 @@ def plot_grouped_bars(
         series: name -> G values in percent (0..100).
     """
     width = 0.8 / max(len(series), 1)
-    fig = Figure(figsize=(max(6.0, 0.55 * len(groups) * max(len(series), 1)), 4.2), dpi=DPI)
+    fig = Figure(figsize=(min(13.0, max(6.0, 0.4 * len(groups) * max(len(series), 1))), 4.2), dpi=DPI)
     ax = fig.subplots()
     x = np.arange(len(groups))
     for k, (name, values) in enumerate(series.items()):
@@ -58,7 +58,9 @@ def plot_grouped_bars(
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    # Below the axes: high bars (sky, road) would hide under a legend inside them.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(groups) > 6 else -0.1),
+              ncol=len(series), frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 
