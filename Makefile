@@ -15,3 +15,16 @@ test: setup
 ## README command 1: the shipped checkpoint on the shipped sample bag, through the live node (artifacts/demo/)
 demo: setup
 	@$(RUN) python -m t2g_ros.demo $(DEMO_ARGS)
+
+## Evaluation and benchmarks side by side (config/eval.yaml): results/results.json, summary.md, *.png
+.PHONY: bench bench-quick bench-readme
+bench: setup
+	@$(RUN) python -m t2g_core.evaluate --config config/eval.yaml $(BENCH_ARGS)
+
+## The same as a smoke run, a few frames per target, into results/quick/ (numbers are not results)
+bench-quick: setup
+	@$(RUN) python -m t2g_core.evaluate --config config/eval.yaml --quick $(BENCH_ARGS)
+
+## README's Results section (between <!-- results:start --> and <!-- results:end -->) from results/results.json
+bench-readme: setup
+	@$(RUN) python scripts/update_readme_results.py
