@@ -3,6 +3,7 @@ across three processes giving exactly one output per input frame, with the input
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 import threading
@@ -80,7 +81,7 @@ def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_pat
         recorder = subprocess.Popen(
             [sys.executable, "-m", "t2g_ros.record", str(tmp_path / "rec"), "--node", node.fqn, "--count", "6",
              "--duration", "90", "--wait", "90"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ready = recorder.stdout.readline()  # blocks until the recorder subscribed (or exited)
+        ready = _first_line(recorder, node, timeout=90.0)
         assert ready.startswith("recording 6 topic(s)"), ready + recorder.stdout.read()
         started_ns = time.time_ns()
         replayer = subprocess.run(
@@ -104,6 +105,17 @@ def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_pat
     labels = read_topic(tmp_path / "rec", node.output("labels"))
     assert {(m.msg.encoding, m.msg.height, m.msg.width, m.msg.header.frame_id) for m in labels} == \
         {("mono8", 48, 64, "camera")}
+
+
+def _first_line(proc: subprocess.Popen, node: NodeProcess, timeout: float) -> str:
+    """The first line ``proc`` prints; fails at once, with the node's log, if the node exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.2)[0]:
+            return proc.stdout.readline()
+        if node.proc.poll() is not None:
+            pytest.fail(f"the node exited with {node.proc.returncode}:\n{node.stop()}")
+    pytest.fail(f"no output from {proc.args} within {timeout:g} s")
 
 
 def test_record_without_publishers_fails_naming_the_topics(tmp_path):
