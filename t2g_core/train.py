@@ -23,7 +23,7 @@ from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.labels import LabelSet
 from t2g_core.model import build_model
 from t2g_core.training.config import load_train_config
-from t2g_core.training.feature_bank import build_feature_bank
+from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
 from t2g_core.training.trainer import STATE_FILE, Trainer
 
 
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="training YAML, e.g. config/train_camvid.yaml")
     parser.add_argument("--resume", action="store_true", help=f"continue from <out_dir>/{STATE_FILE}")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bank-cache", help="folder to reuse/save the feature bank (keyed by data, backbone, "
+                        "bank config and seed)")
     parser.add_argument("--threads", type=int, help="CPU threads (overrides optim.threads)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     args = parser.parse_args(argv)
@@ -63,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{label_set.num_classes}")
     train = CamVidSplit(config.data_root, split=check_not_test_split("train"))
     val = CamVidSplit(config.data_root, split=check_not_test_split(config.eval.val_split))
-    bank = build_feature_bank(train, model.backbone, config.bank, seed=config.seed, void_id=label_set.void_id,
-                              progress=not args.no_progress and rank == 0)
+    bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
     trainer = Trainer(config, model, label_set, bank, val, config_path=args.config, device=device)
     if args.resume:
         trainer.load_state(state_path)
@@ -75,6 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     if world > 1:
         dist.destroy_process_group()
     return 0
+
+
+def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -> FeatureBank:
+    """Load the feature bank from ``--bank-cache`` when a bank with the same key is there, else build it
+    (and save it there). T2G and the per-frame baseline share one bank this way: same data, built once."""
+    cache = None
+    if args.bank_cache:
+        key = bank_key(train, model.config.backbone.name, config.bank, seed=config.seed)
+        cache = Path(args.bank_cache) / f"bank_{key}.pt"
+        if cache.is_file():
+            print(f"feature bank: loading {cache}", flush=True)
+            return FeatureBank.load(cache)
+    bank = build_feature_bank(train, model.backbone, config.bank, seed=config.seed, void_id=void_id,
+                              progress=not args.no_progress and rank == 0)
+    print(f"feature bank: {len(bank)} frames", flush=True)
+    if cache is not None and rank == 0:
+        bank.save(cache)
+    return bank
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ seed, i.e. on identical data.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,11 +70,34 @@ class FeatureBank:
         """Float32 maps of bank frames ``frames`` ((N,) int64): ``{stride: (N, C, h, w)}``."""
         return {stride: level[frames].float() for stride, level in self.levels.items()}
 
+    def save(self, path: Path) -> None:
+        """Write the bank (atomically) so another job with the same bank key can load it."""
+        payload = {"levels": self.levels, "labels": self.labels,
+                   "runs": [{"frames": torch.from_numpy(r.frames), "times_s": torch.from_numpy(r.times_s),
+                             "pseudo": r.pseudo} for r in self.runs]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureBank:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        runs = [Run(frames=r["frames"].numpy(), times_s=r["times_s"].numpy(), pseudo=bool(r["pseudo"]))
+                for r in payload["runs"]]
+        return cls(payload["levels"], payload["labels"], runs)
+
     def class_pixel_counts(self, num_classes: int) -> np.ndarray:
         """(K,) int64 labelled-pixel count per class over the real views (pseudo-videos repeat them)."""
         real = np.concatenate([run.frames for run in self.runs if not run.pseudo])
         counts = torch.bincount(self.labels[torch.from_numpy(real)].flatten().long(), minlength=256)
         return counts[:num_classes].numpy()
+
+
+def bank_key(split: CamVidSplit, backbone_name: str, config: BankConfig, *, seed: int) -> str:
+    """Identifies a bank: same data, backbone, bank config and seed give the same key (and the same bank)."""
+    text = repr((sorted(f.name for f in split.frames), backbone_name, config, seed))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: BankConfig, *, seed: int,
