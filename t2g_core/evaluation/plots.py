@@ -125,8 +125,10 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
         panels.append(LinePanel(
             title=f"real video, gray-stable pixels ({video['fps']:g} fps / stride)",
             x=video["strides"],
-            series={label: _percent([_at_stride(video["models"][name]["per_stride"], s, "rate") for s in video["strides"]])
-                    for name, label in models},
+            series={
+                label: _percent([_at_stride(video["models"][name]["per_stride"], s, "rate") for s in video["strides"]])
+                for name, label in models
+            },
             xlabel="stride (frames)",
             ylabel="flicker (%)",
         ))

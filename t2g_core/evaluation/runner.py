@@ -27,6 +27,7 @@ write ``results.json``, ``summary.md`` and the PNG charts.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -199,7 +200,8 @@ class Evaluation:
                     for s, r in flicker.per_stride.items()
                 ],
                 "per_clip": {
-                    clip: [{"stride": s, "rate": r.rate} for s, r in per.items()] for clip, per in flicker.per_clip.items()
+                    clip: [{"stride": s, "rate": r.rate} for s, r in per.items()]
+                    for clip, per in flicker.per_clip.items()
                 },
             }
         entry: dict[str, Any] = {
@@ -212,7 +214,7 @@ class Evaluation:
         if 1 in spec.strides:
             window = self._draw_strip(contenders, clips, stride1)
             if window is not None:
-                entry["strip"] = {"clip": window.clip, "start": window.start, "length": window.length, "rate": window.rate}
+                entry["strip"] = dataclasses.asdict(window)
         return entry
 
     def _draw_strip(
@@ -230,6 +232,7 @@ class Evaluation:
             return None
         clip = next(c for c in clips if c.name == best.clip)
         window = slice(best.start, best.start + best.length)
+        fps = self.cfg.targets.video.fps
         draw_flicker_strip(
             self.out / STRIP_FILE,
             frames=clip.frames[window],
@@ -237,7 +240,7 @@ class Evaluation:
             lut=self.label_set.palette_lut(),
             class_names=self.label_set.names,
             times_s=clip.stamps_s[window],
-            title=f"{clip.name}, frames {best.start}..{best.start + best.length - 1} at {self.cfg.targets.video.fps:g} fps: "
+            title=f"{clip.name}, frames {best.start}..{best.start + best.length - 1} at {fps:g} fps: "
             f"the per-frame model's most flickering {best.length} frames",
         )
         return best
@@ -267,7 +270,8 @@ class Evaluation:
         for size in spec.sizes:
             key = f"{size[1]}x{size[0]}"
             steps: dict[str, Callable[[int], object]] = {
-                c.name: streaming_step(c, size, max_gap_s=self.cfg.max_gap_s, device=self.cfg.device) for c in contenders
+                c.name: streaming_step(c, size, max_gap_s=self.cfg.max_gap_s, device=self.cfg.device)
+                for c in contenders
             }
             if self.peer:
                 steps[SEGFORMER_PEER] = segformer_step(self.peer, size)

@@ -45,7 +45,8 @@ class LatencyStats:
         return 1000.0 / self.mean_ms
 
     def to_dict(self) -> dict[str, float]:
-        return {"steps": self.steps, "fps": self.fps, "mean_ms": self.mean_ms, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}
+        return {"steps": self.steps, "fps": self.fps, "mean_ms": self.mean_ms, "p50_ms": self.p50_ms,
+                "p95_ms": self.p95_ms}
 
 
 def measure_latency(step: Callable[[int], object], *, warmup_steps: int, steps: int) -> LatencyStats:
@@ -99,7 +100,13 @@ class SegformerPeer:
     """
 
     def __init__(self, *, num_classes: int, device: str = "cpu") -> None:
-        from transformers import SegformerConfig, SegformerForSemanticSegmentation
+        try:
+            from transformers import SegformerConfig, SegformerForSemanticSegmentation
+        except ImportError as exc:
+            raise ImportError(
+                f"the SegFormer speed peer needs `transformers` ({exc}); install the evaluation pins "
+                "(pip install --no-deps transformers and its listed dependencies) or set speed.segformer_peer: false"
+            ) from exc
 
         # SegformerConfig()'s defaults are MiT-b0: hidden sizes 32/64/160/256, depths 2/2/2/2, decoder 256.
         self._device = torch.device(device)

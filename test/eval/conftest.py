@@ -138,7 +138,9 @@ def quick_config(synthetic_data: Path, checkpoints: tuple[Path, Path], has_trans
             targets,
             camvid_corrupted=dataclasses.replace(targets.camvid_corrupted, corruptions=("fog", "spatter")),
             video=dataclasses.replace(targets.video, width=96, strides=(1, 2, 4)),
-            val_15hz=dataclasses.replace(targets.val_15hz, last_frame=VAL_FRAMES[-1], strides=(1, 2, 3), vc_windows=(3, 4)),
+            val_15hz=dataclasses.replace(
+                targets.val_15hz, last_frame=VAL_FRAMES[-1], strides=(1, 2, 3), vc_windows=(3, 4)
+            ),
         ),
         speed=dataclasses.replace(cfg.speed, sizes=((48, 64), (96, 128)), segformer_peer=has_transformers),
         quick=dataclasses.replace(cfg.quick, frames=8, ema_alphas=(0.3, 0.7)),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from t2g_core import load_checkpoint
-from t2g_core.evaluation import PERFRAME, T2G, Contender, latency_ratios, measure_latency
+from t2g_core.evaluation import T2G, Contender, latency_ratios, measure_latency
 from t2g_core.evaluation.speed import SegformerPeer, streaming_step
 
 
