@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -69,13 +70,15 @@ def test_update_readme_refuses_a_quick_run(tmp_path, quick_config, quick_results
     assert readme.read_text() == BEFORE
 
 
-def test_script_exit_codes(tmp_path, full_run):
+def test_script_exit_codes(tmp_path, full_run, capsys):
+    script = REPO / "scripts" / "update_readme_results.py"
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n")
-    script = [sys.executable, str(REPO / "scripts" / "update_readme_results.py"), "--readme", str(readme)]
-    failed = subprocess.run(script + ["--results", str(full_run)], capture_output=True, text=True)
-    assert failed.returncode == 1 and "exactly once" in failed.stderr
+    script_main = runpy.run_path(str(script))["main"]
+    assert script_main(["--readme", str(readme), "--results", str(full_run)]) == 1
+    assert "exactly once" in capsys.readouterr().err
     readme.write_text(BEFORE)
-    done = subprocess.run(script + ["--results", str(full_run)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(script), "--readme", str(readme), "--results", str(full_run)],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Accuracy" in readme.read_text()
