@@ -18,6 +18,7 @@ RESET_START = "start"
 RESET_GAP = "gap"
 RESET_TIME_BACKWARDS = "time_backwards"
 RESET_RESOLUTION = "resolution_change"
+RESET_RECONFIGURED = "reconfigured"
 
 
 @dataclass(frozen=True)
@@ -64,26 +65,47 @@ class StreamingSegmenter:
         ema_alpha: float | None = None,
         memory_length: int | None = None,
     ) -> None:
-        if not (isinstance(max_gap_s, numbers.Real) and math.isfinite(max_gap_s) and max_gap_s > 0):
-            raise ValueError(f"max_gap_s must be a finite number > 0, got {max_gap_s!r}")
         if ema_alpha is not None and not (isinstance(ema_alpha, numbers.Real) and 0 < ema_alpha <= 1):
             raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
-        if memory_length is None:
-            memory_length = model.memory_frames
-        valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
-        if not (valid_int and 1 <= memory_length <= model.memory_frames):
-            raise ValueError(
-                f"memory_length must be an int in 1..{model.memory_frames} (the model's T), got {memory_length!r}"
-            )
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
-        self._max_gap_s = float(max_gap_s)
         self._ema_alpha = ema_alpha
-        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=memory_length)
         self._ema: torch.Tensor | None = None
         self._last_stamp: float | None = None
         self._last_size: tuple[int, int] | None = None
+        self.configure(memory_length=memory_length, max_gap_s=max_gap_s)
         self._pending_reason: str | None = RESET_START
+
+    @property
+    def max_memory_length(self) -> int:
+        """The model's T: the longest memory ``configure`` accepts."""
+        return self._model.memory_frames
+
+    @property
+    def memory_length(self) -> int:
+        """Frames the memory holds at most (the configured length)."""
+        return self._memory.maxlen
+
+    def configure(self, *, memory_length: int | None, max_gap_s: float) -> None:
+        """Set the memory length (1..``max_memory_length``; None = the model's T) and the gap limit.
+
+        The memory restarts empty and the next step reports ``"reconfigured"``.
+
+        Raises:
+            ValueError: naming the bad value; the segmenter is unchanged then.
+        """
+        if not (isinstance(max_gap_s, numbers.Real) and math.isfinite(max_gap_s) and max_gap_s > 0):
+            raise ValueError(f"max_gap_s must be a finite number > 0, got {max_gap_s!r}")
+        if memory_length is None:
+            memory_length = self.max_memory_length
+        valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
+        if not (valid_int and 1 <= memory_length <= self.max_memory_length):
+            raise ValueError(
+                f"memory_length must be an int in 1..{self.max_memory_length} (the model's T), got {memory_length!r}"
+            )
+        self._max_gap_s = float(max_gap_s)
+        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=memory_length)
+        self.reset(RESET_RECONFIGURED)
 
     @property
     def memory_frames(self) -> int:

@@ -54,6 +54,9 @@ class T2GNode(Node):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("t2g", **node_kwargs)
+        # Created first: destroy_node() must work even when start-up fails below.
+        self._slot: LatestSlot[_Frame] = LatestSlot()
+        self._worker: threading.Thread | None = None
         for spec in P.PARAMETERS:
             self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
                 description=spec.description, read_only=spec.read_only))
@@ -74,7 +77,7 @@ class T2GNode(Node):
         self.get_logger().info(
             f"model {Path(checkpoint).name}: {self.label_set.num_classes} classes, backend "
             f"{self.params.model_backend} on {self.params.model_device}, "
-            f"{'temporal, memory ' + str(self._memory_length()) if self.params.model_temporal else 'per-frame'}")
+            f"{'temporal, memory ' + str(self.pipeline.segmenter.memory_length) if self.params.model_temporal else 'per-frame'}")
 
         out_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_labels = self.create_publisher(Image, "~/labels", out_qos)
@@ -97,7 +100,6 @@ class T2GNode(Node):
             f"{self.params.input_reliability}, depth {self.params.input_depth}); outputs reliable depth 1")
 
         self.stats = NodeStats()
-        self._slot: LatestSlot[_Frame] = LatestSlot()
         self._last_input_monotonic = time.monotonic()
         self._clock_mismatch_reported = False
         self._frame_id = ""
@@ -107,8 +109,11 @@ class T2GNode(Node):
         self._worker.start()
 
     # ---- parameters -----------------------------------------------------------------------------
-    def _memory_length(self) -> int:
-        return self.params.model_clip_length if self.params.model_temporal else 1
+    def _memory_length(self) -> int | None:
+        """Frames in memory: 1 in per-frame mode; ``None`` (the checkpoint's T) for clip_length 0."""
+        if not self.params.model_temporal:
+            return 1
+        return self.params.model_clip_length or None
 
     def _output_options(self) -> OutputOptions:
         return OutputOptions(confidence_threshold=self.params.output_confidence_threshold,
@@ -173,7 +178,6 @@ class T2GNode(Node):
             self._pending_memory_change = False
             self.pipeline.segmenter.configure(memory_length=self._memory_length(),
                                               max_gap_s=self.params.model_max_gap_s)
-            self.pipeline.reset("memory reconfigured")
         msg = frame.msg
         max_age = self.params.input_max_age_s
         if max_age > 0 and self._frame_age_s(frame) > max_age:
@@ -249,7 +253,7 @@ class T2GNode(Node):
             "memory_resets_total": self.stats.totals.memory_resets,
             "last_memory_reset_reason": self.stats.last_reset_reason,
             "mode": "temporal" if self.params.model_temporal else "per-frame",
-            "memory_length": self._memory_length(),
+            "memory_length": self.pipeline.segmenter.memory_length,
         }
         status = DiagnosticStatus(
             level=level, name=f"{self.get_fully_qualified_name()}: segmentation", message=message,
@@ -261,7 +265,7 @@ class T2GNode(Node):
 
     def destroy_node(self) -> None:
         self._slot.close()
-        if self._worker.is_alive():
+        if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=5.0)
         super().destroy_node()
 

@@ -52,7 +52,11 @@ class NodeProcess:
     def __init__(self, parameters: dict[str, Any], *, namespace: str | None = None) -> None:
         self.namespace = namespace or f"/t2g_test_{uuid.uuid4().hex[:8]}"
         args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={self.namespace}"]
-        for name, value in parameters.items():
+        # One inference thread: two threads collapse (10x slower) when the test machine is oversubscribed.
+        # A reliable input: a best-effort reader drops what a writer sends before the reader has discovered
+        # it, and lock-step tests send each frame once.
+        defaults = {"model.threads": 1, "input.reliability": "reliable"}
+        for name, value in {**defaults, **parameters}.items():
             args += ["-p", f"{name}:={_ros_literal(value)}"]
         self.proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -129,7 +133,7 @@ class Probe:
         sec, nanosec = int(stamp_s), int(round((stamp_s - int(stamp_s)) * 1e9))
         return [m for m in self.received[name] if (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec)]
 
-    def wait_outputs(self, stamp_s: float, names: tuple[str, ...] = ("labels", "occupancy"), timeout: float = 30.0):
+    def wait_outputs(self, stamp_s: float, names: tuple[str, ...] = ("labels", "occupancy"), timeout: float = 60.0):
         self.spin_until(lambda: all(self.outputs_for(n, stamp_s) for n in names), timeout,
                         f"outputs {names} for stamp {stamp_s}")
         return {n: self.outputs_for(n, stamp_s)[0] for n in names}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rosgraph_msgs.msg import Clock
@@ -85,7 +86,8 @@ def test_bad_inputs_are_dropped_and_the_node_keeps_publishing(temporal_node, fra
     out = probe.wait_outputs(stamp)
     assert (out["labels"].height, out["labels"].width) == small.shape[:2]
     assert out["occupancy"].memory_reset and out["occupancy"].memory_reset_reason == "resolution_change"
-    warned = [s for a in probe.diagnostics for s in a.status if s.level == 1 and "bad frame" in s.message]
+    warned = [s for a in probe.diagnostics for s in a.status
+              if s.level == DiagnosticStatus.WARN and "bad frame" in s.message]
     assert warned, "diagnostics never reported the bad frames as WARN"
 
 

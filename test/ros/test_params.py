@@ -1,0 +1,59 @@
+"""The node's parameter table: YAML and table agree, and validation rejects bad values with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from t2g_ros import params as P
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_yaml_mirrors_the_table_with_the_same_defaults():
+    doc = yaml.safe_load((REPO / "config" / "t2g.yaml").read_text())
+    values = _flatten(doc["/**"]["ros__parameters"])
+    assert set(values) == set(P.SPECS)
+    for name, value in values.items():
+        assert value == P.SPECS[name].default, f"{name}: YAML {value!r} != declared default {P.SPECS[name].default!r}"
+        assert P.validate(name, value) is None
+
+
+def test_node_params_dataclass_covers_every_parameter():
+    assert {f.name for f in fields(P.NodeParams)} == {s.name.replace(".", "_") for s in P.PARAMETERS}
+    params = P.NodeParams.from_values({"output.overlay_alpha": 0.25})
+    assert params.output_overlay_alpha == 0.25 and params.model_backend == "torch"
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("output.overlay_alpha", 1.5, "<= 1.0"),
+    ("output.overlay_alpha", float("nan"), "finite"),
+    ("output.grid_rows", 0, ">= 1"),
+    ("output.grid_rows", 2.0, "must be int"),
+    ("model.backend", "tensorrt", "one of"),
+    ("model.device", "gpu0", "cpu, cuda or cuda:N"),
+    ("input.reliability", "sometimes", "one of"),
+    ("output.color", "yes", "must be bool"),
+])
+def test_bad_values_are_rejected_with_a_reason(name, value, reason):
+    message = P.validate(name, value)
+    assert message is not None and name in message and reason in message
+
+
+def test_good_values_and_foreign_parameters_pass():
+    assert P.validate("output.overlay_alpha", 1) is None  # an int where a float is declared is fine
+    assert P.validate("model.device", "cuda:1") is None
+    assert P.validate("use_sim_time", True) is None  # not ours: rclpy validates it
