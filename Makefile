@@ -28,3 +28,14 @@ bench-quick: setup
 ## README's Results section (between <!-- results:start --> and <!-- results:end -->) from results/results.json
 bench-readme: setup
 	@$(RUN) python scripts/update_readme_results.py
+
+## Training (background-friendly; resumable with TRAIN_ARGS=--resume). The shipped checkpoints come from
+## these two runs, which share one feature bank (same data) under runs/bank_cache/.
+.PHONY: train train-perframe
+train: setup
+	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_camvid.yaml \
+		--bank-cache runs/bank_cache --threads 1 $(TRAIN_ARGS)
+
+train-perframe: setup
+	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_camvid_perframe.yaml \
+		--bank-cache runs/bank_cache --threads 1 $(TRAIN_ARGS)
