@@ -40,13 +40,12 @@ from t2g_ros.bag_io import BagError, BagMessage, open_reader
 from t2g_ros.bag_outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
 from t2g_ros.demo_report import LiveRun, analyse, diagnostic_values, format_summary
 from t2g_ros.record import BagRecorder, header_stamp_ns
-from t2g_ros.replay import BagPlayer
+from t2g_ros.replay import BagPlayer, StampGate
 from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
 
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
 PER_FRAME_OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY)
-LOCKSTEP_WAIT_S = 10.0
 
 
 class DemoError(Exception):
@@ -118,13 +117,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         executor.add_node(demo_node)
         spinner = threading.Thread(target=executor.spin, name="t2g_demo_spin", daemon=True)
         spinner.start()
+        # The node publishes occupancy last for each frame: its stamp means the frame is answered.
+        gate = None if args.realtime else StampGate(demo_node, f"{namespace}/t2g/{OCCUPANCY}",
+                                                    alive=lambda: node_proc.poll() is None)
         try:
-            _connect(node_proc, player, recorder, args.timeout, out / "node.log")
+            _connect(node_proc, player, recorder, gate, args.timeout, out / "node.log")
             print(f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
                   f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
                   flush=True)
-            player.play(on_publish=lambda m, t: _published(live, m, t),
-                        gate=None if args.realtime else _lockstep_gate(live, node_proc))
+            player.play(on_publish=lambda m, t: _published(live, m, t), gate=gate)
             _wait_for_last_outputs(live, node_proc, args.timeout)
         finally:
             executor.shutdown()
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           flush=True)
     summary = analyse(live, source_bag=bag, input_topic=topic, input_type=msgtype, recorded_bag=recorded,
                       per_frame=per_frame, out_dir=out)
-    summary.update(replay={"rate": args.rate, "lockstep": not args.realtime},
+    summary.update(replay={"rate": args.rate, "lockstep": gate is not None,
+                           "lockstep_timeouts": gate.timeouts if gate is not None else None},
                    checkpoint=str(checkpoint), input_bag=str(bag), bag=str(recorded),
                    summary=str(out / "summary.json"), wall_time_s=round(time.monotonic() - started, 1))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -224,9 +226,9 @@ def _published(live: LiveRun, message: BagMessage, publish_ns: int) -> None:
     live.published_ns[message.stamp_ns] = publish_ns
 
 
-def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecorder, timeout: float,
-             log: Path) -> None:
-    """Wait until the node is up and both DDS links are matched: recorder <- node, replay -> node."""
+def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecorder, gate: StampGate | None,
+             timeout: float, log: Path) -> None:
+    """Wait until the node is up and the DDS links are matched: recorder (and gate) <- node, replay -> node."""
     missing = recorder.wait_for_publishers(timeout, alive=lambda: node_proc.poll() is None)
     if node_proc.poll() is not None:
         raise DemoError(f"the node exited with code {node_proc.returncode} during start-up:\n{_tail(log)}")
@@ -235,21 +237,11 @@ def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecord
     recorder.subscribe_available()
     if not recorder.wait_matched(timeout):
         raise DemoError(f"the recorder did not match the node's publishers within {timeout:g} s")
+    if gate is not None and not gate.connect(timeout):
+        raise DemoError(f"the lockstep gate did not match {gate.topic} within {timeout:g} s")
     unheard = player.wait_for_subscribers(timeout)
     if unheard:
         raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
-
-
-def _lockstep_gate(live: LiveRun, node_proc: subprocess.Popen):
-    """Holds each frame until every output of the previous one arrived (at most LOCKSTEP_WAIT_S: the
-    node may have dropped it), so the node never skips a frame."""
-    def gate(message: BagMessage) -> None:
-        previous = max(live.published_ns, default=None)
-        deadline = time.monotonic() + LOCKSTEP_WAIT_S
-        while previous is not None and not _answered(live, previous) and time.monotonic() < deadline \
-                and node_proc.poll() is None:
-            time.sleep(0.002)
-    return gate
 
 
 def _answered(live: LiveRun, stamp: int) -> bool:

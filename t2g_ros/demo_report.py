@@ -93,7 +93,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     frames, latency, flicker = summary["frames"], summary["latency_ms"], summary["flicker"]
     replay = summary["replay"]
     lines = [
-        "replay: " + ("lockstep, each frame once the node answered the previous one" if replay["lockstep"]
+        "replay: " + (f"lockstep, each frame once the node answered the previous one "
+                      f"({replay['lockstep_timeouts']} released unanswered after a timeout)" if replay["lockstep"]
                       else f"recorded timing at rate {replay['rate']:g}"),
         f"frames in {frames['in']} (replayed), out {frames['out']} (/t2g/labels recorded); node skipped "
         f"{frames['node_skipped_busy']} while busy (it always takes the newest frame), dropped "

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -36,7 +37,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
 
-from t2g_ros.bag_io import BagError, BagMessage, open_reader
+from t2g_ros.bag_io import BagError, BagMessage, make_typestore, open_reader, stamp_to_ns
 
 PROG = "t2g-replay"
 LATCHED_TYPES = ("t2g_msgs/msg/LabelInfo",)
@@ -179,6 +180,57 @@ class BagPlayer:
         self.reader.close()
 
 
+class StampGate:
+    """Lockstep flow control for :meth:`BagPlayer.play`: each message is held until ``output_topic``
+    carried a message stamped like the previous one (the node answered it), for at most ``timeout_s``.
+
+    Every frame then reaches a node that is slower than the bag's frame rate, at its own stamp, instead
+    of the node skipping frames. ``node`` must be spun (e.g. by an executor thread) for answers to arrive.
+    """
+
+    def __init__(self, node: Node, output_topic: str, *, timeout_s: float = 10.0,
+                 alive: Callable[[], bool] = lambda: True) -> None:
+        self.node, self.topic = node, node.resolve_topic_name(output_topic)
+        self.timeout_s, self.alive = timeout_s, alive
+        self.answered: set[int] = set()  # header stamps (ns) seen on the output topic
+        self.timeouts = 0  # messages released because no answer came in time
+        self._previous: int | None = None
+        self._store = make_typestore()
+
+    def connect(self, timeout_s: float) -> bool:
+        """Subscribe once the output topic has a publisher (its type comes from it) and match it."""
+        deadline = time.monotonic() + timeout_s
+        while not (offers := self.node.get_publishers_info_by_topic(self.topic)):
+            if time.monotonic() > deadline or not self.alive():
+                return False
+            time.sleep(0.02)
+        msgtype = offers[0].topic_type
+        best_effort = any(o.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for o in offers)
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort
+                         else ReliabilityPolicy.RELIABLE)
+        subscription = self.node.create_subscription(
+            message_class(msgtype), self.topic, lambda data: self._on_answer(data, msgtype), qos, raw=True)
+        while subscription.get_publisher_count() == 0:
+            if time.monotonic() > deadline or not self.alive():
+                return False
+            time.sleep(0.02)
+        return True
+
+    def __call__(self, message: BagMessage) -> None:
+        previous, self._previous = self._previous, message.stamp_ns
+        deadline = time.monotonic() + self.timeout_s
+        while previous is not None and previous not in self.answered:
+            if time.monotonic() > deadline or not self.alive():
+                self.timeouts += 1
+                return
+            time.sleep(0.002)
+
+    def _on_answer(self, data: bytes, msgtype: str) -> None:
+        header = getattr(self._store.deserialize_cdr(data, msgtype), "header", None)
+        if header is not None:
+            self.answered.add(stamp_to_ns(header.stamp))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                      epilog="Rename topics with --ros-args -r FROM:=TO (standard ROS remapping).")
@@ -193,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wait", type=float, default=10.0, metavar="S",
                         help="wait up to S seconds for a subscriber on every topic before playing (default 10)")
     parser.add_argument("--no-wait", action="store_true", help="start at once, subscribers or not")
+    parser.add_argument("--lockstep", metavar="OUTPUT_TOPIC",
+                        help="publish each message only once OUTPUT_TOPIC carried an output with the previous "
+                             "message's stamp, e.g. /t2g/occupancy (the node's last output per frame): a slow "
+                             "node then segments every frame. Play only the input topic with it (--topics)")
+    parser.add_argument("--lockstep-timeout", type=float, default=10.0, metavar="S",
+                        help="release a message after S seconds without an answer (default 10)")
     return parser
 
 
@@ -203,17 +261,28 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=[PROG, *argv], signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     node = rclpy.create_node("t2g_replay")
+    executor = SingleThreadedExecutor()  # spins only for --lockstep answers; publishing needs no spinning
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, name="t2g_replay_spin", daemon=True)
     player = None
     try:
         player = BagPlayer(node, args.in_bag, topics=args.topics, rate=args.rate, clock=args.clock,
                            clock_hz=args.clock_hz, reliability=args.reliability)
+        gate = None
+        if args.lockstep:
+            gate = StampGate(node, args.lockstep, timeout_s=args.lockstep_timeout)
+            spinner.start()
+            if not gate.connect(args.wait):
+                print(f"{PROG}: error: no publisher on {gate.topic} after {args.wait:g} s", file=sys.stderr)
+                return 1
         if not args.no_wait:
             for topic in player.wait_for_subscribers(args.wait):
                 print(f"{PROG}: warning: no subscriber on {topic} after {args.wait:g} s; playing anyway",
                       file=sys.stderr)
         started = time.monotonic()
-        count = player.play(loop=args.loop)
-        print(f"published {count} messages on {len(player.topics)} topic(s) in {time.monotonic() - started:.1f} s")
+        count = player.play(loop=args.loop, gate=gate)
+        print(f"published {count} messages on {len(player.topics)} topic(s) in {time.monotonic() - started:.1f} s"
+              + (f"; {gate.timeouts} released without an answer" if gate is not None else ""))
         return 0
     except KeyboardInterrupt:
         return 0
@@ -221,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     finally:
+        executor.shutdown()
+        if spinner.is_alive():
+            spinner.join(timeout=5)  # a thread still inside rcl when the node is destroyed aborts the process
         if player is not None:
             player.close()
         node.destroy_node()

@@ -37,7 +37,7 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
         capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr + (out / "node.log").read_text()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["replay"] == {"rate": 1.0, "lockstep": True}
+    assert summary["replay"] == {"rate": 1.0, "lockstep": True, "lockstep_timeouts": 0}
     assert summary["frames"]["in"] == summary["frames"]["out"] == 10  # lockstep: the node never skips a frame
     assert summary["frames"]["node_skipped_busy"] == 0
     assert summary["latency_ms"]["p50"] > 0

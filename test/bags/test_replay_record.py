@@ -72,8 +72,9 @@ def test_replay_publishes_the_recorded_bytes_with_clock_and_timing(tmp_path, sto
 
 
 def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_path, store, tiny_checkpoint):
-    # 4 fps and a reliable input: the node (one thread, tiny model) finishes each frame before the next.
-    stamps = write_image_bag(tmp_path / "in", store, [scene(i) for i in range(6)], period_ns=250_000_000)
+    # Lockstep replay (each frame once the node's last output for the previous one arrived) and a reliable
+    # input: however loaded the machine, the node never has to skip a frame.
+    stamps = write_image_bag(tmp_path / "in", store, [scene(i) for i in range(6)], period_ns=100_000_000)
     node = NodeProcess({"model.checkpoint": str(tiny_checkpoint), "model.threads": 1, "input.max_age_s": 0.0,
                         "input.reliability": "reliable", "input.depth": 10})
     recorder = replayer = None
@@ -86,10 +87,11 @@ def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_pat
         started_ns = time.time_ns()
         replayer = subprocess.run(
             [sys.executable, "-m", "t2g_ros.replay", str(tmp_path / "in"), "--wait", "60",
-             "--ros-args", "-r", f"{IMAGE_TOPIC}:={node.topic('image')}"],
+             "--lockstep", node.output("occupancy"), "--ros-args", "-r", f"{IMAGE_TOPIC}:={node.topic('image')}"],
             capture_output=True, text=True, timeout=120)
         assert replayer.returncode == 0, replayer.stderr
-        assert "published 6 messages" in replayer.stdout
+        assert "published 6 messages on 1 topic(s)" in replayer.stdout
+        assert "0 released without an answer" in replayer.stdout
         assert recorder.wait(timeout=90) == 0  # --count 6 reached on every output
         summary = recorder.stdout.read()
     finally:
