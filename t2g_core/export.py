@@ -1,0 +1,369 @@
+"""ONNX export of a T2G checkpoint for onnxruntime, and the cache the node and bag tools build it into.
+
+The streaming step is split where its state is: the memory of the last T frames' keys and values.
+
+- ``encode.onnx``: ``frame`` (H, W, 3) uint8 RGB, any H and W -> ``pixel_embedding`` (1, d, h8, w8),
+  ``memory_keys`` and ``memory_values`` (1, L, N_tok, d) float32. It holds the shared transform (cast,
+  HWC -> CHW, one bilinear ``Resize`` to the model's ``input_size``, as ``t2g_core.transforms``), the
+  frozen backbone, the Stability Queries, the pixel decoder and the per-layer memory K/V projection:
+  ``T2GModel.encode_frames``.
+- ``decode_m{M}.onnx`` for M = 1..T: ``pixel_embedding`` (1, d, h8, w8) of the current frame,
+  ``memory_keys`` and ``memory_values`` (M, L, N_tok, d) of the M memory frames (the current one
+  included, in any order), ``offsets_s`` (1, M) float32 memory time minus current time (<= 0, same
+  order) -> ``logits`` (1, K, h8, w8): ``T2GModel.decode``. One graph per M because the exporter unrolls
+  the model's own loop over memory frames; no decoder code is duplicated for the export.
+
+So the state is explicit: encode returns the new frame's cache entry, the caller keeps the cache (a ring
+buffer, ``t2g_core.ort_streaming``) and passes it back in. Labels and confidence at the frame size
+are read out of the logits by ``transforms.LabelReadout``, as the torch path does. ``manifest.json``
+records what was exported from what (checkpoint SHA-256, versions, shapes) and the SHA-256 of every
+file, so a corrupt or stale export is detected and rebuilt.
+
+    python -m t2g_core.export --checkpoint checkpoints/t2g_lite0_camvid.pt --out exports/t2g_lite0
+    python -m t2g_core.export --checkpoint checkpoints/t2g_lite0_camvid.pt    # into the cache, prints it
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .model import FrameFeatures, T2GModel
+
+FORMAT = "t2g-onnx"
+# Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
+FORMAT_VERSION = 1
+OPSET = 17
+MANIFEST = "manifest.json"
+ENCODE_FILE = "encode.onnx"
+ENCODE_INPUTS = ("frame",)
+ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
+DECODE_INPUTS = ("pixel_embedding", "memory_keys", "memory_values", "offsets_s")
+DECODE_OUTPUTS = ("logits",)
+
+
+def decode_file(memory_frames: int) -> str:
+    """File name of the decoder graph for a memory of ``memory_frames`` frames."""
+    return f"decode_m{memory_frames}.onnx"
+
+
+class ExportError(ValueError):
+    """An export cannot be made or used; the message names the directory or file and the problem."""
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """What ``manifest.json`` holds.
+
+    Attributes:
+        checkpoint_sha256: SHA-256 of the checkpoint file exported ("" for an in-memory model).
+        input_size: (H, W) the encoder resizes every frame to.
+        memory_frames: T; decoders exist for M = 1..T.
+        num_classes: K, channels of the logits.
+        num_layers: L decoder layers (axis 1 of the memory tensors).
+        num_tokens: N_tok memory tokens per frame.
+        dim: d.
+        embedding_size: (h8, w8) of the pixel embedding and the logits.
+        opset: ONNX opset of the graphs.
+        versions: torch, onnx and onnxruntime versions at export time.
+        files: file name -> SHA-256 of its bytes.
+    """
+
+    checkpoint_sha256: str
+    input_size: tuple[int, int]
+    memory_frames: int
+    num_classes: int
+    num_layers: int
+    num_tokens: int
+    dim: int
+    embedding_size: tuple[int, int]
+    opset: int
+    versions: dict[str, str]
+    files: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}, indent=2) + "\n"
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions that shape an export: the exporter (torch), onnx and the runtime that loads it."""
+    import onnx
+    import onnxruntime
+
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Encode(nn.Module):
+    """frame (H, W, 3) uint8 -> the current frame's pixel embedding and memory cache entry."""
+
+    def __init__(self, model: T2GModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image = frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W), RGB 0..255
+        # transforms.resize_images, unconditionally: a Resize to the same size is the identity.
+        image = F.interpolate(image, size=self.model.input_size, mode="bilinear", align_corners=False, antialias=False)
+        features = self.model.encode_frames(image)
+        keys = torch.stack(features.memory_keys, dim=1)  # (1, L, N_tok, d)
+        values = torch.stack(features.memory_values, dim=1)  # (1, L, N_tok, d)
+        return features.pixel_embedding, keys, values
+
+
+class _Decode(nn.Module):
+    """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries -> logits."""
+
+    def __init__(self, model: T2GModel, memory_frames: int) -> None:
+        super().__init__()
+        self.model = model
+        self.memory_frames = memory_frames
+
+    def forward(self, pixel_embedding: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                offsets_s: torch.Tensor) -> torch.Tensor:
+        layers = keys.shape[1]
+        # decode() reads only the memory keys/values of memory frames, the pixel embedding of the current one.
+        memory = [
+            FrameFeatures(
+                pixel_embedding=pixel_embedding,
+                memory_keys=tuple(keys[m : m + 1, layer] for layer in range(layers)),  # each (1, N_tok, d)
+                memory_values=tuple(values[m : m + 1, layer] for layer in range(layers)),
+            )
+            for m in range(self.memory_frames)
+        ]
+        current = FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=(), memory_values=())
+        return self.model.decode(current, memory, offsets_s)  # (1, K, h8, w8)
+
+
+def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "",
+                 opset: int = OPSET) -> ExportManifest:
+    """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
+
+    Returns:
+        The manifest, also written to ``out_dir/manifest.json`` (last, so a directory with a manifest
+        is complete).
+    """
+    import onnx
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu").eval()
+    height, width = model.input_size
+    # A frame of another size than input_size, so the traced graph resizes (the frame axes are dynamic).
+    frame = torch.randint(0, 256, (height + 3, width + 5, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        embedding, keys, values = _Encode(model)(frame)
+    _, layers, tokens, dim = keys.shape
+    with warnings.catch_warnings():
+        # The TorchScript exporter warns about itself (deprecation) and about traced shape arithmetic,
+        # which is constant here: the model input size is fixed.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Encode(model), (frame,), str(out / ENCODE_FILE), dynamo=False, opset_version=opset,
+            input_names=list(ENCODE_INPUTS), output_names=list(ENCODE_OUTPUTS),
+            dynamic_axes={"frame": {0: "height", 1: "width"}},
+        )
+        for m in range(1, model.memory_frames + 1):
+            offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
+            torch.onnx.export(
+                _Decode(model, m), (embedding, keys.expand(m, -1, -1, -1).contiguous(),
+                                    values.expand(m, -1, -1, -1).contiguous(), offsets),
+                str(out / decode_file(m)), dynamo=False, opset_version=opset,
+                input_names=list(DECODE_INPUTS), output_names=list(DECODE_OUTPUTS),
+            )
+    names = [ENCODE_FILE] + [decode_file(m) for m in range(1, model.memory_frames + 1)]
+    for name in names:
+        onnx.checker.check_model(str(out / name))
+    manifest = ExportManifest(
+        checkpoint_sha256=checkpoint_sha256,
+        input_size=(height, width),
+        memory_frames=model.memory_frames,
+        num_classes=model.config.num_classes,
+        num_layers=layers,
+        num_tokens=tokens,
+        dim=dim,
+        embedding_size=tuple(embedding.shape[-2:]),
+        opset=opset,
+        versions=runtime_versions(),
+        files={name: file_sha256(out / name) for name in names},
+    )
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(manifest.to_json(), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+    return manifest
+
+
+def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> ExportManifest:
+    """Read and check ``export_dir/manifest.json``.
+
+    Args:
+        verify_files: also check every listed file exists with the recorded SHA-256.
+
+    Raises:
+        ExportError: missing or unreadable manifest, another format version, a missing file or one
+            whose bytes changed (the message says which and how to rebuild).
+    """
+    folder = Path(export_dir)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ExportError(f"{folder}: no {MANIFEST}; not a complete t2g ONNX export (re-run t2g-export)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+            raise ExportError(f"{path}: format {raw.get('format')!r} version {raw.get('format_version')!r}, "
+                              f"this code reads {FORMAT!r} version {FORMAT_VERSION} (re-run t2g-export)")
+        fields = {k: v for k, v in raw.items() if k not in ("format", "format_version")}
+        fields["input_size"] = tuple(fields["input_size"])
+        fields["embedding_size"] = tuple(fields["embedding_size"])
+        manifest = ExportManifest(**fields)
+    except ExportError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ExportError(f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); re-run t2g-export") from exc
+    expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
+    if set(manifest.files) != expected:
+        raise ExportError(f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; re-run t2g-export")
+    if verify_files:
+        for name, digest in manifest.files.items():
+            if not (folder / name).is_file():
+                raise ExportError(f"{folder / name}: missing from the export; re-run t2g-export")
+            if file_sha256(folder / name) != digest:
+                raise ExportError(f"{folder / name}: contents differ from the manifest (corrupt or edited); "
+                                  "re-run t2g-export")
+    return manifest
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/t2g/onnx``, else ``~/.cache/t2g/onnx``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "t2g" / "onnx"
+
+
+def cache_key(checkpoint_sha256: str, input_size: Sequence[int]) -> str:
+    """What a cached export depends on: the checkpoint's bytes, the input size, the versions, the format."""
+    versions = runtime_versions()
+    text = json.dumps({"checkpoint": checkpoint_sha256, "input_size": list(input_size), "versions": versions,
+                       "format": FORMAT_VERSION, "opset": OPSET}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_export(checkpoint: str | Path, *, cache_dir: str | Path | None = None, model: T2GModel | None = None,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """The export directory of ``checkpoint`` in the cache, exported first when missing, stale or corrupt.
+
+    The directory is ``<cache_dir>/<checkpoint stem>-<key>``, key = ``cache_key``; it is written under a
+    temporary name and renamed when complete, so a crash or a concurrent start never leaves a half export
+    that looks valid.
+
+    Args:
+        checkpoint: a t2g checkpoint file.
+        cache_dir: default ``default_cache_dir()``.
+        model: the checkpoint's model if the caller loaded it already (saves loading it again).
+        log: called with one line when an export is (re)built.
+
+    Raises:
+        ExportError: the checkpoint cannot be read, the cache cannot be written, or the fresh export is
+            unusable (the message says which).
+    """
+    checkpoint = Path(checkpoint)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not checkpoint.is_file():
+        raise ExportError(f"{checkpoint}: no such checkpoint file")
+    digest = file_sha256(checkpoint)
+    if model is None:
+        try:
+            model = load_checkpoint(checkpoint).model
+        except CheckpointError as exc:
+            raise ExportError(str(exc)) from exc
+    target = cache / f"{checkpoint.stem}-{cache_key(digest, model.input_size)}"
+    if target.exists():
+        try:
+            manifest = load_manifest(target)
+            if manifest.checkpoint_sha256 == digest:
+                return target
+            problem = "was exported from another checkpoint"
+        except ExportError as exc:
+            problem = str(exc)
+        if log is not None:
+            log(f"cached ONNX export {target} is unusable ({problem}); rebuilding it")
+    elif log is not None:
+        log(f"exporting {checkpoint.name} to ONNX in {target} (once per checkpoint and version set)")
+    tmp = cache / f".tmp-{uuid.uuid4().hex}"
+    try:
+        export_model(model, tmp, checkpoint_sha256=digest)
+        shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished the same export first; use it if it is complete.
+            load_manifest(target)
+    except OSError as exc:
+        raise ExportError(f"cannot write the ONNX export cache {cache}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load_manifest(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="t2g-export", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="t2g checkpoint (.pt)")
+    parser.add_argument("--out", default=None,
+                        help="export directory; default: the cache the node uses (printed), reused when valid")
+    args = parser.parse_args(argv)
+    try:
+        if args.out is None:
+            folder = cached_export(args.checkpoint, log=lambda line: print(f"t2g-export: {line}", file=sys.stderr))
+            manifest = load_manifest(folder)
+        else:
+            folder = Path(args.out)
+            try:
+                loaded = load_checkpoint(args.checkpoint)
+            except CheckpointError as exc:
+                raise ExportError(str(exc)) from exc
+            manifest = export_model(loaded.model, folder, checkpoint_sha256=file_sha256(args.checkpoint))
+    except ExportError as exc:
+        print(f"t2g-export: error: {exc}", file=sys.stderr)
+        return 1
+    size = sum((folder / name).stat().st_size for name in manifest.files) / 1e6
+    print(f"t2g-export: {folder} ({len(manifest.files)} graphs, {size:.1f} MB; input {manifest.input_size[1]}x"
+          f"{manifest.input_size[0]}, memory 1..{manifest.memory_frames} frames, opset {manifest.opset})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = [
+    "ExportError",
+    "ExportManifest",
+    "cache_key",
+    "cached_export",
+    "decode_file",
+    "default_cache_dir",
+    "export_model",
+    "load_manifest",
+    "main",
+]

@@ -1,0 +1,126 @@
+"""OrtStreamingSegmenter: the streaming segmenter on onnxruntime (CPU), from a ``t2g_core.export`` directory.
+
+Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``memory_length``,
+``max_memory_length``, ``memory_frames``, the reset rules and reasons; the bookkeeping is the shared
+``StreamBase``). Per step:
+
+1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
+   memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
+   an I/O binding, so no cache entry is ever copied;
+2. ``decode_m{M}.onnx`` reads the first M slots (a contiguous view; attention over the memory does not
+   depend on the order of its frames, only each frame's own time offset does);
+3. ``transforms.LabelReadout`` turns the logits into labels and confidence at the frame size.
+
+Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
+intra-op threads that do not spin while waiting (spinning threads took the second core from the
+node's own work between runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .export import ENCODE_FILE, ExportError, ExportManifest, decode_file, load_manifest
+from .streaming import StreamBase
+from .transforms import LabelReadout
+
+
+def session_options(threads: int):
+    """onnxruntime ``SessionOptions`` for one stream on ``threads`` CPU threads."""
+    import onnxruntime as ort
+
+    if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
+    return options
+
+
+def load_session(path: Path, threads: int):
+    """An onnxruntime CPU session of ``path``; ``ExportError`` naming the file when it cannot be loaded."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
+        raise ExportError(f"{path}: onnxruntime cannot load it ({type(exc).__name__}: {exc})") from exc
+
+
+class OrtStreamingSegmenter(StreamBase):
+    """One camera stream on onnxruntime.
+
+    Args:
+        export_dir: a directory written by ``t2g_core.export`` (checked against its manifest).
+        max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
+        threads: onnxruntime intra-op threads.
+        memory_length: frames kept in the memory, 1..T; None = the model's T.
+
+    Raises:
+        ExportError: the export is incomplete, corrupt, or onnxruntime cannot load it.
+        ValueError: a bad ``threads``, ``max_gap_s`` or ``memory_length``.
+    """
+
+    def __init__(self, export_dir: str | Path, *, max_gap_s: float, threads: int = 2,
+                 memory_length: int | None = None) -> None:
+        folder = Path(export_dir)
+        self.manifest: ExportManifest = load_manifest(folder)
+        m = self.manifest
+        self._encode = load_session(folder / ENCODE_FILE, threads)
+        self._decoders = {n: load_session(folder / decode_file(n), threads) for n in range(1, m.memory_frames + 1)}
+        cache_shape = (m.memory_frames, m.num_layers, m.num_tokens, m.dim)
+        self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
+        self._values = np.zeros(cache_shape, np.float32)
+        self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
+        self._stamps: list[float] = []  # stamp of slot i, for the filled slots
+        self._next_slot = 0
+        self._readout = LabelReadout()
+        super().__init__(max_memory_length=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s)
+
+    @property
+    def memory_frames(self) -> int:
+        """Frames currently held in the memory (0..T)."""
+        return len(self._stamps)
+
+    def _resize_memory(self, memory_length: int) -> None:
+        self._clear_memory()  # slots 0..memory_length-1 of the ring buffers are used
+
+    def _clear_memory(self) -> None:
+        self._stamps = []
+        self._next_slot = 0
+
+    def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
+        slot = self._next_slot
+        self._run_encode(np.ascontiguousarray(frame_rgb), slot)
+        if slot < len(self._stamps):
+            self._stamps[slot] = stamp_s
+        else:
+            self._stamps.append(stamp_s)
+        self._next_slot = (slot + 1) % self.memory_length
+        count = len(self._stamps)
+        offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
+        logits = self._decoders[count].run(None, {
+            "pixel_embedding": self._embedding,
+            "memory_keys": self._keys[:count],
+            "memory_values": self._values[:count],
+            "offsets_s": offsets,
+        })[0]  # (1, K, h8, w8)
+        return self._readout(logits[0], frame_rgb.shape[:2])
+
+    def _run_encode(self, frame: np.ndarray, slot: int) -> None:
+        """Encode ``frame`` into ``self._embedding`` and slot ``slot`` of the key/value ring buffers."""
+        binding = self._encode.io_binding()
+        binding.bind_cpu_input("frame", frame)
+        for name, target in (("pixel_embedding", self._embedding), ("memory_keys", self._keys[slot : slot + 1]),
+                             ("memory_values", self._values[slot : slot + 1])):
+            binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
+        self._encode.run_with_iobinding(binding)
+
+
+__all__ = ["OrtStreamingSegmenter", "load_session", "session_options"]
