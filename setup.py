@@ -40,6 +40,12 @@ setup(
     entry_points={
         "console_scripts": [
             "t2g_node = t2g_ros.node:main",
+            "t2g-train = t2g_core.train:main",
+            "t2g-eval = t2g_core.evaluate:main",
+            "t2g-bag-eval = t2g_ros.bag_eval:main",
+            "t2g-replay = t2g_ros.replay:main",
+            "t2g-record = t2g_ros.record:main",
+            "t2g-demo = t2g_ros.demo:main",
         ],
     },
 )
