@@ -141,7 +141,7 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
             "VC_n: the fraction of pixels whose label is the same in all n frames of a window and that the model "
             "also keeps constant (mean over windows; every window counted, void excluded). Flicker: the fraction "
             "of GT-stable pixels whose prediction changes between consecutive frames the model saw. A stride s "
-            "streams every s-th frame (all s phases pooled).\n",
+            "streams every s-th frame (all s phases pooled).",
         ]
         for key, title, fmt in [(f"vc{n}", f"VC_{n}", lambda v: _num(v, 3)) for n in val["vc_windows"]] + [
             ("flicker", "flicker (%)", lambda v: _pct(v, 2))
