@@ -33,10 +33,13 @@ import shutil
 import sys
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -156,6 +159,141 @@ class _Decode(nn.Module):
         return self.model.decode(current, memory, offsets_s)  # (1, K, h8, w8)
 
 
+def _same_pads(conv: nn.Conv2d, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) of TensorFlow "SAME" padding for ``conv`` on an input of ``size`` (H, W)."""
+    pads = []
+    for length, kernel, stride, dilation in zip(size, conv.weight.shape[-2:], conv.stride, conv.dilation):
+        out = -(-length // stride)
+        total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return left, right, top, bottom
+
+
+def _static_same_conv(conv: nn.Conv2d, pads: tuple[int, int, int, int], x: torch.Tensor) -> torch.Tensor:
+    left, right, top, bottom = pads
+    if (left, top) == (right, bottom):  # symmetric: the Conv's own padding, no Pad op
+        return F.conv2d(x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups)
+    x = F.pad(x, [left, right, top, bottom])  # constant pads; _fold_pads_into_convs merges them into the Conv
+    return F.conv2d(x, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
+
+
+@contextmanager
+def _static_same_padding(model: T2GModel) -> Iterator[None]:
+    """EfficientNet's "SAME" padding, computed per call from the input shape, fixed for ``model.input_size``.
+
+    Traced as is, every conv gets a Pad whose amounts come from Shape arithmetic at run time; those Pads
+    (and the layout reorders they force around onnxruntime's blocked convolutions) were about a quarter
+    of the encoder's time. The encoder only ever sees ``input_size`` (the graph resizes every frame
+    first), so the amounts are constants.
+    """
+    try:
+        from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+    except ImportError:  # another backbone: nothing to fix
+        yield
+        return
+    convs = [m for m in model.backbone.modules() if isinstance(m, Conv2dDynamicSamePadding)]
+    sizes: dict[nn.Module, tuple[int, int]] = {}
+    hooks = [m.register_forward_pre_hook(lambda module, args: sizes.__setitem__(module, tuple(args[0].shape[-2:])))
+             for m in convs]
+    try:
+        with torch.no_grad():
+            model.backbone(torch.zeros(1, 3, *model.input_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for conv in convs:
+        conv.forward = partial(_static_same_conv, conv, _same_pads(conv, sizes[conv]))
+    try:
+        yield
+    finally:
+        for conv in convs:
+            del conv.forward  # back to the class's dynamic forward
+
+
+def _constant_value(graph, name: str, producers: dict) -> np.ndarray | None:
+    """The value of tensor ``name`` when it depends on constants only (evaluated with onnx.reference), else None."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    initializers = {t.name: t for t in graph.initializer}
+    if name in initializers:
+        return numpy_helper.to_array(initializers[name])
+    needed, stack = set(), [name]
+    while stack:
+        tensor = stack.pop()
+        if not tensor or tensor in initializers:
+            continue
+        node = producers.get(tensor)
+        if node is None:
+            return None  # a graph input: not a constant
+        if id(node) not in needed:
+            needed.add(id(node))
+            stack.extend(node.input)
+    nodes = [n for n in graph.node if id(n) in needed]  # graph order is topological
+    used = {i for n in nodes for i in n.input}
+    sub = onnx.helper.make_graph(nodes, "constant", [], [onnx.helper.make_tensor_value_info(name, 0, None)],
+                                 initializer=[t for t in graph.initializer if t.name in used])
+    model = onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    return ReferenceEvaluator(model).run(None, {})[0]
+
+
+def _fold_pads_into_convs(path: Path) -> int:
+    """Merge each constant zero Pad that only feeds a Conv into the Conv's (asymmetric) ``pads``.
+
+    Returns:
+        The number of Pads folded.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    removed = []
+    for pad in [n for n in graph.node if n.op_type == "Pad"]:
+        mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+        users = consumers.get(pad.output[0], [])
+        if mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv" or len(pad.input) < 2:
+            continue
+        amounts = _constant_value(graph, pad.input[1], producers)
+        value = _constant_value(graph, pad.input[2], producers) if len(pad.input) > 2 and pad.input[2] else 0
+        if amounts is None or amounts.shape != (8,) or value is None or value != 0 or amounts[[0, 1, 4, 5]].any():
+            continue
+        conv = users[0]
+        attrs = {a.name: a for a in conv.attribute}
+        if "auto_pad" in attrs and attrs["auto_pad"].s not in (b"", b"NOTSET"):
+            continue
+        old = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
+        new = [old[0] + int(amounts[2]), old[1] + int(amounts[3]), old[2] + int(amounts[6]), old[3] + int(amounts[7])]
+        if "pads" in attrs:
+            conv.attribute.remove(attrs["pads"])
+        conv.attribute.append(onnx.helper.make_attribute("pads", new))
+        conv.input[0] = pad.input[0]
+        removed.append(pad)
+    for pad in removed:
+        graph.node.remove(pad)
+    _drop_dead_nodes(graph)
+    onnx.save(model, str(path))
+    return len(removed)
+
+
+def _drop_dead_nodes(graph) -> None:
+    """Remove nodes none of whose outputs are used (the pad-amount arithmetic left by the folding)."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for node in dead:
+            graph.node.remove(node)
+
+
 def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "",
                  opset: int = OPSET) -> ExportManifest:
     """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
@@ -175,7 +313,7 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
     with torch.no_grad():
         embedding, keys, values = _Encode(model)(frame)
     _, layers, tokens, dim = keys.shape
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _static_same_padding(model):
         # The TorchScript exporter warns about itself (deprecation) and about traced shape arithmetic,
         # which is constant here: the model input size is fixed.
         warnings.simplefilter("ignore")
@@ -184,6 +322,9 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
             input_names=list(ENCODE_INPUTS), output_names=list(ENCODE_OUTPUTS),
             dynamic_axes={"frame": {0: "height", 1: "width"}},
         )
+    _fold_pads_into_convs(out / ENCODE_FILE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         for m in range(1, model.memory_frames + 1):
             offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
             torch.onnx.export(
