@@ -39,3 +39,14 @@ train: setup
 train-perframe: setup
 	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_camvid_perframe.yaml \
 		--bank-cache runs/bank_cache --threads 1 $(TRAIN_ARGS)
+
+## ONNX export for model.backend onnxruntime (the node builds and caches one itself; this writes it where you say)
+.PHONY: export bench-speed
+EXPORT_ARGS ?= --checkpoint checkpoints/t2g_lite0_camvid.pt --out artifacts/onnx/t2g_lite0_camvid
+export: setup
+	@$(RUN) python -m t2g_core.export $(EXPORT_ARGS)
+
+## Speed side by side (torch vs onnxruntime, per-frame vs temporal, 480x360 vs 960x720, through ROS at 30 Hz):
+## results/speed.json and results/speed.md
+bench-speed: setup
+	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)

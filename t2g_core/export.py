@@ -49,7 +49,7 @@ from .model import FrameFeatures, T2GModel
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODE_FILE = "encode.onnx"
