@@ -222,8 +222,7 @@ def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int
         readout = LabelReadout()
         count = ort_seg.memory_frames
         decoder = ort_seg._decoders[count]
-        ort_inputs = {"pixel_embedding": ort_seg._embedding, "memory_keys": ort_seg._keys[:count],
-                      "memory_values": ort_seg._values[:count], "offsets_s": offsets.numpy()}
+        ort_inputs = {**ort_seg._decoder_feed(count), "offsets_s": offsets.numpy()}
 
         def old_readout():
             probs = upsample_logits(logits, size).softmax(dim=1)

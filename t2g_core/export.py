@@ -8,10 +8,13 @@ The streaming step is split where its state is: the memory of the last T frames'
   frozen backbone, the Stability Queries, the pixel decoder and the per-layer memory K/V projection:
   ``T2GModel.encode_frames``.
 - ``decode_m{M}.onnx`` for M = 1..T: ``pixel_embedding`` (1, d, h8, w8) of the current frame,
-  ``memory_keys`` and ``memory_values`` (M, L, N_tok, d) of the M memory frames (the current one
-  included, in any order), ``offsets_s`` (1, M) float32 memory time minus current time (<= 0, same
-  order) -> ``logits`` (1, K, h8, w8): ``T2GModel.decode``. One graph per M because the exporter unrolls
-  the model's own loop over memory frames; no decoder code is duplicated for the export.
+  ``offsets_s`` (1, M) float32 memory time minus current time (<= 0), and ``memory_keys_{m}_{l}``,
+  ``memory_values_{m}_{l}`` (1, N_tok, d) of memory frame m (0..M-1, the current one included, in any
+  order matching ``offsets_s``) and decoder layer l -> ``logits`` (1, K, h8, w8): ``T2GModel.decode``.
+  One graph per M because the exporter unrolls the model's own loop over memory frames, so no decoder
+  code is duplicated for the export; one input per frame and layer because the caller's cache holds
+  exactly those contiguous pieces (a stacked (M, L, N_tok, d) input cost a 10 MB split copy per step,
+  about a fifth of the decoder's time).
 
 So the state is explicit: encode returns the new frame's cache entry, the caller keeps the cache (a ring
 buffer, ``t2g_core.ort_streaming``) and passes it back in. Labels and confidence at the frame size
@@ -49,19 +52,25 @@ from .model import FrameFeatures, T2GModel
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODE_FILE = "encode.onnx"
 ENCODE_INPUTS = ("frame",)
 ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
-DECODE_INPUTS = ("pixel_embedding", "memory_keys", "memory_values", "offsets_s")
 DECODE_OUTPUTS = ("logits",)
 
 
 def decode_file(memory_frames: int) -> str:
     """File name of the decoder graph for a memory of ``memory_frames`` frames."""
     return f"decode_m{memory_frames}.onnx"
+
+
+def decode_inputs(memory_frames: int, num_layers: int) -> tuple[str, ...]:
+    """Input names of ``decode_file(memory_frames)``, in order."""
+    keys = [f"memory_keys_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
+    values = [f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
+    return ("pixel_embedding", "offsets_s", *keys, *values)
 
 
 class ExportError(ValueError):
@@ -138,20 +147,23 @@ class _Encode(nn.Module):
 class _Decode(nn.Module):
     """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries -> logits."""
 
-    def __init__(self, model: T2GModel, memory_frames: int) -> None:
+    def __init__(self, model: T2GModel, memory_frames: int, num_layers: int) -> None:
         super().__init__()
         self.model = model
         self.memory_frames = memory_frames
+        self.num_layers = num_layers
 
-    def forward(self, pixel_embedding: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                offsets_s: torch.Tensor) -> torch.Tensor:
-        layers = keys.shape[1]
+    def forward(self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor, *memory_kv: torch.Tensor) -> torch.Tensor:
+        """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values likewise."""
+        count = self.memory_frames * self.num_layers
+        keys, values = memory_kv[:count], memory_kv[count:]
+        layers = range(self.num_layers)
         # decode() reads only the memory keys/values of memory frames, the pixel embedding of the current one.
         memory = [
             FrameFeatures(
                 pixel_embedding=pixel_embedding,
-                memory_keys=tuple(keys[m : m + 1, layer] for layer in range(layers)),  # each (1, N_tok, d)
-                memory_values=tuple(values[m : m + 1, layer] for layer in range(layers)),
+                memory_keys=tuple(keys[m * self.num_layers + layer] for layer in layers),  # each (1, N_tok, d)
+                memory_values=tuple(values[m * self.num_layers + layer] for layer in layers),
             )
             for m in range(self.memory_frames)
         ]
@@ -327,11 +339,12 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
         warnings.simplefilter("ignore")
         for m in range(1, model.memory_frames + 1):
             offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
+            pieces = [keys[:, layer] for _ in range(m) for layer in range(layers)]  # each (1, N_tok, d)
+            pieces += [values[:, layer] for _ in range(m) for layer in range(layers)]
             torch.onnx.export(
-                _Decode(model, m), (embedding, keys.expand(m, -1, -1, -1).contiguous(),
-                                    values.expand(m, -1, -1, -1).contiguous(), offsets),
+                _Decode(model, m, layers), (embedding, offsets, *pieces),
                 str(out / decode_file(m)), dynamo=False, opset_version=opset,
-                input_names=list(DECODE_INPUTS), output_names=list(DECODE_OUTPUTS),
+                input_names=list(decode_inputs(m, layers)), output_names=list(DECODE_OUTPUTS),
             )
     names = [ENCODE_FILE] + [decode_file(m) for m in range(1, model.memory_frames + 1)]
     for name in names:
@@ -503,6 +516,7 @@ __all__ = [
     "cache_key",
     "cached_export",
     "decode_file",
+    "decode_inputs",
     "default_cache_dir",
     "export_model",
     "load_manifest",

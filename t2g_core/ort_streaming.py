@@ -7,8 +7,8 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
    memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
    an I/O binding, so no cache entry is ever copied;
-2. ``decode_m{M}.onnx`` reads the first M slots (a contiguous view; attention over the memory does not
-   depend on the order of its frames, only each frame's own time offset does);
+2. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
+   the memory does not depend on the order of its frames, only each frame's own time offset does);
 3. ``transforms.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
 Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import ENCODE_FILE, ExportError, ExportManifest, decode_file, load_manifest
+from .export import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
 from .streaming import StreamBase
 from .transforms import LabelReadout
 
@@ -78,6 +78,8 @@ class OrtStreamingSegmenter(StreamBase):
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
         self._values = np.zeros(cache_shape, np.float32)
         self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
+        # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
+        self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_frames + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         self._readout = LabelReadout()
@@ -105,13 +107,17 @@ class OrtStreamingSegmenter(StreamBase):
         self._next_slot = (slot + 1) % self.memory_length
         count = len(self._stamps)
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
-        logits = self._decoders[count].run(None, {
-            "pixel_embedding": self._embedding,
-            "memory_keys": self._keys[:count],
-            "memory_values": self._values[:count],
-            "offsets_s": offsets,
-        })[0]  # (1, K, h8, w8)
+        feed = {**self._feeds[count], "offsets_s": offsets}
+        logits = self._decoders[count].run(None, feed)[0]  # (1, K, h8, w8)
         return self._readout(logits[0], frame_rgb.shape[:2])
+
+    def _decoder_feed(self, count: int) -> dict[str, np.ndarray]:
+        """Inputs of ``decode_m{count}`` but ``offsets_s``: views of slots 0..count-1 of the ring buffers."""
+        layers = self.manifest.num_layers
+        pieces = [self._keys[m, layer : layer + 1] for m in range(count) for layer in range(layers)]
+        pieces += [self._values[m, layer : layer + 1] for m in range(count) for layer in range(layers)]
+        names = [n for n in decode_inputs(count, layers) if n != "offsets_s"]
+        return dict(zip(names, [self._embedding, *pieces]))
 
     def _run_encode(self, frame: np.ndarray, slot: int) -> None:
         """Encode ``frame`` into ``self._embedding`` and slot ``slot`` of the key/value ring buffers."""

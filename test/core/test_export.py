@@ -78,11 +78,12 @@ def test_decode_graph_equals_decode(exported, tiny_model, memory):
         feats = [tiny_model.encode_frames(frames_to_tensor(f)) for f in frames]
         offsets = torch.tensor([[-0.1 * (memory - 1 - m) for m in range(memory)]])
         expected = tiny_model.decode(feats[-1], feats, offsets).numpy()
-    keys = np.stack([np.stack([k[0].numpy() for k in f.memory_keys]) for f in feats])  # (M, L, N, d)
-    values = np.stack([np.stack([v[0].numpy() for v in f.memory_values]) for f in feats])
-    (logits,) = _session(folder / f"decode_m{memory}.onnx").run(None, {
-        "pixel_embedding": feats[-1].pixel_embedding.numpy(), "memory_keys": keys, "memory_values": values,
-        "offsets_s": offsets.numpy()})
+    pieces = [k.numpy() for f in feats for k in f.memory_keys] + [v.numpy() for f in feats for v in f.memory_values]
+    session = _session(folder / f"decode_m{memory}.onnx")
+    names = E.decode_inputs(memory, manifest.num_layers)
+    assert [i.name for i in session.get_inputs()] == list(names)
+    assert names[2:4] == ("memory_keys_0_0", "memory_keys_0_1") and names[-1] == f"memory_values_{memory - 1}_1"
+    (logits,) = session.run(None, dict(zip(names, [feats[-1].pixel_embedding.numpy(), offsets.numpy(), *pieces])))
     assert logits.shape == (1, 5, 4, 6)
     np.testing.assert_allclose(logits, expected, atol=1e-4)
 
