@@ -22,8 +22,13 @@ are read out of the logits by ``transforms.LabelReadout``, as the torch path doe
 records what was exported from what (checkpoint SHA-256, versions, shapes) and the SHA-256 of every
 file, so a corrupt or stale export is detected and rebuilt.
 
-    python -m t2g_core.export --checkpoint checkpoints/t2g_lite0_camvid.pt --out exports/t2g_lite0
-    python -m t2g_core.export --checkpoint checkpoints/t2g_lite0_camvid.pt    # into the cache, prints it
+The backbone's TensorFlow-style "SAME" padding is computed from the input shape at every call; the export
+fixes it for ``input_size`` and folds the remaining asymmetric Pads into the convolutions
+(``_static_same_padding``, ``_fold_pads_into_convs``), which removed about a quarter of the encoder's time.
+
+    t2g-export --checkpoint checkpoints/t2g_lite0_camvid.pt --out artifacts/onnx/t2g_lite0_camvid
+    t2g-export --checkpoint checkpoints/t2g_lite0_camvid.pt     # into the node's cache; prints where
+    (or python -m t2g_core.export ...)
 """
 
 from __future__ import annotations
