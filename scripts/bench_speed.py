@@ -490,7 +490,12 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_checkpoint(checkpoint)
         model = loaded.model.eval()
         say(f"t2g speed: {what}; {args.threads} thread(s)")
-        export_dir = cached_export(checkpoint, model=model, log=lambda line: say(f"  {line}"))
+        env = dict(os.environ)
+        if checkpoint.parent == work:  # a throw-away random checkpoint: keep its export out of the user's cache
+            env["XDG_CACHE_HOME"] = str(work / "xdg")
+        cache_dir = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "t2g" / "onnx"
+        # The node processes below find this export in the same cache (same checkpoint, same key).
+        export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=model, log=lambda line: say(f"  {line}"))
         report: dict[str, Any] = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -509,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_ros:
             import rclpy
 
-            env = dict(os.environ)
             rclpy.init()
             try:
                 for backend in [b for b in args.ros_backends.split(",") if b]:

@@ -457,13 +457,9 @@ def cached_export(checkpoint: str | Path, *, cache_dir: str | Path | None = None
             raise ExportError(str(exc)) from exc
     target = cache / f"{checkpoint.stem}-{cache_key(digest, model.input_size)}"
     if target.exists():
-        try:
-            manifest = load_manifest(target)
-            if manifest.checkpoint_sha256 == digest:
-                return target
-            problem = "was exported from another checkpoint"
-        except ExportError as exc:
-            problem = str(exc)
+        problem = _unusable(target, digest)
+        if problem is None:
+            return target
         if log is not None:
             log(f"cached ONNX export {target} is unusable ({problem}); rebuilding it")
     elif log is not None:
@@ -471,18 +467,30 @@ def cached_export(checkpoint: str | Path, *, cache_dir: str | Path | None = None
     tmp = cache / f".tmp-{uuid.uuid4().hex}"
     try:
         export_model(model, tmp, checkpoint_sha256=digest)
-        shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            # Another process finished the same export first; use it if it is complete.
-            load_manifest(target)
+        if _unusable(target, digest) is not None:  # else another process has just finished the same export
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if _unusable(target, digest) is not None:  # not a concurrent finisher: a real failure
+                    raise
     except OSError as exc:
         raise ExportError(f"cannot write the ONNX export cache {cache}: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load_manifest(target)
     return target
+
+
+def _unusable(folder: Path, checkpoint_sha256: str) -> str | None:
+    """Why the export in ``folder`` cannot serve the checkpoint with that SHA-256, or None when it can."""
+    if not folder.exists():
+        return "missing"
+    try:
+        manifest = load_manifest(folder)
+    except ExportError as exc:
+        return str(exc)
+    return None if manifest.checkpoint_sha256 == checkpoint_sha256 else "exported from another checkpoint"
 
 
 def main(argv: list[str] | None = None) -> int:
