@@ -1,6 +1,8 @@
 """Write checkpoints/MODEL_CARD.md from the shipped checkpoints and their training runs' logs.
 
-    python scripts/model_card.py [--t2g-run runs/t2g_lite0_camvid] [--perframe-run runs/perframe_lite0_camvid]
+    python scripts/model_card.py [--t2g-run results/training/t2g] [--perframe-run results/training/perframe]
+
+The runs' logs are copied from runs/<name>/ to results/training/ when a checkpoint is shipped.
 
 Every figure comes from a file: the checkpoint's provenance (val metrics, step, minutes, hardware,
 commit) and the run's ``summary.json``/``val.csv``. Nothing is typed by hand.
@@ -35,8 +37,8 @@ def _val_rows(run: Path) -> list[dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--t2g-run", default="runs/t2g_lite0_camvid")
-    parser.add_argument("--perframe-run", default="runs/perframe_lite0_camvid")
+    parser.add_argument("--t2g-run", default="results/training/t2g")
+    parser.add_argument("--perframe-run", default="results/training/perframe")
     args = parser.parse_args(argv)
     runs = {"T2G": Path(args.t2g_run), "Per-frame baseline": Path(args.perframe_run)}
 
