@@ -173,7 +173,9 @@ def step_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if size == "960x720" and ("480x360", backend, mode) in p50:
             out.append({"ratio": "960x720 / 480x360", "backend": backend, "mode": mode,
                         "value": value / p50[("480x360", backend, mode)], "meaning": "cost of 4x the pixels"})
-    return out
+    kinds = ["torch / onnxruntime", "torch / ort+torch", "temporal / per-frame", "960x720 / 480x360"]
+    return sorted(out, key=lambda r: (kinds.index(r["ratio"]) if r["ratio"] in kinds else len(kinds),
+                                      r.get("size", ""), r.get("backend", ""), r.get("mode", "")))
 
 
 # ---- 2. per-stage profile ------------------------------------------------------------------------
@@ -387,7 +389,8 @@ def goals(steps: list[dict[str, Any]], ros: list[dict[str, Any]]) -> list[dict[s
     ort_t = step("onnxruntime", "temporal")
     if ort_t:
         out.append({"goal": "streaming step >= 30 FPS at 480x360 (onnxruntime, temporal)",
-                    "measured": f"{ort_t['fps']:.1f} FPS", "met": ort_t["fps"] >= 30})
+                    "measured": f"{ort_t['fps']:.1f} FPS (1000 / mean; {1000 / ort_t['p50_ms']:.1f} by the median)",
+                    "met": ort_t["fps"] >= 30})
     ort_p = step("onnxruntime", "per-frame")
     if ort_t and ort_p:
         ratio = ort_t["p50_ms"] / ort_p["p50_ms"]
