@@ -42,6 +42,7 @@ setup(
             "t2g_node = t2g_ros.node:main",
             "t2g-train = t2g_core.train:main",
             "t2g-eval = t2g_core.evaluate:main",
+            "t2g-export = t2g_core.export:main",
             "t2g-bag-eval = t2g_ros.bag_eval:main",
             "t2g-replay = t2g_ros.replay:main",
             "t2g-record = t2g_ros.record:main",

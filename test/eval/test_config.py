@@ -26,7 +26,7 @@ def test_repository_config_loads_and_quick_variant_overrides():
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ("threads: 2", "threads: 2\nthread: 3", "thread"),
+        ("output_dir: results", "output_dir: results\nthread: 3", "thread"),
         ("severity: 3", "severity: 6", "severity"),
         ("strides: [1, 2, 4, 8]", "strides: [1, 1]", "video.strides"),
         ("max_miou_drop: 0.005", "max_miou_drop: 2", "max_miou_drop"),

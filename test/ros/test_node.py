@@ -56,6 +56,7 @@ def test_outputs_topics_encodings_sizes_headers_occupancy(temporal_node, frames)
     info = probe.late_label_info()
     assert [c.class_name for c in info.class_map][:4] == ["sky", "building", "pole", "road"]
     assert len(info.class_colors) == len(info.class_map) == 11
+    probe.spin_until(lambda: probe.diagnostic_value("mode") is not None, 20, "a /diagnostics status")
     assert probe.diagnostic_value("mode") == "temporal"
 
 
