@@ -111,14 +111,7 @@ class OrtEncodeTorchDecode(OrtStreamingSegmenter):
         self._model = model.eval()
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
-        slot = self._next_slot
-        self._run_encode(np.ascontiguousarray(frame_rgb), slot)
-        if slot < len(self._stamps):
-            self._stamps[slot] = stamp_s
-        else:
-            self._stamps.append(stamp_s)
-        self._next_slot = (slot + 1) % self.memory_length
-        count = len(self._stamps)
+        count = self._push(frame_rgb, stamp_s)
         embedding = torch.from_numpy(self._embedding)
         keys, values = torch.from_numpy(self._keys), torch.from_numpy(self._values)
         memory = [FrameFeatures(pixel_embedding=embedding, memory_keys=tuple(keys[m : m + 1, layer] for layer in

@@ -98,7 +98,8 @@ class OrtStreamingSegmenter(StreamBase):
         self._stamps = []
         self._next_slot = 0
 
-    def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def _push(self, frame_rgb: np.ndarray, stamp_s: float) -> int:
+        """Encode the frame into the next ring-buffer slot; return the frames now in memory."""
         slot = self._next_slot
         self._run_encode(np.ascontiguousarray(frame_rgb), slot)
         if slot < len(self._stamps):
@@ -106,7 +107,10 @@ class OrtStreamingSegmenter(StreamBase):
         else:
             self._stamps.append(stamp_s)
         self._next_slot = (slot + 1) % self.memory_length
-        count = len(self._stamps)
+        return len(self._stamps)
+
+    def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
+        count = self._push(frame_rgb, stamp_s)
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
         feed = {**self._feeds[count], "offsets_s": offsets}
         logits = self._decoders[count].run(None, feed)[0]  # (1, K, h8, w8)
