@@ -72,7 +72,8 @@ class T2GNode(Node):
         self.pipeline: SegmentationPipeline = build_segmenter(
             checkpoint, backend=self.params.model_backend, device=self.params.model_device,
             threads=self.params.model_threads, max_gap_s=self.params.model_max_gap_s,
-            memory_length=self._memory_length(), options=self._output_options())
+            memory_length=self._memory_length(), options=self._output_options(),
+            log=self.get_logger().info)  # says when an onnxruntime export is built on first start
         self.label_set = self.pipeline.label_set
         self.get_logger().info(
             f"model {Path(checkpoint).name}: {self.label_set.num_classes} classes, backend "
