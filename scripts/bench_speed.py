@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from t2g_ros.demo import stop_node  # noqa: E402
 from t2g_core import (  # noqa: E402
     LabelSet,
     Provenance,
@@ -269,16 +269,6 @@ def _start_node(checkpoint: Path, namespace: str, backend: str, threads: int, lo
     return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def bench_ros(checkpoint: Path, *, backend: str, size_name: str, threads: int, rate_hz: float, seconds: float,
               warmup_s: float, cache_env: dict[str, str], work: Path, say: Callable[[str], None]) -> dict[str, Any]:
     import rclpy
@@ -344,7 +334,7 @@ def bench_ros(checkpoint: Path, *, backend: str, size_name: str, threads: int, r
             rclpy.spin_once(node, timeout_sec=0.05)
     finally:
         node.destroy_node()
-        _stop(node_proc)
+        stop_node(node_proc)
     window = [(t, s) for t, s in received if measure_from <= s < end]
     latency = np.array([1e3 * (t - s) for t, s in window])
     stamps = np.array([s for _, s in window])

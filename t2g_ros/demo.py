@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             recorder.close()
             player.close()
     finally:
-        _stop(node_proc)
+        stop_node(node_proc)
         rclpy.try_shutdown()
     print(f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
           flush=True)
@@ -276,7 +276,7 @@ def _received(live: LiveRun) -> int:
     return sum(len(stamps) for stamps in live.outputs.values())
 
 
-def _stop(node_proc: subprocess.Popen) -> None:
+def stop_node(node_proc: subprocess.Popen) -> None:
     """Ctrl-C the node (it shuts down cleanly) and reap it."""
     if node_proc.poll() is None:
         node_proc.send_signal(signal.SIGINT)
