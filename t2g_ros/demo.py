@@ -102,8 +102,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise DemoError(str(exc)) from exc
     namespace = f"/t2g_demo_{uuid.uuid4().hex[:8]}"
     live_input = f"{namespace}{topic}"
-    node_proc = _start_node(checkpoint, namespace, live_input, msgtype == COMPRESSED, args.node_param,
-                            out / "node.log")
+    # Lockstep sends each frame once, so the node must not lose the first one: a best-effort reader drops
+    # what a writer sends before the reader has discovered it; a reliable reader gets it once matched.
+    reliability = [] if args.realtime else ["input.reliability:=reliable"]
+    node_proc = _start_node(checkpoint, namespace, live_input, msgtype == COMPRESSED,
+                            reliability + args.node_param, out / "node.log")
     live = LiveRun()
     # Python's own Ctrl-C handling: KeyboardInterrupt in this thread runs the clean-up below with a valid
     # context (rclpy's handler would invalidate it first, and the bag could not be closed properly).
