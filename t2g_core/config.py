@@ -69,26 +69,51 @@ class TemporalConfig:
 
     Attributes:
         enabled: ``False`` gives the per-frame model: memory = the current frame only (T = 1).
-        memory_frames: T, frames in the memory (the current one included) when enabled.
+        memory_length: T, the memory's capacity in frames (the current one included) when enabled.
         min_period_s, max_period_s: shortest and longest period (seconds) of the sinusoidal features of
             the time offset Δt; periods are log-spaced between them.
         num_frequencies: number of periods (2 features each: sin and cos).
     """
 
     enabled: bool = True
-    memory_frames: int = 4
+    memory_length: int = 4
     min_period_s: float = 0.1
     max_period_s: float = 20.0
     num_frequencies: int = 8
 
     def __post_init__(self) -> None:
-        _positive("temporal.memory_frames", self.memory_frames)
+        _positive("temporal.memory_length", self.memory_length)
         _positive("temporal.num_frequencies", self.num_frequencies)
         if not (math.isfinite(self.min_period_s) and 0 < self.min_period_s <= self.max_period_s < math.inf):
             raise ValueError(
                 "temporal periods need 0 < min_period_s <= max_period_s < inf, "
                 f"got min_period_s={self.min_period_s}, max_period_s={self.max_period_s}"
             )
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Pixel-level spatio-temporal fusion (``t2g_core.temporal_fusion``); built only when temporal.
+
+    Attributes:
+        enabled: fuse each pixel's embedding with the recurrent fused past. Off by default so a checkpoint
+            written before the fusion existed rebuilds exactly; ``config/model_t2g.yaml`` turns it on.
+        window: odd side of the local attention window, in stride-8 cells.
+        key_dim: channels of the window attention's queries and keys.
+        init_time_constant_s: initial time constant of the gate's stale-memory decay exp(-|Δt| / T).
+    """
+
+    enabled: bool = False
+    window: int = 5
+    key_dim: int = 32
+    init_time_constant_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f"fusion.window must be an odd int >= 1, got {self.window}")
+        _positive("fusion.key_dim", self.key_dim)
+        if not (math.isfinite(self.init_time_constant_s) and self.init_time_constant_s > 0):
+            raise ValueError(f"fusion.init_time_constant_s must be > 0, got {self.init_time_constant_s}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,7 @@ class ModelConfig:
         num_queries: Q Stability Queries.
         decoder: the memory decoder.
         temporal: the temporal memory.
+        fusion: the pixel-level fusion with the past (used only when ``temporal.enabled``).
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -113,6 +139,7 @@ class ModelConfig:
     num_queries: int = 32
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
     def __post_init__(self) -> None:
         if len(self.input_size) != 2 or min(self.input_size) < 1:
@@ -126,17 +153,27 @@ class ModelConfig:
             )
 
     @property
-    def memory_frames(self) -> int:
-        """T actually used: ``temporal.memory_frames`` when temporal, else 1."""
-        return self.temporal.memory_frames if self.temporal.enabled else 1
+    def memory_length(self) -> int:
+        """T, the memory capacity actually built: ``temporal.memory_length`` when temporal, else 1."""
+        return self.temporal.memory_length if self.temporal.enabled else 1
+
+    @property
+    def pixel_fusion(self) -> bool:
+        """Whether the model fuses per-pixel embeddings over time (temporal and ``fusion.enabled``)."""
+        return self.temporal.enabled and self.fusion.enabled
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Build from a plain mapping (parsed YAML or a checkpoint's stored config).
 
         Missing keys take the defaults above. Raises ``ValueError`` naming the key for unknown keys,
-        wrong types and out-of-range values.
+        wrong types and out-of-range values. Checkpoints written before the memory setting was renamed
+        (``temporal.memory_frames``) load as ``temporal.memory_length``.
         """
+        temporal = data.get("temporal") if isinstance(data, dict) else None
+        if isinstance(temporal, dict) and "memory_frames" in temporal and "memory_length" not in temporal:
+            renamed = {("memory_length" if k == "memory_frames" else k): v for k, v in temporal.items()}
+            data = {**data, "temporal": renamed}
         return from_mapping(cls, data, "")
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .config import ModelConfig
 from .memory_decoder import MemoryDecoder
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
+from .temporal_fusion import PixelMemoryFusion
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,14 @@ class T2GModel(nn.Module):
         stability_queries: shared queries S and per-level modulation.
         pixel_decoder: FPN fusion and stride-8 pixel embedding.
         memory_decoder: spatio-temporal memory decoder and semantic head.
-        memory_frames: T, frames in the memory (current included); 1 = per-frame model.
+        pixel_fusion: per-pixel fusion of the current embedding with the fused past, or ``None``.
+        memory_length: T, the memory's capacity in frames (current included); 1 = per-frame model.
         input_size: (H, W) frames are resized to (by ``t2g_core.transforms``) before ``encode_frames``.
         config: the config this model was built from; stored in checkpoints.
 
     Attributes:
-        trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder); the
-            backbone is outside it. Optimisers and checkpoints use exactly this.
+        trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder, pixel
+            fusion when present); the backbone is outside it. Optimisers and checkpoints use exactly this.
     """
 
     def __init__(
@@ -97,7 +99,8 @@ class T2GModel(nn.Module):
         stability_queries: StabilityQueries,
         pixel_decoder: PixelDecoder,
         memory_decoder: MemoryDecoder,
-        memory_frames: int,
+        pixel_fusion: PixelMemoryFusion | None,
+        memory_length: int,
         input_size: tuple[int, int],
         config: ModelConfig,
     ) -> None:
@@ -106,7 +109,9 @@ class T2GModel(nn.Module):
         self.trainable = nn.ModuleDict(
             {"stability_queries": stability_queries, "pixel_decoder": pixel_decoder, "memory_decoder": memory_decoder}
         )
-        self.memory_frames = memory_frames
+        if pixel_fusion is not None:
+            self.trainable["pixel_fusion"] = pixel_fusion
+        self.memory_length = memory_length
         self.input_size = tuple(input_size)
         self.config = config
 
@@ -137,7 +142,36 @@ class T2GModel(nn.Module):
         keys, values = memory_decoder.project_memory(fused)
         return FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values)
 
-    def decode(self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor) -> torch.Tensor:
+    @property
+    def pixel_fusion(self) -> PixelMemoryFusion | None:
+        """The per-pixel temporal fusion, or ``None`` (per-frame model, or a model built without it)."""
+        return self.trainable["pixel_fusion"] if "pixel_fusion" in self.trainable else None
+
+    def fuse(self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor) -> torch.Tensor:
+        """The pixel embedding the head decodes, and the next fusion state (``temporal_fusion``).
+
+        Args:
+            embedding: (N, d, h, w) the current frames' ``FrameFeatures.pixel_embedding``.
+            state: (N, d, h, w) the previous frames' fused embedding (the output of ``fuse`` for them), or
+                ``None`` when there is no past (first frame, reset, memory length 1).
+            offset_s: (N,) float, time of the state's frame minus the current frame's time, seconds (<= 0).
+
+        Returns:
+            (N, d, h, w) fused embedding; ``embedding`` itself without a state or without pixel fusion.
+        """
+        fusion = self.pixel_fusion
+        if state is None or fusion is None:
+            return embedding
+        return fusion(embedding, state, offset_s.to(embedding.device))
+
+    def decode(
+        self,
+        current: FrameFeatures,
+        memory: Sequence[FrameFeatures],
+        offsets_s: torch.Tensor,
+        *,
+        pixel_embedding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Segment N frames from their memories.
 
         Args:
@@ -145,14 +179,21 @@ class T2GModel(nn.Module):
             memory: M >= 1 FrameFeatures of N frames each, oldest first, normally ending with ``current``
                 (memory frame m of decoded frame n is frame n of ``memory[m]``).
             offsets_s: (N, M) float, time of memory frame minus time of decoded frame in seconds (<= 0).
+            pixel_embedding: (N, d, h, w) the fused embedding from ``fuse``; ``None`` decodes
+                ``current.pixel_embedding`` unfused.
 
         Returns:
             sem_logits: (N, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
         """
-        return self._decode(current, memory, offsets_s, with_aux=False)[-1]
+        return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=False)[-1]
 
     def decode_with_aux(
-        self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor
+        self,
+        current: FrameFeatures,
+        memory: Sequence[FrameFeatures],
+        offsets_s: torch.Tensor,
+        *,
+        pixel_embedding: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """``decode`` plus the deep-supervision predictions, for training.
 
@@ -160,10 +201,11 @@ class T2GModel(nn.Module):
             L + 1 tensors (N, K, ceil(H/8), ceil(W/8)): from the initial queries, layers 1..L-1, and
             last the output (equal to ``decode``).
         """
-        return self._decode(current, memory, offsets_s, with_aux=True)
+        return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=True)
 
     def forward_clip(self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True) -> ClipPrediction:
-        """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t.
+        """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t and from
+        the fused pixel state of frames 0..t-1 (the state starts empty at frame 0, as after a reset).
 
         Args:
             clip: (B, T_clip, 3, H, W) float32 RGB 0..255, frames in time order.
@@ -185,15 +227,24 @@ class T2GModel(nn.Module):
         frames = [features.select(slice(t, None, t_clip)) for t in range(t_clip)]
         times = times_s.to(torch.float64)
         per_frame = []
+        state = None
         for t in range(t_clip):
-            first = max(0, t - self.memory_frames + 1)
+            first = max(0, t - self.memory_length + 1)
             offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M)
-            per_frame.append(self._decode(frames[t], frames[first : t + 1], offsets, with_aux=with_aux))
+            gap = (times[:, t - 1] - times[:, t]).float() if t > 0 else times.new_zeros(b).float()  # (B,)
+            state = self.fuse(frames[t].pixel_embedding, state, gap)
+            per_frame.append(self._decode(frames[t], frames[first : t + 1], offsets, state, with_aux=with_aux))
         stacked = [torch.stack(outputs, dim=1) for outputs in zip(*per_frame)]  # each (B, T, K, h, w)
         return ClipPrediction(sem_logits=stacked[-1], aux_sem_logits=tuple(stacked[:-1]))
 
     def _decode(
-        self, current: FrameFeatures, memory: Sequence[FrameFeatures], offsets_s: torch.Tensor, *, with_aux: bool
+        self,
+        current: FrameFeatures,
+        memory: Sequence[FrameFeatures],
+        offsets_s: torch.Tensor,
+        pixel_embedding: torch.Tensor | None,
+        *,
+        with_aux: bool,
     ) -> list[torch.Tensor]:
         if not memory or tuple(offsets_s.shape) != (current.num_frames, len(memory)):
             raise ValueError(
@@ -203,7 +254,7 @@ class T2GModel(nn.Module):
         stability_queries, _, memory_decoder = self._parts()
         return memory_decoder(
             queries=stability_queries.queries,
-            pixel_embedding=current.pixel_embedding,
+            pixel_embedding=current.pixel_embedding if pixel_embedding is None else pixel_embedding,
             memory_keys=[frame.memory_keys for frame in memory],
             memory_values=[frame.memory_values for frame in memory],
             offsets_s=offsets_s.to(current.pixel_embedding.device),
@@ -237,7 +288,18 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             min_period_s=cfg.temporal.min_period_s,
             max_period_s=cfg.temporal.max_period_s,
         ),
-        memory_frames=cfg.memory_frames,
+        pixel_fusion=PixelMemoryFusion(
+            dim=cfg.dim,
+            key_dim=cfg.fusion.key_dim,
+            window=cfg.fusion.window,
+            init_time_constant_s=cfg.fusion.init_time_constant_s,
+            num_frequencies=cfg.temporal.num_frequencies,
+            min_period_s=cfg.temporal.min_period_s,
+            max_period_s=cfg.temporal.max_period_s,
+        )
+        if cfg.pixel_fusion
+        else None,
+        memory_length=cfg.memory_length,
         input_size=cfg.input_size,
         config=cfg,
     )

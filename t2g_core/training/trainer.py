@@ -136,7 +136,7 @@ class Trainer:
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.out_dir = Path(config.out_dir)
-        self.sampler = PairSampler(bank, clip_len=model.memory_frames, config=config)
+        self.sampler = PairSampler(bank, clip_len=model.memory_length, config=config)
         forward = ClipPairForward(self.model)
         self.forward = (nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False)
                         if self.world > 1 else forward)
@@ -219,7 +219,7 @@ class Trainer:
         confusion = ConfusionAccumulator(self.label_set.num_classes, void_id=self.label_set.void_id)
         preds = []
         for t in range(features.num_frames):
-            first = max(0, t - self.model.memory_frames + 1)
+            first = max(0, t - self.model.memory_length + 1)
             memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
             offsets = torch.tensor([[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
                                    dtype=torch.float32)

@@ -11,8 +11,8 @@ from t2g_core import ModelConfig, load_model_config
 def test_shipped_configs_load():
     t2g = load_model_config("config/model_t2g.yaml")
     perframe = load_model_config("config/model_perframe.yaml")
-    assert t2g.memory_frames == 4 and t2g.temporal.enabled
-    assert perframe.memory_frames == 1 and not perframe.temporal.enabled
+    assert t2g.memory_length == 4 and t2g.temporal.enabled
+    assert perframe.memory_length == 1 and not perframe.temporal.enabled
     assert t2g.backbone.name == "efficientnet_lite0" and t2g.backbone.weights is None
     assert t2g.input_size == (360, 480) and t2g.decoder.memory_strides == (32, 16)
     # The two differ only in the temporal switch, so the comparison is the memory alone.
@@ -39,7 +39,7 @@ def test_dict_round_trip():
         ({"input_size": [360, 480, 3]}, "input_size must have 2 items"),
         ({"input_size": [0, 480]}, "input_size must be two positive"),
         ({"decoder": {"memory_strides": [4]}}, "memory_strides must be distinct values"),
-        ({"temporal": {"memory_frames": 0}}, "temporal.memory_frames must be >= 1"),
+        ({"temporal": {"memory_length": 0}}, "temporal.memory_length must be >= 1"),
         ({"temporal": {"enabled": 1}}, "temporal.enabled must be bool"),
         ({"temporal": {"min_period_s": 5.0, "max_period_s": 1.0}}, "min_period_s <= max_period_s"),
         ({"backbone": {"name": ""}}, "backbone.name must be a non-empty"),
@@ -62,4 +62,17 @@ def test_bad_values_raise_naming_the_key(tmp_path, patch, message):
 
 def test_missing_keys_take_documented_defaults():
     assert ModelConfig.from_dict({}) == ModelConfig()
-    assert ModelConfig.from_dict({"temporal": {"enabled": False}}).memory_frames == 1
+    assert ModelConfig.from_dict({"temporal": {"enabled": False}}).memory_length == 1
+
+
+def test_checkpoints_with_the_old_memory_key_still_load():
+    """Checkpoints written before the rename store ``temporal.memory_frames``."""
+    legacy = ModelConfig.from_dict({"temporal": {"enabled": True, "memory_frames": 3}})
+    assert legacy.memory_length == 3 and legacy.temporal.memory_length == 3
+
+
+def test_pixel_fusion_needs_the_temporal_model():
+    assert ModelConfig.from_dict({"fusion": {"enabled": True}}).pixel_fusion
+    assert not ModelConfig.from_dict({"fusion": {"enabled": True}, "temporal": {"enabled": False}}).pixel_fusion
+    with pytest.raises(ValueError, match="fusion.window must be an odd int"):
+        ModelConfig.from_dict({"fusion": {"window": 4}})

@@ -1,0 +1,122 @@
+"""Pixel-level spatio-temporal fusion: each pixel of the current frame reads the fused past, locally.
+
+The memory decoder lets past frames reach only the Q global query vectors, which cannot move a class
+boundary locally, and that is where flicker lives. This module gives every pixel its own memory: a
+recurrent fused stride-8 embedding S_{t-1} that the current frame's embedding E_t reads through a local,
+correspondence-free window attention, behind a learned gate. One backbone pass per frame, causal, no
+optical flow.
+
+For frame t with embedding E_t (N, d, h, w), the previous fused state S_{t-1} (same shape) and the time
+offset Δt = time(S_{t-1}) - time(t) in seconds (Δt < 0):
+
+    q = W_q E_t,   k = W_k S_{t-1}                                   (1x1 convs to d_k channels)
+    a_j(x) = softmax_j( q(x) · k(x + j) / √d_k + b_j ),   j ∈ {-r..r}²  (window k = 2r + 1)
+    A(x)   = Σ_j a_j(x) S_{t-1}(x + j)                                  (the past, aligned to x)
+    ρ(x)   = cos(E_t(x), A(x)),   π(x) = max_j a_j(x)                   (agreement, peakedness)
+    g(x)   = σ( W_g [E_t(x); A(x); ρ(x); π(x)] + U_g τ(Δt) + c_g ) · exp(-|Δt| / T_g)
+    S_t(x) = F_t(x) = E_t(x) + g(x) ⊙ (A(x) - E_t(x))
+
+with the window border replicated, b_j a learned relative-position bias, τ(Δt) the sinusoidal time
+features of ``memory_decoder.TimeEncoding``, g per channel, and T_g = softplus(θ) a learned time constant
+in seconds. The exp factor makes the gate close on a stale memory whatever the learned part says (a 1 s
+gap, a pause); ρ lets it close where past and present disagree (a scene cut, an occlusion, a misalignment
+larger than the window). With no state (the first frame, after a reset, memory length 1), F_t = E_t.
+F_t replaces E_t in the semantic head and is the next frame's state, so the memory is recurrent: its
+reach is not bounded by the window of the query memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .memory_decoder import TimeEncoding
+
+
+class PixelMemoryFusion(nn.Module):
+    """Gated local window attention of the current per-pixel embedding to the fused past (module doc).
+
+    Args:
+        dim: d, channels of the pixel embedding.
+        key_dim: d_k, channels of the attention queries and keys.
+        window: k, odd side of the attention window in stride-8 cells (5: ±16 px at the model input).
+        init_time_constant_s: initial T_g; the gate's stale-memory decay exp(-|Δt| / T_g).
+        num_frequencies, min_period_s, max_period_s: the time features τ(Δt).
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        key_dim: int,
+        window: int,
+        init_time_constant_s: float,
+        num_frequencies: int,
+        min_period_s: float,
+        max_period_s: float,
+    ) -> None:
+        super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"window must be an odd int >= 1, got {window}")
+        if not init_time_constant_s > 0:
+            raise ValueError(f"init_time_constant_s must be > 0, got {init_time_constant_s}")
+        self.window = window
+        self.key_dim = key_dim
+        self.query = nn.Conv2d(dim, key_dim, 1)
+        self.key = nn.Conv2d(dim, key_dim, 1)
+        self.position_bias = nn.Parameter(torch.zeros(window * window))
+        self.gate = nn.Conv2d(2 * dim + 2, dim, 1)
+        self.time_encoding = TimeEncoding(
+            dim=dim, num_frequencies=num_frequencies, min_period_s=min_period_s, max_period_s=max_period_s
+        )
+        # softplus^-1(T0): the learned time constant starts at init_time_constant_s.
+        self.time_constant_raw = nn.Parameter(torch.tensor(math.log(math.expm1(init_time_constant_s))))
+
+    @property
+    def time_constant_s(self) -> torch.Tensor:
+        """T_g in seconds (a scalar tensor)."""
+        return F.softplus(self.time_constant_raw)
+
+    def forward(self, embedding: torch.Tensor, state: torch.Tensor, offset_s: torch.Tensor) -> torch.Tensor:
+        """F_t from E_t and S_{t-1}.
+
+        Args:
+            embedding: (N, d, h, w) E_t, the current frame's stride-8 pixel embedding.
+            state: (N, d, h, w) S_{t-1}, the previous frame's fused embedding.
+            offset_s: (N,) float Δt = time of the state minus time of the current frame, seconds (<= 0).
+
+        Returns:
+            (N, d, h, w) F_t, also the next state.
+        """
+        return self.fuse_with_gate(embedding, state, offset_s)[0]
+
+    def fuse_with_gate(
+        self, embedding: torch.Tensor, state: torch.Tensor, offset_s: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` plus the gate g, (N, d, h, w) in [0, 1] (for tests and diagnostics)."""
+        if embedding.shape != state.shape:
+            raise ValueError(f"state {tuple(state.shape)} must match the embedding {tuple(embedding.shape)}")
+        n, _, h, w = embedding.shape
+        radius = self.window // 2
+        q = self.query(embedding)  # (N, d_k, h, w)
+        k = F.pad(self.key(state), (radius,) * 4, mode="replicate")  # (N, d_k, h+2r, w+2r)
+        s = F.pad(state, (radius,) * 4, mode="replicate")  # (N, d, h+2r, w+2r)
+        shifts = [(dy, dx) for dy in range(self.window) for dx in range(self.window)]
+        scale = 1.0 / math.sqrt(self.key_dim)
+        logits = torch.stack(
+            [(q * k[:, :, dy : dy + h, dx : dx + w]).sum(1) * scale for dy, dx in shifts], dim=1
+        )  # (N, k*k, h, w)
+        attention = (logits + self.position_bias[:, None, None]).softmax(dim=1)  # (N, k*k, h, w)
+        aligned = sum(
+            attention[:, j : j + 1] * s[:, :, dy : dy + h, dx : dx + w] for j, (dy, dx) in enumerate(shifts)
+        )  # (N, d, h, w)
+        agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[:, None]  # (N, 1, h, w)
+        peak = attention.amax(dim=1, keepdim=True)  # (N, 1, h, w)
+        time_features = self.time_encoding(offset_s.reshape(n, 1).float())[:, 0]  # (N, d)
+        gate_logits = self.gate(torch.cat([embedding, aligned, agreement, peak], dim=1))
+        decay = torch.exp(-offset_s.reshape(n).float().abs() / self.time_constant_s)  # (N,)
+        gate = torch.sigmoid(gate_logits + time_features[:, :, None, None]) * decay[:, None, None, None]
+        return embedding + gate * (aligned - embedding), gate
