@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_speed import _cpu_name, bench_ros  # noqa: E402
 
-from t2g_ros.segmenter_factory import default_checkpoint  # noqa: E402
+from t2g_core.inference import default_checkpoint  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

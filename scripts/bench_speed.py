@@ -62,7 +62,7 @@ from t2g_core import (  # noqa: E402
 from t2g_core.evaluation.speed import measure_latency  # noqa: E402
 from t2g_core.export import cached_export  # noqa: E402
 from t2g_core.model import FrameFeatures  # noqa: E402
-from t2g_core.ort_streaming import OrtStreamingSegmenter  # noqa: E402
+from t2g_core.inference.ort_streaming import OrtStreamingSegmenter  # noqa: E402
 from t2g_core.postprocess import colorize, confidence_to_mono8, overlay, palette_lut, summarize_occupancy  # noqa: E402
 from t2g_core.transforms import LabelReadout  # noqa: E402
 from t2g_ros.image_codec import (  # noqa: E402

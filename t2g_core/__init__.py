@@ -9,7 +9,7 @@ from .checkpoint import CheckpointError, LoadedCheckpoint, Provenance, load_chec
 from .config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig, load_model_config
 from .labels import LabelSet
 from .model import ClipPrediction, FrameFeatures, T2GModel, build_model
-from .streaming import FrameResult, StreamingSegmenter
+from .inference.streaming import FrameResult, StreamingSegmenter
 from .transforms import frames_to_tensor, resize_images, resize_labels, upsample_logits
 
 __all__ = [

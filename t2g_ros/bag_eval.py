@@ -29,13 +29,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from t2g_core.inference import default_checkpoint, open_segmenter
+
 from t2g_ros.bag_frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
 from t2g_ros.bag_io import BagError, BagReader, BagWriter, open_reader
 from t2g_ros.bag_metrics import FLICKER_PROTOCOL, FlickerMeter, GroundTruthMeter, OccupancyMeter, finite_or_none
 from t2g_ros.bag_outputs import DEFAULT_PREFIX, declare_outputs, label_info_message, output_messages
 from t2g_ros.bag_preview import PreviewStrip, preview_indices
 from t2g_ros.pipeline import SegmentationPipeline
-from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
 from t2g_ros.stats import percentile
 
 PROG = "t2g-bag-eval"
@@ -105,12 +106,18 @@ def _read_ground_truth(reader: BagReader, gt_topic: str) -> dict[int, Any]:
     return {m.stamp_ns: m.msg for m in reader.messages(gt_topic)}
 
 
+def _pipeline(checkpoint: str | Path, **open_kwargs: Any) -> SegmentationPipeline:
+    """The node's pipeline (default output options) around ``open_segmenter(checkpoint, **open_kwargs)``."""
+    segmenter = open_segmenter(checkpoint, **open_kwargs)
+    return SegmentationPipeline(segmenter, segmenter.label_set)
+
+
 def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, with_gt: bool) -> list[_Model]:
-    t2g = build_segmenter(checkpoint, threads=threads)
+    t2g = _pipeline(checkpoint, threads=threads)
     # The same weights with a one-frame memory: what the node does with model.temporal:=false.
-    specs = [("t2g", t2g), ("per_frame", build_segmenter(checkpoint, memory_length=1, threads=threads))]
+    specs = [("t2g", t2g), ("per_frame", _pipeline(checkpoint, memory_length=1, threads=threads))]
     if baseline:
-        specs.append(("baseline", build_segmenter(baseline, threads=threads)))
+        specs.append(("baseline", _pipeline(baseline, threads=threads)))
     for name, pipeline in specs[1:]:
         if pipeline.label_set != t2g.label_set:
             raise ValueError(f"{name} checkpoint predicts {pipeline.label_set.names}, "

@@ -33,6 +33,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_core.resources import shipped_path
 from t2g_ros import params as P
 from t2g_ros.bag_frames import COMPRESSED, IMAGE_TYPES
@@ -40,8 +41,8 @@ from t2g_ros.bag_io import BagError, BagMessage, open_reader
 from t2g_ros.bag_outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
 from t2g_ros.demo_report import LiveRun, analyse, diagnostic_values, format_summary
 from t2g_ros.record import BagRecorder, header_stamp_ns
+from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.replay import BagPlayer, StampGate
-from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
 
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Loaded here first, so a broken checkpoint fails before anything starts. One thread: the offline pass
     # runs beside other jobs, where two torch threads were measured 14x slower than one.
     try:
-        per_frame = build_segmenter(checkpoint, memory_length=1, threads=1)
+        per_frame_segmenter = open_segmenter(checkpoint, memory_length=1, threads=1)
+        per_frame = SegmentationPipeline(per_frame_segmenter, per_frame_segmenter.label_set)
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
     namespace = f"/t2g_demo_{uuid.uuid4().hex[:8]}"

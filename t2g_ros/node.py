@@ -27,13 +27,13 @@ from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA
 
+from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_msgs.msg import ClassOccupancy, LabelInfo, VisionClass
 from t2g_ros import params as P
 from t2g_ros.image_codec import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_fields
 from t2g_ros.latest_slot import LatestSlot
 from t2g_ros.msg_fields import as_ros_sequence, class_occupancy_fields, label_info_entries
 from t2g_ros.pipeline import OutputOptions, SegmentationPipeline
-from t2g_ros.segmenter_factory import build_segmenter, default_checkpoint
 from t2g_ros.stats import NodeStats, percentile
 
 # Stamps further than this from the node's clock mean the clock cannot judge staleness (a bag replayed
@@ -69,11 +69,12 @@ class T2GNode(Node):
         self.add_post_set_parameters_callback(self._apply_update)
 
         checkpoint = self.params.model_checkpoint or str(default_checkpoint())
-        self.pipeline: SegmentationPipeline = build_segmenter(
+        segmenter = open_segmenter(
             checkpoint, backend=self.params.model_backend, device=self.params.model_device,
             threads=self.params.model_threads, max_gap_s=self.params.model_max_gap_s,
-            memory_length=self._memory_length(), options=self._output_options(),
+            memory_length=self._memory_length(),
             log=self.get_logger().info)  # says when an onnxruntime export is built on first start
+        self.pipeline = SegmentationPipeline(segmenter, segmenter.label_set, self._output_options())
         self.label_set = self.pipeline.label_set
         self.get_logger().info(
             f"model {Path(checkpoint).name}: {self.label_set.num_classes} classes, backend "

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-BACKENDS = ("torch", "onnxruntime")
+from t2g_core.inference.backends import BACKEND_NAMES
+
 RELIABILITIES = ("best_effort", "reliable")
 CONFIDENCE_ENCODINGS = ("mono8", "32FC1")
 
@@ -32,7 +33,7 @@ class Spec:
 
 PARAMETERS: tuple[Spec, ...] = (
     Spec("model.checkpoint", "", "checkpoint file; empty = the shipped T2G checkpoint", read_only=True),
-    Spec("model.backend", "torch", "inference runtime", read_only=True, choices=BACKENDS),
+    Spec("model.backend", "torch", "inference runtime", read_only=True, choices=BACKEND_NAMES),
     Spec("model.device", "cpu", "torch device: cpu, cuda or cuda:N", read_only=True),
     Spec("model.threads", 2, "CPU threads for inference", read_only=True, min=1, max=256),
     Spec("model.temporal", True, "temporal memory on; false = per-frame mode"),

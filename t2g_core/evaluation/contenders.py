@@ -14,7 +14,7 @@ import numpy as np
 
 from ..checkpoint import LoadedCheckpoint
 from ..model import T2GModel
-from ..streaming import StreamingSegmenter
+from ..inference.streaming import StreamingSegmenter
 
 PERFRAME = "perframe"
 PERFRAME_EMA = "perframe_ema"

@@ -9,7 +9,8 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
    an I/O binding, so no cache entry is ever copied;
 2. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
    the memory does not depend on the order of its frames, only each frame's own time offset does);
-3. ``transforms.LabelReadout`` turns the logits into labels and confidence at the frame size.
+3. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
+4. ``transforms.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
 Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
 intra-op threads that do not spin while waiting: each of the T + 1 sessions has its own pool, and with
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
-from .streaming import StreamBase
-from .transforms import LabelReadout
+from ..export import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
+from ..labels import LabelSet
+from ..transforms import LabelReadout
+from .streaming import StreamBase, check_ema_alpha
 
 
 def session_options(threads: int):
@@ -62,6 +64,8 @@ class OrtStreamingSegmenter(StreamBase):
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         threads: onnxruntime intra-op threads.
         memory_length: frames kept in the memory, 1..T; None = the model's T.
+        ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
+        label_set: the classes of the exported checkpoint, None if unknown.
 
     Raises:
         ExportError: the export is incomplete, corrupt, or onnxruntime cannot load it.
@@ -69,7 +73,11 @@ class OrtStreamingSegmenter(StreamBase):
     """
 
     def __init__(self, export_dir: str | Path, *, max_gap_s: float, threads: int = 2,
-                 memory_length: int | None = None) -> None:
+                 memory_length: int | None = None, ema_alpha: float | None = None,
+                 label_set: LabelSet | None = None) -> None:
+        check_ema_alpha(ema_alpha)
+        self._ema_alpha = ema_alpha
+        self._ema: np.ndarray | None = None  # (K, h8, w8) smoothed probabilities
         folder = Path(export_dir)
         self.manifest: ExportManifest = load_manifest(folder)
         m = self.manifest
@@ -84,7 +92,8 @@ class OrtStreamingSegmenter(StreamBase):
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         self._readout = LabelReadout()
-        super().__init__(max_memory_length=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s)
+        super().__init__(max_memory_length=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s,
+                         label_set=label_set)
 
     @property
     def memory_frames(self) -> int:
@@ -97,6 +106,7 @@ class OrtStreamingSegmenter(StreamBase):
     def _clear_memory(self) -> None:
         self._stamps = []
         self._next_slot = 0
+        self._ema = None
 
     def _push(self, frame_rgb: np.ndarray, stamp_s: float) -> int:
         """Encode the frame into the next ring-buffer slot; return the frames now in memory."""
@@ -113,8 +123,18 @@ class OrtStreamingSegmenter(StreamBase):
         count = self._push(frame_rgb, stamp_s)
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
         feed = {**self._feeds[count], "offsets_s": offsets}
-        logits = self._decoders[count].run(None, feed)[0]  # (1, K, h8, w8)
-        return self._readout(logits[0], frame_rgb.shape[:2])
+        logits = self._decoders[count].run(None, feed)[0][0]  # (K, h8, w8)
+        if self._ema_alpha is not None:
+            logits = self._smooth(logits)
+        return self._readout(logits, frame_rgb.shape[:2])
+
+    def _smooth(self, logits: np.ndarray) -> np.ndarray:
+        """p̄_t = α p_t + (1-α) p̄_{t-1}; returns log p̄ (K, h8, w8), whose softmax is p̄."""
+        probs = np.exp(logits - logits.max(axis=0, keepdims=True))
+        probs /= probs.sum(axis=0, keepdims=True)
+        alpha = self._ema_alpha
+        self._ema = probs if self._ema is None else alpha * probs + (1 - alpha) * self._ema
+        return np.log(np.maximum(self._ema, 1e-12)).astype(np.float32)
 
     def _decoder_feed(self, count: int) -> dict[str, np.ndarray]:
         """Inputs of ``decode_m{count}`` but ``offsets_s``: views of slots 0..count-1 of the ring buffers."""

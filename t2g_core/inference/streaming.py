@@ -2,7 +2,7 @@
 
 ``StreamBase`` holds what every runtime shares (input checks, the reset rules and reasons, the memory
 length); ``StreamingSegmenter`` runs the model in torch (CPU or CUDA, optionally under fp16/bf16
-autocast) and ``t2g_core.ort_streaming.OrtStreamingSegmenter`` runs an ONNX export in onnxruntime.
+autocast) and ``t2g_core.inference.ort_streaming.OrtStreamingSegmenter`` runs an ONNX export in onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import FrameFeatures, T2GModel
-from .transforms import LabelReadout, frames_to_tensor, resize_images, upsample_logits
+from ..labels import LabelSet
+from ..model import FrameFeatures, T2GModel
+from ..transforms import LabelReadout, frames_to_tensor, resize_images, upsample_logits
 
 # Reasons a step reports in FrameResult.reset_reason when the memory was cleared automatically.
 RESET_START = "start"
@@ -58,9 +59,12 @@ class StreamBase:
         max_memory_length: the model's T.
         memory_length: 1..T, None = T.
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
+        label_set: the classes of the checkpoint it runs (``open_segmenter`` sets it), None if unknown.
     """
 
-    def __init__(self, *, max_memory_length: int, memory_length: int | None, max_gap_s: float) -> None:
+    def __init__(self, *, max_memory_length: int, memory_length: int | None, max_gap_s: float,
+                 label_set: LabelSet | None = None) -> None:
+        self.label_set = label_set
         self._max_memory_length = int(max_memory_length)
         self._memory_length = self._max_memory_length
         self._last_stamp: float | None = None
@@ -174,7 +178,7 @@ class StreamingSegmenter(StreamBase):
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         device: torch device to run on (``cpu``, ``cuda``, ``cuda:N``).
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
-        memory_length: frames kept in the memory, 1..``model.memory_frames``; None = the model's T.
+        memory_length: frames kept in the memory, 1..``model.memory_length``; None = the model's T.
             Shorter memories are in-distribution: the first frames of every training clip have them.
         autocast: ``"float16"`` or ``"bfloat16"`` runs the model under ``torch.autocast`` on ``device``
             (the cached memory is then kept in that dtype too); None = float32. Meant for CUDA; bfloat16
@@ -190,9 +194,9 @@ class StreamingSegmenter(StreamBase):
         ema_alpha: float | None = None,
         memory_length: int | None = None,
         autocast: str | None = None,
+        label_set: LabelSet | None = None,
     ) -> None:
-        if ema_alpha is not None and not (isinstance(ema_alpha, numbers.Real) and 0 < ema_alpha <= 1):
-            raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
+        check_ema_alpha(ema_alpha)
         if autocast is not None and autocast not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)} or None, got {autocast!r}")
         self._device = torch.device(device)
@@ -201,8 +205,8 @@ class StreamingSegmenter(StreamBase):
         self._ema: torch.Tensor | None = None
         self._autocast = AUTOCAST_DTYPES.get(autocast) if autocast is not None else None
         self._readout = LabelReadout()
-        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_frames)
-        super().__init__(max_memory_length=model.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s)
+        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
+        super().__init__(max_memory_length=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s)
 
     @property
     def memory_frames(self) -> int:
@@ -244,6 +248,12 @@ class StreamingSegmenter(StreamBase):
             return frames_to_tensor(frame_rgb)
         frame = torch.from_numpy(np.ascontiguousarray(frame_rgb)).to(self._device)  # (H, W, 3) uint8
         return frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+
+
+def check_ema_alpha(ema_alpha: float | None) -> None:
+    """``ValueError`` unless ``ema_alpha`` is None or in (0, 1]."""
+    if ema_alpha is not None and not (isinstance(ema_alpha, numbers.Real) and 0 < ema_alpha <= 1):
+        raise ValueError(f"ema_alpha must be in (0, 1] or None, got {ema_alpha!r}")
 
 
 def _check_frame(frame: np.ndarray) -> None:

@@ -12,12 +12,12 @@ from bag_factory import GT_TOPIC, IMAGE_TOPIC, T0, read_topic, scene, write_imag
 from rosbags.typesys import get_types_from_msg
 from ruamel.yaml import YAML
 
+from t2g_core.inference import open_segmenter
 from t2g_core.metrics import flicker_rate
 from t2g_ros import bag_eval
 from t2g_ros.bag_frames import decode_label_image
 from t2g_ros.bag_io import BagWriter, make_header, make_typestore, open_reader
 from t2g_ros.image_codec import image_msg_to_rgb, rgb_to_compressed_fields
-from t2g_ros.segmenter_factory import build_segmenter
 
 OUTPUTS = {"/t2g/labels": "sensor_msgs/msg/Image", "/t2g/color": "sensor_msgs/msg/Image",
            "/t2g/overlay": "sensor_msgs/msg/Image", "/t2g/confidence": "sensor_msgs/msg/Image",
@@ -88,8 +88,8 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
     labels = [decode_label_image(m.msg) for m in read_topic(first, "/t2g/labels")]
 
     t2g = flicker_rate(labels, frames=frames)
-    per_frame_pipeline = build_segmenter(tiny_checkpoint, memory_length=1, threads=1)
-    per_frame = [per_frame_pipeline.process(f, (T0 + i * 40_000_000) * 1e-9).labels for i, f in enumerate(frames)]
+    per_frame_segmenter = open_segmenter(tiny_checkpoint, memory_length=1, threads=1)
+    per_frame = [per_frame_segmenter.step(f, (T0 + i * 40_000_000) * 1e-9).labels for i, f in enumerate(frames)]
     assert t2g.denominator > 0  # (the pooling itself is checked on changing labels in test_bag_metrics)
     assert report["flicker"]["t2g"] == pytest.approx(t2g.rate, abs=0)
     assert report["flicker"]["per_frame"] == pytest.approx(flicker_rate(per_frame, frames=frames).rate, abs=0)

@@ -42,7 +42,7 @@ CORE_API_MODULES = (
     "t2g_core.config",
     "t2g_core.labels",
     "t2g_core.model",
-    "t2g_core.streaming",
+    "t2g_core.inference.streaming",
     "t2g_core.transforms",
 )
 

@@ -18,7 +18,7 @@ import torch
 
 from t2g_core import StreamingSegmenter, build_model, load_checkpoint, load_model_config
 from t2g_core.export import export_model
-from t2g_core.ort_streaming import OrtStreamingSegmenter
+from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "checkpoints" / "t2g_lite0_camvid.pt"

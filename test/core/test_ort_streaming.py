@@ -13,7 +13,7 @@ import torch
 from t2g_core import StreamingSegmenter, build_model, upsample_logits
 from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
 from t2g_core.export import ExportError, export_model
-from t2g_core.ort_streaming import OrtStreamingSegmenter
+from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
 from t2g_core.transforms import LabelReadout
 
 

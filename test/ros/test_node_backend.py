@@ -1,5 +1,5 @@
 """model.backend onnxruntime: the node in its own process builds the ONNX export into its cache on first
-start and publishes what the torch backend computes; the factory rebuilds a corrupt cached export and
+start and publishes what the torch backend computes; open_segmenter rebuilds a corrupt cached export and
 fails clearly where it cannot build one. Tiny randomly initialised checkpoint (test/ros/conftest.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from node_harness import NodeProcess, Probe, header_tuple, rgb_image
 from t2g_core.export import load_manifest
-from t2g_ros.segmenter_factory import build_segmenter
+from t2g_core.inference import open_segmenter
 
 
 @pytest.mark.slow
@@ -18,7 +18,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
     proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "model.backend": "onnxruntime",
                         "diagnostics_period_s": 0.2, "input.max_age_s": 0.0})
     probe = Probe(proc)
-    torch_pipeline = build_segmenter(tiny_checkpoints["temporal"], backend="torch", threads=1)
+    torch_segmenter = open_segmenter(tiny_checkpoints["temporal"], backend="torch", threads=1)
     try:
         probe.wait_ready()
         for i, frame in enumerate(frames[:4]):
@@ -30,7 +30,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
             assert (out["labels"].height, out["labels"].width) == frame.shape[:2]
             assert out["occupancy"].memory_frames == min(i + 1, 3)
             labels = np.frombuffer(bytes(out["labels"].data), np.uint8).reshape(frame.shape[:2])
-            expected = torch_pipeline.process(frame, stamp).labels
+            expected = torch_segmenter.step(frame, stamp).labels
             agree = (labels == expected).mean()
             assert agree > 0.99, f"frame {i}: onnxruntime node and torch agree on {agree:.4f} of the pixels"
         probe.spin_until(lambda: probe.diagnostic_value("output_rate_hz") is not None, 10, "diagnostics")
@@ -43,32 +43,32 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
     assert load_manifest(exports[0]).memory_frames == 3
 
 
-def test_factory_rebuilds_a_corrupt_cached_export(tiny_checkpoints, frames, tmp_path):
+def test_open_segmenter_rebuilds_a_corrupt_cached_export(tiny_checkpoints, frames, tmp_path):
     lines: list[str] = []
-    first = build_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                            log=lines.append)
+    first = open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
+                           log=lines.append)
     assert len(lines) == 1 and "exporting" in lines[0]
     (folder,) = tmp_path.iterdir()
-    expected = first.process(frames[0], 1.0).labels
-    build_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                    log=lines.append)
+    expected = first.step(frames[0], 1.0).labels
+    open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
+                   log=lines.append)
     assert len(lines) == 1, "a valid cached export is reused silently"
     (folder / "decode_m1.onnx").write_bytes(b"garbage")
-    rebuilt = build_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                              log=lines.append)
+    rebuilt = open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
+                             log=lines.append)
     assert "unusable" in lines[-1] and "decode_m1.onnx" in lines[-1]
-    np.testing.assert_array_equal(rebuilt.process(frames[0], 1.0).labels, expected)
-    assert rebuilt.segmenter.memory_length == 1
+    np.testing.assert_array_equal(rebuilt.step(frames[0], 1.0).labels, expected)
+    assert rebuilt.memory_length == 1
 
 
-def test_factory_errors_are_clear(tiny_checkpoints, tmp_path):
+def test_open_segmenter_errors_are_clear(tiny_checkpoints, tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
     with pytest.raises(ValueError, match="cannot write the ONNX export cache"):
-        build_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", cache_dir=blocker / "cache")
+        open_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", cache_dir=blocker / "cache")
     with pytest.raises(ValueError, match="runs on the CPU"):
-        build_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", device="cuda")
+        open_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", device="cuda")
     with pytest.raises(ValueError, match="no such checkpoint file"):
-        build_segmenter(tmp_path / "missing.pt", backend="onnxruntime", cache_dir=tmp_path)
+        open_segmenter(tmp_path / "missing.pt", backend="onnxruntime", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="'tensorrt' is not available"):
-        build_segmenter(tiny_checkpoints["temporal"], backend="tensorrt")
+        open_segmenter(tiny_checkpoints["temporal"], backend="tensorrt")
