@@ -14,6 +14,7 @@ frequency)``, plus soft Dice on the softmax probabilities; void pixels are ignor
   and signs, and inference upsamples logits the same way.
 
 MTC loss (:func:`masked_temporal_consistency_loss`): see its docstring for the formula.
+Consecutive-frame term (:func:`consecutive_consistency_loss`): the same divergence between frames t-1 and t.
 """
 
 from __future__ import annotations
@@ -219,3 +220,29 @@ def masked_temporal_consistency_loss(
     log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
     js = 0.5 * (log_p.exp() * (log_p - log_m)).sum(-1) + 0.5 * (log_q.exp() * (log_q - log_m)).sum(-1)
     return js.mean() / math.log(2.0)
+
+
+def consecutive_consistency_loss(
+    logits_prev: torch.Tensor, logits_cur: torch.Tensor, labels_prev: torch.Tensor, labels_cur: torch.Tensor,
+    *, void_id: int,
+) -> torch.Tensor:
+    """Penalise a change of prediction between consecutive frames where the true label did not change.
+
+    Flicker is a change of the predicted label at a fixed pixel from frame t-1 to frame t. On pixels whose
+    true label is the same in both frames and not void (``M``), the two predictions should agree::
+
+        L_cons = 1 / (|M| ln 2) * sum_{i in M} JS(softmax(z_{t-1})_i, softmax(z_t)_i)
+
+    (the Jensen-Shannon divergence of :func:`masked_temporal_consistency_loss`, both branches learning).
+    Unlike MTC, which compares one frame decoded from two memories, this compares two frames, so it also
+    acts on a per-frame model; with pixel fusion it rewards carrying the past over where nothing changed.
+
+    Args:
+        logits_prev, logits_cur: (N, K, h, w) logits of frames t-1 and t.
+        labels_prev, labels_cur: (N, H, W) integer labels of the same frames.
+        void_id: the void id.
+    Returns:
+        Scalar tensor in [0, 1]; 0 when no pixel is stable.
+    """
+    mask = stable_label_mask(torch.stack([labels_prev, labels_cur], dim=1), void_id=void_id)  # (N, H, W)
+    return masked_temporal_consistency_loss(logits_prev, logits_cur, mask, stop_gradient=None)

@@ -111,7 +111,7 @@ def open_segmenter(
         except CheckpointError as exc:
             raise ValueError(str(exc)) from exc
     if backend == "onnxruntime":
-        from ..export import cached_export
+        from ..export.cache import cached_export
         from .ort_streaming import OrtStreamingSegmenter  # onnxruntime only loads for this backend
 
         # ExportError is a ValueError: a broken cache or export fails with its reason.

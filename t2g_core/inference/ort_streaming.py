@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
+from ..export.format import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
 from ..labels import LabelSet
 from ..transforms import LabelReadout
 from .streaming import StreamBase, check_ema_alpha

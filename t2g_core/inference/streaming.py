@@ -164,8 +164,10 @@ class StreamBase:
 class StreamingSegmenter(StreamBase):
     """Owns the inference state of one camera stream: a ring buffer of the last T frames' features.
 
-    Each ``step`` runs the backbone once (on the new frame only) and decodes it from the buffer, which
-    gives the same result as ``T2GModel.forward_clip`` on the last T frames. With ``ema_alpha`` the output
+    Each ``step`` runs the backbone once (on the new frame only), updates the pixel-fusion state (the
+    previous frame's fused embedding, when the model has pixel fusion and the memory length is > 1) and
+    decodes the frame from the buffer and that state, which gives the same result as
+    ``T2GModel.forward_clip`` on the frames since the last reset. With ``ema_alpha`` the output
     probabilities are additionally smoothed, p̄_t = α p_t + (1-α) p̄_{t-1} at model resolution (the
     EMA baseline; use it with a per-frame model); the average restarts with the memory.
 
@@ -206,6 +208,7 @@ class StreamingSegmenter(StreamBase):
         self._autocast = AUTOCAST_DTYPES.get(autocast) if autocast is not None else None
         self._readout = LabelReadout()
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
+        self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
         super().__init__(max_memory_length=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s)
 
     @property
@@ -218,6 +221,7 @@ class StreamingSegmenter(StreamBase):
 
     def _clear_memory(self) -> None:
         self._memory.clear()
+        self._fused = None
         self._ema = None
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +233,9 @@ class StreamingSegmenter(StreamBase):
             current = self._model.encode_frames(image)
             self._memory.append((current, stamp_s))
             offsets = torch.tensor([[s - stamp_s for _, s in self._memory]], dtype=torch.float32)  # (1, M)
-            logits = self._model.decode(current, [f for f, _ in self._memory], offsets).float()  # (1, K, h, w)
+            fused = self._fuse(current.pixel_embedding, stamp_s)
+            logits = self._model.decode(current, [f for f, _ in self._memory], offsets, pixel_embedding=fused)
+            logits = logits.float()  # (1, K, h, w)
         with torch.inference_mode():
             if self._ema_alpha is not None:
                 probs = logits.softmax(dim=1)
@@ -241,6 +247,17 @@ class StreamingSegmenter(StreamBase):
             probs = upsample_logits(logits, size).softmax(dim=1)  # (1, K, H, W) on the device
             confidence, labels = probs[0].max(dim=0)  # (H, W) each
             return labels.to(torch.uint8).cpu().numpy(), confidence.cpu().numpy()
+
+    def _fuse(self, embedding: torch.Tensor, stamp_s: float) -> torch.Tensor:
+        """The fused embedding of this frame; it becomes the state. Memory length 1 keeps no state."""
+        if self._model.pixel_fusion is None or self._memory.maxlen == 1:
+            return embedding
+        state, offset = None, torch.zeros(1)
+        if self._fused is not None:
+            state, offset = self._fused[0], torch.tensor([self._fused[1] - stamp_s], dtype=torch.float32)
+        fused = self._model.fuse(embedding, state, offset)
+        self._fused = (fused, stamp_s)
+        return fused
 
     def _to_device(self, frame_rgb: np.ndarray) -> torch.Tensor:
         """(1, 3, H, W) float32 on the device; a GPU gets the uint8 frame (4x fewer bytes to copy)."""

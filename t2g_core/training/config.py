@@ -52,15 +52,22 @@ class BankConfig:
 
 @dataclass(frozen=True)
 class ClipConfig:
-    """Random training strides, in frames of the sequence the clip comes from."""
+    """Random training strides, in frames of the sequence the clip comes from.
+
+    ``length``: frames per training clip; 0 = the model's memory length T. Longer clips let the
+    recurrent pixel fusion warm up its state before the supervised frames, as in streaming.
+    """
 
     real_stride_min: int = 1
     real_stride_max: int = 3
     pseudo_stride_min: int = 1
     pseudo_stride_max: int = 2
     pseudo_fraction: float = 0.5
+    length: int = 0
 
     def __post_init__(self) -> None:
+        if self.length < 0:
+            raise ValueError(f"clips.length must be >= 0 (0 = the model's memory length), got {self.length}")
         for kind in ("real", "pseudo"):
             lo, hi = getattr(self, f"{kind}_stride_min"), getattr(self, f"{kind}_stride_max")
             if not 1 <= lo <= hi:
@@ -72,7 +79,10 @@ class ClipConfig:
 @dataclass(frozen=True)
 class LossConfig:
     """Loss weights. ``label_subsample``: labels (and so the final and MTC losses) at 1/n of the crop,
-    nearest-neighbour; logits are stride 8, so n = 2 keeps thin classes while quartering the loss cost."""
+    nearest-neighbour; logits are stride 8, so n = 2 keeps thin classes while quartering the loss cost.
+    ``consecutive_weight``: the consecutive-frame consistency term (``losses.consecutive_consistency_loss``).
+    ``grad_share_every``: every n steps, log each weighted term's share of the gradient norm (0 = never).
+    """
 
     label_subsample: int = 2
     dice_weight: float = 0.5
@@ -80,13 +90,17 @@ class LossConfig:
     aux_weight: float = 0.4
     mtc_weight: float = 1.0
     mtc_stop_gradient: bool = True
+    consecutive_weight: float = 0.0
+    grad_share_every: int = 0
 
     def __post_init__(self) -> None:
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"loss.class_weighting must be one of {CLASS_WEIGHTINGS}, got {self.class_weighting!r}")
         if not 1 <= self.label_subsample <= 8:
             raise ValueError(f"loss.label_subsample must be in 1..8, got {self.label_subsample}")
-        if min(self.dice_weight, self.aux_weight, self.mtc_weight) < 0:
+        if self.grad_share_every < 0:
+            raise ValueError(f"loss.grad_share_every must be >= 0 (0 = never), got {self.grad_share_every}")
+        if min(self.dice_weight, self.aux_weight, self.mtc_weight, self.consecutive_weight) < 0:
             raise ValueError("loss weights must be >= 0")
 
 

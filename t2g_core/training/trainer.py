@@ -36,6 +36,7 @@ from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.data.clips import ClipSampler
 from t2g_core.labels import LabelSet
 from t2g_core.losses import (
+    consecutive_consistency_loss,
     inverse_sqrt_frequency_weights,
     masked_temporal_consistency_loss,
     segmentation_loss,
@@ -102,9 +103,11 @@ class PairSampler:
 class ClipPairForward(nn.Module):
     """The differentiable part of a step, as one module so DistributedDataParallel can wrap it.
 
-    Encodes every distinct bank frame of the batch once, then decodes the shared last frame of each clip
-    from its own memory. Returns per clip kind (a, b) the list of predictions, aux first, final last,
-    each (B, K, h/8, w/8).
+    Encodes every distinct bank frame of the batch once, runs the pixel-fusion state through each clip
+    from its first frame (as streaming does from a reset), and decodes the shared last frame of each clip
+    from its own memory, plus the frame before it in clip ``a`` (for the consecutive-frame term). Returns
+    the predictions of the last frame of clip ``a`` and of clip ``b`` (each a list, aux first, final last)
+    and the final prediction of the frame before, all (B, K, h/8, w/8).
     """
 
     def __init__(self, model: T2GModel) -> None:
@@ -112,14 +115,33 @@ class ClipPairForward(nn.Module):
         self.model = model
 
     def forward(self, levels: dict[int, torch.Tensor], slots_a: torch.Tensor, slots_b: torch.Tensor,
-                times_a: torch.Tensor, times_b: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                times_a: torch.Tensor, times_b: torch.Tensor
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         features = self.model.encode_backbone_features(levels)  # N distinct frames
-        return self._decode_last(features, slots_a, times_a), self._decode_last(features, slots_b, times_b)
+        last_a, before_last_a = self._decode_clip(features, slots_a, times_a, with_before_last=True)
+        last_b, _ = self._decode_clip(features, slots_b, times_b, with_before_last=False)
+        return last_a, last_b, before_last_a
 
-    def _decode_last(self, features: FrameFeatures, slots: torch.Tensor, times: torch.Tensor) -> list[torch.Tensor]:
-        memory = [features.select(slots[:, m]) for m in range(slots.shape[1])]  # T x (B frames)
-        offsets = (times - times[:, -1:]).float()  # (B, T) <= 0
-        return self.model.decode_with_aux(memory[-1], memory, offsets)
+    def _decode_clip(self, features: FrameFeatures, slots: torch.Tensor, times: torch.Tensor, *,
+                     with_before_last: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        frames = [features.select(slots[:, t]) for t in range(slots.shape[1])]  # T x (B frames)
+        times = times.to(torch.float64)
+        fused, state = [], None
+        for t, frame in enumerate(frames):
+            gap = (times[:, t - 1] - times[:, t]).float() if t else torch.zeros(len(times))  # (B,) <= 0
+            state = self.model.fuse(frame.pixel_embedding, state, gap)
+            fused.append(state)
+
+        def decode(t: int, *, with_aux: bool) -> list[torch.Tensor]:
+            first = max(0, t - self.model.memory_length + 1)
+            offsets = (times[:, first:t + 1] - times[:, t:t + 1]).float()  # (B, M) <= 0
+            if with_aux:
+                return self.model.decode_with_aux(frames[t], frames[first:t + 1], offsets, pixel_embedding=fused[t])
+            return [self.model.decode(frames[t], frames[first:t + 1], offsets, pixel_embedding=fused[t])]
+
+        last = decode(len(frames) - 1, with_aux=True)
+        before_last = decode(len(frames) - 2, with_aux=False)[0] if with_before_last else None
+        return last, before_last
 
 
 class Trainer:
@@ -136,7 +158,7 @@ class Trainer:
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.out_dir = Path(config.out_dir)
-        self.sampler = PairSampler(bank, clip_len=model.memory_length, config=config)
+        self.sampler = PairSampler(bank, clip_len=max(model.memory_length, config.clips.length, 2), config=config)
         forward = ClipPairForward(self.model)
         self.forward = (nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False)
                         if self.world > 1 else forward)
@@ -167,22 +189,24 @@ class Trainer:
 
     # ---- one step ---------------------------------------------------------------------------------
     def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
-        batch = self.sampler.sample(self.rng, self.config.optim.batch_pairs)
+        batch = self._trim(self.sampler.sample(self.rng, self.config.optim.batch_pairs))
         all_frames = torch.cat([batch.frames_a, batch.frames_b], dim=1)  # (B, 2T)
         distinct, slots = torch.unique(all_frames, return_inverse=True)  # slots (B, 2T) into distinct
         t = batch.frames_a.shape[1]
         levels = {s: v.to(self.device) for s, v in self.bank.gather(distinct).items()}
-        preds_a, preds_b = self.forward(levels, slots[:, :t], slots[:, t:], batch.times_a, batch.times_b)
+        preds_a, preds_b, before_last_a = self.forward(levels, slots[:, :t], slots[:, t:], batch.times_a,
+                                                       batch.times_b)
 
         loss_cfg = self.config.loss
         labels_all = self.bank.labels[all_frames].long().to(self.device)  # (B, 2T, H, W)
         sub = loss_cfg.label_subsample
         target = labels_all[:, t - 1, ::sub, ::sub]  # (B, H/sub, W/sub), the shared last frame
+        target_before = labels_all[:, t - 2, ::sub, ::sub]  # the frame before it in clip a
         void = self.label_set.void_id
-        final = torch.cat([preds_a[-1], preds_b[-1]])
-        seg = segmentation_loss(final, torch.cat([target, target]), void_id=void,
+        final = torch.cat([preds_a[-1], preds_b[-1], before_last_a])
+        seg = segmentation_loss(final, torch.cat([target, target, target_before]), void_id=void,
                                 class_weights=self.class_weights, dice_weight=loss_cfg.dice_weight)
-        total = seg.total
+        weighted = {"seg": seg.total}
         terms = {"ce": seg.ce.item(), "dice": seg.dice.item()}
         if loss_cfg.aux_weight > 0 and len(preds_a) > 1:
             small = labels_all[:, t - 1, ::_AUX_LABEL_SUBSAMPLE, ::_AUX_LABEL_SUBSAMPLE]
@@ -190,14 +214,22 @@ class Trainer:
                                                  class_weights=self.class_weights,
                                                  dice_weight=loss_cfg.dice_weight).total
                                for pa, pb in zip(preds_a[:-1], preds_b[:-1])]).mean()
-            total = total + loss_cfg.aux_weight * aux
+            weighted["aux"] = loss_cfg.aux_weight * aux
             terms["aux"] = aux.item()
         if loss_cfg.mtc_weight > 0:
             mask = stable_label_mask(labels_all[..., ::sub, ::sub], void_id=void)  # (B, H/sub, W/sub)
             mtc = masked_temporal_consistency_loss(preds_a[-1], preds_b[-1], mask,
                                                    stop_gradient="a" if loss_cfg.mtc_stop_gradient else None)
-            total = total + loss_cfg.mtc_weight * mtc
+            weighted["mtc"] = loss_cfg.mtc_weight * mtc
             terms["mtc"] = mtc.item()
+        if loss_cfg.consecutive_weight > 0:
+            consecutive = consecutive_consistency_loss(before_last_a, preds_a[-1], target_before, target,
+                                                       void_id=void)
+            weighted["consecutive"] = loss_cfg.consecutive_weight * consecutive
+            terms["consecutive"] = consecutive.item()
+        total = sum(weighted.values())
+        if loss_cfg.grad_share_every and self.step % loss_cfg.grad_share_every == 0:
+            terms.update(self._gradient_shares(weighted))
 
         lr = self.lr_at(self.step, elapsed_s)
         for group in self.optimizer.param_groups:
@@ -209,6 +241,29 @@ class Trainer:
         self.step += 1
         return {"loss": total.item(), **terms, "lr": lr}
 
+    def _trim(self, batch: ClipBatch) -> ClipBatch:
+        """Drop the leading clip frames that cannot affect the loss: without pixel fusion the prediction of
+        frame t reads only the query memory (the last T frames), and the loss reads the last two frames."""
+        if self.model.pixel_fusion is not None:
+            return batch
+        keep = max(self.model.memory_length, 2)
+        return ClipBatch(batch.frames_a[:, -keep:], batch.frames_b[:, -keep:], batch.times_a[:, -keep:],
+                         batch.times_b[:, -keep:])
+
+    def _gradient_shares(self, weighted: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Each weighted term's gradient norm over the trainable parameters, as a share of their sum.
+
+        Logged as ``grad_share_<term>``: it shows whether a term steers training (a term whose share is
+        ~0 is decoration). Costs one extra backward pass per term, so it runs every few steps only.
+        """
+        params = [p for p in self.model.trainable.parameters() if p.requires_grad]
+        norms = {}
+        for name, term in weighted.items():
+            grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+            norms[name] = math.sqrt(sum(float(g.pow(2).sum()) for g in grads if g is not None))
+        total = sum(norms.values()) or 1.0
+        return {f"grad_share_{name}": norm / total for name, norm in norms.items()}
+
     # ---- validation -------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -218,12 +273,15 @@ class Trainer:
         features = FrameFeatures.concat(chunks)
         confusion = ConfusionAccumulator(self.label_set.num_classes, void_id=self.label_set.void_id)
         preds = []
+        state = None
         for t in range(features.num_frames):
             first = max(0, t - self.model.memory_length + 1)
             memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
             offsets = torch.tensor([[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
                                    dtype=torch.float32)
-            logits = self.model.decode(memory[-1], memory, offsets)
+            gap = torch.tensor([self.val_times[t - 1] - self.val_times[t] if t else 0.0], dtype=torch.float32)
+            state = self.model.fuse(memory[-1].pixel_embedding, state, gap)
+            logits = self.model.decode(memory[-1], memory, offsets, pixel_embedding=state)
             label = self.val_labels[t]
             pred = upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
             confusion.update(pred, label)
@@ -255,7 +313,11 @@ class Trainer:
                 print(f"step {self.step}/{optim.steps} {self.elapsed_s / 60:.1f} min loss {terms['loss']:.4f}",
                       flush=True)
             if self.rank == 0:
-                self._append_csv("log.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **terms})
+                stamp = {"step": self.step, "elapsed_s": round(self.elapsed_s, 1)}
+                shares = {k: v for k, v in terms.items() if k.startswith("grad_share_")}
+                self._append_csv("log.csv", {**stamp, **{k: v for k, v in terms.items() if k not in shares}})
+                if shares:
+                    self._append_csv("grad_shares.csv", {**stamp, **shares})
             if self.step % evaluation.every_steps == 0 or self.step == optim.steps:
                 last_val = self._validate_and_save()
         bar.close()

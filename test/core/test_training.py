@@ -55,7 +55,7 @@ def job(tmp_path_factory) -> Path:
     (base / "model.yaml").write_text(yaml.safe_dump({
         "input_size": [64, 96], "dim": 32, "num_queries": 8,
         "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-        "temporal": {"enabled": True, "memory_frames": 3}}))
+        "temporal": {"enabled": True, "memory_length": 3}}))
     (base / "train.yaml").write_text(yaml.safe_dump({
         "base": str(REPO / "config" / "train_camvid.yaml"),
         "model": str(base / "model.yaml"), "labels": str(REPO / "config" / "classes_camvid.yaml"),
@@ -84,7 +84,7 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(job):
     assert [int(r["step"]) for r in val] == [12, 24]
     loaded = load_checkpoint(job / "run" / "best.pt")
     assert loaded.provenance.metrics["val_miou"] == max(float(r["val_miou"]) for r in val)
-    assert loaded.model.memory_frames == 3
+    assert loaded.model.memory_length == 3
 
 
 def test_resume_continues_from_the_saved_step(job, tmp_path):

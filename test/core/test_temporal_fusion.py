@@ -1,0 +1,110 @@
+"""Pixel-level temporal fusion: the past reaches each pixel, the gate closes on stale or reset memory,
+streaming equals clip mode, and the consecutive-frame loss acts on a toy clip."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from t2g_core import build_model, frames_to_tensor, resize_images, upsample_logits
+from t2g_core.config import FusionConfig
+from t2g_core.inference.streaming import StreamingSegmenter
+from t2g_core.losses import consecutive_consistency_loss
+
+
+@pytest.fixture
+def fusion_model(make_tiny_config):
+    """A tiny temporal model with pixel fusion; its query memory is 1 frame unless the test says so."""
+
+    def build(memory_length: int = 1):
+        torch.manual_seed(0)
+        config = dataclasses.replace(
+            make_tiny_config(memory_length=memory_length),
+            fusion=FusionConfig(enabled=True, window=3, key_dim=8, init_time_constant_s=0.5),
+        )
+        return build_model(config)
+
+    return build
+
+
+def test_current_logits_depend_on_a_past_frame_through_the_fusion(fusion_model):
+    """With a 1-frame query memory the past reaches frame t only through the pixel fusion."""
+    model = fusion_model(memory_length=1)
+    with torch.no_grad():
+        levels = model.backbone(torch.rand(2, 3, 32, 48) * 255)
+    past_levels = {s: f[:1].clone().requires_grad_(True) for s, f in levels.items()}
+    past = model.encode_backbone_features(past_levels)
+    current = model.encode_backbone_features({s: f[1:] for s, f in levels.items()})
+    state = model.fuse(past.pixel_embedding, None, torch.zeros(1))
+    fused = model.fuse(current.pixel_embedding, state, torch.tensor([-0.066]))
+    logits = model.decode(current, [current], torch.zeros(1, 1), pixel_embedding=fused)
+    logits.square().sum().backward()
+    grad = sum(float(t.grad.abs().sum()) for t in past_levels.values())
+    assert grad > 0, "the current frame's logits do not depend on the past frame: the memory is disconnected"
+
+
+def test_without_fusion_the_past_does_not_reach_a_one_frame_memory(make_tiny_config):
+    """The control for the test above: a per-pixel path exists only because of the fusion."""
+    model = build_model(make_tiny_config(memory_length=1))
+    assert model.pixel_fusion is None
+    embedding = torch.rand(1, 16, 4, 6)
+    assert model.fuse(embedding, torch.rand(1, 16, 4, 6), torch.tensor([-0.05])) is embedding
+
+
+def test_gate_is_open_on_a_short_gap_and_closes_on_a_large_one(fusion_model):
+    fusion = fusion_model().pixel_fusion
+    embedding, state = torch.rand(1, 16, 4, 6), torch.rand(1, 16, 4, 6)
+    with torch.no_grad():
+        _, gate_recent = fusion.fuse_with_gate(embedding, state, torch.tensor([-0.05]))
+        fused_stale, gate_stale = fusion.fuse_with_gate(embedding, state, torch.tensor([-5.0]))
+    assert gate_recent.mean() > 0.2
+    assert gate_stale.max() < 1e-3
+    torch.testing.assert_close(fused_stale, embedding, atol=1e-3, rtol=0)
+
+
+def test_reset_drops_the_state(fusion_model):
+    model = fusion_model(memory_length=2).eval()
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) for _ in range(3)]
+    fresh = StreamingSegmenter(model, max_gap_s=1.0).step(frames[2], 0.2)
+    segmenter = StreamingSegmenter(model, max_gap_s=1.0)
+    segmenter.step(frames[0], 0.0)
+    warm = segmenter.step(frames[1], 0.1)
+    segmenter.reset("test")
+    after_reset = segmenter.step(frames[2], 0.2)
+    assert after_reset.reset_reason == "test"
+    np.testing.assert_array_equal(after_reset.confidence, fresh.confidence)
+    assert not np.array_equal(warm.confidence, StreamingSegmenter(model, max_gap_s=1.0).step(frames[1], 0.1).confidence)
+
+
+def test_streaming_with_fusion_equals_clip_mode(fusion_model):
+    model = fusion_model(memory_length=2).eval()
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) for _ in range(5)]
+    stamps = [0.0, 0.04, 0.1, 0.13, 0.2]
+    with torch.no_grad():
+        clip = resize_images(frames_to_tensor(np.stack(frames)), model.input_size)[None]
+        clip_logits = model.forward_clip(clip, torch.tensor([stamps], dtype=torch.float64), with_aux=False).sem_logits
+    segmenter = StreamingSegmenter(model, max_gap_s=1.0)
+    for t, (frame, stamp) in enumerate(zip(frames, stamps)):
+        result = segmenter.step(frame, stamp)
+        expected = upsample_logits(clip_logits[0, t][None], (32, 48)).softmax(dim=1)[0].max(dim=0).values
+        np.testing.assert_allclose(result.confidence, expected.numpy(), atol=1e-5)
+
+
+def test_consecutive_term_is_nonzero_and_differentiable_on_a_toy_clip(fusion_model):
+    model = fusion_model(memory_length=2)
+    clip = torch.rand(2, 3, 3, 32, 48) * 255
+    times = torch.tensor([[0.0, 0.066, 0.133]] * 2, dtype=torch.float64)
+    logits = model.forward_clip(clip, times, with_aux=False).sem_logits  # (2, 3, K, 4, 6)
+    labels = torch.randint(0, 5, (2, 32, 48))
+    loss = consecutive_consistency_loss(logits[:, 1], logits[:, 2], labels, labels, void_id=5)
+    assert loss.item() > 0
+    loss.backward()
+    grads = [p.grad for p in model.pixel_fusion.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    void = torch.full_like(labels, 5)
+    assert consecutive_consistency_loss(logits[:, 1], logits[:, 2], void, void, void_id=5).item() == 0
