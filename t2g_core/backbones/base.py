@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -15,7 +18,8 @@ class FrozenBackbone(nn.Module):
       - ``out_channels`` maps each stride in ``STRIDES`` to the channel count of that map;
       - ``normalize`` turns RGB 0..255 into the network's input (the backbone owns normalisation);
       - ``extract`` returns ``{stride: (N, out_channels[stride], ceil(H / stride), ceil(W / stride))}``;
-      - the subclass calls ``self._freeze()`` at the end of ``__init__``, after loading its weights.
+      - the subclass calls ``self._freeze()`` at the end of ``__init__``, after loading its weights;
+      - optionally, ``export_friendly`` switches to a form that exports to a faster ONNX graph.
 
     Frozen means: every parameter has ``requires_grad=False``, the module stays in eval mode whatever
     ``train()`` is asked (BatchNorm statistics never move), and ``forward`` runs under ``torch.no_grad()``
@@ -43,6 +47,15 @@ class FrozenBackbone(nn.Module):
     def extract(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """Normalised (N, 3, H, W) -> ``{stride: (N, C_stride, ceil(H / stride), ceil(W / stride))}``."""
         raise NotImplementedError
+
+    @contextmanager
+    def export_friendly(self, input_size: tuple[int, int]) -> Iterator[None]:
+        """Inside the context, run in a form that exports to a faster ONNX graph for (H, W) = ``input_size``.
+
+        The exporter enters it while tracing the encoder, which only ever sees ``input_size`` images;
+        the results must stay the same. Default: no change.
+        """
+        yield
 
     def forward(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
         """Multi-scale features of an image batch.

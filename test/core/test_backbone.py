@@ -102,3 +102,20 @@ def test_registry_unknown_and_duplicate_names():
 def test_out_channels_must_cover_all_strides():
     with pytest.raises(ValueError, match="strides"):
         FrozenBackbone(out_channels={8: 4, 16: 4})
+
+
+def test_lite0_export_friendly_form_equals_the_dynamic_one_at_its_size(lite0):
+    """Static "SAME" padding for one input size: same features there, no dynamic Pads, restored after."""
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+
+    size = (45, 61)  # odd sizes: asymmetric padding on the stride-2 convs
+    images = torch.rand(1, 3, *size) * 255
+    dynamic = lite0(images)
+    with lite0.export_friendly(size):
+        static = lite0(images)
+        patched = [m for m in lite0.modules() if isinstance(m, Conv2dDynamicSamePadding) and "forward" in vars(m)]
+    assert len(patched) == sum(isinstance(m, Conv2dDynamicSamePadding) for m in lite0.modules()) > 0
+    assert not any("forward" in vars(m) for m in lite0.modules() if isinstance(m, Conv2dDynamicSamePadding))
+    for stride in dynamic:
+        torch.testing.assert_close(static[stride], dynamic[stride], rtol=0, atol=1e-5)
+

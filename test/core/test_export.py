@@ -6,6 +6,7 @@ test_ort_parity.py)."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import onnxruntime as ort
@@ -14,14 +15,15 @@ import torch
 
 from t2g_core import LabelSet, Provenance, build_model, frames_to_tensor, resize_images, save_checkpoint
 from t2g_core import export as E
+from t2g_core.export import cache as export_cache
 from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
 
 
-def tiny_export_config(memory_frames: int = 3) -> ModelConfig:
+def tiny_export_config(memory_length: int = 3) -> ModelConfig:
     """conftest's tiny_config (the "test_tiny" backbone registered there), for module-scoped fixtures."""
     return ModelConfig(backbone=BackboneConfig(name="test_tiny"), input_size=(32, 48), num_classes=5, dim=16,
                        num_queries=4, decoder=DecoderConfig(num_layers=2, num_heads=2, ffn_dim=32),
-                       temporal=TemporalConfig(enabled=True, memory_frames=memory_frames))
+                       temporal=TemporalConfig(enabled=True, memory_length=memory_length))
 
 
 def _labels(k: int = 5) -> LabelSet:
@@ -119,8 +121,8 @@ def test_cache_reuses_a_valid_export_and_rebuilds_a_corrupt_one(tiny_model, tmp_
     save_checkpoint(checkpoint, tiny_model, _labels(), Provenance(data="random init"))
     cache = tmp_path / "cache"
     exports, lines = [], []
-    real_export = E.export_model
-    monkeypatch.setattr(E, "export_model", lambda *a, **k: exports.append(1) or real_export(*a, **k))
+    real_export = export_cache.export_model
+    monkeypatch.setattr(export_cache, "export_model", lambda *a, **k: exports.append(1) or real_export(*a, **k))
 
     first = E.cached_export(checkpoint, cache_dir=cache, log=lines.append)
     assert first.parent == cache and first.name.startswith("tiny-") and len(exports) == 1
@@ -161,3 +163,19 @@ def test_cli_exports_and_reports_errors(tiny_model, tmp_path, capsys):
     assert E.load_manifest(tmp_path / "out").checkpoint_sha256 == E.file_sha256(checkpoint)
     assert E.main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")]) == 1
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def test_exporter_traces_the_encoder_inside_the_backbone_export_hook(tiny_model, tmp_path, monkeypatch):
+    """The exporter names no backbone: it enters ``backbone.export_friendly(input_size)`` around the trace."""
+    entered = []
+    backbone_type = type(tiny_model.backbone)
+
+    @contextmanager
+    def recording(self, input_size):
+        entered.append((self, tuple(input_size)))
+        yield
+
+    monkeypatch.setattr(backbone_type, "export_friendly", recording)
+    E.export_model(tiny_model, tmp_path / "export")
+    assert entered == [(tiny_model.backbone, tuple(tiny_model.input_size))]
+

@@ -1,0 +1,124 @@
+"""The ONNX export's file format: file and tensor names, the manifest, and reading it back (json + hashlib only).
+
+An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T and ``manifest.json``
+(see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read one, so
+it imports neither torch nor onnx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FORMAT = "t2g-onnx"
+# Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
+FORMAT_VERSION = 3
+OPSET = 17
+MANIFEST = "manifest.json"
+ENCODE_FILE = "encode.onnx"
+ENCODE_INPUTS = ("frame",)
+ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
+DECODE_OUTPUTS = ("logits",)
+
+
+def decode_file(memory_frames: int) -> str:
+    """File name of the decoder graph for a memory of ``memory_frames`` frames."""
+    return f"decode_m{memory_frames}.onnx"
+
+
+def decode_inputs(memory_frames: int, num_layers: int) -> tuple[str, ...]:
+    """Input names of ``decode_file(memory_frames)``, in order."""
+    keys = [f"memory_keys_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
+    values = [f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
+    return ("pixel_embedding", "offsets_s", *keys, *values)
+
+
+class ExportError(ValueError):
+    """An export cannot be made or used; the message names the directory or file and the problem."""
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """What ``manifest.json`` holds.
+
+    Attributes:
+        checkpoint_sha256: SHA-256 of the checkpoint file exported ("" for an in-memory model).
+        input_size: (H, W) the encoder resizes every frame to.
+        memory_frames: T, the model's memory capacity; decoders exist for M = 1..T. (The file's
+            key; the code elsewhere calls it ``memory_capacity``.)
+        num_classes: K, channels of the logits.
+        num_layers: L decoder layers (axis 1 of the memory tensors).
+        num_tokens: N_tok memory tokens per frame.
+        dim: d.
+        embedding_size: (h8, w8) of the pixel embedding and the logits.
+        opset: ONNX opset of the graphs.
+        versions: torch, onnx and onnxruntime versions at export time.
+        files: file name -> SHA-256 of its bytes.
+    """
+
+    checkpoint_sha256: str
+    input_size: tuple[int, int]
+    memory_frames: int
+    num_classes: int
+    num_layers: int
+    num_tokens: int
+    dim: int
+    embedding_size: tuple[int, int]
+    opset: int
+    versions: dict[str, str]
+    files: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}, indent=2) + "\n"
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> ExportManifest:
+    """Read and check ``export_dir/manifest.json``.
+
+    Args:
+        verify_files: also check every listed file exists with the recorded SHA-256.
+
+    Raises:
+        ExportError: missing or unreadable manifest, another format version, a missing file or one
+            whose bytes changed (the message says which and how to rebuild).
+    """
+    folder = Path(export_dir)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ExportError(f"{folder}: no {MANIFEST}; not a complete t2g ONNX export (re-run t2g-export)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+            raise ExportError(f"{path}: format {raw.get('format')!r} version {raw.get('format_version')!r}, "
+                              f"this code reads {FORMAT!r} version {FORMAT_VERSION} (re-run t2g-export)")
+        fields = {k: v for k, v in raw.items() if k not in ("format", "format_version")}
+        fields["input_size"] = tuple(fields["input_size"])
+        fields["embedding_size"] = tuple(fields["embedding_size"])
+        manifest = ExportManifest(**fields)
+    except ExportError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ExportError(f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); "
+                          "re-run t2g-export") from exc
+    expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
+    if set(manifest.files) != expected:
+        raise ExportError(f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; "
+                          "re-run t2g-export")
+    if verify_files:
+        for name, digest in manifest.files.items():
+            if not (folder / name).is_file():
+                raise ExportError(f"{folder / name}: missing from the export; re-run t2g-export")
+            if file_sha256(folder / name) != digest:
+                raise ExportError(f"{folder / name}: contents differ from the manifest (corrupt or edited); "
+                                  "re-run t2g-export")
+    return manifest

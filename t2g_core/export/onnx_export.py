@@ -1,0 +1,148 @@
+"""torch -> ONNX: the encode/decode wrappers around ``T2GModel`` and ``export_model`` writing an export.
+
+The backbone is put in its export-friendly form (``FrozenBackbone.export_friendly``) while the encoder
+is traced, and the constant Pads that leaves are folded into their Convs (``graph_surgery``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model import FrameFeatures, T2GModel
+from .format import (
+    DECODE_OUTPUTS,
+    ENCODE_FILE,
+    ENCODE_INPUTS,
+    ENCODE_OUTPUTS,
+    MANIFEST,
+    OPSET,
+    ExportManifest,
+    decode_file,
+    decode_inputs,
+    file_sha256,
+)
+from .graph_surgery import fold_pads_into_convs
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions that shape an export: the exporter (torch), onnx and the runtime that loads it."""
+    import onnx
+    import onnxruntime
+
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+class _Encode(nn.Module):
+    """frame (H, W, 3) uint8 -> the current frame's pixel embedding and memory cache entry."""
+
+    def __init__(self, model: T2GModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image = frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W), RGB 0..255
+        # transforms.resize_images, unconditionally: a Resize to the same size is the identity.
+        image = F.interpolate(image, size=self.model.input_size, mode="bilinear", align_corners=False,
+                              antialias=False)
+        features = self.model.encode_frames(image)
+        keys = torch.stack(features.memory_keys, dim=1)  # (1, L, N_tok, d)
+        values = torch.stack(features.memory_values, dim=1)  # (1, L, N_tok, d)
+        return features.pixel_embedding, keys, values
+
+
+class _Decode(nn.Module):
+    """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries -> logits."""
+
+    def __init__(self, model: T2GModel, memory_frames: int, num_layers: int) -> None:
+        super().__init__()
+        self.model = model
+        self.memory_frames = memory_frames
+        self.num_layers = num_layers
+
+    def forward(self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor,
+                *memory_kv: torch.Tensor) -> torch.Tensor:
+        """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values likewise."""
+        count = self.memory_frames * self.num_layers
+        keys, values = memory_kv[:count], memory_kv[count:]
+        layers = range(self.num_layers)
+        # decode() reads only the memory keys/values of memory frames, the pixel embedding of the current one.
+        memory = [
+            FrameFeatures(
+                pixel_embedding=pixel_embedding,
+                memory_keys=tuple(keys[m * self.num_layers + layer] for layer in layers),  # each (1, N_tok, d)
+                memory_values=tuple(values[m * self.num_layers + layer] for layer in layers),
+            )
+            for m in range(self.memory_frames)
+        ]
+        current = FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=(), memory_values=())
+        return self.model.decode(current, memory, offsets_s)  # (1, K, h8, w8)
+
+
+def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "",
+                 opset: int = OPSET) -> ExportManifest:
+    """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
+
+    Returns:
+        The manifest, also written to ``out_dir/manifest.json`` (last, so a directory with a manifest
+        is complete).
+    """
+    import onnx
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu").eval()
+    height, width = model.input_size
+    capacity = model.memory_length
+    # A frame of another size than input_size, so the traced graph resizes (the frame axes are dynamic).
+    frame = torch.randint(0, 256, (height + 3, width + 5, 3), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        embedding, keys, values = _Encode(model)(frame)
+    _, layers, tokens, dim = keys.shape
+    with warnings.catch_warnings(), model.backbone.export_friendly(model.input_size):
+        # The TorchScript exporter warns about itself (deprecation) and about traced shape arithmetic,
+        # which is constant here: the model input size is fixed.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Encode(model), (frame,), str(out / ENCODE_FILE), dynamo=False, opset_version=opset,
+            input_names=list(ENCODE_INPUTS), output_names=list(ENCODE_OUTPUTS),
+            dynamic_axes={"frame": {0: "height", 1: "width"}},
+        )
+    fold_pads_into_convs(out / ENCODE_FILE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in range(1, capacity + 1):
+            offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
+            pieces = [keys[:, layer] for _ in range(m) for layer in range(layers)]  # each (1, N_tok, d)
+            pieces += [values[:, layer] for _ in range(m) for layer in range(layers)]
+            torch.onnx.export(
+                _Decode(model, m, layers), (embedding, offsets, *pieces),
+                str(out / decode_file(m)), dynamo=False, opset_version=opset,
+                input_names=list(decode_inputs(m, layers)), output_names=list(DECODE_OUTPUTS),
+            )
+    names = [ENCODE_FILE] + [decode_file(m) for m in range(1, capacity + 1)]
+    for name in names:
+        onnx.checker.check_model(str(out / name))
+    manifest = ExportManifest(
+        checkpoint_sha256=checkpoint_sha256,
+        input_size=(height, width),
+        memory_frames=capacity,
+        num_classes=model.config.num_classes,
+        num_layers=layers,
+        num_tokens=tokens,
+        dim=dim,
+        embedding_size=tuple(embedding.shape[-2:]),
+        opset=opset,
+        versions=runtime_versions(),
+        files={name: file_sha256(out / name) for name in names},
+    )
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(manifest.to_json(), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+    return manifest
