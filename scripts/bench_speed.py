@@ -64,7 +64,7 @@ from t2g_core.export import cached_export  # noqa: E402
 from t2g_core.model import FrameFeatures  # noqa: E402
 from t2g_core.inference.ort_streaming import OrtStreamingSegmenter  # noqa: E402
 from t2g_core.postprocess import colorize, confidence_to_mono8, overlay, palette_lut, summarize_occupancy  # noqa: E402
-from t2g_core.transforms import LabelReadout  # noqa: E402
+from t2g_core.inference.readout import LabelReadout  # noqa: E402
 from t2g_ros.image_codec import (  # noqa: E402
     compressed_msg_to_rgb,
     image_msg_to_rgb,
@@ -234,7 +234,7 @@ def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int
             "onnxruntime step (total)": lambda: ort_seg.step(frame, 0.04 * next(counter)),
             "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)": lambda: ort_seg._run_encode(frame, 0),
             f"  ort decode graph (memory {count})": lambda: decoder.run(None, ort_inputs),
-            "  labels + confidence (LabelReadout, cv2 planes)": lambda: readout(logits[0], size),
+            "  labels + confidence (LabelReadout, cv2 planes)": lambda: readout(logits[0].numpy(), size),
             "torch step (total)": lambda: torch_seg.step(frame, 0.04 * next(counter)),
             "  torch resize to model input": lambda: resize_images(frames_to_tensor(frame), model.input_size),
             "  torch encode_frames": lambda: model.encode_frames(image),

@@ -1,41 +1,48 @@
 """t2g_core: Time2General video semantic segmentation in pure PyTorch/numpy (never imports ROS).
 
 Public API (see docs/architecture.md); the other modules (``t2g_core.data``, ``.losses``, ``.metrics``,
-``.postprocess``) are imported by name where needed.
+``.postprocess``) are imported by name where needed. The names below load on first use, so an
+onnxruntime deployment (``t2g_core.inference.ort_streaming``) never imports torch.
 """
 
-from .backbones import BACKBONES, FrozenBackbone, build_backbone, register_backbone
-from .checkpoint import CheckpointError, LoadedCheckpoint, Provenance, load_checkpoint, save_checkpoint
-from .config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig, load_model_config
-from .labels import LabelSet
-from .model import ClipPrediction, FrameFeatures, T2GModel, build_model
-from .inference.streaming import FrameResult, StreamingSegmenter
-from .transforms import frames_to_tensor, resize_images, resize_labels, upsample_logits
+from __future__ import annotations
 
-__all__ = [
-    "BACKBONES",
-    "BackboneConfig",
-    "CheckpointError",
-    "ClipPrediction",
-    "DecoderConfig",
-    "FrameFeatures",
-    "FrameResult",
-    "FrozenBackbone",
-    "LabelSet",
-    "LoadedCheckpoint",
-    "ModelConfig",
-    "Provenance",
-    "StreamingSegmenter",
-    "T2GModel",
-    "TemporalConfig",
-    "build_backbone",
-    "build_model",
-    "frames_to_tensor",
-    "load_checkpoint",
-    "load_model_config",
-    "register_backbone",
-    "resize_images",
-    "resize_labels",
-    "save_checkpoint",
-    "upsample_logits",
-]
+import importlib
+
+_EXPORTS = {
+    "BACKBONES": "backbones",
+    "FrozenBackbone": "backbones",
+    "build_backbone": "backbones",
+    "register_backbone": "backbones",
+    "CheckpointError": "checkpoint",
+    "LoadedCheckpoint": "checkpoint",
+    "Provenance": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "BackboneConfig": "config",
+    "DecoderConfig": "config",
+    "ModelConfig": "config",
+    "TemporalConfig": "config",
+    "load_model_config": "config",
+    "LabelSet": "labels",
+    "ClipPrediction": "model",
+    "FrameFeatures": "model",
+    "T2GModel": "model",
+    "build_model": "model",
+    "FrameResult": "inference.stream_base",
+    "StreamingSegmenter": "inference.streaming",
+    "open_segmenter": "inference.backends",
+    "frames_to_tensor": "transforms",
+    "resize_images": "transforms",
+    "resize_labels": "transforms",
+    "upsample_logits": "transforms",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+__all__ = sorted(_EXPORTS)

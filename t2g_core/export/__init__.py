@@ -18,7 +18,7 @@ The streaming step is split where its state is: the memory of the last T frames'
 
 So the state is explicit: encode returns the new frame's cache entry, the caller keeps the cache (a ring
 buffer, ``t2g_core.inference.ort_streaming``) and passes it back in. Labels and confidence at the frame size
-are read out of the logits by ``transforms.LabelReadout``, as the torch path does. ``manifest.json``
+are read out of the logits by ``inference.readout.LabelReadout``, as the torch path does. ``manifest.json``
 records what was exported from what (checkpoint SHA-256, versions, shapes) and the SHA-256 of every
 file, so a corrupt or stale export is detected and rebuilt.
 

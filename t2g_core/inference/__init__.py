@@ -1,9 +1,11 @@
 """The inference stack: backends, streaming segmenters, and ``open_segmenter`` (checkpoint -> segmenter).
 
 - ``backends``: the backend registry (``BACKENDS``) and ``open_segmenter``;
-- ``streaming``: the shared stream bookkeeping (``StreamBase``, ``FrameResult``) and the torch
-  ``StreamingSegmenter``;
-- ``ort_streaming``: ``OrtStreamingSegmenter`` on an ONNX export (``t2g_core.export``).
+- ``stream_base``: what every segmenter shares (``StreamBase``: checks, resets, memory length;
+  ``FrameResult``), numpy only;
+- ``streaming``: the torch ``StreamingSegmenter``;
+- ``ort_streaming``: ``OrtStreamingSegmenter`` on an ONNX export (``t2g_core.export``); imports no torch;
+- ``readout``: ``LabelReadout``, class scores -> labels + confidence at the frame size (numpy + OpenCV).
 
 Names are loaded on first use, so importing this package loads neither torch nor onnxruntime.
 """
@@ -18,8 +20,9 @@ _EXPORTS = {
     "Backend": "backends",
     "default_checkpoint": "backends",
     "open_segmenter": "backends",
-    "FrameResult": "streaming",
-    "StreamBase": "streaming",
+    "FrameResult": "stream_base",
+    "LabelReadout": "readout",
+    "StreamBase": "stream_base",
     "StreamingSegmenter": "streaming",
     "OrtStreamingSegmenter": "ort_streaming",
 }

@@ -21,7 +21,7 @@ from ..resources import shipped_path
 
 if TYPE_CHECKING:  # torch loads only when a checkpoint is opened
     from ..checkpoint import LoadedCheckpoint
-    from .streaming import StreamBase
+    from .stream_base import StreamBase
 
 DEFAULT_CHECKPOINT = ("checkpoints", "t2g_lite0_camvid.pt")
 

@@ -10,7 +10,7 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 2. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
    the memory does not depend on the order of its frames, only each frame's own time offset does);
 3. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
-4. ``transforms.LabelReadout`` turns the logits into labels and confidence at the frame size.
+4. ``readout.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
 Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
 intra-op threads that do not spin while waiting: each of the T + 1 sessions has its own pool, and with
@@ -26,8 +26,8 @@ import numpy as np
 
 from ..export.format import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
 from ..labels import LabelSet
-from ..transforms import LabelReadout
-from .streaming import StreamBase, check_ema_alpha
+from .readout import LabelReadout
+from .stream_base import StreamBase, check_ema_alpha
 
 
 def session_options(threads: int):

@@ -14,7 +14,7 @@ from t2g_core import StreamingSegmenter, build_model, upsample_logits
 from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
 from t2g_core.export import ExportError, export_model
 from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
-from t2g_core.transforms import LabelReadout
+from t2g_core.inference.readout import LabelReadout
 
 
 def _config(memory_frames: int = 3) -> ModelConfig:
@@ -123,12 +123,29 @@ def test_label_readout_equals_upsample_softmax_max(shape, size):
     decided = (top2[0] - top2[-1]).numpy() > 1e-4 if shape[0] > 1 else np.ones(size, bool)
     readout = LabelReadout()
     for _ in range(2):  # the workspace is reused
-        got_labels, got_confidence = readout(scores, size)
+        got_labels, got_confidence = readout(scores.numpy(), size)
         assert got_labels.shape == size and got_labels.dtype == np.uint8 and got_confidence.dtype == np.float32
         np.testing.assert_array_equal(got_labels[decided], labels.numpy()[decided])
         np.testing.assert_allclose(got_confidence, confidence.numpy(), atol=1e-6)
     tie_labels, tie_confidence = readout(np.zeros((4, 2, 2), np.float32), (3, 3))
     assert (tie_labels == 0).all() and np.allclose(tie_confidence, 0.25), "ties go to the lowest class id"
+
+
+def test_ema_smoothing_equals_the_torch_segmenters(model, export_dir):
+    """``ema_alpha`` on onnxruntime smooths the probabilities as the torch segmenter does, and restarts on reset."""
+    reference = StreamingSegmenter(model, max_gap_s=0.5, ema_alpha=0.4)
+    segmenter = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1, ema_alpha=0.4)
+    plain = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1)
+    stamps = [0.0, 0.1, 0.2, 5.0, 5.1]  # a gap before the fourth frame restarts the average
+    for i, (frame, stamp) in enumerate(zip(_frames(5), stamps)):
+        smoothed, unsmoothed = segmenter.step(frame, stamp), plain.step(frame, stamp)
+        _assert_same(reference.step(frame, stamp), smoothed, f"frame {i}")
+        if i in (0, 3):  # first frame after a (re)start: nothing to average with yet
+            np.testing.assert_allclose(smoothed.confidence, unsmoothed.confidence, atol=1e-5)
+        else:
+            assert np.abs(smoothed.confidence - unsmoothed.confidence).max() > 1e-3, f"frame {i} not smoothed"
+    with pytest.raises(ValueError, match="ema_alpha"):
+        OrtStreamingSegmenter(export_dir, max_gap_s=0.5, ema_alpha=0.0)
 
 
 def test_autocast_path_runs_and_stays_close_to_float32(model):
