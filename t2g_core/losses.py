@@ -174,7 +174,7 @@ def masked_temporal_consistency_loss(
     """Masked Temporal Consistency loss between two predictions of the same frame content.
 
     ``logits_a`` and ``logits_b`` predict the same frame seen in two clips of different strides or motions
-    (e.g. the shared last frame of :meth:`ClipSampler.sample_pair` or :func:`make_pseudo_clip_pair`).
+    (e.g. the shared last frame of the two clips of :meth:`ClipSampler.sample_pair`).
 
     Formula (normalised Jensen-Shannon divergence, averaged over the masked pixels ``M``)::
 

@@ -99,12 +99,6 @@ class ClipSampler:
         indices = np.arange(start, end + 1, stride, dtype=np.int64)
         return Clip(sequence=sequence, indices=indices, times_s=times[indices], stride=stride)
 
-    def sample(self, rng: np.random.Generator) -> Clip:
-        """One clip with a stride drawn uniformly from the strides that fit at least one sequence."""
-        stride = self._fitting[int(rng.integers(len(self._fitting)))]
-        sequence, end = self._pick_end(rng, stride)
-        return self.clip(sequence, end=end, stride=stride)
-
     def sample_pair(self, rng: np.random.Generator) -> tuple[Clip, Clip]:
         """Two clips of the same sequence that end at the same frame, with different strides if possible.
 

@@ -35,7 +35,7 @@ def test_clips_are_ordered_with_the_drawn_stride_and_real_times():
     rng = np.random.default_rng(1)
     seen = set()
     for _ in range(400):
-        clip = sampler.sample(rng)
+        clip = sampler.sample_pair(rng)[0]
         times = (fifteen_hz, one_hz)[clip.sequence]
         assert len(clip.indices) == 3
         np.testing.assert_array_equal(np.diff(clip.indices), clip.stride)
@@ -52,7 +52,7 @@ def test_clips_are_uniform_over_all_clips_of_a_stride():
     # clip_len 3, stride 1: 1 clip in the 3-frame run, 3 in the 5-frame run.
     sampler = ClipSampler([np.arange(3.0), np.arange(5.0)], clip_len=3, s_min=1, s_max=1)
     rng = np.random.default_rng(2)
-    ends = Counter((c.sequence, int(c.indices[-1])) for c in (sampler.sample(rng) for _ in range(4000)))
+    ends = Counter((c.sequence, int(c.indices[-1])) for c in (sampler.sample_pair(rng)[0] for _ in range(4000)))
     assert set(ends) == {(0, 2), (1, 2), (1, 3), (1, 4)}
     for key in ends:
         assert abs(ends[key] / 4000 - 0.25) < 0.03
@@ -93,7 +93,7 @@ def test_sampler_rejects_what_cannot_fit():
 def test_sampling_is_reproducible_from_the_seed():
     sampler = ClipSampler([np.arange(30.0), np.arange(12.0)], clip_len=4, s_min=1, s_max=3)
     draws = [
-        [tuple(sampler.sample(rng).indices) for _ in range(20)]
+        [tuple(clip.indices) for _ in range(20) for clip in sampler.sample_pair(rng)]
         for rng in (np.random.default_rng(7), np.random.default_rng(7))
     ]
     assert draws[0] == draws[1]

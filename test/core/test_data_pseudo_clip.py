@@ -8,9 +8,8 @@ import pytest
 from t2g_core.data.pseudo_clip import (
     CameraMotion,
     MotionRange,
-    make_pseudo_clip,
-    make_pseudo_clip_pair,
     render_pseudo_clip,
+    sample_motion,
     sample_times,
 )
 
@@ -22,6 +21,14 @@ def _scene(height=40, width=60, seed=0):
     image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     labels = rng.integers(0, VOID, size=(height, width)).astype(np.uint8)
     return image, labels
+
+
+def _random_clip(image, labels, *, seed: int, clip_len: int):
+    """A clip as the feature bank draws one: random video-like times and motion, ending on the input."""
+    rng = np.random.default_rng(seed)
+    times = sample_times(rng, clip_len=clip_len, gap_s=1 / 15, gap_jitter=0.2)
+    motion = sample_motion(rng, MotionRange())
+    return render_pseudo_clip(image, labels, motion=motion, times_s=times, target_index=-1, void_id=VOID)
 
 
 def test_translation_moves_pixels_by_hand_computed_amount():
@@ -50,9 +57,7 @@ def test_zoom_out_leaves_a_void_border():
 def test_target_frame_is_the_input_and_labels_keep_their_ids():
     image, labels = _scene()
     labels = labels.astype(np.int64)
-    clip = make_pseudo_clip(
-        image, labels, rng=np.random.default_rng(1), clip_len=5, motion_range=MotionRange(), void_id=VOID
-    )
+    clip = _random_clip(image, labels, seed=1, clip_len=5)
     assert clip.frames.shape == (5, 40, 60, 3) and clip.frames.dtype == np.uint8
     assert clip.labels.shape == (5, 40, 60) and clip.labels.dtype == np.int64
     assert clip.valid.shape == (5, 40, 60) and clip.affines.shape == (5, 2, 3)
@@ -66,9 +71,7 @@ def test_target_frame_is_the_input_and_labels_keep_their_ids():
 
 def test_unlabelled_frame_gives_validity_only():
     image, _ = _scene()
-    clip = make_pseudo_clip(
-        image, None, rng=np.random.default_rng(2), clip_len=3, motion_range=MotionRange(), void_id=VOID
-    )
+    clip = _random_clip(image, None, seed=2, clip_len=3)
     assert clip.labels is None and clip.valid.dtype == bool and clip.valid[-1].all()
 
 
@@ -83,44 +86,14 @@ def test_times_are_video_like_with_bounded_jitter():
         sample_times(rng, clip_len=3, gap_s=0.1, gap_jitter=1.0)
 
 
-def test_pair_ends_at_the_same_frame_with_two_strides():
+def test_two_strides_of_one_motion_sample_one_camera_path():
+    """The bank's pseudo-clips: two frame rates of the same motion see the same frame at the same time."""
     image, labels = _scene()
-    a, b = make_pseudo_clip_pair(
-        image,
-        labels,
-        rng=np.random.default_rng(4),
-        clip_len=4,
-        motion_range=MotionRange(),
-        s_min=1,
-        s_max=3,
-        same_motion=False,
-        gap_jitter=0.0,
-        void_id=VOID,
-    )
-    for clip in (a, b):
-        np.testing.assert_array_equal(clip.frames[-1], image)
-        np.testing.assert_array_equal(clip.labels[-1], labels)
-    stride_a, stride_b = (round(np.diff(c.times_s)[0] * 15) for c in (a, b))
-    assert stride_a != stride_b and {stride_a, stride_b} <= {1, 2, 3}
-    assert not np.allclose(a.affines[0], b.affines[0])
-
-
-def test_same_motion_pair_samples_one_camera_path():
-    image, labels = _scene()
-    a, b = make_pseudo_clip_pair(
-        image,
-        labels,
-        rng=np.random.default_rng(5),
-        clip_len=4,
-        motion_range=MotionRange(zoom_per_s=1.0, shift_per_s=0.5, rotation_deg_per_s=10.0),
-        s_min=1,
-        s_max=2,
-        same_motion=True,
-        gap_jitter=0.0,
-        void_id=VOID,
-    )
-    dense, sparse = (a, b) if a.times_s[1] < b.times_s[1] else (b, a)
-    # 2/15 s before the target: frame index 1 of the stride-1 clip and index 2 of the stride-2 clip.
+    motion = sample_motion(np.random.default_rng(5),
+                           MotionRange(zoom_per_s=1.0, shift_per_s=0.5, rotation_deg_per_s=10.0))
+    dense = render_pseudo_clip(image, labels, motion=motion, times_s=np.arange(4) / 15, void_id=VOID)
+    sparse = render_pseudo_clip(image, labels, motion=motion, times_s=np.arange(4) * 2 / 15, void_id=VOID)
+    # Both end on the target; 2/15 s before it are frame 1 of the stride-1 clip and frame 2 of the stride-2 one.
     np.testing.assert_allclose(dense.affines[1], sparse.affines[2], atol=1e-9)
     assert np.abs(dense.frames[1].astype(int) - sparse.frames[2]).max() <= 1
     assert (dense.labels[1] != sparse.labels[2]).mean() < 0.01
@@ -129,13 +102,11 @@ def test_same_motion_pair_samples_one_camera_path():
 
 def test_reproducible_and_validated():
     image, labels = _scene()
-    kwargs = dict(clip_len=3, motion_range=MotionRange(), void_id=VOID)
-    first = make_pseudo_clip(image, labels, rng=np.random.default_rng(6), **kwargs)
-    second = make_pseudo_clip(image, labels, rng=np.random.default_rng(6), **kwargs)
-    np.testing.assert_array_equal(first.frames, second.frames)
+    np.testing.assert_array_equal(_random_clip(image, labels, seed=6, clip_len=3).frames,
+                                  _random_clip(image, labels, seed=6, clip_len=3).frames)
     with pytest.raises(ValueError, match="uint8"):
-        make_pseudo_clip(image.astype(np.float32), labels, rng=np.random.default_rng(0), **kwargs)
+        _random_clip(image.astype(np.float32), labels, seed=0, clip_len=3)
     with pytest.raises(ValueError, match="labels"):
-        make_pseudo_clip(image, labels[:-1], rng=np.random.default_rng(0), **kwargs)
+        _random_clip(image, labels[:-1], seed=0, clip_len=3)
     with pytest.raises(ValueError, match="zoom_per_s"):
         MotionRange(zoom_per_s=-0.1)
