@@ -23,6 +23,7 @@ from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.labels import LabelSet
 from t2g_core.model import build_model
 from t2g_core.training.config import load_train_config
+from t2g_core.training.backbone_onnx import OrtBackbone
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
 from t2g_core.training.trainer import STATE_FILE, Trainer
 
@@ -88,8 +89,11 @@ def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -
         if cache.is_file():
             print(f"feature bank: loading {cache}", flush=True)
             return FeatureBank.load(cache)
+    runner = None
+    if torch.device(args.device).type == "cpu":  # the frozen backbone in onnxruntime: same maps, ~6x faster than eager torch here
+        runner = OrtBackbone(model.backbone, input_size=tuple(config.bank.crop_size), threads=torch.get_num_threads())
     bank = build_feature_bank(train, model.backbone, config.bank, seed=config.seed, void_id=void_id,
-                              progress=not args.no_progress and rank == 0)
+                              progress=not args.no_progress and rank == 0, runner=runner)
     print(f"feature bank: {len(bank)} frames", flush=True)
     if cache is not None and rank == 0:
         bank.save(cache)

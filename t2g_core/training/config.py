@@ -14,6 +14,7 @@ import yaml
 
 from t2g_core.config import from_mapping
 from t2g_core.data.augment import AugmentConfig
+from t2g_core.data.ego_video import EgoVideoConfig
 from t2g_core.data.pseudo_clip import MotionRange
 
 CLASS_WEIGHTINGS = ("none", "inverse_sqrt")
@@ -30,6 +31,9 @@ class BankConfig:
         pseudo_length: frames per pseudo-video; must fit a clip of T frames at ``pseudo_stride_max``.
         pseudo_gap_s: nominal spacing of pseudo-video frames (jittered by +-20 %).
         motion: per-second ranges of the pseudo-videos' camera motion.
+        ego_videos: ego-motion videos (``t2g_core.data.ego_video``) rendered from every labelled frame:
+            forward motion, moving objects, per-frame photometry, noise and JPEG, at 5-30 fps.
+        ego: the ranges those videos draw from.
         augment: augmentation ranges (its ``crop_size`` is ignored: ``crop_size`` above applies).
     """
 
@@ -41,8 +45,12 @@ class BankConfig:
     motion: MotionRange = field(default_factory=lambda: MotionRange(zoom_per_s=0.6, shift_per_s=0.3,
                                                                      rotation_deg_per_s=6.0))
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ego_videos: int = 0
+    ego: EgoVideoConfig = field(default_factory=EgoVideoConfig)
 
     def __post_init__(self) -> None:
+        if self.ego_videos < 0:
+            raise ValueError(f"bank.ego_videos must be >= 0, got {self.ego_videos}")
         if min(self.crop_size) < 32 or self.real_views < 1 or self.pseudo_motions < 0 or self.pseudo_length < 1:
             raise ValueError(f"bank: need crop >= 32 px, real_views >= 1, pseudo_motions >= 0, pseudo_length >= 1; "
                              f"got {self.crop_size}, {self.real_views}, {self.pseudo_motions}, {self.pseudo_length}")

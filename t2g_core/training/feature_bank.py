@@ -3,7 +3,8 @@
 The backbone never trains, so its output for a given input never changes. Training therefore draws a
 fixed number of augmented views up front — ``real_views`` copies of every CamVid sequence (one geometric
 and photometric draw per sequence and view, so a view is still a plausible video) and
-``pseudo_motions`` pseudo-videos per labelled frame (a smooth camera motion at ~15 fps) — runs the
+``pseudo_motions`` pseudo-videos per labelled frame (a smooth camera motion at ~15 fps) and
+``ego_videos`` ego-motion videos per labelled frame (``t2g_core.data.ego_video``) — runs the
 backbone on each frame once, and keeps the maps in memory as float16. Every training step then only runs
 the trainable modules. Both the T2G and the per-frame model train on banks built from the same config and
 seed, i.e. on identical data.
@@ -16,6 +17,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from tqdm import tqdm
 from t2g_core.backbones import FrozenBackbone
 from t2g_core.data.augment import augment_clip
 from t2g_core.data.camvid import CamVidSplit
+from t2g_core.data.ego_video import render_ego_video
 from t2g_core.data.pseudo_clip import render_pseudo_clip, sample_motion, sample_times
 from t2g_core.transforms import frames_to_tensor
 
@@ -101,13 +104,18 @@ def bank_key(split: CamVidSplit, backbone_name: str, config: BankConfig, *, seed
 
 
 def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: BankConfig, *, seed: int,
-                       void_id: int, progress: bool = True) -> FeatureBank:
+                       void_id: int, progress: bool = True,
+                       runner: Callable[[torch.Tensor], dict[int, torch.Tensor]] | None = None) -> FeatureBank:
     """Draw the augmented views of ``split`` and run ``backbone`` on each of their frames once.
 
     Deterministic: the same split, config and seed give the same bank (each view has its own generator).
     Views are generated one at a time, so only the float16 maps of the whole bank stay in memory.
+    ``runner`` computes the maps instead of ``backbone`` itself, e.g. ``OrtBackbone`` (same maps, faster
+    on a CPU); it takes (n, 3, H, W) float32 0..255 at ``config.crop_size``.
     """
-    total = len(split.frames) * (config.real_views + config.pseudo_motions * config.pseudo_length)
+    runner = runner or backbone
+    total = len(split.frames) * (config.real_views + config.pseudo_motions * config.pseudo_length
+                                 + config.ego_videos * config.ego.length)
     height, width = config.crop_size
     levels = {stride: torch.empty((total, channels, -(-height // stride), -(-width // stride)), dtype=torch.float16)
               for stride, channels in backbone.out_channels.items()}
@@ -120,7 +128,7 @@ def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: Ban
             length = len(images)
             for start in range(0, length, _BACKBONE_BATCH):
                 chunk = frames_to_tensor(images[start:start + _BACKBONE_BATCH])  # (n, 3, H, W) float32 0..255
-                for stride, features in backbone(chunk).items():
+                for stride, features in runner(chunk).items():
                     levels[stride][cursor + start: cursor + start + len(chunk)] = features.half()
                 bar.update(len(chunk))
             all_labels[cursor: cursor + length] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.uint8))
@@ -153,3 +161,10 @@ def _views(split: CamVidSplit, config: BankConfig, *, seed: int, void_id: int):
                                       target_index=-1, void_id=void_id)
             images, clip_labels = augment_clip(clip.frames, clip.labels, rng=rng, config=augment, void_id=void_id)
             yield images, clip_labels, clip.times_s, True
+    for video_index in range(config.ego_videos):
+        for frame_index, frame in enumerate(split.frames):
+            rng = np.random.default_rng([seed, 2, video_index, frame_index])
+            image, labels = loaded[frame.name]
+            video = render_ego_video(image, labels, rng=rng, config=config.ego, void_id=void_id)
+            images, clip_labels = augment_clip(video.frames, video.labels, rng=rng, config=augment, void_id=void_id)
+            yield images, clip_labels, video.times_s, True
