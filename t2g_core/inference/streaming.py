@@ -70,7 +70,8 @@ class StreamingSegmenter(StreamBase):
         self._readout = LabelReadout()
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
         self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
-        super().__init__(max_memory_length=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s)
+        super().__init__(max_memory_length=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s,
+                         label_set=label_set)
 
     @property
     def memory_frames(self) -> int:
