@@ -92,7 +92,7 @@ class SegmentationPipeline:
             confidence=result.confidence,
             occupancy=occupancy,
             reset_reason=result.reset_reason,
-            memory_frames=result.memory_frames,
+            memory_frames=result.frames_in_memory,
             color=color_mask if color else None,
             overlay=overlay(rgb, color_mask, self.options.overlay_alpha, labels) if overlay_image else None,
             confidence_mono8=confidence_to_mono8(result.confidence) if confidence_mono8 else None,

@@ -1,33 +1,38 @@
 """Ego-videos: a realistic pseudo-video of 16+ frames rendered from ONE labelled frame.
 
-Unlike a pseudo-clip (an affine warp of a still, the still itself as target), every frame of an ego-video
-is a new observation: the camera drives forward, objects move on their own and occlude the background,
-and each frame has its own exposure, noise, JPEG artefacts and sub-pixel jitter. A model can only
-predict a frame stably by reading the past, which is what temporal training needs to reward.
+Unlike a pseudo-clip (an affine warp of a still, the still itself as target), every frame of an
+ego-video is a new observation: the camera drives forward, objects move on their own and occlude
+the background, and each frame has its own exposure, noise, JPEG artefacts and sub-pixel jitter. A
+model can only predict a frame stably by reading the past, which is what temporal training needs to
+reward.
 
-Geometry. All motion is a smooth function of time in seconds, so two frame rates sample one continuous
-camera path. With ``dt = t - t_label`` (the labelled frame, drawn anywhere in the video, has ``dt = 0``)
-and ``(u, w) = (x - v_x, y - v_y)`` pixel coordinates relative to the vanishing point ``v`` (at
-``vanishing_y_range`` of the height, jittered around the centre column), the labelled frame maps into
-frame ``t`` by the homography ``J_t T(v + d(t)) R(roll(t)) S(exp(zoom * dt)) P(k) T(-v)``:
+Geometry. All motion is a smooth function of time in seconds, so two frame rates sample one
+continuous camera path. With ``dt = t - t_label`` (the labelled frame, drawn anywhere in the video,
+has ``dt = 0``) and ``(u, w) = (x - v_x, y - v_y)`` pixel coordinates relative to the vanishing
+point ``v`` (at ``vanishing_y_range`` of the height, jittered around the centre column), the
+labelled frame maps into frame ``t`` by the homography
+``J_t T(v + d(t)) R(roll(t)) S(exp(zoom * dt)) P(k) T(-v)``:
 
 - ``S``: zoom about the vanishing point (forward motion seen by distant structure);
-- ``P(k)``: the road-plane homography of a forward translation, ``(u, w) -> (u, w) (1 + k v_y) / (1 - k w)``
-  with ``k = road * dt / w_bottom``: 1 at the top row, growing towards the bottom row, which expands by
-  about ``exp(road * dt)``-like factors, faster than the horizon (a homography, not an affine);
-- ``R``: small roll, ``d(t)``: yaw (a horizontal drift plus a slow sway) and a pitch bob (vertical);
-  each is ``f(t) - f(t_label)`` so the labelled frame has the identity pose before jitter;
+- ``P(k)``: the road-plane homography of a forward translation,
+  ``(u, w) -> (u, w) (1 + k v_y) / (1 - k w)`` with ``k = road * dt / w_bottom``: a scale of 1 at
+  the top row growing towards the bottom row (about ``1 / (1 - road * dt)`` relative to the
+  horizon), so the road near the car expands faster than the horizon (a homography, not an affine);
+- ``R``: small roll, ``d(t)``: yaw (a horizontal drift plus a slow sway) and a pitch bob
+  (vertical); each is ``f(t) - f(t_label)`` so the labelled frame has the identity pose before
+  jitter;
 - ``J_t``: a per-frame random translation below one pixel (sub-pixel jitter), on every frame.
 
 Pasted objects: 1-3 connected components of the moving classes (car, pedestrian, bicyclist by
 default, ids read from ``config/classes_camvid.yaml``) are cut from the same frame with their label
 mask, and pasted (image and labels) at ``offset(dt) = o0 + v dt + a dt^2 / 2`` in labelled-frame
-coordinates, so they move on their own path and then with the camera. A frame without such components
-gets no pasted object. Positions are rounded to whole source pixels.
+coordinates, so they move on their own path and then with the camera. A frame without such
+components gets no pasted object. Positions are rounded to whole source pixels.
 
-Photometry, per frame: a slow drift of brightness, contrast, gamma and white balance (sinusoids in time),
-exposure flicker (a log-normal gain per frame), sensor noise (Gaussian plus shot noise whose variance
-grows with intensity, independent per frame), and JPEG re-encoding at a quality drawn per frame.
+Photometry, per frame: a slow drift of brightness, contrast, gamma and white balance (sinusoids in
+time), exposure flicker (a log-normal gain per frame), sensor noise (Gaussian plus shot noise whose
+variance grows with intensity, independent per frame), and JPEG re-encoding at a quality drawn per
+frame.
 
 Pixels with no source (outside the labelled frame) are REFLECT-PADDED in the image (OpenCV
 ``BORDER_REFLECT_101``, so the model sees no hard black edge) and VOID in the labels.
@@ -47,7 +52,9 @@ from ..resources import shipped_path
 MOVING_CLASS_NAMES = ("car", "pedestrian", "bicyclist")
 
 
-def moving_class_ids(label_set: LabelSet, names: tuple[str, ...] = MOVING_CLASS_NAMES) -> tuple[int, ...]:
+def moving_class_ids(
+    label_set: LabelSet, names: tuple[str, ...] = MOVING_CLASS_NAMES
+) -> tuple[int, ...]:
     """Ids of the classes ``names`` in ``label_set`` (``ValueError`` naming a missing one)."""
     missing = [name for name in names if name not in label_set.names]
     if missing:
@@ -63,7 +70,8 @@ def _camvid_moving_ids() -> tuple[int, ...]:
 def _range_field(name: str, value: tuple[float, float], *, low: float, high: float) -> None:
     if len(value) != 2 or not low <= value[0] <= value[1] <= high:
         raise ValueError(
-            f"EgoVideoConfig.{name} must be (lo, hi) with {low} <= lo <= hi <= {high}, got {value!r}"
+            f"EgoVideoConfig.{name} must be (lo, hi) with {low} <= lo <= hi <= {high}, "
+            f"got {value!r}"
         )
 
 
@@ -73,10 +81,12 @@ class EgoVideoConfig:
 
     Attributes:
         length: frames per video (>= 16 by default; >= 2 accepted for tests).
-        fps_range: frames per second; gaps are ``(1 + u) / fps``, ``u ~ U(-gap_jitter, gap_jitter)``.
+        fps_range: frames per second; gaps are ``(1 + u) / fps``,
+            ``u ~ U(-gap_jitter, gap_jitter)``.
         gap_jitter: uneven frame arrival, in [0, 0.5).
         vanishing_y_range: vanishing-point height as a fraction of the image height.
-        vanishing_x_jitter: horizontal offset of the vanishing point from the centre, fraction of width.
+        vanishing_x_jitter: largest horizontal offset of the vanishing point from the centre,
+            fraction of the width.
         zoom_per_s: log-zoom rate about the vanishing point (forward speed seen at the horizon).
         road_per_s: road-plane expansion rate of the bottom row (``k`` of the module docstring).
         yaw_per_s: horizontal drift, image widths per second (sign drawn at random).
@@ -87,10 +97,11 @@ class EgoVideoConfig:
         objects_range: how many moving objects to paste (integers, capped by the components found).
         object_min_area: smallest component (pixels) worth pasting.
         object_max_area_frac: largest component, fraction of the image area.
-        object_offset: horizontal offset of a pasted copy from its source at the labelled frame, widths.
+        object_offset: horizontal offset of a pasted copy from its source at the labelled frame,
+            widths (sign drawn at random).
         object_speed: horizontal object speed, widths per second (sign drawn at random).
-        brightness_amplitude, contrast_amplitude, gamma_amplitude, white_balance_amplitude: log-amplitude
-            of the slow photometric drift (sinusoids at ``photometric_hz_range``).
+        brightness_amplitude, contrast_amplitude, gamma_amplitude, white_balance_amplitude:
+            log-amplitude of the slow photometric drift (sinusoids at ``photometric_hz_range``).
         flicker_std: std of the per-frame log exposure gain.
         noise_std: Gaussian sensor noise std (0..255 units).
         shot_noise: shot-noise variance per unit of intensity (0..255 units).
@@ -134,16 +145,20 @@ class EgoVideoConfig:
             raise ValueError(f"EgoVideoConfig.length must be an int >= 2, got {self.length!r}")
         _range_field("fps_range", self.fps_range, low=1e-3, high=1e3)
         if not 0 <= self.gap_jitter < 0.5:
-            raise ValueError(f"EgoVideoConfig.gap_jitter must be in [0, 0.5), got {self.gap_jitter!r}")
+            raise ValueError(
+                f"EgoVideoConfig.gap_jitter must be in [0, 0.5), got {self.gap_jitter!r}"
+            )
         _range_field("vanishing_y_range", self.vanishing_y_range, low=0.2, high=0.5)
         if not 0 <= self.vanishing_x_jitter <= 0.25:
             raise ValueError(
-                f"EgoVideoConfig.vanishing_x_jitter must be in [0, 0.25], got {self.vanishing_x_jitter!r}"
+                "EgoVideoConfig.vanishing_x_jitter must be in [0, 0.25], "
+                f"got {self.vanishing_x_jitter!r}"
             )
         for name in ("zoom_per_s", "yaw_per_s", "object_offset", "object_speed"):
             _range_field(name, getattr(self, name), low=0.0, high=1.0)
-        for name in ("sway_amplitude", "bob_amplitude", "brightness_amplitude", "contrast_amplitude",
-                     "gamma_amplitude", "white_balance_amplitude", "flicker_std"):
+        for name in ("sway_amplitude", "bob_amplitude", "brightness_amplitude",
+                     "contrast_amplitude", "gamma_amplitude", "white_balance_amplitude",
+                     "flicker_std"):
             _range_field(name, getattr(self, name), low=0.0, high=0.5)
         for name in ("sway_hz_range", "bob_hz_range", "photometric_hz_range"):
             _range_field(name, getattr(self, name), low=0.0, high=10.0)
@@ -153,21 +168,24 @@ class EgoVideoConfig:
         _range_field("jpeg_quality", self.jpeg_quality, low=1, high=100)
         _range_field("objects_range", self.objects_range, low=0, high=16)
         _range_field("road_per_s", self.road_per_s, low=0.0, high=1.0)
-        # The road homography (1 + k v_y) / (1 - k w) must stay finite and positive over the whole video.
+        # The road homography (1 + k v_y) / (1 - k w) must stay finite and positive all video long.
         if self.road_per_s[1] * self.max_span_s >= 0.9:
             raise ValueError(
-                f"EgoVideoConfig.road_per_s upper bound {self.road_per_s[1]} times the longest video "
+                f"EgoVideoConfig.road_per_s upper bound {self.road_per_s[1]} times the longest "
+                f"video "
                 f"({self.max_span_s:.2f} s) must be < 0.9"
             )
         if not 0 <= self.jitter_px < 1:
             raise ValueError(f"EgoVideoConfig.jitter_px must be in [0, 1), got {self.jitter_px!r}")
         if self.object_min_area < 1 or not 0 < self.object_max_area_frac <= 1:
             raise ValueError(
-                "EgoVideoConfig.object_min_area must be >= 1 and object_max_area_frac in (0, 1], got "
-                f"{self.object_min_area!r}, {self.object_max_area_frac!r}"
+                "EgoVideoConfig.object_min_area must be >= 1 and object_max_area_frac in (0, 1], "
+                f"got {self.object_min_area!r}, {self.object_max_area_frac!r}"
             )
         if not all(isinstance(i, int) and 0 <= i <= 255 for i in self.object_ids):
-            raise ValueError(f"EgoVideoConfig.object_ids must be ints in 0..255, got {self.object_ids!r}")
+            raise ValueError(
+                f"EgoVideoConfig.object_ids must be ints in 0..255, got {self.object_ids!r}"
+            )
 
     @property
     def max_span_s(self) -> float:
@@ -185,7 +203,8 @@ class EgoVideo:
         times_s: (T,) float64 seconds, strictly increasing, starting at 0.
         homographies: (T, 3, 3) float64 camera maps from labelled-frame pixel coordinates to frame t
             (pasted objects move on top of them; pixel ``(x, y)`` is the centre of column x, row y).
-        label_index: the frame whose camera pose is the labelled frame's (up to the sub-pixel jitter).
+        label_index: the frame whose camera pose is the labelled frame's (up to the sub-pixel
+            jitter).
         fps: the nominal frame rate drawn for this video.
     """
 
@@ -236,7 +255,9 @@ def render_ego_video(
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
     if labels.shape != (height, width) or labels.dtype != np.uint8:
-        raise ValueError(f"labels must be ({height}, {width}) uint8, got {labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"labels must be ({height}, {width}) uint8, got {labels.dtype} {labels.shape}"
+        )
     if not 0 <= void_id <= 255:
         raise ValueError(f"void_id must be in 0..255, got {void_id!r}")
 
@@ -264,7 +285,8 @@ def render_ego_video(
                                             flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                                             borderValue=void_id)
         warped = cv2.LUT(warped, _tone_lut(photo, time_s=time_s, gain=gains[t]))
-        warped = _add_noise(warped, rng, noise_std=photo["noise_std"], shot_noise=photo["shot_noise"])
+        warped = _add_noise(warped, rng, noise_std=photo["noise_std"],
+                            shot_noise=photo["shot_noise"])
         frames[t] = _jpeg(warped, quality=int(qualities[t]))
     return EgoVideo(frames=frames, labels=out_labels, times_s=times_s, homographies=homographies,
                     label_index=label_index, fps=fps)
@@ -279,7 +301,7 @@ def _translation(dx: float, dy: float) -> np.ndarray:
 
 
 def _draw_camera(rng, config: EgoVideoConfig, *, height: int, width: int, t_label: float):
-    """A function ``time_s -> (3, 3)`` homography from the labelled frame to the frame at ``time_s``."""
+    """``time_s -> (3, 3)`` homography from the labelled frame to the frame at ``time_s``."""
     v_x = (width - 1) / 2.0 + _uniform(rng, (-1.0, 1.0)) * config.vanishing_x_jitter * width
     v_y = _uniform(rng, config.vanishing_y_range) * (height - 1)
     w_bottom = (height - 1) - v_y
@@ -295,17 +317,20 @@ def _draw_camera(rng, config: EgoVideoConfig, *, height: int, width: int, t_labe
 
     def wave(amplitude, hz, phase, time_s):
         # Relative to the labelled frame: the labelled frame keeps the identity pose.
-        return amplitude * (np.sin(2 * np.pi * hz * time_s + phase) - np.sin(2 * np.pi * hz * t_label + phase))
+        return amplitude * (np.sin(2 * np.pi * hz * time_s + phase)
+                            - np.sin(2 * np.pi * hz * t_label + phase))
 
     def homography(time_s: float) -> np.ndarray:
         dt = time_s - t_label
         k = road * dt / w_bottom
         # Road plane: (u, w) -> (u, w) (1 + k v_y) / (1 - k w); rows expand more the lower they lie.
-        road_plane = np.array([[1.0 + k * v_y, 0.0, 0.0], [0.0, 1.0 + k * v_y, 0.0], [0.0, -k, 1.0]])
+        road_plane = np.array([[1.0 + k * v_y, 0.0, 0.0], [0.0, 1.0 + k * v_y, 0.0],
+                               [0.0, -k, 1.0]])
         scale = np.exp(zoom * dt)
         angle = wave(roll, sway_hz, phases[0], time_s)
         rotate_zoom = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 0.0],
-                                [scale * np.sin(angle), scale * np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+                                [scale * np.sin(angle), scale * np.cos(angle), 0.0],
+                                [0.0, 0.0, 1.0]])
         shift_x = yaw * dt + wave(sway, sway_hz, phases[1], time_s)
         shift_y = wave(bob, bob_hz, phases[2], time_s)
         return (_translation(v_x + shift_x, v_y + shift_y) @ rotate_zoom @ road_plane
@@ -314,8 +339,9 @@ def _draw_camera(rng, config: EgoVideoConfig, *, height: int, width: int, t_labe
     return homography
 
 
-def _draw_patches(rng, config: EgoVideoConfig, image: np.ndarray, labels: np.ndarray) -> list[_Patch]:
-    """Up to ``objects_range`` connected components of the moving classes, each with its own path."""
+def _draw_patches(rng, config: EgoVideoConfig, image: np.ndarray,
+                  labels: np.ndarray) -> list[_Patch]:
+    """Up to ``objects_range`` components of the moving classes, each with its own path."""
     height, width = labels.shape
     max_area = config.object_max_area_frac * height * width
     candidates = []  # (class id, component mask crop, box)
@@ -355,7 +381,8 @@ def _composite(image, labels, patches: list[_Patch], *, dt: float) -> tuple[np.n
     image, labels = image.copy(), labels.copy()
     height, width = labels.shape
     for patch in patches:
-        dx, dy = np.rint(patch.offset0 + patch.velocity * dt + 0.5 * patch.accel * dt * dt).astype(int)
+        offset = patch.offset0 + patch.velocity * dt + 0.5 * patch.accel * dt * dt
+        dx, dy = np.rint(offset).astype(int)
         box_h, box_w = patch.mask.shape
         top, left = patch.top + dy, patch.left + dx
         # Clip the patch box to the image.
@@ -386,7 +413,7 @@ def _draw_photometry(rng, config: EgoVideoConfig) -> dict:
 
 
 def _tone_lut(photo: dict, *, time_s: float, gain: float) -> np.ndarray:
-    """(256, 1, 3) uint8 per-channel tone curve of one frame: contrast, gain, white balance, gamma."""
+    """(256, 1, 3) uint8 per-channel tone curve of a frame: contrast, gain, white balance, gamma."""
     drift = np.sin(2 * np.pi * photo["hz"] * time_s + photo["phase"])  # (6,) in -1..1
     brightness = gain * np.exp(photo["brightness"] * drift[0])
     contrast = np.exp(photo["contrast"] * drift[1])
@@ -399,10 +426,10 @@ def _tone_lut(photo: dict, *, time_s: float, gain: float) -> np.ndarray:
 
 
 def _add_noise(frame: np.ndarray, rng, *, noise_std: float, shot_noise: float) -> np.ndarray:
-    """Gaussian read noise plus shot noise (variance ``shot_noise * intensity``), one draw per pixel.
+    """Gaussian read noise plus shot noise (variance ``shot_noise * intensity``), per pixel.
 
-    The unit normal is approximated by a centred, scaled Binomial(32, 1/2) (the popcount of 32 random
-    bits: kurtosis 2.94, steps of 0.35 std), about 6x faster here than ``standard_normal``.
+    The unit normal is approximated by a centred, scaled Binomial(32, 1/2) (the popcount of 32
+    random bits: kurtosis 2.94, steps of 0.35 std), about 6x faster here than ``standard_normal``.
     """
     values = frame.astype(np.float32)
     std = np.sqrt(np.float32(noise_std) ** 2 + np.float32(shot_noise) * values)
@@ -413,7 +440,7 @@ def _add_noise(frame: np.ndarray, rng, *, noise_std: float, shot_noise: float) -
 
 
 def _jpeg(frame: np.ndarray, *, quality: int) -> np.ndarray:
-    """Re-encode an RGB frame as a camera would (OpenCV's JPEG expects BGR: chroma is subsampled)."""
+    """Re-encode an RGB frame as a camera would (OpenCV's JPEG wants BGR: chroma is subsampled)."""
     ok, data = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError(f"JPEG encoding failed at quality {quality}")

@@ -1,7 +1,7 @@
 """OrtStreamingSegmenter: the streaming segmenter on onnxruntime (CPU), from a ``t2g_core.export`` directory.
 
-Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``memory_length``,
-``max_memory_length``, ``memory_frames``, the reset rules and reasons; the bookkeeping is the shared
+Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``memory_capacity``,
+``memory_length``, ``frames_in_memory``, the reset rules and reasons; the bookkeeping is the shared
 ``StreamBase``). Per step:
 
 1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
@@ -92,12 +92,12 @@ class OrtStreamingSegmenter(StreamBase):
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         self._readout = LabelReadout()
-        super().__init__(max_memory_length=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s,
+        super().__init__(memory_capacity=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s,
                          label_set=label_set)
 
     @property
-    def memory_frames(self) -> int:
-        """Frames currently held in the memory (0..T)."""
+    def frames_in_memory(self) -> int:
+        """Frames currently held in the memory (0..memory_length)."""
         return len(self._stamps)
 
     def _resize_memory(self, memory_length: int) -> None:

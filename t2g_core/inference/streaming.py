@@ -41,7 +41,8 @@ class StreamingSegmenter(StreamBase):
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         device: torch device to run on (``cpu``, ``cuda``, ``cuda:N``).
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
-        memory_length: frames kept in the memory, 1..``model.memory_length``; None = the model's T.
+        memory_length: frames kept in the memory, 1..``model.memory_length`` (the model's memory
+            capacity T); None = T.
             Shorter memories are in-distribution: the first frames of every training clip have them.
         autocast: ``"float16"`` or ``"bfloat16"`` runs the model under ``torch.autocast`` on ``device``
             (the cached memory is then kept in that dtype too); None = float32. Meant for CUDA; bfloat16
@@ -70,12 +71,12 @@ class StreamingSegmenter(StreamBase):
         self._readout = LabelReadout()
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
         self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
-        super().__init__(max_memory_length=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s,
+        super().__init__(memory_capacity=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s,
                          label_set=label_set)
 
     @property
-    def memory_frames(self) -> int:
-        """Frames currently held in the memory (0..T)."""
+    def frames_in_memory(self) -> int:
+        """Frames currently held in the memory (0..memory_length)."""
         return len(self._memory)
 
     def _resize_memory(self, memory_length: int) -> None:

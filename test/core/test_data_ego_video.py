@@ -1,4 +1,5 @@
-"""Ego-videos: determinism, shapes and times, new observations per frame, ego-motion, moving objects, void."""
+"""Ego-videos: determinism, shapes and times, new observations per frame, ego-motion, moving
+objects, void."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ STILL = dict(zoom_per_s=(0.0, 0.0), road_per_s=(0.0, 0.0), yaw_per_s=(0.0, 0.0),
 
 
 def _scene(height=72, width=160, seed=0):
-    """Labels: sky above 40 % of the height, road below, one car box on the road. The image is a mild
-    texture on flat class colours, the car a saturated red, so a pasted car shows in the pixels."""
+    """Labels: sky above 40 % of the height, road below, one car box on the road. The image is a
+    mild texture on flat class colours, the car a saturated red, so a pasted car shows in pixels."""
     rng = np.random.default_rng(seed)
     labels = np.full((height, width), ROAD, dtype=np.uint8)
     labels[: int(0.4 * height)] = SKY
@@ -39,7 +40,8 @@ def _scene(height=72, width=160, seed=0):
 
 def _render(seed, config, *, scene=None):
     image, labels = _scene() if scene is None else scene
-    return render_ego_video(image, labels, rng=np.random.default_rng(seed), config=config, void_id=VOID)
+    return render_ego_video(image, labels, rng=np.random.default_rng(seed), config=config,
+                            void_id=VOID)
 
 
 def test_same_seed_same_video_other_seed_other_video():
@@ -107,14 +109,15 @@ def test_road_plane_is_a_homography_expanding_the_bottom_faster_than_the_horizon
 
 
 def test_pasted_object_moves_on_its_own():
-    config = EgoVideoConfig(objects_range=(1, 1), object_offset=(0.2, 0.2), object_speed=(0.15, 0.15),
+    config = EgoVideoConfig(objects_range=(1, 1), object_offset=(0.2, 0.2),
+                            object_speed=(0.15, 0.15),
                             fps_range=(15.0, 15.0), gap_jitter=0.0, **STILL)
     image, labels = _scene()
     video = _render(5, config, scene=(image, labels))
     centres = [np.argwhere(frame == CAR)[:, 1].mean() for frame in video.labels]
     travel = abs(centres[-1] - centres[0])
     copy_travel = 0.15 * 160 * video.times_s[-1]  # the original car stays put, its copy moves
-    assert travel > 0.25 * copy_travel, f"car pixels moved {travel:.1f} px, copy moved {copy_travel:.1f}"
+    assert travel > 0.25 * copy_travel, f"car moved {travel:.1f} px, its copy {copy_travel:.1f}"
     # The background did not move: away from both cars, labels stay the source labels.
     untouched = (labels != CAR) & np.all(video.labels != CAR, axis=0)
     assert untouched.mean() > 0.5
@@ -133,7 +136,7 @@ def test_no_source_is_void_in_labels_and_reflected_in_the_image():
     video = _render(seed, config)
     for t in range(len(video.frames)):
         corner_void = video.labels[t, 0, 0] == VOID
-        assert corner_void == (t < video.label_index), f"frame {t}, labelled frame {video.label_index}"
+        assert corner_void == (t < video.label_index), f"frame {t}, label at {video.label_index}"
         assert (video.labels[t] == VOID).any() == (t < video.label_index)
     earliest = video.frames[0][video.labels[0] == VOID]
     assert earliest.mean() > 20  # reflect-padded, not black

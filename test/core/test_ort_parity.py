@@ -53,7 +53,7 @@ def test_onnxruntime_labels_agree_with_torch_on_camvid_val(tmp_path):
     worst_confidence = 0.0
     for i, frame in enumerate(frames):
         a, b = reference.step(frame, i / 15), segmenter.step(frame, i / 15)
-        assert (b.reset_reason, b.memory_frames) == (a.reset_reason, a.memory_frames)
+        assert (b.reset_reason, b.frames_in_memory) == (a.reset_reason, a.frames_in_memory)
         agree += int((a.labels == b.labels).sum())
         total += a.labels.size
         worst_confidence = max(worst_confidence, float(np.abs(a.confidence - b.confidence).max()))

@@ -44,7 +44,7 @@ def export_dir(model, tmp_path_factory):
 
 def _assert_same(torch_result, ort_result, context):
     assert ort_result.reset_reason == torch_result.reset_reason, context
-    assert ort_result.memory_frames == torch_result.memory_frames, context
+    assert ort_result.frames_in_memory == torch_result.frames_in_memory, context
     assert ort_result.labels.shape == torch_result.labels.shape and ort_result.labels.dtype == np.uint8
     assert ort_result.confidence.dtype == np.float32
     np.testing.assert_allclose(ort_result.confidence, torch_result.confidence, atol=1e-4, err_msg=context)
@@ -56,7 +56,7 @@ def _assert_same(torch_result, ort_result, context):
 def test_same_outputs_resets_and_memory_as_torch_streaming(model, export_dir):
     reference = StreamingSegmenter(model, max_gap_s=0.5)
     segmenter = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1)
-    assert (segmenter.max_memory_length, segmenter.memory_length, segmenter.memory_frames) == (3, 3, 0)
+    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (3, 3, 0)
     frames = _frames(6) + _frames(2, size=(40, 52), seed=1)
     # (frame, stamp): fill and wrap the ring buffer, gap, time backwards, resolution change.
     script = [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1.5), (0, 1.6), (1, 1.0), (2, 1.1), (6, 1.2),
@@ -65,7 +65,7 @@ def test_same_outputs_resets_and_memory_as_torch_streaming(model, export_dir):
     for index, stamp in script:
         a, b = reference.step(frames[index], stamp), segmenter.step(frames[index], stamp)
         _assert_same(a, b, f"frame {index} at {stamp}")
-        reasons.append((b.reset_reason, b.memory_frames))
+        reasons.append((b.reset_reason, b.frames_in_memory))
     assert reasons == [("start", 1), (None, 2), (None, 3), (None, 3), (None, 3), ("gap", 1), (None, 2),
                        ("time_backwards", 1), (None, 2), ("resolution_change", 1), (None, 2)]
     for seg in (reference, segmenter):
@@ -74,7 +74,7 @@ def test_same_outputs_resets_and_memory_as_torch_streaming(model, export_dir):
     for i in range(4):
         a, b = reference.step(frames[i], 5.0 + 0.1 * i), segmenter.step(frames[i], 5.0 + 0.1 * i)
         _assert_same(a, b, f"memory 2, step {i}")
-        assert b.memory_frames == min(i + 1, 2) and b.reset_reason == ("reconfigured" if i == 0 else None)
+        assert b.frames_in_memory == min(i + 1, 2) and b.reset_reason == ("reconfigured" if i == 0 else None)
     assert segmenter.memory_length == 2
 
 
@@ -82,7 +82,7 @@ def test_memory_stays_bounded_over_a_long_stream(export_dir):
     segmenter = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1, memory_length=2)
     buffers = (segmenter._keys, segmenter._values)
     frame = _frames(1)[0]
-    counts = [segmenter.step(frame, 0.04 * i + (1.0 if i == 150 else 0.0)).memory_frames for i in range(300)]
+    counts = [segmenter.step(frame, 0.04 * i + (1.0 if i == 150 else 0.0)).frames_in_memory for i in range(300)]
     assert max(counts) == 2 and counts[:3] == [1, 2, 2] and counts[150] == 1
     assert segmenter._keys is buffers[0] and segmenter._values is buffers[1], "the ring buffers are reused"
     assert len(segmenter._stamps) == 2
@@ -100,7 +100,7 @@ def test_bad_arguments_and_frames(export_dir):
     with pytest.raises(ValueError, match="stamp_s must be a finite number"):
         segmenter.step(_frames(1)[0], float("nan"))
     result = segmenter.step(_frames(1)[0][:, ::-1], 0.1)  # a non-contiguous view is fine
-    assert result.reset_reason is None and result.memory_frames == 2
+    assert result.reset_reason is None and result.frames_in_memory == 2
 
 
 def test_corrupt_or_incomplete_export_is_refused(export_dir, tmp_path):
@@ -155,7 +155,7 @@ def test_autocast_path_runs_and_stays_close_to_float32(model):
     half = StreamingSegmenter(model, max_gap_s=0.5, autocast="bfloat16")
     for i, frame in enumerate(frames):
         a, b = full.step(frame, 0.1 * i), half.step(frame, 0.1 * i)
-        assert b.memory_frames == a.memory_frames and b.confidence.dtype == np.float32
+        assert b.frames_in_memory == a.frames_in_memory and b.confidence.dtype == np.float32
         assert np.isfinite(b.confidence).all()
         assert np.abs(b.confidence - a.confidence).mean() < 0.05
         assert (b.labels == a.labels).mean() > 0.8

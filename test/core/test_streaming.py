@@ -41,7 +41,7 @@ def test_streaming_equals_clip_mode_for_every_frame(model, frame_size):
     for t, (frame, stamp) in enumerate(zip(frames, stamps)):
         result = segmenter.step(frame, stamp)
         labels, confidence, margin = _expected_from_logits(clip_logits[0, t], frame_size)
-        assert result.memory_frames == min(t + 1, 3)
+        assert result.frames_in_memory == min(t + 1, 3)
         assert result.labels.shape == frame_size and result.labels.dtype == np.uint8
         assert result.confidence.shape == frame_size and result.confidence.dtype == np.float32
         np.testing.assert_allclose(result.confidence, confidence, atol=1e-5)
@@ -54,8 +54,8 @@ def test_first_frame_reports_start_and_memory_is_bounded(model):
     segmenter = StreamingSegmenter(model, max_gap_s=1.0)
     results = [segmenter.step(f, 0.1 * i) for i, f in enumerate(_frames(5))]
     assert [r.reset_reason for r in results] == ["start", None, None, None, None]
-    assert [r.memory_frames for r in results] == [1, 2, 3, 3, 3]
-    assert segmenter.memory_frames == 3
+    assert [r.frames_in_memory for r in results] == [1, 2, 3, 3, 3]
+    assert segmenter.frames_in_memory == 3
     assert all(0 <= r.labels.max() < 5 for r in results)
     assert all(0 < r.confidence.min() and r.confidence.max() <= 1 for r in results)
 
@@ -74,7 +74,7 @@ def test_automatic_resets(model, second_stamp, second_size, reason):
     segmenter.step(_frames(1, seed=1)[0], 0.1)
     result = segmenter.step(_frames(1, size=second_size, seed=2)[0], second_stamp)
     assert result.reset_reason == reason
-    assert result.memory_frames == 1
+    assert result.frames_in_memory == 1
     # After the reset the output is that of a fresh stream starting at this frame.
     fresh = StreamingSegmenter(model, max_gap_s=1.0).step(_frames(1, size=second_size, seed=2)[0], second_stamp)
     np.testing.assert_array_equal(result.labels, fresh.labels)
@@ -87,7 +87,7 @@ def test_gap_equal_to_limit_and_repeated_stamp_do_not_reset(model):
     segmenter.step(frames[0], 10.0)
     assert segmenter.step(frames[1], 10.5).reset_reason is None
     assert segmenter.step(frames[2], 10.5).reset_reason is None
-    assert segmenter.memory_frames == 3
+    assert segmenter.frames_in_memory == 3
 
 
 def test_manual_reset_reason_is_reported_once(model):
@@ -95,7 +95,7 @@ def test_manual_reset_reason_is_reported_once(model):
     frames = _frames(3)
     segmenter.step(frames[0], 0.0)
     segmenter.reset("bag looped")
-    assert segmenter.memory_frames == 0
+    assert segmenter.frames_in_memory == 0
     assert segmenter.step(frames[1], 0.0).reset_reason == "bag looped"
     assert segmenter.step(frames[2], 0.1).reset_reason is None
 
@@ -116,7 +116,7 @@ def test_bad_frames_raise_and_leave_state_unchanged(model, frame, message):
     with pytest.raises(ValueError, match=message):
         segmenter.step(frame, 0.1)
     result = segmenter.step(_frames(1)[0], 0.1)
-    assert result.reset_reason is None and result.memory_frames == 2
+    assert result.reset_reason is None and result.frames_in_memory == 2
 
 
 @pytest.mark.parametrize("stamp", [math.nan, math.inf, None, "0.1", True])
@@ -145,8 +145,9 @@ def test_bad_constructor_arguments(model, kwargs, message):
 
 def test_memory_length_limits_the_ring_buffer(model):
     segmenter = StreamingSegmenter(model, max_gap_s=1.0, memory_length=2)
+    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (3, 2, 0)
     results = [segmenter.step(f, 0.1 * i) for i, f in enumerate(_frames(4))]
-    assert [r.memory_frames for r in results] == [1, 2, 2, 2]
+    assert [r.frames_in_memory for r in results] == [1, 2, 2, 2]
 
 
 def test_exactly_one_backbone_pass_per_frame(model):

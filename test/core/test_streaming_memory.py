@@ -28,11 +28,11 @@ def test_memory_bounded_over_10000_steps(make_tiny_config):
         stamp += 2.0 if step % 1000 == 999 else 0.04
         result = segmenter.step(frame, stamp)
         resets += result.reset_reason is not None
-        assert result.memory_frames <= 3
+        assert result.frames_in_memory <= 3
         if step == 1_500:
             early = _live_tensors()
         elif step == 9_500:
             late = _live_tensors()  # both with a full memory of 3 frames
     assert resets == 11  # "start" plus a gap at steps 999, 1999, ..., 9999
-    assert segmenter.memory_frames == 1
+    assert segmenter.frames_in_memory == 1
     assert late <= early
