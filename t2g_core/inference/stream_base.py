@@ -32,13 +32,13 @@ class FrameResult:
         confidence: (H, W) float32 in 0..1, the probability of the chosen class.
         reset_reason: why the memory was cleared before this frame (``"start"``, ``"gap"``,
             ``"time_backwards"``, ``"resolution_change"`` or the reason given to ``reset``), else None.
-        memory_frames: frames the prediction used, this one included (1..memory_length).
+        frames_in_memory: frames the prediction used, this one included (1..memory_length).
     """
 
     labels: np.ndarray
     confidence: np.ndarray
     reset_reason: str | None
-    memory_frames: int
+    frames_in_memory: int
 
 
 class StreamBase:
@@ -46,44 +46,49 @@ class StreamBase:
 
     Validates frames and stamps, clears the memory on a gap, a stamp going backwards or a resolution
     change, and reports why on the next result. Subclasses hold the memory and implement ``_segment``,
-    ``_resize_memory``, ``_clear_memory`` and ``memory_frames``.
+    ``_resize_memory``, ``_clear_memory`` and ``frames_in_memory``.
+
+    The memory has three numbers: ``memory_capacity``, the model's T (fixed by the checkpoint);
+    ``memory_length``, the active setting in 1..T (``configure``); ``frames_in_memory``, the frames
+    currently held (0..memory_length), which a step's result reports as the frames its prediction used.
 
     Args:
-        max_memory_length: the model's T.
+        memory_capacity: the model's T.
         memory_length: 1..T, None = T.
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         label_set: the classes of the checkpoint it runs (``open_segmenter`` sets it), None if unknown.
     """
 
-    def __init__(self, *, max_memory_length: int, memory_length: int | None, max_gap_s: float,
+    def __init__(self, *, memory_capacity: int, memory_length: int | None, max_gap_s: float,
                  label_set: LabelSet | None = None) -> None:
         self.label_set = label_set
-        self._max_memory_length = int(max_memory_length)
-        self._memory_length = self._max_memory_length
+        self._memory_capacity = int(memory_capacity)
+        self._memory_length = self._memory_capacity
         self._last_stamp: float | None = None
         self._last_size: tuple[int, int] | None = None
         self.configure(memory_length=memory_length, max_gap_s=max_gap_s)
         self._pending_reason: str | None = RESET_START
 
     @property
-    def max_memory_length(self) -> int:
+    def memory_capacity(self) -> int:
         """The model's T: the longest memory ``configure`` accepts."""
-        return self._max_memory_length
+        return self._memory_capacity
 
     @property
     def memory_length(self) -> int:
-        """Frames the memory holds at most (the configured length)."""
+        """Frames the memory holds at most (the active setting, 1..memory_capacity)."""
         return self._memory_length
 
     @property
-    def memory_frames(self) -> int:
-        """Frames currently held in the memory (0..T)."""
+    def frames_in_memory(self) -> int:
+        """Frames currently held in the memory (0..memory_length)."""
         raise NotImplementedError
 
     def configure(self, *, memory_length: int | None, max_gap_s: float) -> None:
-        """Set the memory length (1..``max_memory_length``; None = the model's T) and the gap limit.
+        """Set the memory length (1..``memory_capacity``; None = the model's T) and the gap limit.
 
-        The memory restarts empty and the next step reports ``"reconfigured"``.
+        The one place both are validated. The memory restarts empty and the next step reports
+        ``"reconfigured"``.
 
         Raises:
             ValueError: naming the bad value; the segmenter is unchanged then.
@@ -91,12 +96,11 @@ class StreamBase:
         if not (isinstance(max_gap_s, numbers.Real) and math.isfinite(max_gap_s) and max_gap_s > 0):
             raise ValueError(f"max_gap_s must be a finite number > 0, got {max_gap_s!r}")
         if memory_length is None:
-            memory_length = self.max_memory_length
+            memory_length = self.memory_capacity
         valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
-        if not (valid_int and 1 <= memory_length <= self.max_memory_length):
-            raise ValueError(
-                f"memory_length must be an int in 1..{self.max_memory_length} (the model's T), got {memory_length!r}"
-            )
+        if not (valid_int and 1 <= memory_length <= self.memory_capacity):
+            raise ValueError(f"memory_length must be an int in 1..{self.memory_capacity} (the model's memory "
+                             f"capacity), got {memory_length!r}")
         self._max_gap_s = float(max_gap_s)
         self._memory_length = memory_length
         self._resize_memory(memory_length)
@@ -131,7 +135,8 @@ class StreamBase:
         labels, confidence = self._segment(frame_rgb, stamp_s)
         reason, self._pending_reason = self._pending_reason, None
         self._last_stamp, self._last_size = stamp_s, size
-        return FrameResult(labels=labels, confidence=confidence, reset_reason=reason, memory_frames=self.memory_frames)
+        return FrameResult(labels=labels, confidence=confidence, reset_reason=reason,
+                           frames_in_memory=self.frames_in_memory)
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Add the frame to the memory and return (labels (H, W) uint8, confidence (H, W) float32)."""

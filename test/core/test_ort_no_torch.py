@@ -36,7 +36,7 @@ rng = np.random.default_rng(0)
 results = [segmenter.step(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), 0.1 * i) for i in range(4)]
 print(json.dumps({
     "shapes": [list(r.labels.shape) for r in results],
-    "memory": [r.memory_frames for r in results],
+    "memory": [r.frames_in_memory for r in results],
     "max_label": max(int(r.labels.max()) for r in results),
     "torch_loaded": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
 }))
