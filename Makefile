@@ -50,3 +50,10 @@ export: setup
 ## results/speed.json and results/speed.md
 bench-speed: setup
 	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)
+
+## Soak (a measurement, not a test): the node under a 30 Hz 640x480 camera for N minutes; RSS slope,
+## output rate, latency p50/p95 per minute, drops by reason -> results/soak.json and results/soak.md
+.PHONY: soak
+SOAK_ARGS ?= --minutes 10
+soak: setup
+	@$(RUN) python scripts/soak.py $(SOAK_ARGS)
