@@ -6,10 +6,10 @@
     python scripts/bench_speed.py --quick          # smoke run: few steps, 2 s through ROS (numbers are not results)
 
 1. Streaming step (``step(frame, stamp)``: resize, model, labels + confidence at the frame size), warm,
-   ``--steps`` timed steps per row: FPS = 1000 / mean, p50, p95. Backends: ``torch`` (eager),
-   ``onnxruntime`` (the node's backend: ONNX encode + decode graphs) and ``ort+torch`` (ONNX encode,
-   torch decode: the other split the export allows, measured to choose). Per-frame = memory of 1 frame
-   (what ``model.temporal:=false`` runs), temporal = the checkpoint's T.
+   ``--steps`` timed steps per row: FPS = 1000 / mean, p50, p95. Backends: every one of
+   ``t2g_core.inference.BACKENDS`` (``torch`` eager, ``onnxruntime``: ONNX encode + decode graphs), each
+   opened by ``open_segmenter`` as the node opens it. Per-frame = memory of 1 frame (what
+   ``model.temporal:=false`` runs), temporal = the checkpoint's T.
 2. Profile: median ms of every stage the node runs per frame (message decode, inference split into its
    parts, occupancy, colour, overlay, confidence, message fields and serialisation).
 3. Through ROS: the node (``python -m t2g_ros.node``) in its own process; this process publishes real
@@ -43,14 +43,10 @@ import cv2
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from t2g_ros.demo import stop_node  # noqa: E402
-from t2g_core import (  # noqa: E402
+from t2g_core import (
     LabelSet,
+    LoadedCheckpoint,
     Provenance,
-    StreamingSegmenter,
     build_model,
     frames_to_tensor,
     load_checkpoint,
@@ -59,24 +55,24 @@ from t2g_core import (  # noqa: E402
     save_checkpoint,
     upsample_logits,
 )
-from t2g_core.evaluation.speed import measure_latency  # noqa: E402
-from t2g_core.export import cached_export  # noqa: E402
-from t2g_core.model import FrameFeatures  # noqa: E402
-from t2g_core.inference.ort_streaming import OrtStreamingSegmenter  # noqa: E402
-from t2g_core.postprocess import colorize, confidence_to_mono8, overlay, palette_lut, summarize_occupancy  # noqa: E402
-from t2g_core.inference.readout import LabelReadout  # noqa: E402
-from t2g_ros.image_codec import (  # noqa: E402
+from t2g_core.evaluation.speed import measure_latency
+from t2g_core.export import cached_export
+from t2g_core.inference import BACKEND_NAMES, LabelReadout, open_segmenter
+from t2g_core.postprocess import colorize, confidence_to_mono8, overlay, palette_lut, summarize_occupancy
+from t2g_ros.demo.run import stop_node
+from t2g_ros.image_codec import (
     compressed_msg_to_rgb,
     image_msg_to_rgb,
     rgb_to_compressed_fields,
     rgb_to_image_fields,
 )
-from t2g_ros.msg_fields import as_ros_sequence, class_occupancy_fields  # noqa: E402
+from t2g_ros.msg_fields import as_ros_sequence, class_occupancy_fields
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHIPPED = REPO / "checkpoints" / "t2g_lite0_camvid.pt"
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
 SIZES = {"480x360": (360, 480), "960x720": (720, 960)}
-BACKENDS = ("torch", "onnxruntime", "ort+torch")
 
 
 # ---- the model and the frames --------------------------------------------------------------------
@@ -103,46 +99,20 @@ def real_frames(size: tuple[int, int], count: int = 8) -> list[np.ndarray]:
             for f in frames]
 
 
-class OrtEncodeTorchDecode(OrtStreamingSegmenter):
-    """The other split of the export: the encode graph in onnxruntime, ``T2GModel.decode`` in torch."""
-
-    def __init__(self, export_dir: Path, model, **kwargs: Any) -> None:
-        super().__init__(export_dir, **kwargs)
-        self._model = model.eval()
-
-    def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
-        count = self._push(frame_rgb, stamp_s)
-        embedding = torch.from_numpy(self._embedding)
-        keys, values = torch.from_numpy(self._keys), torch.from_numpy(self._values)
-        memory = [FrameFeatures(pixel_embedding=embedding, memory_keys=tuple(keys[m : m + 1, layer] for layer in
-                                                                             range(keys.shape[1])),
-                                memory_values=tuple(values[m : m + 1, layer] for layer in range(keys.shape[1])))
-                  for m in range(count)]
-        offsets = torch.tensor([[s - stamp_s for s in self._stamps]], dtype=torch.float32)
-        with torch.inference_mode():
-            logits = self._model.decode(memory[0], memory, offsets)
-        return self._readout(logits[0], frame_rgb.shape[:2])
-
-
-def make_segmenter(backend: str, model, export_dir: Path, threads: int, memory_length: int | None):
-    if backend == "torch":
-        return StreamingSegmenter(model, max_gap_s=1.0, memory_length=memory_length)
-    if backend == "onnxruntime":
-        return OrtStreamingSegmenter(export_dir, max_gap_s=1.0, threads=threads, memory_length=memory_length)
-    return OrtEncodeTorchDecode(export_dir, model, max_gap_s=1.0, threads=threads, memory_length=memory_length)
-
-
 # ---- 1. streaming step ---------------------------------------------------------------------------
-def bench_steps(model, export_dir: Path, *, threads: int, steps: int, warmup: int, sizes: list[str],
-                backends: tuple[str, ...], say: Callable[[str], None]) -> list[dict[str, Any]]:
+def bench_steps(checkpoint: Path, loaded: LoadedCheckpoint, cache_dir: Path, *, threads: int, steps: int,
+                warmup: int, sizes: list[str], backends: tuple[str, ...], say: Callable[[str], None],
+                clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+    """One row per size, backend and mode; ``clock`` (seconds) times the steps (a test passes a fake one)."""
     rows = []
     for size_name in sizes:
         frames = real_frames(SIZES[size_name])
         for backend in backends:
             for mode, memory in (("per-frame", 1), ("temporal", None)):
-                segmenter = make_segmenter(backend, model, export_dir, threads, memory)
+                segmenter = open_segmenter(checkpoint, backend=backend, threads=threads, memory_length=memory,
+                                           max_gap_s=1.0, cache_dir=cache_dir, loaded=loaded)
                 stats = measure_latency(lambda i: segmenter.step(frames[i % len(frames)], i / 30.0),
-                                        warmup_steps=warmup, steps=steps)
+                                        warmup_steps=warmup, steps=steps, clock=clock)
                 row = {"size": size_name, "backend": backend, "mode": mode,
                        "memory_frames": segmenter.memory_length, **stats.to_dict()}
                 rows.append(row)
@@ -166,7 +136,7 @@ def step_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if size == "960x720" and ("480x360", backend, mode) in p50:
             out.append({"ratio": "960x720 / 480x360", "backend": backend, "mode": mode,
                         "value": value / p50[("480x360", backend, mode)], "meaning": "cost of 4x the pixels"})
-    kinds = ["torch / onnxruntime", "torch / ort+torch", "temporal / per-frame", "960x720 / 480x360"]
+    kinds = ["torch / onnxruntime", "temporal / per-frame", "960x720 / 480x360"]
     return sorted(out, key=lambda r: (kinds.index(r["ratio"]) if r["ratio"] in kinds else len(kinds),
                                       r.get("size", ""), r.get("backend", ""), r.get("mode", "")))
 
@@ -182,13 +152,14 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int, repeats: int,
+def profile_stages(checkpoint: Path, loaded: LoadedCheckpoint, cache_dir: Path, *, threads: int, repeats: int,
                    sizes: list[str], say: Callable[[str], None]) -> dict[str, dict[str, float]]:
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
     from t2g_msgs.msg import ClassOccupancy
 
+    model, label_set = loaded.model, loaded.label_set
     lut = palette_lut(label_set.colors)
     out: dict[str, dict[str, float]] = {}
     for size_name in sizes:
@@ -197,8 +168,9 @@ def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int
         raw = SimpleNamespace(**rgb_to_image_fields(frame, "rgb8", data_type="numpy"))
         bgr = SimpleNamespace(**rgb_to_image_fields(frame, "bgr8", data_type="numpy"))
         jpeg = SimpleNamespace(**rgb_to_compressed_fields(frame, "jpeg", 90, data_type="numpy"))
-        ort_seg = OrtStreamingSegmenter(export_dir, max_gap_s=1e9, threads=threads)
-        torch_seg = StreamingSegmenter(model, max_gap_s=1e9)
+        ort_seg, torch_seg = (open_segmenter(checkpoint, backend=backend, threads=threads, max_gap_s=1e9,
+                                             cache_dir=cache_dir, loaded=loaded)
+                              for backend in ("onnxruntime", "torch"))
         for i in range(4):  # fill the memories
             ort_seg.step(frame, 0.04 * i)
             torch_seg.step(frame, 0.04 * i)
@@ -211,13 +183,12 @@ def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int
         image = resize_images(frames_to_tensor(frame), model.input_size)
         with torch.inference_mode():
             feats = model.encode_frames(image)
-            memory = [feats] * model.memory_frames
-            offsets = torch.tensor([[-0.04 * (model.memory_frames - 1 - m) for m in range(model.memory_frames)]])
+            memory = [feats] * model.memory_length
+            offsets = torch.tensor([[-0.04 * (model.memory_length - 1 - m) for m in range(model.memory_length)]])
             logits = model.decode(feats, memory, offsets)
         readout = LabelReadout()
-        count = ort_seg.memory_frames
-        decoder = ort_seg._decoders[count]
-        ort_inputs = {**ort_seg._decoder_feed(count), "offsets_s": offsets.numpy()}
+        count = ort_seg.frames_in_memory  # = T after the fill: the offsets above match it
+        ort_offsets = offsets.numpy()
 
         def old_readout():
             probs = upsample_logits(logits, size).softmax(dim=1)
@@ -232,13 +203,13 @@ def profile_stages(model, export_dir: Path, label_set: LabelSet, *, threads: int
             "decode bgr8 Image": lambda: image_msg_to_rgb(bgr),
             "decode JPEG CompressedImage": lambda: compressed_msg_to_rgb(jpeg),
             "onnxruntime step (total)": lambda: ort_seg.step(frame, 0.04 * next(counter)),
-            "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)": lambda: ort_seg._run_encode(frame, 0),
-            f"  ort decode graph (memory {count})": lambda: decoder.run(None, ort_inputs),
+            "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)": lambda: ort_seg.encode_into_slot(frame, 0),
+            f"  ort decode graph (memory {count})": lambda: ort_seg.decode(ort_offsets),
             "  labels + confidence (LabelReadout, cv2 planes)": lambda: readout(logits[0].numpy(), size),
             "torch step (total)": lambda: torch_seg.step(frame, 0.04 * next(counter)),
             "  torch resize to model input": lambda: resize_images(frames_to_tensor(frame), model.input_size),
             "  torch encode_frames": lambda: model.encode_frames(image),
-            f"  torch decode (memory {model.memory_frames})": lambda: model.decode(feats, memory, offsets),
+            f"  torch decode (memory {model.memory_length})": lambda: model.decode(feats, memory, offsets),
             "  before: upsample + softmax + max in torch": old_readout,
             "occupancy summary": lambda: summarize_occupancy(labels, confidence, num_classes=label_set.num_classes,
                                                              grid_rows=6, grid_cols=8),
@@ -441,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=30, help="timed repeats per profiled stage")
     parser.add_argument("--sizes", default="480x360,960x720")
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
     parser.add_argument("--rate", type=float, default=30.0, help="publisher rate through ROS (Hz)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds through ROS per run")
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
@@ -459,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown size(s) {unknown}; choose from {sorted(SIZES)}")
     backends = tuple(b for b in args.backends.split(",") if b)
-    if not set(backends) <= set(BACKENDS):
-        parser.error(f"--backends must be among {BACKENDS}")
+    if not set(backends) <= set(BACKEND_NAMES):
+        parser.error(f"--backends must be among {BACKEND_NAMES}")
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
 
@@ -481,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             env["XDG_CACHE_HOME"] = str(work / "xdg")
         cache_dir = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "t2g" / "onnx"
         # The node processes below find this export in the same cache (same checkpoint, same key).
-        export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=model, log=lambda line: say(f"  {line}"))
+        cached_export(checkpoint, cache_dir=cache_dir, model=model, log=lambda line: say(f"  {line}"))
         report: dict[str, Any] = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -490,11 +461,11 @@ def main(argv: list[str] | None = None) -> int:
             "model": what, "threads": args.threads, "steps_per_row": args.steps, "quick": args.quick,
         }
         report["machine"]["cpu"] = _cpu_name() or report["machine"]["cpu"]
-        report["step"] = bench_steps(model, export_dir, threads=args.threads, steps=args.steps, warmup=args.warmup,
-                                     sizes=sizes, backends=backends, say=say)
+        report["step"] = bench_steps(checkpoint, loaded, cache_dir, threads=args.threads, steps=args.steps,
+                                     warmup=args.warmup, sizes=sizes, backends=backends, say=say)
         report["ratios"] = step_ratios(report["step"])
         report["profile"] = {} if args.no_profile else profile_stages(
-            model, export_dir, loaded.label_set, threads=args.threads, repeats=args.repeats, sizes=sizes, say=say)
+            checkpoint, loaded, cache_dir, threads=args.threads, repeats=args.repeats, sizes=sizes, say=say)
         report["ros"] = []
         report.update(ros_rate_hz=args.rate, ros_seconds=args.seconds, ros_warmup_s=args.warmup_seconds)
         if not args.no_ros:

@@ -15,6 +15,7 @@ import yaml
 
 from ..config import from_mapping
 from ..data.corruptions import WEATHER_CORRUPTIONS
+from ..inference.backends import BACKEND_NAMES
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class EvalConfig:
     """Everything one evaluation run does.
 
     Attributes:
+        backend: the inference backend every contender runs on (``torch`` or ``onnxruntime``).
         quick: the overrides :meth:`quick_variant` applies.
         max_frames: None evaluates everything; an int keeps the first ``max_frames`` frames of every
             sequence, clip and run. Set by :meth:`quick_variant`, never read from the YAML.
@@ -168,12 +170,15 @@ class EvalConfig:
     targets: TargetsConfig
     speed: SpeedConfig
     quick: QuickConfig
+    backend: str = "torch"
     max_frames: int | None = None
     is_quick: bool = False
 
     def __post_init__(self) -> None:
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.backend not in BACKEND_NAMES:
+            raise ValueError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}")
         if not (math.isfinite(self.max_gap_s) and self.max_gap_s > 0):
             raise ValueError(f"max_gap_s must be > 0, got {self.max_gap_s}")
 

@@ -1,7 +1,7 @@
 """The models compared side by side, and running one of them over a stream of frames.
 
-Every contender runs through the same ``StreamingSegmenter`` the node uses, so what is measured is what
-ships: the per-frame model (memory of 1 frame), the per-frame model with an EMA of its class
+Every contender is opened by the same ``open_segmenter`` the node uses, on the run's backend, so what is
+measured is what ships: the per-frame model (memory of 1 frame), the per-frame model with an EMA of its class
 probabilities (the peer projects' flicker fix), and T2G with its temporal memory.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checkpoint import LoadedCheckpoint
+from ..inference import open_segmenter
+from ..inference.stream_base import StreamBase
 from ..model import T2GModel
-from ..inference.streaming import StreamingSegmenter
 
 PERFRAME = "perframe"
 PERFRAME_EMA = "perframe_ema"
@@ -28,24 +29,39 @@ class Contender:
     Attributes:
         name: key in the results (``perframe``, ``perframe_ema``, ``t2g``).
         label: name in tables and plots.
-        model: the network (the EMA contender shares the per-frame one).
+        loaded: the checkpoint, loaded (the EMA contender shares the per-frame one).
         ema_alpha: weight of the new frame in the probability EMA; None = no smoothing.
-        checkpoint: path of the checkpoint the model came from.
+        checkpoint: path of the checkpoint ``loaded`` came from.
+        backend: the inference backend it runs on (a name in ``t2g_core.inference.BACKENDS``).
+        threads: CPU threads for inference.
     """
 
     name: str
     label: str
-    model: T2GModel
+    loaded: LoadedCheckpoint
     ema_alpha: float | None
     checkpoint: str
+    backend: str = "torch"
+    threads: int = 1
 
-    def segmenter(self, *, max_gap_s: float, device: str) -> StreamingSegmenter:
+    @property
+    def model(self) -> T2GModel:
+        return self.loaded.model
+
+    def segmenter(self, *, max_gap_s: float, device: str) -> StreamBase:
         """A fresh streaming state (empty memory, no EMA history)."""
-        return StreamingSegmenter(self.model, max_gap_s=max_gap_s, device=device, ema_alpha=self.ema_alpha)
+        return open_segmenter(self.checkpoint, backend=self.backend, device=device, threads=self.threads,
+                              max_gap_s=max_gap_s, ema_alpha=self.ema_alpha, loaded=self.loaded)
 
 
 def make_contenders(
-    perframe: LoadedCheckpoint, t2g: LoadedCheckpoint, *, ema_alpha: float, paths: tuple[str, str]
+    perframe: LoadedCheckpoint,
+    t2g: LoadedCheckpoint,
+    *,
+    ema_alpha: float,
+    paths: tuple[str, str],
+    backend: str = "torch",
+    threads: int = 1,
 ) -> list[Contender]:
     """The three contenders, in table order.
 
@@ -53,19 +69,21 @@ def make_contenders(
         perframe, t2g: the loaded checkpoints; ``perframe`` must be a per-frame model (memory of 1).
         ema_alpha: the tuned EMA weight, in (0, 1].
         paths: checkpoint paths (per-frame, T2G) recorded in the results.
+        backend, threads: what every contender runs on.
     Raises:
         ValueError: the per-frame checkpoint has a temporal memory, or the two label sets differ.
     """
-    if perframe.model.memory_frames != 1:
+    if perframe.model.memory_length != 1:
         raise ValueError(
-            f"{paths[0]}: the per-frame checkpoint has a memory of {perframe.model.memory_frames} frames, expected 1"
+            f"{paths[0]}: the per-frame checkpoint has a memory of {perframe.model.memory_length} frames, expected 1"
         )
     if perframe.label_set != t2g.label_set:
         raise ValueError(f"{paths[0]} and {paths[1]} have different label sets; they cannot be compared")
+    runtime = {"backend": backend, "threads": threads}
     return [
-        Contender(PERFRAME, "per-frame", perframe.model, None, paths[0]),
-        Contender(PERFRAME_EMA, f"per-frame + EMA (α={ema_alpha:g})", perframe.model, ema_alpha, paths[0]),
-        Contender(T2G, "T2G", t2g.model, None, paths[1]),
+        Contender(PERFRAME, "per-frame", perframe, None, paths[0], **runtime),
+        Contender(PERFRAME_EMA, f"per-frame + EMA (α={ema_alpha:g})", perframe, ema_alpha, paths[0], **runtime),
+        Contender(T2G, "T2G", t2g, None, paths[1], **runtime),
     ]
 
 

@@ -99,7 +99,8 @@ class Evaluation:
         )
         tuning = self._tune_ema(val_run)
         contenders = make_contenders(
-            self.perframe, self.t2g, ema_alpha=tuning.alpha, paths=(cfg.models.perframe, cfg.models.t2g)
+            self.perframe, self.t2g, ema_alpha=tuning.alpha, paths=(cfg.models.perframe, cfg.models.t2g),
+            backend=cfg.backend, threads=cfg.threads,
         )
         results: dict[str, Any] = {
             "meta": {**describe_run(Path(__file__).resolve().parents[2]), "quick": cfg.is_quick,
@@ -138,7 +139,8 @@ class Evaluation:
         bar = self._bar("EMA alpha on val", len(val_run) * (len(cfg.ema.alphas) + 1))
 
         def score(alpha: float | None) -> tuple[float, float]:
-            contender = Contender("ema_tuning", "per-frame + EMA", self.perframe.model, alpha, cfg.models.perframe)
+            contender = Contender("ema_tuning", "per-frame + EMA", self.perframe, alpha, cfg.models.perframe,
+                                  backend=cfg.backend, threads=cfg.threads)
             s = self._val_scores(contender, val_run, strides=(1,), vc_windows=(n,), tick=bar.update)[1]
             return s.mean_iou, s.vc[n].mean_of_windows
 
@@ -338,7 +340,7 @@ class Evaluation:
             "label": contender.label,
             "checkpoint": contender.checkpoint,
             "ema_alpha": contender.ema_alpha,
-            "memory_frames": contender.model.memory_frames,
+            "memory_frames": contender.model.memory_length,
             "provenance": checkpoint.provenance.to_dict(),
         }
 

@@ -49,11 +49,17 @@ class LatencyStats:
                 "p95_ms": self.p95_ms}
 
 
-def measure_latency(step: Callable[[int], object], *, warmup_steps: int, steps: int) -> LatencyStats:
+def measure_latency(
+    step: Callable[[int], object],
+    *,
+    warmup_steps: int,
+    steps: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LatencyStats:
     """Call ``step(i)`` for ``warmup_steps`` untimed then ``steps`` timed steps (i counts from 0 throughout).
 
     The warm-up fills the streaming memory and lets torch pick its kernels, so the timed steps are the
-    steady state.
+    steady state. ``clock`` returns seconds (a test passes a fake one).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -61,9 +67,9 @@ def measure_latency(step: Callable[[int], object], *, warmup_steps: int, steps: 
         step(i)
     times_ms = np.empty(steps, dtype=np.float64)
     for i in range(steps):
-        start = time.perf_counter()
+        start = clock()
         step(warmup_steps + i)
-        times_ms[i] = (time.perf_counter() - start) * 1000.0
+        times_ms[i] = (clock() - start) * 1000.0
     return LatencyStats(
         steps=steps,
         mean_ms=float(times_ms.mean()),

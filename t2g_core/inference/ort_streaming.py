@@ -111,7 +111,7 @@ class OrtStreamingSegmenter(StreamBase):
     def _push(self, frame_rgb: np.ndarray, stamp_s: float) -> int:
         """Encode the frame into the next ring-buffer slot; return the frames now in memory."""
         slot = self._next_slot
-        self._run_encode(np.ascontiguousarray(frame_rgb), slot)
+        self.encode_into_slot(frame_rgb, slot)
         if slot < len(self._stamps):
             self._stamps[slot] = stamp_s
         else:
@@ -122,8 +122,7 @@ class OrtStreamingSegmenter(StreamBase):
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         count = self._push(frame_rgb, stamp_s)
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
-        feed = {**self._feeds[count], "offsets_s": offsets}
-        logits = self._decoders[count].run(None, feed)[0][0]  # (K, h8, w8)
+        logits = self.decode(offsets)[0]  # (K, h8, w8)
         if self._ema_alpha is not None:
             logits = self._smooth(logits)
         return self._readout(logits, frame_rgb.shape[:2])
@@ -144,14 +143,31 @@ class OrtStreamingSegmenter(StreamBase):
         names = [n for n in decode_inputs(count, layers) if n != "offsets_s"]
         return dict(zip(names, [self._embedding, *pieces]))
 
-    def _run_encode(self, frame: np.ndarray, slot: int) -> None:
-        """Encode ``frame`` into ``self._embedding`` and slot ``slot`` of the key/value ring buffers."""
+    # The two graphs as one step runs them, public so a benchmark can time each alone. Neither touches
+    # the stream bookkeeping (stamps, next slot, resets): ``step`` does that.
+
+    def encode_into_slot(self, frame_rgb: np.ndarray, slot: int) -> None:
+        """Run ``encode.onnx`` on ``frame_rgb`` (H, W, 3) uint8 RGB, writing the current frame's pixel
+        embedding and its memory keys/values into ring-buffer slot ``slot`` (0..memory_length-1)."""
         binding = self._encode.io_binding()
-        binding.bind_cpu_input("frame", frame)
+        binding.bind_cpu_input("frame", np.ascontiguousarray(frame_rgb))
         for name, target in (("pixel_embedding", self._embedding), ("memory_keys", self._keys[slot : slot + 1]),
                              ("memory_values", self._values[slot : slot + 1])):
             binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
         self._encode.run_with_iobinding(binding)
+
+
+    def decode(self, offsets_s: np.ndarray) -> np.ndarray:
+        """Run ``decode_m{M}.onnx`` on the current pixel embedding and ring-buffer slots 0..M-1.
+
+        Args:
+            offsets_s: (1, M) float32, each slot's stamp minus the current frame's (<= 0), M in 1..T.
+
+        Returns:
+            logits (1, K, h8, w8) float32.
+        """
+        count = offsets_s.shape[1]
+        return self._decoders[count].run(None, {**self._feeds[count], "offsets_s": offsets_s})[0]
 
 
 __all__ = ["OrtStreamingSegmenter", "load_session", "session_options"]

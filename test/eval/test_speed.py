@@ -1,4 +1,5 @@
-"""Latency measurement, ratios, the streaming step function and the SegFormer peer."""
+"""Latency measurement (statistics from the clock it reads), ratios, the streaming step function on every
+backend, and the SegFormer peer."""
 
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ def test_measure_latency_times_only_the_timed_steps():
     assert stats.fps == pytest.approx(1000 / stats.mean_ms) and stats.fps > 0
 
 
+def test_latency_statistics_come_from_the_measured_times():
+    """A fake clock gives the timed steps 10, 30, 20 and 100 ms; the warm-up reads no clock."""
+    readings = iter([0.0, 0.010, 1.0, 1.030, 2.0, 2.020, 3.0, 3.100])
+    calls = []
+    stats = measure_latency(calls.append, warmup_steps=2, steps=4, clock=lambda: next(readings))
+    assert calls == list(range(6))
+    assert stats.steps == 4
+    assert stats.mean_ms == pytest.approx(40.0)
+    assert stats.p50_ms == pytest.approx(25.0)
+    assert stats.p95_ms == pytest.approx(89.5)  # linear interpolation between 30 and 100 ms
+    assert stats.fps == pytest.approx(25.0)
+    assert stats.to_dict() == pytest.approx({"steps": 4, "fps": 25.0, "mean_ms": 40.0, "p50_ms": 25.0,
+                                             "p95_ms": 89.5})
+
+
 def test_latency_ratios_side_by_side():
     ratios = latency_ratios({"perframe": 50.0, "perframe_ema": 55.0, "t2g": 80.0, "segformer_b0": 240.0})
     assert ratios == pytest.approx(
@@ -34,12 +50,18 @@ def test_latency_ratios_side_by_side():
     assert latency_ratios({"t2g": 80.0}) == {}
 
 
-def test_streaming_step_runs_the_model(checkpoints):
+@pytest.mark.parametrize("backend, runtime", [("torch", "StreamingSegmenter"),
+                                              ("onnxruntime", "OrtStreamingSegmenter")])
+def test_streaming_step_runs_the_contender_on_its_backend(checkpoints, backend, runtime, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the onnxruntime export goes to a private cache
     loaded = load_checkpoint(checkpoints[1])
-    contender = Contender(T2G, "T2G", loaded.model, None, str(checkpoints[1]))
+    contender = Contender(T2G, "T2G", loaded, None, str(checkpoints[1]), backend=backend)
+    assert type(contender.segmenter(max_gap_s=2.0, device="cpu")).__name__ == runtime
     step = streaming_step(contender, (48, 64), max_gap_s=2.0, device="cpu")
-    stats = measure_latency(step, warmup_steps=1, steps=3)
-    assert stats.fps > 0 and stats.p95_ms >= stats.p50_ms > 0
+    results = [step(i) for i in range(5)]  # frame i at i / 25 s: one stream, no resets
+    assert [r.frames_in_memory for r in results] == [1, 2, 3, 3, 3]
+    assert [r.reset_reason for r in results] == ["start", None, None, None, None]
+    assert all(r.labels.shape == (48, 64) for r in results)
 
 
 def test_segformer_peer_segments_at_frame_size():

@@ -1,5 +1,6 @@
-"""scripts/bench_speed.py (make bench-speed): step rows of all three backends on a tiny checkpoint, the
-ratios, the goal checks and the markdown report. The through-ROS part runs the node like
+"""scripts/bench_speed.py (make bench-speed): step rows of every backend on a tiny checkpoint, computed from
+the times the bench measured (a fake clock), the ratios, the per-stage profile through the segmenters'
+public API, the goal checks and the markdown report. The through-ROS part runs the node like
 test_node_backend.py does; here only its bookkeeping is checked, not timings."""
 
 from __future__ import annotations
@@ -31,20 +32,60 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def test_step_rows_for_every_backend_and_mode(bench, tiny_checkpoints, tmp_path, one_torch_thread):
-    from t2g_core import load_checkpoint
-    from t2g_core.export import cached_export
+class RowClock:
+    """Fake clock: timed step j of row r lasts ``bases_ms[r] * (1, 3)[j]`` (two timed steps per row)."""
 
-    model = load_checkpoint(tiny_checkpoints["temporal"]).model
-    export_dir = cached_export(tiny_checkpoints["temporal"], cache_dir=tmp_path, model=model)
+    def __init__(self, bases_ms: list[float]) -> None:
+        self.bases_ms, self.reads, self.now = bases_ms, 0, 0.0
+
+    def __call__(self) -> float:
+        step, is_end = divmod(self.reads, 2)
+        self.reads += 1
+        if is_end:
+            self.now += self.bases_ms[step // 2] * (1, 3)[step % 2] / 1000.0
+        return self.now
+
+
+def test_step_rows_and_ratios_come_from_the_measured_times(bench, tiny_checkpoints, tmp_path, one_torch_thread):
+    from t2g_core import load_checkpoint
+    from t2g_core.inference import BACKEND_NAMES
+
+    checkpoint = tiny_checkpoints["temporal"]
+    loaded = load_checkpoint(checkpoint)
+    capacity = loaded.model.memory_length
     lines: list[str] = []
-    rows = bench.bench_steps(model, export_dir, threads=1, steps=2, warmup=1, sizes=["480x360"],
-                             backends=bench.BACKENDS, say=lines.append)
+    bases = [10.0, 20.0, 30.0, 40.0]  # torch per-frame, torch temporal, onnxruntime per-frame, temporal
+    rows = bench.bench_steps(checkpoint, loaded, tmp_path, threads=1, steps=2, warmup=1, sizes=["480x360"],
+                             backends=BACKEND_NAMES, say=lines.append, clock=RowClock(bases))
     assert [(r["backend"], r["mode"], r["memory_frames"]) for r in rows] == [
-        ("torch", "per-frame", 1), ("torch", "temporal", 3), ("onnxruntime", "per-frame", 1),
-        ("onnxruntime", "temporal", 3), ("ort+torch", "per-frame", 1), ("ort+torch", "temporal", 3)]
-    assert all(r["fps"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0 and r["steps"] == 2 for r in rows)
-    assert len(lines) == 6 and "FPS" in lines[0]
+        ("torch", "per-frame", 1), ("torch", "temporal", capacity), ("onnxruntime", "per-frame", 1),
+        ("onnxruntime", "temporal", capacity)]
+    for row, base in zip(rows, bases):  # steps of base and 3 * base ms
+        assert (row["steps"], row["mean_ms"], row["p50_ms"]) == (2, pytest.approx(2 * base), pytest.approx(2 * base))
+        assert row["p95_ms"] == pytest.approx(base * 2.9) and row["fps"] == pytest.approx(500 / base)
+    assert len(lines) == 4 and f"{500 / bases[0]:6.1f} FPS" in lines[0]
+    ratios = {(r["ratio"], r.get("size"), r.get("backend"), r.get("mode")): r["value"]
+              for r in bench.step_ratios(rows)}
+    assert ratios == pytest.approx({
+        ("torch / onnxruntime", "480x360", None, "per-frame"): 20 / 60,
+        ("torch / onnxruntime", "480x360", None, "temporal"): 40 / 80,
+        ("temporal / per-frame", "480x360", "torch", None): 2.0,
+        ("temporal / per-frame", "480x360", "onnxruntime", None): 80 / 60,
+    })
+
+
+def test_profile_times_every_stage_through_public_api(bench, tiny_checkpoints, tmp_path, one_torch_thread):
+    from t2g_core import load_checkpoint
+
+    checkpoint = tiny_checkpoints["temporal"]
+    loaded = load_checkpoint(checkpoint)
+    lines: list[str] = []
+    profile = bench.profile_stages(checkpoint, loaded, tmp_path, threads=1, repeats=1, sizes=["480x360"],
+                                   say=lines.append)
+    stages = profile["480x360"]
+    assert "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)" in stages
+    assert f"  ort decode graph (memory {loaded.model.memory_length})" in stages and "onnxruntime step (total)" in stages
+    assert len(lines) == len(stages) and all(ms > 0 for ms in stages.values())
 
 
 def test_ratios_goals_and_report(bench):
