@@ -20,13 +20,12 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+# Run as a script, this file's folder is on sys.path: bench_speed is the sibling script.
+from bench_speed import _cpu_name, bench_ros
+
+from t2g_core.inference import default_checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-
-from bench_speed import _cpu_name, bench_ros  # noqa: E402
-
-from t2g_core.inference import default_checkpoint  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints" / "t2g_lite0_camvid.pt"
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
 SIZES = {"480x360": (360, 480), "960x720": (720, 960)}
+# A design decision measured with the ort+torch split before it was removed; every report repeats it.
+SPLIT_NOTE = ("Why the node's onnxruntime backend runs both graphs in onnxruntime: measured 2026-11-21 on this "
+              "machine (480x360, temporal, p50), ORT encode + ORT decode took 31.9 ms against 34.6 ms for ORT "
+              "encode + torch decode (the `ort+torch` rows of that run), so the decoder stayed in onnxruntime and "
+              "the `ort+torch` variant was removed.")
 
 
 # ---- the model and the frames --------------------------------------------------------------------
@@ -373,6 +378,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["step"]:
         lines.append(f"| {r['size']} | {r['backend']} | {r['mode']} | {r['fps']:.1f} | {r['p50_ms']:.1f} | "
                      f"{r['p95_ms']:.1f} |")
+    lines += ["", SPLIT_NOTE]
     lines += ["", "Ratios of p50 latencies:", "", "| ratio | where | value | meaning |", "|---|---|---:|---|"]
     for r in report["ratios"]:
         where = ", ".join(str(r[k]) for k in ("size", "backend", "mode") if k in r)

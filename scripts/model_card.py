@@ -16,10 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from t2g_core import load_checkpoint
 
-from t2g_core import load_checkpoint  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 MODELS = (
     ("T2G", "t2g_lite0_camvid.pt", "config/train_camvid.yaml", "make train"),
