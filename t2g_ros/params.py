@@ -1,16 +1,20 @@
 """The node's parameters: declared once, with descriptors, and validated in one place.
 
 ``PARAMETERS`` is the single table of names, defaults, types, ranges and descriptions. The node declares
-them from it, ``config/t2g.yaml`` mirrors it (a test checks the two agree), and ``validate`` is used
-both at start-up (fail loudly) and for run-time updates (reject with a reason). No rclpy import here, so
-the table and its validation are testable without ROS.
+them from it with ``descriptor`` (ranges and allowed values, so ``ros2 param describe`` shows them),
+``config/t2g.yaml`` mirrors it (a test checks the two agree), and ``validate`` is used both at start-up
+(fail loudly) and for run-time updates (reject with a reason). The memory length is checked against the
+checkpoint by the pipeline's ``configure``, the one place that knows the checkpoint's capacity.
+No rclpy import here (only the ``rcl_interfaces`` message types).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
 from t2g_core.inference.backends import BACKEND_NAMES
 
@@ -36,9 +40,9 @@ PARAMETERS: tuple[Spec, ...] = (
     Spec("model.backend", "torch", "inference runtime", read_only=True, choices=BACKEND_NAMES),
     Spec("model.device", "cpu", "torch device: cpu, cuda or cuda:N", read_only=True),
     Spec("model.threads", 2, "CPU threads for inference", read_only=True, min=1, max=256),
-    Spec("model.temporal", True, "temporal memory on; false = per-frame mode"),
-    Spec("model.clip_length", 0, "frames in the temporal memory, 1..the checkpoint's T; 0 = the checkpoint's T",
-         min=0, max=64),
+    Spec("model.memory_length", 4, "frames in the temporal memory, the current one included; 1 = per-frame; "
+         "at most the checkpoint's capacity (4 for the shipped one; a larger value fails start-up)",
+         min=1, max=64),
     Spec("model.max_gap_s", 0.5, "a larger gap between consecutive stamps resets the memory", min=1e-3, max=3600.0),
     Spec("input.compressed", False, "subscribe to image/compressed (CompressedImage) instead of image", read_only=True),
     Spec("input.reliability", "best_effort", "subscription QoS reliability", read_only=True, choices=RELIABILITIES),
@@ -66,8 +70,7 @@ class NodeParams:
     model_backend: str
     model_device: str
     model_threads: int
-    model_temporal: bool
-    model_clip_length: int
+    model_memory_length: int
     model_max_gap_s: float
     input_compressed: bool
     input_reliability: str
@@ -114,3 +117,23 @@ def validate(name: str, value: Any) -> str | None:
         return f"model.device must be cpu, cuda or cuda:N, got {value!r}"
     return None
 
+
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+
+def descriptor(spec: Spec) -> ParameterDescriptor:
+    """The ROS descriptor of ``spec``: type, read-only flag, range, and allowed values in the description."""
+    text = spec.description
+    if spec.choices:
+        text += f" (one of: {', '.join(spec.choices)})"
+    result = ParameterDescriptor(name=spec.name, type=_TYPES[type(spec.default)], description=text,
+                                 read_only=spec.read_only)
+    if spec.min is not None and spec.max is not None:
+        if isinstance(spec.default, int):
+            result.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+        else:
+            result.floating_point_range = [FloatingPointRange(from_value=float(spec.min),
+                                                              to_value=float(spec.max), step=0.0)]
+    return result

@@ -67,6 +67,20 @@ class SegmentationPipeline:
         self._lut = palette_lut(label_set.colors)
         self._previous_labels: np.ndarray | None = None
 
+    @property
+    def memory_length(self) -> int:
+        """Frames the memory holds at most, the current one included (1 = per-frame)."""
+        return self.segmenter.memory_length
+
+    def configure(self, *, memory_length: int, max_gap_s: float) -> None:
+        """Set the memory length (1..the checkpoint's capacity) and the gap limit; the memory restarts.
+
+        Raises:
+            ValueError: naming the bad value; nothing changes then.
+        """
+        self.segmenter.configure(memory_length=memory_length, max_gap_s=max_gap_s)
+        self._previous_labels = None
+
     def reset(self, reason: str) -> None:
         self.segmenter.reset(reason)
         self._previous_labels = None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2g_ros.bag_io import BagWriter, make_header, open_reader
+from t2g_ros.bags.io import BagWriter, make_header, open_reader
 from t2g_ros.image_codec import rgb_to_image_fields
 
 T0 = 1_700_000_000_000_000_000  # ns

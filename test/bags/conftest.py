@@ -1,4 +1,4 @@
-"""Fixtures for the rosbag workflow tests: a typestore and a tiny random checkpoint."""
+"""Fixtures for the bag tool tests: a typestore, a tiny random checkpoint and real road frames."""
 
 from __future__ import annotations
 
@@ -7,25 +7,24 @@ from pathlib import Path
 
 import pytest
 
-# node_harness (NodeProcess, make_tiny_checkpoint) lives beside the node tests.
+# node_harness (NodeProcess) lives beside the node tests; the replay -> node -> record test uses it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
 
 
 @pytest.fixture(scope="session")
 def store():
-    from t2g_ros.bag_io import make_typestore
+    from t2g_ros.bags.io import make_typestore
 
     return make_typestore()
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """Random weights (outputs are meaningless), a memory of 4 frames: the node's default clip_length."""
-    import torch
-    from node_harness import make_tiny_checkpoint
+    """Random weights (outputs are meaningless), a memory of 4: the node's default model.memory_length."""
+    from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
-    torch.manual_seed(0)  # the same weights whichever tests ran before
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", memory_frames=4)
+    config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=4)
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", config, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +33,7 @@ def sample_frames():
     the random tiny model predict several classes that change over time, so flicker and IoU are non-trivial."""
     import cv2
 
-    from t2g_ros.bag_io import open_reader
+    from t2g_ros.bags.io import open_reader
     from t2g_ros.image_codec import compressed_msg_to_rgb
 
     sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"

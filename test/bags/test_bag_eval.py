@@ -14,9 +14,9 @@ from ruamel.yaml import YAML
 
 from t2g_core.inference import open_segmenter
 from t2g_core.metrics import flicker_rate
-from t2g_ros import bag_eval
-from t2g_ros.bag_frames import decode_label_image
-from t2g_ros.bag_io import BagWriter, make_header, make_typestore, open_reader
+from t2g_ros.bags import eval as bag_eval
+from t2g_ros.bags.frames import decode_label_image
+from t2g_ros.bags.io import BagWriter, make_header, make_typestore, open_reader
 from t2g_ros.image_codec import image_msg_to_rgb, rgb_to_compressed_fields
 
 OUTPUTS = {"/t2g/labels": "sensor_msgs/msg/Image", "/t2g/color": "sensor_msgs/msg/Image",
@@ -211,7 +211,7 @@ def test_no_rclpy_import(tmp_path):
     """The offline tool runs where ROS is absent: importing it must not import rclpy."""
     import subprocess
 
-    code = "import sys, t2g_ros.bag_eval; sys.exit('rclpy' in sys.modules)"
+    code = "import sys, t2g_ros.bags.eval; sys.exit('rclpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -32,7 +32,7 @@ def test_replay_publishes_the_recorded_bytes_with_clock_and_timing(tmp_path, sto
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image
 
-    from t2g_ros.replay import BagPlayer
+    from t2g_ros.bags.replay import BagPlayer
 
     stamps = write_image_bag(tmp_path / "in", store, [scene(i) for i in range(4)], period_ns=100_000_000)
     live = f"/replay_{uuid.uuid4().hex[:8]}/image"
@@ -80,13 +80,13 @@ def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_pat
     recorder = replayer = None
     try:
         recorder = subprocess.Popen(
-            [sys.executable, "-m", "t2g_ros.record", str(tmp_path / "rec"), "--node", node.fqn, "--count", "6",
+            [sys.executable, "-m", "t2g_ros.bags.record", str(tmp_path / "rec"), "--node", node.fqn, "--count", "6",
              "--duration", "90", "--wait", "90"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = _first_line(recorder, node, timeout=90.0)
         assert ready.startswith("recording 6 topic(s)"), ready + recorder.stdout.read()
         started_ns = time.time_ns()
         replayer = subprocess.run(
-            [sys.executable, "-m", "t2g_ros.replay", str(tmp_path / "in"), "--wait", "60",
+            [sys.executable, "-m", "t2g_ros.bags.replay", str(tmp_path / "in"), "--wait", "60",
              "--lockstep", node.output("occupancy"), "--ros-args", "-r", f"{IMAGE_TOPIC}:={node.topic('image')}"],
             capture_output=True, text=True, timeout=120)
         assert replayer.returncode == 0, replayer.stderr
@@ -121,7 +121,7 @@ def _first_line(proc: subprocess.Popen, node: NodeProcess, timeout: float) -> st
 
 
 def test_record_without_publishers_fails_naming_the_topics(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "t2g_ros.record", str(tmp_path / "rec"), "--node",
+    result = subprocess.run([sys.executable, "-m", "t2g_ros.bags.record", str(tmp_path / "rec"), "--node",
                              "/nobody_here/t2g", "--wait", "0.5"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "no publisher on /nobody_here/t2g/labels" in result.stderr
@@ -130,7 +130,7 @@ def test_record_without_publishers_fails_naming_the_topics(tmp_path):
 
 def test_replay_of_a_missing_topic_names_it(tmp_path, store):
     write_image_bag(tmp_path / "in", store, [scene(0)])
-    result = subprocess.run([sys.executable, "-m", "t2g_ros.replay", str(tmp_path / "in"), "--topics", "/nope",
+    result = subprocess.run([sys.executable, "-m", "t2g_ros.bags.replay", str(tmp_path / "in"), "--topics", "/nope",
                              "--no-wait"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "'/nope' not in" in result.stderr and IMAGE_TOPIC in result.stderr

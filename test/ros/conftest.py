@@ -22,12 +22,15 @@ def ros():
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
-    from node_harness import make_tiny_checkpoint
+    """Random weights on the real backbone (the node runs in its own process, which cannot see test
+    backbones): ``temporal`` has the shipped checkpoint's capacity of 4 frames, ``per_frame`` 1."""
+    from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
     folder = tmp_path_factory.mktemp("checkpoints")
     return {
-        "temporal": make_tiny_checkpoint(folder / "random_init_temporal.pt", temporal=True, memory_frames=3),
-        "per_frame": make_tiny_checkpoint(folder / "random_init_per_frame.pt", temporal=False),
+        name: save_tiny_checkpoint(folder / f"random_init_{name}.pt", camvid_config(
+            backbone=REAL_BACKBONE, input_size=(96, 128), temporal=temporal, memory_length=4))
+        for name, temporal in (("temporal", True), ("per_frame", False))
     }
 
 

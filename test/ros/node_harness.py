@@ -1,8 +1,10 @@
 """Run the real t2g node in its own process and talk to it from the test process over Fast DDS.
 
 ``NodeProcess`` starts ``python -m t2g_ros.node`` with parameters and a unique namespace; ``Probe`` is an
-rclpy node in the test process that publishes frames, waits for the outputs carrying a given stamp, and
-reads diagnostics. Nothing waits a fixed time: every wait polls for a condition with a deadline.
+rclpy node in the test process that publishes frames, waits for the outputs carrying a given stamp, reads
+diagnostics and drives the node's lifecycle through its real ``~/change_state`` and ``~/get_state``
+services. Nothing waits a fixed time: every wait polls for a condition with a deadline.
+The tiny checkpoints come from ``test/tiny_models.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -28,24 +31,6 @@ from t2g_msgs.msg import ClassOccupancy, LabelInfo
 OUTPUT_TYPES = {"labels": Image, "color": Image, "overlay": Image, "confidence": Image, "occupancy": ClassOccupancy}
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def make_tiny_checkpoint(path: Path, *, temporal: bool = True, memory_frames: int = 3) -> Path:
-    """A RANDOMLY INITIALISED T2G model at a small input size: exercises the real code paths fast.
-
-    Its outputs are meaningless; tests check plumbing (topics, headers, sizes, resets), never accuracy.
-    """
-    from t2g_core import LabelSet, ModelConfig, Provenance, build_model, save_checkpoint
-
-    repo = Path(__file__).resolve().parents[2]
-    cfg = ModelConfig.from_dict({
-        "input_size": [96, 128], "dim": 32, "num_queries": 8,
-        "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-        "temporal": {"enabled": temporal, "memory_frames": memory_frames},
-    })
-    save_checkpoint(path, build_model(cfg), LabelSet.from_yaml(repo / "config" / "classes_camvid.yaml"),
-                    Provenance(data="none: random initialisation for tests"))
-    return path
 
 
 class NodeProcess:
@@ -103,6 +88,7 @@ class Probe:
         self.subs = [self.node.create_subscription(t, node_proc.output(n), self._collector(n), RELIABLE)
                      for n, t in OUTPUT_TYPES.items()]
         self.diagnostics: list[DiagnosticArray] = []
+        self._clients: dict[str, Any] = {}
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, RELIABLE)
 
     def _collector(self, name: str) -> Callable[[Any], None]:
@@ -146,6 +132,27 @@ class Probe:
                         if kv.key == key:
                             return kv.value
         return None
+
+    def lifecycle_state(self, timeout: float = 20.0) -> str:
+        """The node's lifecycle state label (``unconfigured``, ``inactive``, ``active``, ...)."""
+        client = self._lifecycle_client(GetState, "get_state", timeout)
+        future = client.call_async(GetState.Request())
+        self.spin_until(future.done, timeout, "get_state reply")
+        return future.result().current_state.label
+
+    def transition(self, transition_id: int, timeout: float = 120.0) -> bool:
+        """Request ``Transition.TRANSITION_*`` (as ``ros2 lifecycle set`` does); whether it succeeded."""
+        client = self._lifecycle_client(ChangeState, "change_state", timeout)
+        future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+        self.spin_until(future.done, timeout, f"change_state {transition_id} reply")
+        return future.result().success
+
+    def _lifecycle_client(self, srv_type: Any, name: str, timeout: float) -> Any:
+        if name not in self._clients:
+            self._clients[name] = self.node.create_client(srv_type, f"{self.proc.fqn}/{name}")
+        client = self._clients[name]
+        self.spin_until(client.service_is_ready, timeout, f"the {name} service")
+        return client
 
     def late_label_info(self, timeout: float = 10.0) -> LabelInfo:
         got: list[LabelInfo] = []

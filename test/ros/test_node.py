@@ -47,7 +47,7 @@ def test_outputs_topics_encodings_sizes_headers_occupancy(temporal_node, frames)
         assert (occ.height, occ.width) == frame.shape[:2]
         assert abs(sum(occ.pixel_fraction) + occ.unlabelled_fraction - 1.0) < 1e-4
         assert len(occ.grid_class) == occ.grid_rows * occ.grid_cols == 48
-        assert occ.memory_frames == min(i + 1, 3)
+        assert occ.memory_frames == i + 1  # up to the default model.memory_length, 4
         assert occ.memory_reset == (i == 0)
         # Class ids published on ~/labels are what the occupancy counts.
         counts = np.bincount(labels, minlength=11)[:11] / labels.size
@@ -110,7 +110,7 @@ def test_corrupt_jpeg_is_dropped_on_the_compressed_input(ros, tiny_checkpoints, 
         proc.stop()
 
 
-def test_rejected_parameter_update_keeps_the_old_value(temporal_node):
+def test_rejected_parameter_update_keeps_the_old_value(temporal_node, frames):
     proc, probe = temporal_node
     client = AsyncParameterClient(probe.node, proc.fqn)
     assert client.wait_for_services(timeout_sec=20.0)
@@ -121,7 +121,7 @@ def test_rejected_parameter_update_keeps_the_old_value(temporal_node):
         return future.result().results[0]
 
     bad = set_and_wait(Parameter("output.overlay_alpha", Parameter.Type.DOUBLE, 2.0))
-    assert not bad.successful and "overlay_alpha" in bad.reason and "<= 1.0" in bad.reason
+    assert not bad.successful and "overlay_alpha" in bad.reason and "out of range" in bad.reason
     read_only = set_and_wait(Parameter("model.backend", Parameter.Type.STRING, "tensorrt"))
     assert not read_only.successful
     good = set_and_wait(Parameter("output.overlay_alpha", Parameter.Type.DOUBLE, 0.25))
@@ -129,6 +129,32 @@ def test_rejected_parameter_update_keeps_the_old_value(temporal_node):
     future = client.get_parameters(["output.overlay_alpha"])
     probe.spin_until(future.done, 20, "get_parameters reply")
     assert future.result().values[0].double_value == 0.25
+
+    # The memory length is checked against the checkpoint (capacity 4) by the pipeline's configure.
+    too_long = set_and_wait(Parameter("model.memory_length", Parameter.Type.INTEGER, 5))
+    assert not too_long.successful and "memory_length" in too_long.reason and "5" in too_long.reason
+    shorter = set_and_wait(Parameter("model.memory_length", Parameter.Type.INTEGER, 2))
+    assert shorter.successful
+    got = []
+    for i, frame in enumerate(frames[:3]):
+        probe.send(rgb_image(frame), 300.0 + 0.1 * i)
+        got.append(probe.wait_outputs(300.0 + 0.1 * i)["occupancy"])
+    assert [o.memory_frames for o in got] == [1, 2, 2]
+    assert got[0].memory_reset_reason == "reconfigured"
+
+
+def test_descriptors_carry_ranges_and_allowed_values(temporal_node):
+    proc, probe = temporal_node
+    client = AsyncParameterClient(probe.node, proc.fqn)
+    assert client.wait_for_services(timeout_sec=20.0)
+    future = client.describe_parameters(["output.grid_rows", "output.overlay_alpha", "model.backend",
+                                         "model.memory_length"])
+    probe.spin_until(future.done, 20, "describe_parameters reply")
+    rows, alpha, backend, memory = future.result().descriptors
+    assert (rows.integer_range[0].from_value, rows.integer_range[0].to_value) == (1, 255)
+    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert "torch" in backend.description and "onnxruntime" in backend.description and backend.read_only
+    assert memory.integer_range[0].from_value == 1 and not memory.read_only
 
 
 def test_sim_time_backwards_stamp_resets_memory_once(ros, tiny_checkpoints, frames):
@@ -161,9 +187,9 @@ def test_sim_time_backwards_stamp_resets_memory_once(ros, tiny_checkpoints, fram
 
 def test_per_frame_mode_vs_temporal_mode(ros, tiny_checkpoints, frames):
     for checkpoint, extra, expected_frames in (
-        (tiny_checkpoints["per_frame"], {}, [1, 1, 1, 1]),
-        (tiny_checkpoints["temporal"], {"model.temporal": False}, [1, 1, 1, 1]),
-        (tiny_checkpoints["temporal"], {"model.clip_length": 2}, [1, 2, 2, 2]),
+        (tiny_checkpoints["per_frame"], {"model.memory_length": 1}, [1, 1, 1, 1]),
+        (tiny_checkpoints["temporal"], {"model.memory_length": 1}, [1, 1, 1, 1]),
+        (tiny_checkpoints["temporal"], {"model.memory_length": 2}, [1, 2, 2, 2]),
     ):
         proc = NodeProcess({"model.checkpoint": checkpoint, **FAST, **extra})
         probe = Probe(proc)
@@ -182,7 +208,11 @@ def test_per_frame_mode_vs_temporal_mode(ros, tiny_checkpoints, frames):
 def test_bad_start_up_parameters_fail_loudly(ros, tiny_checkpoints, tmp_path):
     for params, expected in (
         ({"model.checkpoint": str(tmp_path / "missing.pt")}, "no such checkpoint file"),
-        ({"model.checkpoint": tiny_checkpoints["temporal"], "output.grid_rows": 0}, "output.grid_rows must be >= 1"),
+        ({"model.checkpoint": tiny_checkpoints["temporal"], "output.grid_rows": 0}, "output.grid_rows"),
+        ({"model.checkpoint": tiny_checkpoints["temporal"], "input.reliability": "sometimes"},
+         "input.reliability must be one of best_effort, reliable"),
+        # The default memory of 4 frames does not fit a per-frame checkpoint: the reason names both.
+        ({"model.checkpoint": tiny_checkpoints["per_frame"]}, "memory_length must be an int in 1..1"),
     ):
         proc = NodeProcess(params)
         proc.proc.wait(timeout=60)

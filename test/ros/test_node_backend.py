@@ -28,7 +28,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
             out = probe.wait_outputs(stamp, ("labels", "occupancy"))
             assert header_tuple(out["labels"]) == header_tuple(msg)
             assert (out["labels"].height, out["labels"].width) == frame.shape[:2]
-            assert out["occupancy"].memory_frames == min(i + 1, 3)
+            assert out["occupancy"].memory_frames == min(i + 1, 4)
             labels = np.frombuffer(bytes(out["labels"].data), np.uint8).reshape(frame.shape[:2])
             expected = torch_segmenter.step(frame, stamp).labels
             agree = (labels == expected).mean()
@@ -40,7 +40,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
     assert "backend onnxruntime on cpu" in log, log
     exports = list((tmp_path / "xdg" / "t2g" / "onnx").iterdir())
     assert len(exports) == 1 and exports[0].name.startswith("random_init_temporal-"), exports
-    assert load_manifest(exports[0]).memory_frames == 3
+    assert load_manifest(exports[0]).memory_frames == 4
 
 
 def test_open_segmenter_rebuilds_a_corrupt_cached_export(tiny_checkpoints, frames, tmp_path):

@@ -2,14 +2,14 @@
 
 1. starts the node (``python -m t2g_ros.node`` with ``config/t2g.yaml``, as the launch file does) in a
    per-run namespace, compressed input remapped to the replayed topic;
-2. replays the bag over DDS (``t2g_ros.replay``): by default in lockstep, each frame once the node
+2. replays the bag over DDS (``t2g_ros.bags.replay``): by default in lockstep, each frame once the node
    answered the previous one but never earlier than recorded, so every frame is segmented at its own
    stamp even where inference is slower than the bag's 25 fps (2 CPU cores); ``--realtime`` keeps only
    the recorded timing, as a camera would, and the node then skips frames;
 3. records the input and every output into ``OUT/bag`` (mcap, topics as ``t2g-bag-eval`` writes them:
-   ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.record``;
+   ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.bags.record``;
 4. prints frames in/out, latency and flicker (T2G from the live node vs the same checkpoint per frame,
-   see ``demo_report``), and writes ``OUT/summary.json``, ``OUT/preview.png`` and ``OUT/node.log``.
+   see ``t2g_ros.demo.report``), and writes ``OUT/summary.json``, ``OUT/preview.png`` and ``OUT/node.log``.
 
 Every wait polls a condition with a deadline (node start-up, discovery, the last frame's outputs). Each run
 replaces the previous run's files in ``OUT`` (default ``artifacts/demo``).
@@ -30,19 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_core.resources import shipped_path
 from t2g_ros import params as P
-from t2g_ros.bag_frames import COMPRESSED, IMAGE_TYPES
-from t2g_ros.bag_io import BagError, BagMessage, open_reader
-from t2g_ros.bag_outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
-from t2g_ros.demo_report import LiveRun, analyse, diagnostic_values, format_summary
-from t2g_ros.record import BagRecorder, header_stamp_ns
+from t2g_ros.bags.frames import COMPRESSED, IMAGE_TYPES
+from t2g_ros.bags.io import BagError, BagMessage, open_reader
+from t2g_ros.bags.outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
+from t2g_ros.demo.report import LiveRun, analyse, diagnostic_values, format_summary
+from t2g_ros.bags.record import BagRecorder, header_stamp_ns
 from t2g_ros.pipeline import SegmentationPipeline
-from t2g_ros.replay import BagPlayer, StampGate
+from t2g_ros.bags.replay import BagPlayer, StampGate
 
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "it cannot keep up with. Default: lockstep, each frame once the node answered the "
                              "previous one (never earlier than recorded), so every frame is segmented")
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra node parameter, e.g. model.clip_length:=3 for a checkpoint with a shorter memory")
+                        help="extra node parameter, e.g. model.memory_length:=1 for a per-frame checkpoint")
     parser.add_argument("--timeout", type=float, default=180.0, metavar="S",
                         help="longest wait for the node to start or to finish the last frame (default 180)")
     return parser
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gate = None if args.realtime else StampGate(demo_node, f"{namespace}/t2g/{OCCUPANCY}",
                                                     alive=lambda: node_proc.poll() is None)
         try:
-            _connect(node_proc, player, recorder, gate, args.timeout, out / "node.log")
+            _connect(node_proc, f"{namespace}/t2g", player, recorder, gate, args.timeout, out / "node.log")
             print(f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
                   f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
                   flush=True)
@@ -231,8 +232,8 @@ def _published(live: LiveRun, message: BagMessage, publish_ns: int) -> None:
     live.published_ns[message.stamp_ns] = publish_ns
 
 
-def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecorder, gate: StampGate | None,
-             timeout: float, log: Path) -> None:
+def _connect(node_proc: subprocess.Popen, node_fqn: str, player: BagPlayer, recorder: BagRecorder,
+             gate: StampGate | None, timeout: float, log: Path) -> None:
     """Wait until the node is up and the DDS links are matched: recorder (and gate) <- node, replay -> node."""
     missing = recorder.wait_for_publishers(timeout, alive=lambda: node_proc.poll() is None)
     if node_proc.poll() is not None:
@@ -244,9 +245,31 @@ def _connect(node_proc: subprocess.Popen, player: BagPlayer, recorder: BagRecord
         raise DemoError(f"the recorder did not match the node's publishers within {timeout:g} s")
     if gate is not None and not gate.connect(timeout):
         raise DemoError(f"the lockstep gate did not match {gate.topic} within {timeout:g} s")
+    # The node subscribes at the start of its activation: once it is active it has discovered the
+    # player too, and the first frame cannot be lost to discovery.
+    if not _wait_active(player.node, node_fqn, timeout, alive=lambda: node_proc.poll() is None):
+        raise DemoError(f"the node did not become active within {timeout:g} s; node log:\n{_tail(log)}")
     unheard = player.wait_for_subscribers(timeout)
     if unheard:
         raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
+
+
+def _wait_active(node: Any, node_fqn: str, timeout: float, *, alive: Any) -> bool:
+    """Poll the node's ``~/get_state`` (the node is spun by another thread) until it is active."""
+    client = node.create_client(GetState, f"{node_fqn}/get_state")
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and alive():
+            if client.service_is_ready():
+                future = client.call_async(GetState.Request())
+                while not future.done() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if future.done() and future.result().current_state.label == "active":
+                    return True
+            time.sleep(0.05)  # polling the graph and the state, as the other waits here do
+        return False
+    finally:
+        node.destroy_client(client)
 
 
 def _answered(live: LiveRun, stamp: int) -> bool:

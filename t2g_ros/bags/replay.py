@@ -18,7 +18,6 @@ standard ROS remapping (``--ros-args -r /camera/image_raw/compressed:=/cam/image
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
@@ -37,20 +36,11 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
 
-from t2g_ros.bag_io import BagError, BagMessage, make_typestore, open_reader, stamp_to_ns
+from t2g_ros.bags.io import BagError, BagMessage, make_typestore, open_reader, stamp_to_ns
+from t2g_ros.bags.msg_types import message_class
 
 PROG = "t2g-replay"
 LATCHED_TYPES = ("t2g_msgs/msg/LabelInfo",)
-
-
-def message_class(msgtype: str) -> type:
-    """The rclpy class of ``pkg/msg/Name``; ``BagError`` naming the type when it is not installed."""
-    package, _, name = msgtype.split("/") if msgtype.count("/") == 2 else (msgtype, "", "")
-    try:
-        return getattr(importlib.import_module(f"{package}.msg"), name)
-    except (ImportError, AttributeError, ValueError):
-        raise BagError(f"message type {msgtype!r} has no Python class in this ROS environment "
-                       f"(is its package installed and sourced?)") from None
 
 
 @dataclass(frozen=True)

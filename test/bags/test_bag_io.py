@@ -1,4 +1,4 @@
-"""Tests for t2g_ros.bag_io: round trips through both storage plugins, QoS metadata and every error."""
+"""Tests for t2g_ros.bags.io: round trips through both storage plugins, QoS metadata and every error."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from rosbags.typesys import get_types_from_msg
 from ruamel.yaml import YAML
 
-from t2g_ros.bag_io import (
+from t2g_ros.bags.io import (
     BagError,
     BagTruncatedWarning,
     BagWriter,
@@ -378,7 +378,7 @@ def test_mcap_is_readable_by_an_independent_reader(tmp_path, store):
 
 def test_offline_modules_do_not_import_rclpy():
     code = (
-        "import sys, t2g_ros.bag_io, t2g_ros.image_codec; "
+        "import sys, t2g_ros.bags.io, t2g_ros.image_codec; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'rclpy', 'rosidl_runtime_py', 'sensor_msgs'}); "
         "assert not bad, bad"
     )

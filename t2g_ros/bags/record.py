@@ -27,8 +27,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
-from t2g_ros.bag_io import BagError, BagWriter, stamp_to_ns
-from t2g_ros.replay import message_class
+from t2g_ros.bags.io import BagError, BagWriter, stamp_to_ns
+from t2g_ros.bags.msg_types import message_class
 
 PROG = "t2g-record"
 NODE_OUTPUTS = ("labels", "color", "overlay", "confidence", "occupancy", "label_info")

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from bag_factory import read_topic
-
-from t2g_ros import demo
-from t2g_ros.bag_io import BagWriter, open_reader
+from t2g_ros.bags.io import BagWriter, open_reader
+from t2g_ros.demo import run as demo
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"
 TOPIC = "/camera/image_raw/compressed"
+
+
+def read_topic(path: Path, topic: str) -> list:
+    with open_reader(path) as bag:
+        return list(bag.messages(topic))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Streaming accumulators for the bag tools' metrics, on ``t2g_core.metrics`` (no rclpy, no model).
+"""Streaming accumulators of the bag and demo metrics, on ``t2g_core.metrics`` (numpy only, no model).
 
 Frames arrive one at a time from a bag of any length, so nothing here keeps more than the previous
 frame (flicker) or the last ``n`` frames (VC_n); the numbers equal the core functions run on the whole

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2g_ros.bag_frames import decode_frame, decode_label_image
-from t2g_ros.bag_io import open_reader
-from t2g_ros.bag_metrics import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
-from t2g_ros.bag_preview import PreviewStrip, preview_indices
+from t2g_ros.bags.frames import decode_frame, decode_label_image
+from t2g_ros.bags.io import open_reader
+from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
+from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.image_codec import image_msg_to_rgb
 from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.stats import percentile

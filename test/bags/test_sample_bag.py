@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from t2g_ros.bag_io import open_reader
+from t2g_ros.bags.io import open_reader
 from t2g_ros.image_codec import compressed_msg_to_rgb
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -11,7 +11,7 @@ from typing import Any
 from rosbags.typesys.store import Typestore
 
 from t2g_core.labels import LabelSet
-from t2g_ros.bag_io import BagWriter
+from t2g_ros.bags.io import BagWriter
 from t2g_ros.image_codec import rgb_to_image_fields
 from t2g_ros.msg_fields import class_occupancy_fields, label_info_entries
 from t2g_ros.pipeline import PipelineOutput

@@ -10,7 +10,7 @@ import pytest
 from t2g_core.labels import LabelSet
 from t2g_core.metrics import ConfusionAccumulator, flicker_rate, video_consistency
 from t2g_core.postprocess import summarize_occupancy
-from t2g_ros.bag_metrics import FlickerMeter, GroundTruthMeter, OccupancyMeter
+from t2g_core.meters import FlickerMeter, GroundTruthMeter, OccupancyMeter
 
 LABELS = LabelSet(names=("a", "b", "c"), colors=((0, 0, 0), (1, 1, 1), (2, 2, 2)), void_id=3)
 

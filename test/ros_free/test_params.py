@@ -57,3 +57,18 @@ def test_good_values_and_foreign_parameters_pass():
     assert P.validate("output.overlay_alpha", 1) is None  # an int where a float is declared is fine
     assert P.validate("model.device", "cuda:1") is None
     assert P.validate("use_sim_time", True) is None  # not ours: rclpy validates it
+
+
+def test_descriptors_carry_type_range_choices_and_read_only():
+    from rcl_interfaces.msg import ParameterType
+
+    rows = P.descriptor(P.SPECS["output.grid_rows"])
+    assert rows.type == ParameterType.PARAMETER_INTEGER and not rows.floating_point_range
+    assert (rows.integer_range[0].from_value, rows.integer_range[0].to_value) == (1, 255)
+    alpha = P.descriptor(P.SPECS["output.overlay_alpha"])
+    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (0.0, 1.0)
+    backend = P.descriptor(P.SPECS["model.backend"])
+    assert backend.read_only and "one of: torch, onnxruntime" in backend.description
+    assert not P.descriptor(P.SPECS["output.color"]).integer_range  # no range for a bool
+    memory = P.descriptor(P.SPECS["model.memory_length"])
+    assert memory.integer_range[0].from_value == 1 and P.SPECS["model.memory_length"].default == 4

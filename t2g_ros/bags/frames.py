@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from t2g_ros.bag_io import BagError, BagReader
+from t2g_ros.bags.io import BagError, BagReader
 from t2g_ros.image_codec import compressed_msg_to_rgb, image_msg_to_rgb
 
 IMAGE = "sensor_msgs/msg/Image"

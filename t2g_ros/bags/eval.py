@@ -31,11 +31,11 @@ from tqdm import tqdm
 
 from t2g_core.inference import default_checkpoint, open_segmenter
 
-from t2g_ros.bag_frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
-from t2g_ros.bag_io import BagError, BagReader, BagWriter, open_reader
-from t2g_ros.bag_metrics import FLICKER_PROTOCOL, FlickerMeter, GroundTruthMeter, OccupancyMeter, finite_or_none
-from t2g_ros.bag_outputs import DEFAULT_PREFIX, declare_outputs, label_info_message, output_messages
-from t2g_ros.bag_preview import PreviewStrip, preview_indices
+from t2g_ros.bags.frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
+from t2g_ros.bags.io import BagError, BagReader, BagWriter, open_reader
+from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, GroundTruthMeter, OccupancyMeter, finite_or_none
+from t2g_ros.bags.outputs import DEFAULT_PREFIX, declare_outputs, label_info_message, output_messages
+from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.stats import percentile
 
@@ -114,7 +114,7 @@ def _pipeline(checkpoint: str | Path, **open_kwargs: Any) -> SegmentationPipelin
 
 def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, with_gt: bool) -> list[_Model]:
     t2g = _pipeline(checkpoint, threads=threads)
-    # The same weights with a one-frame memory: what the node does with model.temporal:=false.
+    # The same weights with a one-frame memory: what the node does with model.memory_length:=1.
     specs = [("t2g", t2g), ("per_frame", _pipeline(checkpoint, memory_length=1, threads=threads))]
     if baseline:
         specs.append(("baseline", _pipeline(baseline, threads=threads)))
