@@ -50,10 +50,10 @@ class FrozenBackbone(nn.Module):
 
     @contextmanager
     def export_friendly(self, input_size: tuple[int, int]) -> Iterator[None]:
-        """Inside the context, run in a form that exports to a faster ONNX graph for (H, W) = ``input_size``.
+        """Inside the context, run in a form that exports to a faster ONNX graph at ``input_size``.
 
-        The exporter enters it while tracing the encoder, which only ever sees ``input_size`` images;
-        the results must stay the same. Default: no change.
+        ``input_size`` is (H, W). The exporter enters it while tracing the encoder, which only ever
+        sees ``input_size`` images; the results must stay the same. Default: no change.
         """
         yield
 

@@ -79,15 +79,17 @@ class EfficientNetLite(FrozenBackbone):
     def export_friendly(self, input_size: tuple[int, int]) -> Iterator[None]:
         """The TF-style "SAME" padding, computed per call from the input shape, fixed for ``input_size``.
 
-        Traced as is, every conv gets a Pad whose amounts come from Shape arithmetic at run time; those
-        Pads (and the layout reorders they force around onnxruntime's blocked convolutions) were about a
-        quarter of the encoder's time. With the amounts constant, symmetric ones become the Conv's own
-        padding and the exporter folds the remaining constant Pads into the Convs.
+        Traced as is, every conv gets a Pad whose amounts come from Shape arithmetic at run time;
+        those Pads (and the layout reorders they force around onnxruntime's blocked convolutions)
+        were about a quarter of the encoder's time. With the amounts constant, symmetric ones become
+        the Conv's own padding and the exporter folds the remaining constant Pads into the Convs.
         """
         convs = [m for m in self.modules() if isinstance(m, Conv2dDynamicSamePadding)]
         sizes: dict[nn.Module, tuple[int, int]] = {}
-        hooks = [m.register_forward_pre_hook(
-            lambda module, args: sizes.__setitem__(module, tuple(args[0].shape[-2:]))) for m in convs]
+        def record(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            sizes[module] = tuple(args[0].shape[-2:])
+
+        hooks = [m.register_forward_pre_hook(record) for m in convs]
         try:
             with torch.no_grad():
                 self(torch.zeros(1, 3, *input_size))

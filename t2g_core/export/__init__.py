@@ -23,14 +23,14 @@ records what was exported from what (checkpoint SHA-256, versions, shapes) and t
 file, so a corrupt or stale export is detected and rebuilt.
 
 The backbone may run in an export-friendly form while the encoder is traced
-(``FrozenBackbone.export_friendly``: EfficientNet fixes its "SAME" padding for ``input_size``), and the
-asymmetric Pads that leaves are folded into the convolutions (``graph_surgery``), which removed about a
-quarter of the encoder's time.
+(``FrozenBackbone.export_friendly``: EfficientNet fixes its "SAME" padding for ``input_size``), and
+the asymmetric Pads that leaves are folded into the convolutions (``graph_surgery``), which removed
+about a quarter of the encoder's time.
 
 Modules, one job each: ``format`` (names, manifest; json + hashlib only, enough for onnxruntime),
-``onnx_export`` (the torch -> ONNX wrappers), ``graph_surgery`` (ONNX rewrites), ``cache`` (the export
-cache), ``cli`` (``t2g-export``). Names below load on first use, so ``t2g_core.export.format`` imports
-no torch.
+``onnx_export`` (the torch -> ONNX wrappers), ``graph_surgery`` (ONNX rewrites), ``cache`` (the
+export cache), ``cli`` (``t2g-export``). Names below load on first use, so
+``t2g_core.export.format`` imports no torch.
 
     t2g-export --checkpoint checkpoints/t2g_lite0_camvid.pt --out artifacts/onnx/t2g_lite0_camvid
     t2g-export --checkpoint checkpoints/t2g_lite0_camvid.pt     # into the node's cache; prints where

@@ -1,7 +1,8 @@
-"""The export cache (``~/.cache/t2g/onnx``): one export per checkpoint and version set, built on first use.
+"""The export cache (``~/.cache/t2g/onnx``): one export per checkpoint and version set.
 
-A cached export is ``<cache_dir>/<checkpoint stem>-<key>``, key = ``cache_key``: what the export depends
-on (the checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format and opset).
+A cached export is ``<cache_dir>/<checkpoint stem>-<key>``, key = ``cache_key``: what the export
+depends on (the checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format
+and opset). It is built on first use.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``t2g-export`` (``python -m t2g_core.export``): export a checkpoint into a directory, or into the cache."""
+"""``t2g-export`` (``python -m t2g_core.export``): export a checkpoint to a folder or the cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from .cache import cached_export
 from .format import ExportError, file_sha256, load_manifest
 from .onnx_export import export_model
 
-DESCRIPTION = "ONNX export of a T2G checkpoint for onnxruntime, and the cache the node and bag tools build it into."
+DESCRIPTION = ("ONNX export of a T2G checkpoint for onnxruntime, and the cache the node and bag "
+               "tools build it into.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
-"""The ONNX export's file format: file and tensor names, the manifest, and reading it back (json + hashlib only).
+"""The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
 An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T and ``manifest.json``
-(see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read one, so
-it imports neither torch nor onnx.
+(see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read
+one, so it imports neither torch nor onnx.
 """
 
 from __future__ import annotations

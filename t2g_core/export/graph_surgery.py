@@ -1,8 +1,8 @@
 """Rewrites of an exported ONNX graph (onnx only, no torch): constant Pads folded into their Convs.
 
 A backbone's export-friendly mode (``FrozenBackbone.export_friendly``) leaves constant zero Pads in
-front of convolutions whose padding is asymmetric; ``fold_pads_into_convs`` merges them into the Convs'
-``pads``, which with the static padding removed about a quarter of the encoder's time.
+front of convolutions whose padding is asymmetric; ``fold_pads_into_convs`` merges them into the
+Convs' ``pads``, which with the static padding removed about a quarter of the encoder's time.
 """
 
 from __future__ import annotations

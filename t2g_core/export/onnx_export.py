@@ -1,7 +1,8 @@
-"""torch -> ONNX: the encode/decode wrappers around ``T2GModel`` and ``export_model`` writing an export.
+"""torch -> ONNX: the encode/decode wrappers around ``T2GModel``; ``export_model`` writes an export.
 
-The backbone is put in its export-friendly form (``FrozenBackbone.export_friendly``) while the encoder
-is traced, and the constant Pads that leaves are folded into their Convs (``graph_surgery``).
+The backbone is put in its export-friendly form (``FrozenBackbone.export_friendly``) while the
+encoder is traced, and the constant Pads that leaves are folded into their Convs
+(``graph_surgery``).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The inference stack: backends, streaming segmenters, and ``open_segmenter`` (checkpoint -> segmenter).
+"""The inference stack: backends, streaming segmenters and ``open_segmenter``.
 
 - ``backends``: the backend registry (``BACKENDS``) and ``open_segmenter``;
 - ``stream_base``: what every segmenter shares (``StreamBase``: checks, resets, memory length;
   ``FrameResult``), numpy only;
 - ``streaming``: the torch ``StreamingSegmenter``;
-- ``ort_streaming``: ``OrtStreamingSegmenter`` on an ONNX export (``t2g_core.export``); imports no torch;
-- ``readout``: ``LabelReadout``, class scores -> labels + confidence at the frame size (numpy + OpenCV).
+- ``ort_streaming``: ``OrtStreamingSegmenter`` on an ONNX export (``t2g_core.export``), no torch;
+- ``readout``: ``LabelReadout``, class scores -> labels + confidence at the frame size (OpenCV).
 
 Names are loaded on first use, so importing this package loads neither torch nor onnxruntime.
 """

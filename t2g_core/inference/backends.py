@@ -1,14 +1,15 @@
-"""The inference backends, named in one place, and ``open_segmenter``: checkpoint -> streaming segmenter.
+"""The inference backends, named in one place, and ``open_segmenter``: checkpoint -> segmenter.
 
-The node, ``t2g-bag-eval``, the evaluation (``make bench``) and ``scripts/bench_speed.py`` all open their
-segmenters here, so each can run (and time) any backend:
+The node, ``t2g-bag-eval``, the evaluation (``make bench``) and ``scripts/bench_speed.py`` all open
+their segmenters here, so each can run (and time) any backend:
 
 - ``torch``: ``StreamingSegmenter`` on the checkpoint's model (CPU, or CUDA under float16 autocast);
-- ``onnxruntime``: ``OrtStreamingSegmenter`` on the checkpoint's ONNX export (CPU), built on first use
-  into the export cache and reused while the checkpoint and the torch/onnx/onnxruntime versions stay.
+- ``onnxruntime``: ``OrtStreamingSegmenter`` on the checkpoint's ONNX export (CPU), built on first
+  use into the export cache and reused while the checkpoint and the torch/onnx/onnxruntime
+  versions stay the same.
 
-Per-frame is not a backend: it is ``memory_length=1`` (or a checkpoint whose memory capacity is 1); the
-EMA baseline is ``ema_alpha`` on any backend.
+Per-frame is not a backend: it is ``memory_length=1`` (or a checkpoint whose memory capacity is 1);
+the EMA baseline is ``ema_alpha`` on any backend.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def open_segmenter(
         device: torch device string; ``cuda`` needs a visible GPU and runs under float16 autocast.
             ``onnxruntime`` needs ``cpu``.
         threads: CPU threads for inference (torch intra-op threads, or onnxruntime's).
-        memory_length: frames in the temporal memory, 1..the checkpoint's; ``None`` = the checkpoint's.
+        memory_length: frames in the temporal memory, 1..the checkpoint's capacity; None = all.
         max_gap_s: a larger gap between consecutive stamps (seconds) clears the memory.
         ema_alpha: weight of the new frame in an EMA of the class probabilities (the EMA baseline);
             None = no smoothing.

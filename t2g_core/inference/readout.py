@@ -1,4 +1,4 @@
-"""Class scores at model resolution -> labels and confidence at frame resolution (numpy + OpenCV, no torch)."""
+"""Class scores at model resolution -> labels and confidence at frame resolution (numpy + OpenCV)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""What every streaming segmenter shares, whatever runs the model (numpy only: no torch, no onnxruntime).
+"""What every streaming segmenter shares, whatever runs the model (numpy only: no torch).
 
-``StreamBase`` validates frames and stamps, applies the reset rules and reports their reasons, and holds
-the memory length; ``FrameResult`` is what a step returns. The torch ``StreamingSegmenter`` and the
-onnxruntime ``OrtStreamingSegmenter`` subclass it.
+``StreamBase`` validates frames and stamps, applies the reset rules and reports their reasons, and
+holds the memory length; ``FrameResult`` is what a step returns. The torch ``StreamingSegmenter``
+and the onnxruntime ``OrtStreamingSegmenter`` subclass it.
 """
 
 from __future__ import annotations
@@ -50,13 +50,14 @@ class StreamBase:
 
     The memory has three numbers: ``memory_capacity``, the model's T (fixed by the checkpoint);
     ``memory_length``, the active setting in 1..T (``configure``); ``frames_in_memory``, the frames
-    currently held (0..memory_length), which a step's result reports as the frames its prediction used.
+    currently held (0..memory_length), which a step's result reports as the frames its prediction
+    used.
 
     Args:
         memory_capacity: the model's T.
         memory_length: 1..T, None = T.
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
-        label_set: the classes of the checkpoint it runs (``open_segmenter`` sets it), None if unknown.
+        label_set: the classes of the checkpoint it runs (set by ``open_segmenter``); None: unknown.
     """
 
     def __init__(self, *, memory_capacity: int, memory_length: int | None, max_gap_s: float,
@@ -99,8 +100,8 @@ class StreamBase:
             memory_length = self.memory_capacity
         valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
         if not (valid_int and 1 <= memory_length <= self.memory_capacity):
-            raise ValueError(f"memory_length must be an int in 1..{self.memory_capacity} (the model's memory "
-                             f"capacity), got {memory_length!r}")
+            raise ValueError(f"memory_length must be an int in 1..{self.memory_capacity} "
+                             f"(the model's memory capacity), got {memory_length!r}")
         self._max_gap_s = float(max_gap_s)
         self._memory_length = memory_length
         self._resize_memory(memory_length)

@@ -1,5 +1,5 @@
-"""An onnxruntime deployment needs no torch: the ORT segmenter imports, opens an existing export and segments
-frames in a fresh interpreter where importing torch fails."""
+"""An onnxruntime deployment needs no torch: the ORT segmenter imports, opens an existing export and
+segments frames in a fresh interpreter where importing torch fails."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from t2g_core.export import export_model
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Runs in a subprocess: a meta-path finder makes any torch import fail (as on a machine without torch,
-# though this venv has it), then the onnxruntime path opens the export given as argv[1] and steps it.
+# Runs in a subprocess: a meta-path finder makes any torch import fail (as on a machine without
+# torch, though this venv has it), then the onnxruntime path opens the export in argv[1], steps it.
 _PROBE = """
 import json, sys
 import numpy as np
@@ -33,7 +33,8 @@ from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
 
 segmenter = OrtStreamingSegmenter(sys.argv[1], max_gap_s=0.5, threads=1)
 rng = np.random.default_rng(0)
-results = [segmenter.step(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), 0.1 * i) for i in range(4)]
+frames = [rng.integers(0, 256, (40, 52, 3), dtype=np.uint8) for _ in range(4)]
+results = [segmenter.step(frame, 0.1 * i) for i, frame in enumerate(frames)]
 print(json.dumps({
     "shapes": [list(r.labels.shape) for r in results],
     "memory": [r.frames_in_memory for r in results],
@@ -51,8 +52,8 @@ def export_dir(make_tiny_config, tmp_path) -> Path:
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_onnxruntime_segmenter_runs_without_torch(export_dir):
