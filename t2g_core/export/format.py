@@ -1,6 +1,7 @@
 """The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
-An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T and ``manifest.json``
+An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T, ``fuse.onnx`` when the
+model has pixel fusion, and ``manifest.json``
 (see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read
 one, so it imports neither torch nor onnx.
 """
@@ -14,13 +15,18 @@ from pathlib import Path
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODE_FILE = "encode.onnx"
 ENCODE_INPUTS = ("frame",)
 ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
 DECODE_OUTPUTS = ("logits",)
+# Pixel fusion (t2g_core.temporal_fusion): the current embedding and the previous fused one -> the fused
+# embedding, which the decoder reads as its pixel embedding and the next step reads as its state.
+FUSE_FILE = "fuse.onnx"
+FUSE_INPUTS = ("pixel_embedding", "fusion_state", "state_offset_s")
+FUSE_OUTPUTS = ("fused_embedding",)
 
 
 def decode_file(memory_frames: int) -> str:
@@ -53,6 +59,7 @@ class ExportManifest:
         num_tokens: N_tok memory tokens per frame.
         dim: d.
         embedding_size: (h8, w8) of the pixel embedding and the logits.
+        pixel_fusion: whether ``fuse.onnx`` exists (the model fuses each pixel with the fused past).
         opset: ONNX opset of the graphs.
         versions: torch, onnx and onnxruntime versions at export time.
         files: file name -> SHA-256 of its bytes.
@@ -66,6 +73,7 @@ class ExportManifest:
     num_tokens: int
     dim: int
     embedding_size: tuple[int, int]
+    pixel_fusion: bool
     opset: int
     versions: dict[str, str]
     files: dict[str, str]
@@ -111,6 +119,7 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         raise ExportError(f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); "
                           "re-run t2g-export") from exc
     expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
+    expected |= {FUSE_FILE} if manifest.pixel_fusion else set()
     if set(manifest.files) != expected:
         raise ExportError(f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; "
                           "re-run t2g-export")

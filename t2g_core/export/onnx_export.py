@@ -21,6 +21,9 @@ from .format import (
     ENCODE_FILE,
     ENCODE_INPUTS,
     ENCODE_OUTPUTS,
+    FUSE_FILE,
+    FUSE_INPUTS,
+    FUSE_OUTPUTS,
     MANIFEST,
     OPSET,
     ExportManifest,
@@ -85,6 +88,18 @@ class _Decode(nn.Module):
         return self.model.decode(current, memory, offsets_s)  # (1, K, h8, w8)
 
 
+class _Fuse(nn.Module):
+    """Current pixel embedding + the previous fused embedding + its time offset -> the fused embedding."""
+
+    def __init__(self, model: T2GModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_embedding: torch.Tensor, fusion_state: torch.Tensor,
+                state_offset_s: torch.Tensor) -> torch.Tensor:
+        return self.model.fuse(pixel_embedding, fusion_state, state_offset_s)  # (1, d, h8, w8)
+
+
 def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "",
                  opset: int = OPSET) -> ExportManifest:
     """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
@@ -127,7 +142,13 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
                 str(out / decode_file(m)), dynamo=False, opset_version=opset,
                 input_names=list(decode_inputs(m, layers)), output_names=list(DECODE_OUTPUTS),
             )
+        if model.pixel_fusion is not None:
+            torch.onnx.export(
+                _Fuse(model), (embedding, embedding.clone(), torch.tensor([-0.04])), str(out / FUSE_FILE),
+                dynamo=False, opset_version=opset, input_names=list(FUSE_INPUTS), output_names=list(FUSE_OUTPUTS),
+            )
     names = [ENCODE_FILE] + [decode_file(m) for m in range(1, capacity + 1)]
+    names += [FUSE_FILE] if model.pixel_fusion is not None else []
     for name in names:
         onnx.checker.check_model(str(out / name))
     manifest = ExportManifest(
@@ -139,6 +160,7 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
         num_tokens=tokens,
         dim=dim,
         embedding_size=tuple(embedding.shape[-2:]),
+        pixel_fusion=model.pixel_fusion is not None,
         opset=opset,
         versions=runtime_versions(),
         files={name: file_sha256(out / name) for name in names},

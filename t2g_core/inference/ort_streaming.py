@@ -7,10 +7,13 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
    memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
    an I/O binding, so no cache entry is ever copied;
-2. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
+2. with pixel fusion and a memory length > 1, ``fuse.onnx`` fuses the new pixel embedding with the
+   previous step's fused embedding (the state), and the result replaces the embedding and becomes the
+   next state (``T2GModel.fuse``; no state after a reset, as in torch);
+3. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
    the memory does not depend on the order of its frames, only each frame's own time offset does);
-3. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
-4. ``readout.LabelReadout`` turns the logits into labels and confidence at the frame size.
+4. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
+5. ``readout.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
 Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
 intra-op threads that do not spin while waiting: each of the T + 1 sessions has its own pool, and with
@@ -24,7 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.format import ENCODE_FILE, ExportError, ExportManifest, decode_file, decode_inputs, load_manifest
+from ..export.format import (
+    ENCODE_FILE,
+    FUSE_FILE,
+    ExportError,
+    ExportManifest,
+    decode_file,
+    decode_inputs,
+    load_manifest,
+)
 from ..labels import LabelSet
 from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha
@@ -87,6 +98,10 @@ class OrtStreamingSegmenter(StreamBase):
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
         self._values = np.zeros(cache_shape, np.float32)
         self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
+        self._fuse = load_session(folder / FUSE_FILE, threads) if m.pixel_fusion else None
+        self._fused = np.zeros_like(self._embedding)  # fuse.onnx output
+        self._state = np.zeros_like(self._embedding)  # the previous step's fused embedding
+        self._state_stamp: float | None = None  # its stamp; None = no state
         # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
         self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_frames + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
@@ -106,6 +121,7 @@ class OrtStreamingSegmenter(StreamBase):
     def _clear_memory(self) -> None:
         self._stamps = []
         self._next_slot = 0
+        self._state_stamp = None
         self._ema = None
 
     def _push(self, frame_rgb: np.ndarray, stamp_s: float) -> int:
@@ -120,7 +136,12 @@ class OrtStreamingSegmenter(StreamBase):
         return len(self._stamps)
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
-        count = self._push(frame_rgb, stamp_s)
+        self._push(frame_rgb, stamp_s)
+        if self._fuse is not None and self.memory_length > 1:
+            if self._state_stamp is not None:
+                self.fuse(self._state_stamp - stamp_s)
+            np.copyto(self._state, self._embedding)
+            self._state_stamp = stamp_s
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
         logits = self.decode(offsets)[0]  # (K, h8, w8)
         if self._ema_alpha is not None:
@@ -156,6 +177,17 @@ class OrtStreamingSegmenter(StreamBase):
             binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
         self._encode.run_with_iobinding(binding)
 
+
+    def fuse(self, state_offset_s: float) -> None:
+        """Run ``fuse.onnx``: the current pixel embedding becomes its fusion with the state (the previous
+        fused embedding, ``state_offset_s`` seconds earlier, <= 0)."""
+        binding = self._fuse.io_binding()
+        binding.bind_cpu_input("pixel_embedding", self._embedding)
+        binding.bind_cpu_input("fusion_state", self._state)
+        binding.bind_cpu_input("state_offset_s", np.array([state_offset_s], np.float32))
+        binding.bind_output("fused_embedding", "cpu", 0, np.float32, list(self._fused.shape), self._fused.ctypes.data)
+        self._fuse.run_with_iobinding(binding)
+        np.copyto(self._embedding, self._fused)
 
     def decode(self, offsets_s: np.ndarray) -> np.ndarray:
         """Run ``decode_m{M}.onnx`` on the current pixel embedding and ring-buffer slots 0..M-1.

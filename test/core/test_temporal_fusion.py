@@ -108,3 +108,26 @@ def test_consecutive_term_is_nonzero_and_differentiable_on_a_toy_clip(fusion_mod
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     void = torch.full_like(labels, 5)
     assert consecutive_consistency_loss(logits[:, 1], logits[:, 2], void, void, void_id=5).item() == 0
+
+
+def test_onnxruntime_equals_torch_including_the_fusion_state(fusion_model, tmp_path):
+    """The export carries the fusion (fuse.onnx) and the ORT segmenter its state, resets included."""
+    from t2g_core.export import export_model
+    from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
+
+    model = fusion_model(memory_length=2).eval()
+    manifest = export_model(model, tmp_path)
+    assert manifest.pixel_fusion and "fuse.onnx" in manifest.files
+    reference = StreamingSegmenter(model, max_gap_s=0.5)
+    segmenter = OrtStreamingSegmenter(tmp_path, max_gap_s=0.5, threads=1)
+    rng = np.random.default_rng(2)
+    stamps = [0.0, 0.05, 0.1, 0.17, 0.2, 1.5, 1.55, 1.6]  # a gap resets both at 1.5 s
+    for t, stamp in enumerate(stamps):
+        frame = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        expected, result = reference.step(frame, stamp), segmenter.step(frame, stamp)
+        assert result.reset_reason == expected.reset_reason
+        np.testing.assert_allclose(result.confidence, expected.confidence, atol=1e-4, err_msg=f"frame {t}")
+    # Memory 1 (no fusion state, a one-frame query memory) gives another result on the same frame.
+    segmenter.configure(memory_length=1, max_gap_s=0.5)
+    stateless = segmenter.step(frame, stamps[-1])
+    assert np.abs(stateless.confidence - expected.confidence).max() > 1e-3
