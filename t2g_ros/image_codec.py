@@ -14,6 +14,8 @@ from typing import Any, Literal, NamedTuple
 import cv2
 import numpy as np
 
+from t2g_ros.image_headers import HeaderError, read_header
+
 DataType = Literal["array", "numpy"]
 
 
@@ -45,25 +47,39 @@ _RAW_LAYOUTS: dict[str, _Layout] = {
 # Not v >> 8: e.g. 129 -> 1 here, 0 with a shift.
 _SCALE_16_TO_8 = 255.0 / 65535.0
 
-_JPEG_SOI = b"\xff\xd8"
-_JPEG_EOI = b"\xff\xd9"
+#: Default pixel cap of the decoders (4096 x 4096): a 12 MP camera fits, a decompression bomb not.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+# The grey libjpeg fills in for a baseline JPEG scan that ends before the last block row.
+_JPEG_FILL = 128
 
 
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
+class ImageTooLargeError(ImageDecodeError):
+    """The image has more pixels than the decoder's cap; nothing was decoded or allocated for it."""
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{what} is {width}x{height} = {width * height} px, over the cap of {max_pixels} px")
+
+
+def image_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a sensor_msgs/Image.
 
     Args:
         msg: has ``height, width, encoding, is_bigendian, step, data``; ``data`` is any bytes-like
             object (bytes, array.array, uint8 ndarray). Encodings: rgb8, bgr8, rgba8, bgra8, mono8 and
             their 16-bit forms (rgb16, bgr16, rgba16, bgra16, mono16), either byte order.
+        max_pixels: larger images raise :class:`ImageTooLargeError` before any pixel is touched.
 
     Returns:
         ``(height, width, 3) uint8`` RGB, a new array (never a view of ``msg.data``). Alpha is
         dropped, mono is replicated to 3 channels, 16-bit values become ``round(v * 255 / 65535)``.
 
     Raises:
-        ImageDecodeError: unsupported encoding, zero size, ``step`` shorter than a row, or ``data``
-            shorter than ``step * height``.
+        ImageDecodeError: unsupported encoding, zero size, more than ``max_pixels`` pixels
+            (:class:`ImageTooLargeError`), ``step`` shorter than a row, or ``data`` shorter than
+            ``step * height``.
     """
     layout = _RAW_LAYOUTS.get(msg.encoding)
     if layout is None:
@@ -73,6 +89,7 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageDecodeError(f"empty image: height {height}, width {width}")
+    _check_pixels(width, height, max_pixels, f"{msg.encoding} image")
     row_bytes = width * layout.channels * layout.itemsize
     if step < row_bytes:
         raise ImageDecodeError(
@@ -99,11 +116,16 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_rgb)
 
 
-def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (JPEG, PNG or anything else cv2.imdecode reads).
+def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage: JPEG, PNG or TIFF (compressed_image_transport's).
+
+    The headers are read first (``t2g_ros.image_headers``): an image declaring more than
+    ``max_pixels`` pixels is refused before the decoder allocates anything (a 300 KB PNG can declare
+    10000 x 10000), and a JPEG must reach its end marker; bytes after it are ignored.
 
     Args:
         msg: has ``format`` and ``data`` (bytes-like). The content, not ``format``, selects the codec.
+        max_pixels: larger images raise :class:`ImageTooLargeError`.
 
     Returns:
         ``(H, W, 3) uint8`` RGB. Grey images are replicated to 3 channels, alpha is dropped,
@@ -111,17 +133,23 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
         cv_bridge (``IMREAD_UNCHANGED``).
 
     Raises:
-        ImageDecodeError: empty, truncated or corrupt data, or a ``compressedDepth`` message.
+        ImageDecodeError: empty, truncated or corrupt data, another format, more than
+            ``max_pixels`` pixels (:class:`ImageTooLargeError`), or a ``compressedDepth`` message.
+            A baseline JPEG whose scan data ends early (a cut frame with an end marker appended)
+            decodes with libjpeg's grey fill in its last rows; such a frame is refused too. A cut
+            progressive JPEG decodes as a coarser whole frame and cannot be told from a valid one.
     """
     data = np.frombuffer(msg.data, np.uint8)
     if data.size == 0:
         raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data")
     if "compresseddepth" in msg.format.lower():
         raise ImageDecodeError(f"format {msg.format!r} (compressed_depth_image_transport) is not supported")
-    # A JPEG must end with its EOI marker; older OpenCV (4.x) returns a grey-filled image for a
-    # truncated JPEG instead of failing, so check explicitly.
-    if data[:2].tobytes() == _JPEG_SOI and np.trim_zeros(data[-64:], "b")[-2:].tobytes() != _JPEG_EOI:
-        raise ImageDecodeError(f"JPEG data ({data.size} bytes, format {msg.format!r}) is truncated: no end marker")
+    try:
+        header = read_header(data)
+    except HeaderError as exc:
+        raise ImageDecodeError(f"{exc} (format {msg.format!r})") from None
+    _check_pixels(header.width, header.height, max_pixels,
+                  f"{header.kind.upper()} (format {msg.format!r})")
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise ImageDecodeError(f"cannot decode {data.size} bytes (format {msg.format!r}): corrupt or truncated")
@@ -129,6 +157,10 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
         decoded = cv2.convertScaleAbs(decoded, alpha=_SCALE_16_TO_8)
     elif decoded.dtype != np.uint8:
         raise ImageDecodeError(f"decoded image has unsupported depth {decoded.dtype} (format {msg.format!r})")
+    if header.baseline_jpeg and np.all(decoded[-1] == _JPEG_FILL):
+        raise ImageDecodeError(
+            f"JPEG ({data.size} bytes, format {msg.format!r}) is cut short: its last rows are the "
+            "decoder's grey fill (a cut frame with an end marker appended?)")
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     codes = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
     if channels not in codes:

@@ -12,6 +12,7 @@ import pytest
 
 from t2g_ros.image_codec import (
     ImageDecodeError,
+    ImageTooLargeError,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
     rgb_to_compressed_fields,
@@ -173,10 +174,41 @@ def test_png_variants_decode_losslessly():
         np.testing.assert_array_equal(compressed_msg_to_rgb(compressed(png, "png")), expected, err_msg=name)
 
 
-def test_jpeg_with_trailing_zero_padding_decodes():
-    ok, jpeg = cv2.imencode(".jpg", smooth_rgb())
-    out = compressed_msg_to_rgb(compressed(jpeg.tobytes() + b"\x00" * 8))
-    assert out.shape == (24, 32, 3)
+@pytest.mark.parametrize("trailer", [b"\x00" * 8, b"\x00" * 100, b"\xff" * 100, b"EXIF-like metadata" * 8],
+                         ids=["zeros8", "zeros100", "ff_fill", "metadata"])
+def test_bytes_after_the_jpeg_end_marker_are_ignored(trailer):
+    """Fixed-size camera buffers, 0xFF fill and appended metadata follow real frames (issue 13, D4)."""
+    _, jpeg = cv2.imencode(".jpg", smooth_rgb())
+    clean = compressed_msg_to_rgb(compressed(jpeg))
+    np.testing.assert_array_equal(compressed_msg_to_rgb(compressed(jpeg.tobytes() + trailer)), clean)
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.5, 0.8])
+def test_a_cut_baseline_jpeg_with_an_end_marker_appended_is_refused(kept):
+    """Structurally complete, but libjpeg fills the missing blocks with grey: not a frame to segment."""
+    texture = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    _, jpeg = cv2.imencode(".jpg", cv2.GaussianBlur(texture, (5, 5), 0))
+    cut = jpeg.tobytes()[: int(jpeg.size * kept)] + b"\xff\xd9"
+    with pytest.raises(ImageDecodeError, match="cut short"):
+        compressed_msg_to_rgb(compressed(cut))
+
+
+def test_the_pixel_cap_refuses_a_decompression_bomb_before_decoding():
+    """A 30 KB PNG that decodes to 3000 x 3000 x 3 (27 MB): refused from its header, nothing allocated."""
+    import tracemalloc
+
+    _, png = cv2.imencode(".png", np.zeros((3000, 3000, 3), np.uint8))
+    assert png.size < 100_000
+    tracemalloc.start()
+    with pytest.raises(ImageTooLargeError, match="3000x3000 = 9000000 px, over the cap of 1000000"):
+        compressed_msg_to_rgb(compressed(png, "png"), max_pixels=1_000_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+    assert compressed_msg_to_rgb(compressed(png, "png"), max_pixels=9_000_000).shape == (3000, 3000, 3)
+    raw = SimpleNamespace(height=2000, width=1000, encoding="rgb8", is_bigendian=0, step=3000, data=b"")
+    with pytest.raises(ImageTooLargeError, match="rgb8 image is 1000x2000"):
+        image_msg_to_rgb(raw, max_pixels=1_000_000)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +218,8 @@ def test_jpeg_with_trailing_zero_padding_decodes():
         (lambda jpg, png: compressed(jpg[: len(jpg) // 2]), "truncated"),
         (lambda jpg, png: compressed(jpg[:-2]), "truncated"),
         (lambda jpg, png: compressed(png[: len(png) // 2], "png"), "corrupt or truncated"),
-        (lambda jpg, png: compressed(b"not an image at all" * 4, "jpeg"), "corrupt or truncated"),
+        (lambda jpg, png: compressed(b"not an image at all" * 4, "jpeg"), "not a JPEG, PNG or TIFF"),
+        (lambda jpg, png: compressed(cv2.imencode(".bmp", smooth_rgb())[1], "bmp"), "not a JPEG, PNG or TIFF"),
         (lambda jpg, png: compressed(png, "16UC1; compressedDepth png"), "compressedDepth"),
     ],
 )
