@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import struct
 import sys
 import warnings
@@ -31,6 +32,7 @@ from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterEr
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 from rosbags.typesys.store import Typestore
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 #: ROS 2 Kilted's message definitions (the distribution the node targets; Humble-compatible types).
 STORE = Stores.ROS2_KILTED
@@ -45,6 +47,15 @@ _INFINITE = QosTime(9223372036, 854775807)
 
 class BagError(Exception):
     """A bag cannot be read or written as asked; the message names the file, topic or type."""
+
+
+# What a damaged bag makes the parsers raise (metadata.yaml, mcap records, sqlite3, CDR payloads):
+# each becomes a BagError naming the file, so a tool exits with a reason instead of a traceback.
+_DAMAGE = (ReaderError, YAMLError, UnicodeDecodeError, McapError, sqlite3.DatabaseError,
+           struct.error, EOFError, KeyError, IndexError, TypeError, ValueError, OverflowError)
+
+
+_Raw = tuple[str, str, int, bytes]  # topic, message type, log time in ns, CDR bytes
 
 
 class BagTruncatedWarning(UserWarning):
@@ -140,12 +151,16 @@ class BagReader:
         try:
             reader = Reader(path)
             reader.open()
-        except (ReaderError, FileNotFoundError) as err:
+        except (*_DAMAGE, FileNotFoundError) as err:
             truncated = _truncated_mcap_files(path)
             if not truncated:
-                raise BagError(f"cannot read bag {path}: {err}") from err
+                raise BagError(f"cannot read bag {path}: {_reason(err)}") from err
             self.truncated = truncated
-            self._recovery = _McapRecovery(_storage_files(path))
+            try:
+                self._recovery = _McapRecovery(_storage_files(path))
+            except _DAMAGE as scan_err:
+                raise BagError(f"cannot read bag {path}: {_reason(err)}; and its readable part is "
+                               f"damaged: {_reason(scan_err)}") from scan_err
             warnings.warn(
                 BagTruncatedWarning(
                     f"bag file(s) {', '.join(map(str, truncated))} end early ({err}); reading the "
@@ -195,8 +210,12 @@ class BagReader:
             raw = self._recovery.messages(set(topics))
         else:
             raw = self._rosbags_messages(topics)
-        for topic, msgtype, log_time, data in raw:
-            msg = self.typestore.deserialize_cdr(data, msgtype)
+        for topic, msgtype, log_time, data in _guarded(raw, self.path):
+            try:
+                msg = self.typestore.deserialize_cdr(data, msgtype)
+            except _DAMAGE as err:
+                raise BagError(f"message on {topic!r} at log time {log_time} ns in {self.path} is "
+                               f"corrupt: {_reason(err)}") from err
             header = getattr(msg, "header", None)
             stamp = stamp_to_ns(header.stamp) if header is not None and hasattr(header, "stamp") else None
             yield BagMessage(topic, msgtype, log_time, stamp, msg)
@@ -223,11 +242,20 @@ class BagReader:
     def _rosbags_messages(self, topics: tuple[str, ...]) -> Iterator[tuple[str, str, int, bytes]]:
         assert self._reader is not None
         connections = [c for c in self._reader.connections if c.topic in topics]
-        try:
-            for connection, log_time, data in self._reader.messages(connections):
-                yield connection.topic, connection.msgtype, log_time, data
-        except ReaderError as err:
-            raise BagError(f"cannot read messages from {self.path}: {err}") from err
+        for connection, log_time, data in self._reader.messages(connections):
+            yield connection.topic, connection.msgtype, log_time, data
+
+
+def _guarded(raw: Iterator[_Raw], path: Path) -> Iterator[_Raw]:
+    """``raw``, with the parsers' exceptions on a damaged file turned into BagError."""
+    try:
+        yield from raw
+    except _DAMAGE as err:
+        raise BagError(f"cannot read messages from {path}: {_reason(err)}") from err
+
+
+def _reason(err: BaseException) -> str:
+    return str(err) if isinstance(err, (ReaderError, OSError)) else f"{type(err).__name__}: {err}"
 
 
 def _storage_files(path: Path) -> list[Path]:
@@ -237,7 +265,7 @@ def _storage_files(path: Path) -> list[Path]:
     try:
         metadata = YAML(typ="safe").load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
         return [path / Path(name).name for name in metadata["relative_file_paths"]]
-    except (OSError, KeyError, TypeError):
+    except (OSError, YAMLError, UnicodeDecodeError, KeyError, TypeError):
         return []
 
 
