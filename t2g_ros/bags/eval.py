@@ -66,7 +66,7 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
 
     Raises:
         FileNotFoundError: the bag or a checkpoint does not exist.
-        BagError: unreadable bag, missing topic, wrong message type, or ``out_bag`` exists (the
+        BagError: unreadable bag, missing or empty topic, wrong message type, or ``out_bag`` exists (the
             message names the file, topic or type). An error after the first frame is not raised:
             what was processed is written and the report's ``error`` says why it stopped.
         ValueError: unusable checkpoint, or checkpoints with different label sets.
@@ -85,6 +85,8 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
     }
     with reader:
         msgtype = check_topic_type(reader, image_topic, IMAGE_TYPES)
+        if reader.message_count(image_topic) == 0:  # an exit code 0 with "frames in 0" hides a bad bag
+            raise BagError(f"{in_bag} has no messages on {image_topic}: nothing to evaluate")
         report["input"]["image_type"] = msgtype
         ground_truth = _read_ground_truth(reader, gt_topic) if gt_topic else None
         models = _build_models(checkpoint, baseline_checkpoint, threads=threads, with_gt=ground_truth is not None)

@@ -80,6 +80,10 @@ class BagPlayer:
             node.get_logger().warning(str(warning.message))
         self.topics = list(self.reader.topics) if topics is None else list(topics)
         self.counts = {topic: self.reader.message_count(topic) for topic in self.topics}  # raises for a missing one
+        if not any(self.counts.values()):
+            self.reader.close()
+            raise BagError(f"{self.bag} has no messages on {', '.join(self.topics) or 'any topic'}: "
+                           "nothing to replay")
         policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
         self._channels: dict[str, _Channel] = {}
         for topic in self.topics:
