@@ -1,6 +1,7 @@
 """Launch the t2g segmentation node (and optionally RViz).
 
     ros2 launch t2g_ros t2g.launch.py image_topic:=/camera/image_raw compressed:=true rviz:=true
+    ros2 launch t2g_ros t2g.launch.py namespace:=front   # reads /front/camera/image_raw
 
 Tuning lives in the parameter file (config/t2g.yaml by default); this file only wires topics and the
 few arguments that differ per deployment.
@@ -21,8 +22,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("namespace", default_value="", description="Namespace of the node and its topics"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "t2g.yaml"]),
                               description="Parameter YAML for the node"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
-                              description="Input image topic (the compressed input uses <image_topic>/compressed)"),
+        # Relative, so two launches differing only in namespace:= read two cameras.
+        DeclareLaunchArgument("image_topic", default_value="camera/image_raw",
+                              description="Input image topic, relative to the namespace unless it starts "
+                                          "with / (the compressed input uses <image_topic>/compressed)"),
         DeclareLaunchArgument("compressed", default_value="false",
                               description="Subscribe to sensor_msgs/CompressedImage instead of Image"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),

@@ -65,6 +65,14 @@ def test_launch_file_declares_the_documented_arguments_and_runs_the_node():
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert {"t2g_ros", "t2g_node", "t2g.yaml", "t2g.rviz"} <= strings
 
+def test_the_default_input_topic_follows_the_namespace():
+    """An absolute default made two namespaced launches read the same camera (issue 13, D11)."""
+    defaults = {c.args[0].value: kw.value.value for c in ast.walk(_tree()) if isinstance(c, ast.Call)
+                and getattr(c.func, "id", None) == "DeclareLaunchArgument"
+                for kw in c.keywords if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)}
+    assert defaults["image_topic"] == "camera/image_raw"
+
+
 def test_launch_file_runs_no_code_and_shells_out_nowhere():
     assert forbidden_uses(LAUNCH_FILE) == []
 
