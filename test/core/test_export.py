@@ -12,18 +12,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from tiny_models import tiny_config
 
 from t2g_core import LabelSet, Provenance, build_model, frames_to_tensor, resize_images, save_checkpoint
 from t2g_core import export as E
 from t2g_core.export import cache as export_cache
-from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
-
-
-def tiny_export_config(memory_length: int = 3) -> ModelConfig:
-    """conftest's tiny_config (the "test_tiny" backbone registered there), for module-scoped fixtures."""
-    return ModelConfig(backbone=BackboneConfig(name="test_tiny"), input_size=(32, 48), num_classes=5, dim=16,
-                       num_queries=4, decoder=DecoderConfig(num_layers=2, num_heads=2, ffn_dim=32),
-                       temporal=TemporalConfig(enabled=True, memory_length=memory_length))
 
 
 def _labels(k: int = 5) -> LabelSet:
@@ -33,7 +26,7 @@ def _labels(k: int = 5) -> LabelSet:
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
-    return build_model(tiny_export_config()).eval()
+    return build_model(tiny_config()).eval()
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_config
 
 from t2g_core import StreamingSegmenter, build_model, upsample_logits
-from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
 from t2g_core.export import ExportError, export_model
 from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
 from t2g_core.inference.readout import LabelReadout
-
-
-def _config(memory_frames: int = 3) -> ModelConfig:
-    """conftest's tiny_config (the "test_tiny" backbone registered there), for module-scoped fixtures."""
-    return ModelConfig(backbone=BackboneConfig(name="test_tiny"), input_size=(32, 48), num_classes=5, dim=16,
-                       num_queries=4, decoder=DecoderConfig(num_layers=2, num_heads=2, ffn_dim=32),
-                       temporal=TemporalConfig(enabled=True, memory_frames=memory_frames))
 
 
 def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
@@ -32,7 +25,7 @@ def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return build_model(_config()).eval()
+    return build_model(tiny_config()).eval()
 
 
 @pytest.fixture(scope="module")

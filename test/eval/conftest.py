@@ -1,6 +1,6 @@
 """Evaluation-test fixtures: a synthetic shared-data folder (CamVid-like runs, a short mp4), tiny randomly
-initialised checkpoints on a tiny registered backbone, a quick config over them, and one evaluation run
-shared by the test modules.
+initialised checkpoints (``tiny_models.camvid_config`` on the tiny registered backbone without
+BatchNorm), a quick config over them, and one evaluation run shared by the test modules.
 
 Nothing here reads the real CamVid test split: the data is drawn here, so the tests are hermetic and fast
 (the real backbones are tested in test/core).
@@ -16,10 +16,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from tiny_models import camvid_config, save_tiny_checkpoint
 
-from t2g_core import BACKBONES, FrozenBackbone, LabelSet, ModelConfig, Provenance, build_model, register_backbone
-from t2g_core import save_checkpoint
 from t2g_core.evaluation import load_eval_config, run_evaluation
 from t2g_core.evaluation.config import EvalConfig
 
@@ -28,32 +26,6 @@ IMAGE_SIZE = (72, 96)  # (H, W) of the synthetic CamVid frames
 VAL_FRAMES = range(7959, 7959 + 2 * 8, 2)  # 8 frames of 0016E5 at 15 Hz
 TEST_RUNS = {"0001TP": range(8550, 8550 + 30 * 4, 30), "Seq05VD": range(1290, 1290 + 30 * 3, 30)}
 VIDEO_FRAMES = 9
-TINY_BACKBONE = "eval_test_tiny"
-
-
-class TinyBackbone(FrozenBackbone):
-    """Three strided convs (strides 8/16/32, 8/12/16 channels), the same weights at every build."""
-
-    def __init__(self, *, weights: str | None = None) -> None:
-        super().__init__(out_channels={8: 8, 16: 12, 32: 16})
-        with torch.random.fork_rng():
-            torch.manual_seed(1234)
-            self.s8 = nn.Sequential(nn.Conv2d(3, 8, 3, stride=8, padding=1), nn.ReLU())
-            self.s16 = nn.Sequential(nn.Conv2d(8, 12, 3, stride=2, padding=1), nn.ReLU())
-            self.s32 = nn.Sequential(nn.Conv2d(12, 16, 3, stride=2, padding=1), nn.ReLU())
-        self._freeze()
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        return images / 255.0
-
-    def extract(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        f8 = self.s8(x)
-        f16 = self.s16(f8)
-        return {8: f8, 16: f16, 32: self.s32(f16)}
-
-
-if TINY_BACKBONE not in BACKBONES:
-    register_backbone(TINY_BACKBONE)(TinyBackbone)
 
 
 def _scene(rng: np.random.Generator, shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,25 +67,12 @@ def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_random_checkpoint(path: Path, *, temporal: bool, seed: int) -> Path:
-    """A RANDOMLY INITIALISED tiny model (seeded): exercises the real code paths, never accuracy."""
-    torch.manual_seed(seed)
-    cfg = ModelConfig.from_dict({
-        "backbone": {"name": TINY_BACKBONE}, "input_size": [64, 96], "dim": 32, "num_queries": 8,
-        "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-        "temporal": {"enabled": temporal, "memory_frames": 3},
-    })
-    save_checkpoint(path, build_model(cfg), LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml"),
-                    Provenance(data="none: random initialisation for tests"))
-    return path
-
-
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(per-frame, T2G) random checkpoints."""
     folder = tmp_path_factory.mktemp("ckpt")
-    return (make_random_checkpoint(folder / "perframe.pt", temporal=False, seed=0),
-            make_random_checkpoint(folder / "t2g.pt", temporal=True, seed=1))
+    return (save_tiny_checkpoint(folder / "perframe.pt", camvid_config(temporal=False), seed=0),
+            save_tiny_checkpoint(folder / "t2g.pt", camvid_config(temporal=True), seed=1))
 
 
 @pytest.fixture(scope="session")
