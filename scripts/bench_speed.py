@@ -9,7 +9,7 @@
    ``--steps`` timed steps per row: FPS = 1000 / mean, p50, p95. Backends: every one of
    ``t2g_core.inference.BACKENDS`` (``torch`` eager, ``onnxruntime``: ONNX encode + decode graphs), each
    opened by ``open_segmenter`` as the node opens it. Per-frame = memory of 1 frame (what
-   ``model.temporal:=false`` runs), temporal = the checkpoint's T.
+   ``model.memory_length:=1`` runs), temporal = the checkpoint's T.
 2. Profile: median ms of every stage the node runs per frame (message decode, inference split into its
    parts, occupancy, colour, overlay, confidence, message fields and serialisation).
 3. Through ROS: the node (``python -m t2g_ros.node``) in its own process; this process publishes real
