@@ -2,12 +2,23 @@
 
 ``t2g-eval --config config/eval.yaml`` (``t2g_core.evaluate``) runs :func:`run_evaluation`; the modules
 are one concept each: ``config`` (the YAML), ``sources`` (frames of each target), ``contenders`` (the
-models and streaming them), ``targets`` (scoring), ``ema_tuning``, ``speed``, ``plots`` and ``strip``
-(PNGs), ``report`` (JSON and markdown), ``readme`` (the README block), ``environment`` (machine and date).
+models and streaming them), ``targets`` (scoring), ``ablation`` (the memory ablation's changed labels),
+``ema_tuning``, ``speed``, ``plots`` and ``strip`` (PNGs), ``report`` (JSON and markdown), ``readme`` (the
+README block), ``environment`` (machine and date).
 """
 
+from .ablation import LabelChange, label_change
 from .config import EvalConfig, load_eval_config
-from .contenders import PERFRAME, PERFRAME_EMA, T2G, Contender, make_contenders, predict_stream
+from .contenders import (
+    PERFRAME,
+    PERFRAME_EMA,
+    T2G,
+    T2G_MEMORY1,
+    Contender,
+    make_contenders,
+    memory_ablation_contender,
+    predict_stream,
+)
 from .ema_tuning import AlphaScore, EmaTuning, select_alpha, tune_ema_alpha
 from .readme import END_MARKER, START_MARKER, replace_block, update_readme
 from .report import RESULTS_FILE, SUMMARY_FILE, load_results, render_markdown, write_results
@@ -20,6 +31,7 @@ __all__ = [
     "END_MARKER",
     "EmaTuning",
     "EvalConfig",
+    "LabelChange",
     "LatencyStats",
     "PERFRAME",
     "PERFRAME_EMA",
@@ -28,11 +40,14 @@ __all__ = [
     "SUMMARY_FILE",
     "SegformerPeer",
     "T2G",
+    "T2G_MEMORY1",
+    "label_change",
     "latency_ratios",
     "load_eval_config",
     "load_results",
     "make_contenders",
     "measure_latency",
+    "memory_ablation_contender",
     "predict_stream",
     "render_markdown",
     "replace_block",

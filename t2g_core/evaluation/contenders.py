@@ -2,12 +2,15 @@
 
 Every contender is opened by the same ``open_segmenter`` the node uses, on the run's backend, so what is
 measured is what ships: the per-frame model (memory of 1 frame), the per-frame model with an EMA of its class
-probabilities (the peer projects' flicker fix), and T2G with its temporal memory.
+probabilities (the peer projects' flicker fix), and T2G with its temporal memory. The memory ablation
+adds the T2G checkpoint once more with ``memory_length=1`` (:func:`memory_ablation_contender`), scored on
+the streaming targets only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,10 @@ from ..model import T2GModel
 PERFRAME = "perframe"
 PERFRAME_EMA = "perframe_ema"
 T2G = "t2g"
+T2G_MEMORY1 = "t2g_memory1"
+# Contenders of the memory ablation only: in its own table, left out of the tables and charts that
+# compare models on every target.
+ABLATIONS = (T2G_MEMORY1,)
 
 
 @dataclass(frozen=True)
@@ -27,13 +34,14 @@ class Contender:
     """One model as the evaluation runs it.
 
     Attributes:
-        name: key in the results (``perframe``, ``perframe_ema``, ``t2g``).
+        name: key in the results (``perframe``, ``perframe_ema``, ``t2g``, ``t2g_memory1``).
         label: name in tables and plots.
         loaded: the checkpoint, loaded (the EMA contender shares the per-frame one).
         ema_alpha: weight of the new frame in the probability EMA; None = no smoothing.
         checkpoint: path of the checkpoint ``loaded`` came from.
         backend: the inference backend it runs on (a name in ``t2g_core.inference.BACKENDS``).
         threads: CPU threads for inference.
+        memory_length: frames of memory the segmenter keeps (1..the model's capacity); None = all.
     """
 
     name: str
@@ -43,15 +51,22 @@ class Contender:
     checkpoint: str
     backend: str = "torch"
     threads: int = 1
+    memory_length: int | None = None
 
     @property
     def model(self) -> T2GModel:
         return self.loaded.model
 
+    @property
+    def memory_frames(self) -> int:
+        """The memory it runs with: ``memory_length``, or the checkpoint's capacity."""
+        return self.memory_length or self.model.memory_length
+
     def segmenter(self, *, max_gap_s: float, device: str) -> StreamBase:
         """A fresh streaming state (empty memory, no EMA history)."""
         return open_segmenter(self.checkpoint, backend=self.backend, device=device, threads=self.threads,
-                              max_gap_s=max_gap_s, ema_alpha=self.ema_alpha, loaded=self.loaded)
+                              max_gap_s=max_gap_s, ema_alpha=self.ema_alpha, loaded=self.loaded,
+                              memory_length=self.memory_length)
 
 
 def make_contenders(
@@ -87,6 +102,14 @@ def make_contenders(
     ]
 
 
+def memory_ablation_contender(t2g: Contender) -> Contender | None:
+    """The T2G contender's checkpoint with ``memory_length=1``: no query memory and no fused pixel
+    state. None when the checkpoint has no memory to ablate (capacity 1)."""
+    if t2g.model.memory_length <= 1:
+        return None
+    return dataclasses.replace(t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1", memory_length=1)
+
+
 def predict_stream(
     contender: Contender,
     frames: Iterable[np.ndarray],
@@ -105,10 +128,31 @@ def predict_stream(
     Returns:
         One (H, W) uint8 label map (ids 0..K-1) per frame.
     """
-    segmenter = contender.segmenter(max_gap_s=max_gap_s, device=device)
-    preds = []
+    return predict_streams([contender], frames, stamps_s, max_gap_s=max_gap_s, device=device, tick=tick)[0]
+
+
+def predict_streams(
+    contenders: Sequence[Contender],
+    frames: Iterable[np.ndarray],
+    stamps_s: Iterable[float],
+    *,
+    max_gap_s: float,
+    device: str,
+    tick: Callable[[], object] | None = None,
+) -> list[list[np.ndarray]]:
+    """:func:`predict_stream` for several contenders in lockstep, each from its own fresh state.
+
+    Frame t goes to every contender before frame t+1 is read, so their predictions of one stream can
+    be compared without streaming the frames twice.
+
+    Returns:
+        Per contender (in order), one (H, W) uint8 label map per frame.
+    """
+    segmenters = [c.segmenter(max_gap_s=max_gap_s, device=device) for c in contenders]
+    preds: list[list[np.ndarray]] = [[] for _ in contenders]
     for frame, stamp in zip(frames, stamps_s, strict=True):
-        preds.append(segmenter.step(frame, float(stamp)).labels)
-        if tick is not None:
-            tick()
+        for segmenter, out in zip(segmenters, preds):
+            out.append(segmenter.step(frame, float(stamp)).labels)
+            if tick is not None:
+                tick()
     return preds

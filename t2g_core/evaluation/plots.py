@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from .contenders import ABLATIONS
+
 DPI = 110
 MIOU_FILE = "miou_by_target.png"
 STABILITY_FILE = "flicker_vs_stride.png"
@@ -95,7 +97,7 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
     """
     out_dir = Path(out_dir)
     targets = results["targets"]
-    models = [(m["name"], m["label"]) for m in results["models"]]
+    models = [(m["name"], m["label"]) for m in results["models"] if m["name"] not in ABLATIONS]
     written: dict[str, str] = {}
     groups, values = [], {name: [] for name, _ in models}
     if "camvid_test" in targets:

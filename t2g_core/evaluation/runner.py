@@ -6,7 +6,8 @@ write ``results.json``, ``summary.md`` and the PNG charts.
     meta:         date_utc, cpu, nproc, torch_threads, torch, python, git_commit, quick, config_path,
                   config, wall_s
     class_names:  [K names]
-    models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]   (table order)
+    models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]   (table order; the
+                  memory ablation's "t2g_memory1" last, scored on video and val_15hz only)
     ema_tuning:   {alpha, criterion, split, vc_window, max_miou_drop, reference: {alpha, miou, vc},
                    candidates: [{alpha, miou, vc}]}
     targets:
@@ -16,13 +17,26 @@ write ``results.json``, ``summary.md`` and the PNG charts.
       video:            {fps, width, strides, clips: {clip: frames},
                          models: {name: {per_stride: [{stride, rate, numerator, denominator}],
                                          per_clip: {clip: [{stride, rate}]}}},
-                         strip: {clip, start, length, rate}}
+                         strip: {clip, start, length, rate},
+                         memory_ablation: ABLATION}
       val_15hz:         {frames, strides, vc_windows, rate_hz,
-                         models: {name: [{stride, miou, flicker, vc8, vc8_pooled, vc8_windows, ...}]}}
+                         models: {name: [{stride, miou, flicker, vc8, vc8_pooled, vc8_windows, ...}]},
+                         memory_ablation: ABLATION}
     speed:        {sizes: ["WxH"], warmup_steps, steps, labels: {name: label},
                    models: {name: {"WxH": {steps, fps, mean_ms, p50_ms, p95_ms}}},
                    ratios: {"WxH": {"t2g/perframe": p50 ratio, ...}}}
     plots:        {miou, stability, per_class, strip: file names in the output folder}
+
+ABLATION (present when the T2G checkpoint has a memory, capacity > 1): the same checkpoint with its
+full memory (``full``, "t2g") and with memory_length 1 (``memory1``, "t2g_memory1"), streamed in
+lockstep on the same frames::
+
+    {full, memory1, per_stride: [{stride, changed, changed_pixels, pixels, flicker_full,
+                                  flicker_memory1, flicker_ratio}]}
+
+changed = changed_pixels / pixels: the share of pixels whose label differs between the two predictions
+of the same frame, pooled over frames (all phases and clips of the stride); flicker_ratio =
+flicker_full / flicker_memory1 (the target's own flicker mask).
 """
 
 from __future__ import annotations
@@ -40,7 +54,8 @@ from tqdm import tqdm
 from ..checkpoint import LoadedCheckpoint, load_checkpoint
 from ..metrics import ConfusionAccumulator, StrideScores
 from .config import EvalConfig
-from .contenders import PERFRAME, Contender, make_contenders
+from .ablation import ablation_entry
+from .contenders import PERFRAME, T2G, Contender, make_contenders, memory_ablation_contender
 from .ema_tuning import AlphaScore, EmaTuning, tune_ema_alpha
 from .environment import describe_run
 from .plots import draw_result_charts
@@ -56,7 +71,7 @@ from .speed import (
     streaming_step,
 )
 from .strip import FlickerWindow, draw_flicker_strip, flickeriest_window, pair_flicker
-from .targets import score_labelled_runs, score_val_strides, score_video_flicker
+from .targets import Pair, ValScores, score_labelled_runs, score_val_strides, score_video_flicker
 
 CAMVID_FPS = 30.0
 STRIP_LENGTH = 6
@@ -102,11 +117,15 @@ class Evaluation:
             self.perframe, self.t2g, ema_alpha=tuning.alpha, paths=(cfg.models.perframe, cfg.models.t2g),
             backend=cfg.backend, threads=cfg.threads,
         )
+        # The memory ablation runs beside the contenders on the streaming targets only.
+        ablation = memory_ablation_contender(next(c for c in contenders if c.name == T2G))
+        streamed = contenders + ([ablation] if ablation else [])
+        compare = (T2G, ablation.name) if ablation else None
         results: dict[str, Any] = {
             "meta": {**describe_run(Path(__file__).resolve().parents[2]), "quick": cfg.is_quick,
                      "config_path": self.config_path, "config": cfg.to_dict()},
             "class_names": list(self.label_set.names),
-            "models": [self._model_entry(c) for c in contenders],
+            "models": [self._model_entry(c) for c in streamed],
             "ema_tuning": _tuning_entry(tuning),
             "targets": {},
         }
@@ -119,9 +138,9 @@ class Evaluation:
             if cfg.targets.camvid_corrupted.enabled:
                 targets["camvid_corrupted"] = self._camvid_corrupted(contenders, test_runs, clean)
         if cfg.targets.video.enabled:
-            targets["video"] = self._video(contenders)
+            targets["video"] = self._video(contenders, streamed, compare)
         if cfg.targets.val_15hz.enabled:
-            targets["val_15hz"] = self._val_15hz(contenders, val_run)
+            targets["val_15hz"] = self._val_15hz(streamed, val_run, compare)
         if cfg.speed.enabled:
             results["speed"] = self._speed(contenders)
         results["plots"] = draw_result_charts(results, self.out)
@@ -141,7 +160,8 @@ class Evaluation:
         def score(alpha: float | None) -> tuple[float, float]:
             contender = Contender("ema_tuning", "per-frame + EMA", self.perframe, alpha, cfg.models.perframe,
                                   backend=cfg.backend, threads=cfg.threads)
-            s = self._val_scores(contender, val_run, strides=(1,), vc_windows=(n,), tick=bar.update)[1]
+            s = self._val_scores([contender], val_run, strides=(1,), vc_windows=(n,),
+                                 tick=bar.update).per_model[contender.name][1]
             return s.mean_iou, s.vc[n].mean_of_windows
 
         tuning = tune_ema_alpha(score, alphas=cfg.ema.alphas, max_miou_drop=cfg.ema.max_miou_drop, vc_window=n)
@@ -182,20 +202,20 @@ class Evaluation:
             "mean": mean,
         }
 
-    def _video(self, contenders: list[Contender]) -> dict[str, Any]:
+    def _video(self, contenders: list[Contender], streamed: list[Contender], compare: Pair | None) -> dict[str, Any]:
+        """Flicker of every ``streamed`` contender (in lockstep); the strip shows ``contenders``."""
         spec = self.cfg.targets.video
         clips = load_video_clips(
             self.cfg.data_root, pattern=spec.pattern, fps=spec.fps, width=spec.width, max_frames=self.cfg.max_frames
         )
-        total = sum(map(len, clips)) * len(spec.strides)
-        models, stride1 = {}, {}
-        for c in contenders:
-            bar = self._bar(f"video flicker · {c.label}", total)
-            flicker = score_video_flicker(
-                c, clips, strides=spec.strides, max_gap_s=self.cfg.max_gap_s, device=self.cfg.device, tick=bar.update
-            )
-            bar.close()
-            stride1[c.name] = flicker.stride1_preds
+        bar = self._bar("video flicker", sum(map(len, clips)) * len(spec.strides) * len(streamed))
+        scores = score_video_flicker(streamed, clips, strides=spec.strides, max_gap_s=self.cfg.max_gap_s,
+                                     device=self.cfg.device, tick=bar.update, compare=compare)
+        bar.close()
+        stride1 = {c.name: scores.flicker[c.name].stride1_preds for c in contenders}
+        models = {}
+        for c in streamed:
+            flicker = scores.flicker[c.name]
             models[c.name] = {
                 "per_stride": [
                     {"stride": s, "rate": r.rate, "numerator": r.numerator, "denominator": r.denominator}
@@ -213,6 +233,12 @@ class Evaluation:
             "clips": {clip.name: len(clip) for clip in clips},
             "models": models,
         }
+        if compare is not None:
+            entry["memory_ablation"] = ablation_entry(
+                full=compare[0], memory1=compare[1], changed=scores.changed,
+                flicker_full={s: r.rate for s, r in scores.flicker[compare[0]].per_stride.items()},
+                flicker_memory1={s: r.rate for s, r in scores.flicker[compare[1]].per_stride.items()},
+            )
         if 1 in spec.strides:
             window = self._draw_strip(contenders, clips, stride1)
             if window is not None:
@@ -247,21 +273,26 @@ class Evaluation:
         )
         return best
 
-    def _val_15hz(self, contenders: list[Contender], run: LabelledRun) -> dict[str, Any]:
+    def _val_15hz(self, streamed: list[Contender], run: LabelledRun, compare: Pair | None) -> dict[str, Any]:
         spec = self.cfg.targets.val_15hz
-        models = {}
-        for c in contenders:
-            bar = self._bar(f"val 15 Hz strides · {c.label}", len(run) * len(spec.strides))
-            scores = self._val_scores(c, run, strides=spec.strides, vc_windows=spec.vc_windows, tick=bar.update)
-            bar.close()
-            models[c.name] = [_stride_entry(s) for s in scores.values()]
-        return {
+        bar = self._bar("val 15 Hz strides", len(run) * len(spec.strides) * len(streamed))
+        scores = self._val_scores(streamed, run, strides=spec.strides, vc_windows=spec.vc_windows,
+                                  tick=bar.update, compare=compare)
+        bar.close()
+        entry: dict[str, Any] = {
             "frames": len(run),
             "rate_hz": CAMVID_FPS / spec.frame_step,
             "strides": list(spec.strides),
             "vc_windows": list(spec.vc_windows),
-            "models": models,
+            "models": {name: [_stride_entry(s) for s in per.values()] for name, per in scores.per_model.items()},
         }
+        if compare is not None:
+            entry["memory_ablation"] = ablation_entry(
+                full=compare[0], memory1=compare[1], changed=scores.changed,
+                flicker_full={s: v.flicker.rate for s, v in scores.per_model[compare[0]].items()},
+                flicker_memory1={s: v.flicker.rate for s, v in scores.per_model[compare[1]].items()},
+            )
+        return entry
 
     def _speed(self, contenders: list[Contender]) -> dict[str, Any]:
         spec = self.cfg.speed
@@ -314,15 +345,16 @@ class Evaluation:
 
     def _val_scores(
         self,
-        contender: Contender,
+        contenders: list[Contender],
         run: LabelledRun,
         *,
         strides: Sequence[int],
         vc_windows: Sequence[int],
         tick: Callable[[], object],
-    ) -> dict[int, StrideScores]:
+        compare: Pair | None = None,
+    ) -> ValScores:
         return score_val_strides(
-            contender,
+            contenders,
             run,
             strides=strides,
             vc_windows=vc_windows,
@@ -331,6 +363,7 @@ class Evaluation:
             max_gap_s=self.cfg.max_gap_s,
             device=self.cfg.device,
             tick=tick,
+            compare=compare,
         )
 
     def _model_entry(self, contender: Contender) -> dict[str, Any]:
@@ -340,7 +373,7 @@ class Evaluation:
             "label": contender.label,
             "checkpoint": contender.checkpoint,
             "ema_alpha": contender.ema_alpha,
-            "memory_frames": contender.model.memory_length,
+            "memory_frames": contender.memory_frames,
             "provenance": checkpoint.provenance.to_dict(),
         }
 

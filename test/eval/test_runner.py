@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from t2g_core.evaluate import main
-from t2g_core.evaluation import PERFRAME, PERFRAME_EMA, RESULTS_FILE, SUMMARY_FILE, T2G
+from t2g_core.evaluation import PERFRAME, PERFRAME_EMA, RESULTS_FILE, SUMMARY_FILE, T2G, T2G_MEMORY1
 
 MODELS = (PERFRAME, PERFRAME_EMA, T2G)
 
@@ -30,9 +30,10 @@ def test_writes_json_markdown_and_plots(quick_config, quick_results):
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 100, name
     summary = (out / SUMMARY_FILE).read_text()
     for heading in ("Accuracy: mIoU", "Stability on the labelled CamVid val run", "Flicker on real dash-cam video",
-                    "Per-class IoU", "Speed of one streaming step", "EMA baseline", "Quick smoke run"):
+                    "Per-class IoU", "Speed of one streaming step", "EMA baseline", "Quick smoke run",
+                    "Memory ablation"):
         assert heading in summary
-    assert [m["name"] for m in on_disk["models"]] == list(MODELS)
+    assert [m["name"] for m in on_disk["models"]] == [*MODELS, T2G_MEMORY1]
     assert on_disk["meta"]["quick"] is True and on_disk["meta"]["nproc"] >= 1 and on_disk["meta"]["cpu"]
 
 
