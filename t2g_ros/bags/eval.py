@@ -8,9 +8,13 @@ through ``SegmentationPipeline.process``, exactly as in the node. Written next t
   ``/t2g/color``, ``/t2g/overlay``, ``/t2g/confidence`` mono8, ``/t2g/occupancy``, ``/t2g/label_info`` once,
   latched), each with the input's header and log time;
 - ``OUT_BAG.metrics.json``: frames in/out, flicker of T2G vs the same checkpoint run per frame (memory
-  length 1) and vs an optional baseline checkpoint, mean class shares, and mIoU / VC_8 against ``mono8``
-  ground truth (255 and the void id ignored) matched to frames by header stamp;
-- ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames.
+  length 1) and vs an optional baseline checkpoint, the memory ablation (``memory_ablation``: the share
+  of pixels whose label the memory changes, T2G vs memory 1 on the same frame, and the flicker ratio
+  T2G / memory 1), mean class shares, and mIoU / VC_8 against ``mono8`` ground truth (255 and the
+  void id ignored) matched to frames by header stamp;
+- ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames;
+- ``OUT_BAG.side_by_side.<mp4|webm|gif>`` (unless ``--no-video``): the same columns as label colours,
+  every frame, at the bag's frame rate (``t2g_core.side_by_side``).
 
 A truncated bag is evaluated up to the cut (with a warning); a frame that cannot be decoded is copied,
 counted and skipped, as the node drops it.
@@ -30,6 +34,7 @@ from typing import Any
 from tqdm import tqdm
 
 from t2g_core.inference import default_checkpoint, open_segmenter
+from t2g_core.side_by_side import SideBySideWriter, VideoFormatError
 
 from t2g_ros.bags.frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
 from t2g_ros.bags.io import BagError, BagReader, BagWriter, open_reader
@@ -61,7 +66,8 @@ def sibling(out_bag: Path, suffix: str) -> Path:
 
 def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_topic: str | None = None,
              checkpoint: str | Path | None = None, baseline_checkpoint: str | Path | None = None,
-             preview_rows: int = 4, threads: int = 1, progress: bool = True) -> dict[str, Any]:
+             preview_rows: int = 4, threads: int = 1, progress: bool = True,
+             video: bool = True) -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
     Raises:
@@ -95,9 +101,10 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
             writer.add_topic(image_topic, msgtype)
             declare_outputs(writer)
             report.update(_run(reader, writer, image_topic, msgtype, models, ground_truth, out_bag,
-                               preview_rows=preview_rows, progress=progress))
+                               preview_rows=preview_rows, progress=progress, video=video))
+    report["warnings"] += report.pop("video_warnings")
     report["output"] = {"bag": str(out_bag), "prefix": DEFAULT_PREFIX, "metrics": str(sibling(out_bag, "metrics.json")),
-                        "preview": report.pop("preview_path")}
+                        "preview": report.pop("preview_path"), "side_by_side": report.pop("video_path")}
     sibling(out_bag, "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -129,7 +136,8 @@ def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int
 
 
 def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models: list[_Model],
-         ground_truth: dict[int, Any] | None, out_bag: Path, *, preview_rows: int, progress: bool) -> dict[str, Any]:
+         ground_truth: dict[int, Any] | None, out_bag: Path, *, preview_rows: int, progress: bool,
+         video: bool) -> dict[str, Any]:
     """The frame loop: copy, segment with every model, write T2G's outputs, update the meters."""
     t2g = models[0]
     label_set = t2g.pipeline.label_set
@@ -139,6 +147,11 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
     # Columns left to right: input, per-frame, T2G, baseline (models[0] is T2G, models[1] per-frame).
     shown = [1, 0, *range(2, len(models))]
     preview = PreviewStrip(("input", *(_TITLES[models[i].name] for i in shown)))
+    # The frame rate comes from the first stamps: the bag's rate, not the inference rate.
+    side_by_side = SideBySideWriter(sibling(out_bag, "side_by_side"), label_set=label_set,
+                                    captions=preview.columns) if video else None
+    video_warnings: list[str] = []
+    changed_pixels = pixels = 0  # labels the memory changes: T2G vs the same checkpoint per frame
     occupancy = OccupancyMeter(label_set)
     frames_in = frames_out = resets = gt_frames_used = 0
     problems: list[str] = []
@@ -180,6 +193,10 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
         results = [out, *others]
         for model, result in zip(models, results):
             model.flicker.update(result.labels, rgb)
+        changed_pixels += int((out.labels != others[0].labels).sum())
+        pixels += out.labels.size
+        side_by_side = _add_video_frame(side_by_side, rgb, [results[i].labels for i in shown],
+                                        bag_msg.stamp_ns * 1e-9, video_warnings)
         gt_msg = ground_truth.get(bag_msg.stamp_ns) if ground_truth is not None else None
         if gt_msg is not None:
             gt_frames_used += _score_ground_truth(models, results, gt_msg, index, problems)
@@ -187,17 +204,27 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
             preview.add_row(f"#{index}", [rgb, *(results[i].overlay for i in shown)])
     bar.close()
     preview_path = preview.write(sibling(out_bag, "preview.png")) if len(preview) else None
+    video_path = _close_video(side_by_side, video_warnings)
     flicker = {m.name: finite_or_none(m.flicker.rate) for m in models}
     report: dict[str, Any] = {
         "frames": {"in": frames_in, "out": frames_out, "dropped_bad": frames_in - frames_out,
                    "problems": problems[:_MAX_PROBLEMS]},
         "flicker": {"protocol": FLICKER_PROTOCOL, **flicker,
                     "t2g_reduction_vs_per_frame": _reduction(flicker["t2g"], flicker["per_frame"])},
+        "memory_ablation": {
+            "what": "T2G vs the same checkpoint with memory_length 1, on the same frames",
+            "labels_changed": round(changed_pixels / pixels, 6) if pixels else None,
+            "changed_pixels": changed_pixels,
+            "pixels": pixels,
+            "flicker_ratio": _ratio(flicker["t2g"], flicker["per_frame"]),
+        },
         "occupancy": occupancy.report(),
         "memory_resets_after_start": resets,
         "t2g_processing_ms": {"p50": finite_or_none(percentile(processing_ms, 50)),
                               "p95": finite_or_none(percentile(processing_ms, 95))},
         "preview_path": str(preview_path) if preview_path else None,
+        "video_path": str(video_path) if video_path else None,
+        "video_warnings": video_warnings,
         "error": error,
     }
     if ground_truth is not None:
@@ -218,6 +245,37 @@ def _score_ground_truth(models: list[_Model], results: list[Any], gt_msg: Any, i
     return 1
 
 
+def _add_video_frame(writer: SideBySideWriter | None, rgb: Any, label_maps: list[Any], stamp_s: float,
+                     notes: list[str]) -> SideBySideWriter | None:
+    """Add a frame to the side-by-side video; without a playable format, note why and stop (None)."""
+    if writer is None:
+        return None
+    try:
+        writer.add(rgb, label_maps, stamp_s=stamp_s)
+    except VideoFormatError as exc:  # the metrics still matter without the video
+        notes.append(f"no side-by-side video: {exc}")
+        return None
+    return writer
+
+
+def _close_video(writer: SideBySideWriter | None, notes: list[str]) -> Path | None:
+    """The video's path once written; None without a video or a playable format (noted)."""
+    if writer is None or writer.frames == 0:
+        return None
+    try:
+        return writer.close()
+    except VideoFormatError as exc:
+        notes.append(f"no side-by-side video: {exc}")
+        return None
+
+
+def _ratio(ours: float | None, reference: float | None) -> float | None:
+    """``ours / reference`` (flicker T2G / memory 1: below 1, the memory steadies the labels)."""
+    if ours is None or not reference:
+        return None
+    return round(ours / reference, 6)
+
+
 def _reduction(ours: float | None, reference: float | None) -> float | None:
     """``1 - ours / reference``: the share of the reference's flicker that T2G removes."""
     if ours is None or not reference:
@@ -230,11 +288,15 @@ def _print_summary(report: dict[str, Any]) -> None:
     print(f"frames in {frames['in']}, out {frames['out']}, dropped {frames['dropped_bad']}")
     print("flicker (gray-stable pixels): " + ", ".join(
         f"{name} {_fmt(flicker[name])}" for name in ("t2g", "per_frame", "baseline") if name in flicker))
+    ablation = report["memory_ablation"]
+    print(f"memory ablation (T2G vs memory 1, same checkpoint): labels changed "
+          f"{_fmt(ablation['labels_changed'])}, flicker ratio T2G / memory 1 {_fmt(ablation['flicker_ratio'])}")
     for name, scores in report.get("ground_truth", {}).get("models", {}).items():
         print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} "
               f"over {scores['frames']} labelled frames")
     output = report["output"]
-    print(f"wrote {output['bag']}, {output['metrics']}" + (f", {output['preview']}" if output["preview"] else ""))
+    written = [output["bag"], output["metrics"], *(p for p in (output["preview"], output["side_by_side"]) if p)]
+    print("wrote " + ", ".join(written))
 
 
 def _fmt(value: float | None) -> str:
@@ -252,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     # 1 by default: on a busy 2-core machine two torch threads ran 14x slower than one (measured).
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1)")
     parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
+    parser.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
+                        help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | T2G label "
+                             "colours at the bag's frame rate (default: on)")
     return parser
 
 
@@ -260,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = evaluate(args.in_bag, args.image_topic, args.out, gt_topic=args.gt_topic,
                           checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                          preview_rows=args.preview_rows, threads=args.threads)
+                          preview_rows=args.preview_rows, threads=args.threads, video=args.video)
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

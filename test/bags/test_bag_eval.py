@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from bag_factory import GT_TOPIC, IMAGE_TOPIC, T0, read_topic, scene, write_image_bag
@@ -73,6 +75,9 @@ def test_round_trip_writes_every_node_output_with_the_input_headers(tmp_path, st
     assert report["frames"] == {"in": 5, "out": 5, "dropped_bad": 0, "problems": []}
     assert report["input"]["image_type"] == "sensor_msgs/msg/Image"
     assert (tmp_path / "out.preview.png").stat().st_size > 1000
+    video = Path(report["output"]["side_by_side"])
+    assert video.name.startswith("out.side_by_side.") and video.parent == tmp_path
+    assert _video_frames(video) == 5 and str(video) in stdout
 
 
 def test_metrics_match_values_computed_independently(tmp_path, store, tiny_checkpoint, capsys, sample_frames):
@@ -96,14 +101,23 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
     assert report["flicker"]["baseline"] == report["flicker"]["t2g"]
     # The last three frames are identical: per frame, a deterministic model repeats itself exactly.
     assert flicker_rate(per_frame[-3:], frames=frames[-3:]).numerator == 0
+    changed = sum(int((a != b).sum()) for a, b in zip(labels, per_frame))
+    ablation = report["memory_ablation"]
+    assert (ablation["changed_pixels"], ablation["pixels"]) == (changed, len(frames) * labels[0].size)
+    assert ablation["labels_changed"] == pytest.approx(changed / ablation["pixels"], abs=1e-6)
+    if report["flicker"]["per_frame"]:
+        assert ablation["flicker_ratio"] == pytest.approx(
+            report["flicker"]["t2g"] / report["flicker"]["per_frame"], abs=1e-6)
     shares = np.mean([np.bincount(x.ravel(), minlength=11)[:11] / x.size for x in labels], axis=0)
     assert list(report["occupancy"]["mean_class_share"].values()) == pytest.approx(shares.tolist(), abs=1e-6)
 
     second = tmp_path / "second"
     code, stdout, stderr = run_eval(capsys, _bag(tmp_path / "in_gt", store, frames, labels), "--image-topic",
                                     IMAGE_TOPIC, "--gt-topic", GT_TOPIC, "--out", second,
-                                    "--checkpoint", tiny_checkpoint)
+                                    "--checkpoint", tiny_checkpoint, "--no-video")
     assert code == 0, stderr
+    assert json.loads((tmp_path / "second.metrics.json").read_text())["output"]["side_by_side"] is None
+    assert not list(tmp_path.glob("second.side_by_side.*"))
     scores = json.loads((tmp_path / "second.metrics.json").read_text())["ground_truth"]
     assert scores["frames_with_gt"] == scores["frames_scored"] == 12
     assert scores["models"]["t2g"]["miou"] == 1.0
@@ -213,6 +227,20 @@ def test_no_rclpy_import(tmp_path):
 
     code = "import sys, t2g_ros.bags.eval; sys.exit('rclpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _video_frames(path: Path) -> int:
+    """Frames in a written side-by-side video (cv2) or GIF (Pillow)."""
+    if path.suffix == ".gif":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.n_frames
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
 
 
 def _bag(path, store, frames, labels=None):
