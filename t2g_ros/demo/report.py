@@ -1,4 +1,6 @@
-"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker, preview.
+"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker, preview, and
+the side-by-side video (input | per-frame | T2G label colours at the bag's frame rate) with one frame of
+it as a PNG.
 
 Flicker compares two things measured differently, and the summary says so:
 - T2G: the labels the live node published, as recorded (``/t2g/labels``);
@@ -13,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from t2g_ros.bags.frames import decode_frame, decode_label_image
 from t2g_ros.bags.io import open_reader
 from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
+from t2g_core.side_by_side import SideBySideWriter, VideoFormatError, frame_rate
 from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.image_codec import image_msg_to_rgb
 from t2g_ros.pipeline import SegmentationPipeline
@@ -35,7 +40,8 @@ class LiveRun:
 
 def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: str, recorded_bag: Path,
             per_frame: SegmentationPipeline, out_dir: Path, preview_rows: int = 4) -> dict[str, Any]:
-    """Summarise a finished live run; writes ``out_dir/preview.png``. Returns the summary (JSON-safe)."""
+    """Summarise a finished live run; writes ``out_dir/preview.png``, ``out_dir/side_by_side.<ext>`` and
+    ``out_dir/side_by_side.png`` (its middle frame). Returns the summary (JSON-safe)."""
     with open_reader(recorded_bag) as recorded:
         labels = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")} if "/t2g/labels" in recorded.topics \
             else {}
@@ -45,6 +51,8 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             if "/t2g/overlay" in recorded.topics else {}
     t2g, single = FlickerMeter(), FlickerMeter()
     preview = PreviewStrip(("input", "per-frame (offline)", "T2G (live node)"))
+    video = SideBySideWriter(out_dir / "side_by_side", label_set=per_frame.label_set, captions=preview.columns,
+                             fps=frame_rate([s * 1e-9 for s in stamps]), still_index=len(stamps) // 2)
     with open_reader(source_bag) as source:
         for message in source.messages(input_topic):
             if message.stamp_ns not in labels:
@@ -54,6 +62,7 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             theirs = per_frame.process(rgb, message.stamp_ns * 1e-9, overlay_image=message.stamp_ns in overlays)
             t2g.update(ours, rgb)
             single.update(theirs.labels, rgb)
+            video.add(rgb, [theirs.labels, ours])
             if message.stamp_ns in overlays:
                 preview.add_row(f"#{stamps.index(message.stamp_ns)}",
                                 [rgb, theirs.overlay, image_msg_to_rgb(overlays[message.stamp_ns])])
@@ -85,7 +94,21 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             "per_frame_offline": finite_or_none(single.rate),
         },
         "preview": str(preview.write(out_dir / "preview.png")) if len(preview) else None,
+        **_side_by_side(video, out_dir / "side_by_side.png"),
     }
+
+
+def _side_by_side(video: SideBySideWriter, still_path: Path) -> dict[str, Any]:
+    """Finish the video and write its still; the reason instead when no playable format is here."""
+    if video.frames == 0:
+        return {"side_by_side": None, "side_by_side_frame": None}
+    try:
+        path = str(video.close())
+    except VideoFormatError as exc:
+        return {"side_by_side": None, "side_by_side_frame": None, "side_by_side_error": str(exc)}
+    if video.still is None or not cv2.imwrite(str(still_path), cv2.cvtColor(video.still, cv2.COLOR_RGB2BGR)):
+        return {"side_by_side": path, "side_by_side_frame": None}
+    return {"side_by_side": path, "side_by_side_frame": str(still_path)}
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 from t2g_ros.bags.io import BagWriter, open_reader
 from t2g_ros.demo import run as demo
@@ -46,6 +47,11 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     assert summary["latency_ms"]["p50"] > 0
     assert summary["flicker"]["frames"] == summary["frames"]["out"]
     assert (out / "preview.png").stat().st_size > 1000
+    video = Path(summary["side_by_side"])
+    assert video.parent == out and video.stem == "side_by_side" and str(video) in result.stdout
+    assert _video_frames(video) == 10
+    still = cv2.imread(summary["side_by_side_frame"])
+    assert still is not None and still.shape[1] == 3 * 400  # input | per-frame | T2G panels
     assert "T2G, the live node" in result.stdout and "per-frame, same checkpoint" in result.stdout
     assert "frames in 10 (replayed), out 10" in result.stdout
 
@@ -55,6 +61,20 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     assert [m.stamp_ns for m in read_topic(out / "bag", TOPIC)] == stamps
     for topic in ("/t2g/labels", "/t2g/color", "/t2g/overlay", "/t2g/confidence", "/t2g/occupancy"):
         assert [m.stamp_ns for m in read_topic(out / "bag", topic)] == stamps, topic
+
+
+def _video_frames(path: Path) -> int:
+    """Frames in the demo's side-by-side video (cv2) or GIF (Pillow)."""
+    if path.suffix == ".gif":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.n_frames
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
 
 
 def test_missing_checkpoints_are_named(tmp_path, capsys, monkeypatch):
@@ -76,3 +96,17 @@ def test_a_bag_without_the_topic_is_named(tmp_path, capsys, short_bag, tiny_chec
                       "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "'/nope' not in" in err and TOPIC in err
+
+
+def test_side_by_side_frame_script_writes_the_chosen_frame(tmp_path, short_bag, tiny_checkpoint, capsys):
+    import side_by_side_frame  # scripts/ is on the test path (pytest.ini pythonpath)
+
+    bag, _ = short_bag
+    out = tmp_path / "img" / "frame.png"
+    args = ["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--panel-width", "200"]
+    assert side_by_side_frame.main([*args, "--frame", "3"]) == 0
+    assert "frame 3 of" in capsys.readouterr().out
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[1] == 3 * 200
+    assert side_by_side_frame.main([*args, "--frame", "10"]) == 1
+    assert "outside 0..9" in capsys.readouterr().err
