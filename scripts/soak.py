@@ -3,19 +3,20 @@
 
     python scripts/soak.py --minutes 10          # or: make soak SOAK_ARGS="--minutes 10"
 
-The node runs in its own process with the shipped parameter file (as the launch file starts it), in a
-per-run namespace. This process publishes real frames (CamVid val, or the dash-cam clip with
+The node runs in its own process with the shipped parameter file (as the launch file starts it),
+in a per-run namespace. This process publishes real frames (CamVid val, or the dash-cam clip with
 ``--source video``) as ``sensor_msgs/Image`` rgb8 at ``--rate`` Hz, stamped with the wall clock, and
 subscribes to ~/labels, ~/overlay, ~/occupancy and /diagnostics, as a user with RViz open would.
 
 Per minute: the node's RSS (``/proc/<pid>/status``), the output rate, latency p50/p95 (reception of
 ~/labels - header stamp) and the drops by reason (the deltas of the node's ``dropped_*_total`` and
-``lost_*_total`` diagnostics counters). Over the run: the RSS slope in MB/min fitted after the first
-minute (start-up allocations excluded) and the latency slope in ms/min. Writes ``results/soak.json`` and
-``results/soak.md``; the node's log goes to ``artifacts/soak/node.log``.
+``lost_*_total`` diagnostics counters). Over the run: the RSS slope in MB/min fitted after the
+first minute (start-up allocations excluded) and the latency slope in ms/min. Writes
+``results/soak.json`` and ``results/soak.md``; the node's log goes to ``artifacts/soak/node.log``.
 
-A soak is a measurement, not a test: it runs at normal priority (``nice`` would measure the scheduler,
-not the node) and records the load average before and after, since other jobs share the cores.
+A soak is a measurement, not a test: it runs at normal priority (``nice`` would measure the
+scheduler, not the node) and records the load average before and after, since other jobs share the
+cores.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
-VIDEO = (REPO / ".." / "shared" / "data" / "video" / "udacity_solidWhiteRight" / "solidWhiteRight.mp4").resolve()
+VIDEO = (
+    REPO / ".." / "shared" / "data" / "video" / "udacity_solidWhiteRight" / "solidWhiteRight.mp4"
+).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     frames, source = load_frames(args.source, (height, width), args.frames)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    print(f"soak: {args.minutes:g} min at {args.rate:g} Hz, {width}x{height} rgb8 from {source}; "
-          f"load average {load_before}", flush=True)
+    print(
+        f"soak: {args.minutes:g} min at {args.rate:g} Hz, {width}x{height} rgb8 from {source}; "
+        f"load average {load_before}",
+        flush=True,
+    )
     run = run_soak(args, frames)
     report = summarise(args, run, source=source, size=(width, height), load_before=load_before)
     out = Path(args.out)
@@ -62,13 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=30.0, help="publish rate in Hz (default 30)")
-    parser.add_argument("--size", default="640x480", help="WxH of the published frames (default 640x480)")
-    parser.add_argument("--source", choices=("camvid", "video"), default="camvid",
-                        help="camvid: consecutive CamVid val frames; video: the solidWhiteRight dash-cam clip")
-    parser.add_argument("--frames", type=int, default=60, help="frames to cycle through (default 60)")
+    parser.add_argument(
+        "--size", default="640x480", help="WxH of the published frames (default 640x480)"
+    )
+    parser.add_argument(
+        "--source",
+        choices=("camvid", "video"),
+        default="camvid",
+        help="camvid: consecutive CamVid val frames; video: the solidWhiteRight dash-cam clip",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=60, help="frames to cycle through (default 60)"
+    )
     parser.add_argument("--checkpoint", default="", help="default: the shipped T2G checkpoint")
-    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="node parameter on top of config/t2g.yaml, e.g. model.backend:=onnxruntime")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="node parameter on top of config/t2g.yaml, e.g. model.backend:=onnxruntime",
+    )
     parser.add_argument("--out", default=str(REPO / "results"))
     parser.add_argument("--log-dir", default=str(REPO / "artifacts" / "soak"))
     parser.add_argument("--startup-timeout", type=float, default=300.0)
@@ -85,7 +104,9 @@ def load_frames(source: str, size: tuple[int, int], count: int) -> tuple[list[np
     else:
         capture = cv2.VideoCapture(str(VIDEO))
         while len(bgr) < count:
-            ok, frame = capture.read()  # in order: seeking returns empty frames in this OpenCV build
+            ok, frame = (
+                capture.read()
+            )  # in order: seeking returns empty frames in this OpenCV build
             if not ok:
                 break
             bgr.append(frame)
@@ -94,15 +115,27 @@ def load_frames(source: str, size: tuple[int, int], count: int) -> tuple[list[np
     if not bgr:
         raise SystemExit(f"soak: no frames found for --source {source}")
     height, width = size
-    return [cv2.cvtColor(cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-            for f in bgr], f"{name}, {len(bgr)} frames"
+    return [
+        cv2.cvtColor(
+            cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        )
+        for f in bgr
+    ], f"{name}, {len(bgr)} frames"
 
 
 def start_node(args: argparse.Namespace, namespace: str, log: Path) -> subprocess.Popen:
     from t2g_core.resources import shipped_path
 
-    cmd = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={namespace}",
-           "--params-file", str(shipped_path("config", "t2g.yaml"))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "t2g_ros.node",
+        "--ros-args",
+        "-r",
+        f"__ns:={namespace}",
+        "--params-file",
+        str(shipped_path("config", "t2g.yaml")),
+    ]
     if args.checkpoint:
         cmd += ["-p", f"model.checkpoint:={Path(args.checkpoint).resolve()}"]
     for override in args.node_param:
@@ -144,9 +177,10 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
     published: list[float] = []
     try:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        # The camera side as drivers publish: reliable, depth 1 (the node subscribes best-effort by default).
-        pub = node.create_publisher(Image, f"{namespace}/image",
-                                    QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        # The camera as drivers publish: reliable, depth 1 (the node subscribes best-effort).
+        pub = node.create_publisher(
+            Image, f"{namespace}/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        )
 
         def on_labels(msg: Image) -> None:
             labels.append((time.time(), msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
@@ -154,16 +188,26 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
         def on_diagnostics(array: DiagnosticArray) -> None:
             for status in array.status:
                 if status.name.startswith(f"{namespace}/t2g:"):
-                    diagnostics.append((time.time(), {kv.key: kv.value for kv in status.values}, status.message))
+                    diagnostics.append(
+                        (time.time(), {kv.key: kv.value for kv in status.values}, status.message)
+                    )
 
-        subs = [node.create_subscription(Image, f"{namespace}/t2g/labels", on_labels, reliable),
-                node.create_subscription(Image, f"{namespace}/t2g/overlay", lambda m: None, reliable),
-                node.create_subscription(ClassOccupancy, f"{namespace}/t2g/occupancy", lambda m: None, reliable)]
+        subs = [
+            node.create_subscription(Image, f"{namespace}/t2g/labels", on_labels, reliable),
+            node.create_subscription(Image, f"{namespace}/t2g/overlay", lambda m: None, reliable),
+            node.create_subscription(
+                ClassOccupancy, f"{namespace}/t2g/occupancy", lambda m: None, reliable
+            ),
+        ]
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, reliable)
         deadline = time.monotonic() + args.startup_timeout
-        while not (pub.get_subscription_count() > 0 and all(s.get_publisher_count() > 0 for s in subs)):
+        while not (
+            pub.get_subscription_count() > 0 and all(s.get_publisher_count() > 0 for s in subs)
+        ):
             if node_proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"soak: the node did not start; its log ({log}):\n{log.read_text()[-3000:]}")
+                raise SystemExit(
+                    f"soak: the node did not start; its log ({log}):\n{log.read_text()[-3000:]}"
+                )
             rclpy.spin_once(node, timeout_sec=0.05)
         messages = [Image(**rgb_to_image_fields(f, "rgb8")) for f in frames]
         period = 1.0 / args.rate
@@ -181,7 +225,9 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
                 pub.publish(msg)
                 published.append(now)
                 next_publish += period
-                if next_publish < now:  # this process fell behind: keep the rate, skip the missed slots
+                if (
+                    next_publish < now
+                ):  # this process fell behind: keep the rate, skip the missed slots
                     next_publish = now + period
             if now >= next_rss:
                 rss.append((now, rss_mb(node_proc.pid)))
@@ -189,9 +235,15 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
             if now >= next_say:
                 minute = round((now - start) / 60)
                 recent = [t for t, _ in labels if t >= now - 60]
-                print(f"soak: minute {minute}: RSS {rss[-1][1]:.1f} MB, output {len(recent) / 60:.1f} Hz", flush=True)
+                print(
+                    f"soak: minute {minute}: RSS {rss[-1][1]:.1f} MB, "
+                    f"output {len(recent) / 60:.1f} Hz",
+                    flush=True,
+                )
                 next_say += 60.0
-            rclpy.spin_once(node, timeout_sec=max(0.0, min(next_publish, next_rss, end) - time.time()))
+            rclpy.spin_once(
+                node, timeout_sec=max(0.0, min(next_publish, next_rss, end) - time.time())
+            )
         settle = time.time() + 2.0
         while time.time() < settle:
             rclpy.spin_once(node, timeout_sec=0.05)
@@ -199,8 +251,17 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
         node.destroy_node()
         rclpy.try_shutdown()
         exit_code = stop_node(node_proc)
-    return {"start": start, "end": end, "published": published, "labels": labels, "diagnostics": diagnostics,
-            "rss": rss, "node_exit": exit_code, "node_log": str(log), "namespace": namespace}
+    return {
+        "start": start,
+        "end": end,
+        "published": published,
+        "labels": labels,
+        "diagnostics": diagnostics,
+        "rss": rss,
+        "node_exit": exit_code,
+        "node_log": str(log),
+        "namespace": namespace,
+    }
 
 
 def stop_node(node_proc: subprocess.Popen) -> int | None:
@@ -235,8 +296,14 @@ def _slope_per_min(times: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(times[keep] / 60.0, values[keep], 1)[0])
 
 
-def summarise(args: argparse.Namespace, run: dict[str, Any], *, source: str, size: tuple[int, int],
-              load_before: list[float]) -> dict[str, Any]:
+def summarise(
+    args: argparse.Namespace,
+    run: dict[str, Any],
+    *,
+    source: str,
+    size: tuple[int, int],
+    load_before: list[float],
+) -> dict[str, Any]:
     start = run["start"]
     minutes = max(1, int(np.ceil(args.minutes - 1e-9)))
     rows = []
@@ -252,16 +319,22 @@ def summarise(args: argparse.Namespace, run: dict[str, Any], *, source: str, siz
         drops = {k: int(v - previous.get(k, 0.0)) for k, v in counters.items()}
         previous = counters or previous
         warnings = sorted({msg for t, v, msg in run["diagnostics"] if lo <= t < hi and msg != "ok"})
-        rows.append({
-            "minute": m + 1,
-            "published_hz": sum(lo <= t < hi for t in run["published"]) / span,
-            "output_hz": len(window) / span,
-            "latency_ms_p50": float(np.percentile(latency, 50)) if len(latency) else float("nan"),
-            "latency_ms_p95": float(np.percentile(latency, 95)) if len(latency) else float("nan"),
-            "rss_mb": float(rss[-1]) if rss else float("nan"),
-            "drops": drops,
-            "diagnostics_messages": warnings,
-        })
+        rows.append(
+            {
+                "minute": m + 1,
+                "published_hz": sum(lo <= t < hi for t in run["published"]) / span,
+                "output_hz": len(window) / span,
+                "latency_ms_p50": float(np.percentile(latency, 50))
+                if len(latency)
+                else float("nan"),
+                "latency_ms_p95": float(np.percentile(latency, 95))
+                if len(latency)
+                else float("nan"),
+                "rss_mb": float(rss[-1]) if rss else float("nan"),
+                "drops": drops,
+                "diagnostics_messages": warnings,
+            }
+        )
     rss_t = np.array([t - start for t, _ in run["rss"]])
     rss_v = np.array([mb for _, mb in run["rss"]])
     after_first = rss_t >= 60.0 if args.minutes > 2 else np.ones_like(rss_t, bool)
@@ -275,9 +348,13 @@ def summarise(args: argparse.Namespace, run: dict[str, Any], *, source: str, siz
         "cores": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "minutes": args.minutes, "rate_hz": args.rate, "size": f"{size[0]}x{size[1]}", "source": source,
+        "minutes": args.minutes,
+        "rate_hz": args.rate,
+        "size": f"{size[0]}x{size[1]}",
+        "source": source,
         "node_params": ["config/t2g.yaml", *args.node_param],
-        "published": len(run["published"]), "outputs": len(run["labels"]),
+        "published": len(run["published"]),
+        "outputs": len(run["labels"]),
         "rss_mb_start": float(rss_v[0]) if len(rss_v) else float("nan"),
         "rss_mb_end": float(rss_v[-1]) if len(rss_v) else float("nan"),
         "rss_slope_mb_per_min": _slope_per_min(rss_t[after_first], rss_v[after_first]),
@@ -291,44 +368,68 @@ def summarise(args: argparse.Namespace, run: dict[str, Any], *, source: str, siz
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def _log_errors(log: Path) -> list[str]:
     try:
-        return [line for line in log.read_text(errors="replace").splitlines() if "[ERROR]" in line or "Traceback" in line]
+        return [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if "[ERROR]" in line or "Traceback" in line
+        ]
     except OSError:
         return []
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Soak: {report['minutes']:g} min at {report['rate_hz']:g} Hz, {report['size']} rgb8 "
-             f"({report['date']})", "",
-             f"`{report['command']}` at commit {report['git_commit']}; source: {report['source']}; node: "
-             f"{', '.join(report['node_params'])}. {report['cores']} cores, load average "
-             f"{report['load_average_before']} before, {report['load_average_after']} after.", "",
-             f"- RSS {report['rss_mb_start']:.1f} -> {report['rss_mb_end']:.1f} MB, slope "
-             f"**{report['rss_slope_mb_per_min']:+.2f} MB/min** (fitted after the first minute)",
-             f"- latency slope **{report['latency_slope_ms_per_min']:+.2f} ms/min**; "
-             f"{report['outputs']} outputs for {report['published']} published frames",
-             "- drops (whole run): " + (", ".join(f"{k} {v}" for k, v in sorted(report["drops_total"].items()))
-                                        or "none reported"),
-             f"- node exit code {report['node_exit_code']}; ERROR lines or tracebacks in its log: "
-             f"{len(report['node_errors'])}", "",
-             "| minute | published Hz | output Hz | latency p50 ms | latency p95 ms | RSS MB | drops by reason |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Soak: {report['minutes']:g} min at {report['rate_hz']:g} Hz, {report['size']} rgb8 "
+        f"({report['date']})",
+        "",
+        f"`{report['command']}` at commit {report['git_commit']}; "
+        f"source: {report['source']}; node: "
+        f"{', '.join(report['node_params'])}. {report['cores']} cores, load average "
+        f"{report['load_average_before']} before, {report['load_average_after']} after.",
+        "",
+        f"- RSS {report['rss_mb_start']:.1f} -> {report['rss_mb_end']:.1f} MB, slope "
+        f"**{report['rss_slope_mb_per_min']:+.2f} MB/min** (fitted after the first minute)",
+        f"- latency slope **{report['latency_slope_ms_per_min']:+.2f} ms/min**; "
+        f"{report['outputs']} outputs for {report['published']} published frames",
+        "- drops (whole run): "
+        + (
+            ", ".join(f"{k} {v}" for k, v in sorted(report["drops_total"].items()))
+            or "none reported"
+        ),
+        f"- node exit code {report['node_exit_code']}; ERROR lines or tracebacks in its log: "
+        f"{len(report['node_errors'])}",
+        "",
+        "| minute | published Hz | output Hz | latency p50 ms | latency p95 ms | RSS MB "
+        "| drops by reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in report["per_minute"]:
         drops = ", ".join(f"{k} {v}" for k, v in sorted(r["drops"].items()) if v) or "none"
-        lines.append(f"| {r['minute']} | {r['published_hz']:.1f} | {r['output_hz']:.1f} | {r['latency_ms_p50']:.0f} | "
-                     f"{r['latency_ms_p95']:.0f} | {r['rss_mb']:.1f} | {drops} |")
+        lines.append(
+            f"| {r['minute']} | {r['published_hz']:.1f} | {r['output_hz']:.1f} "
+            f"| {r['latency_ms_p50']:.0f} | {r['latency_ms_p95']:.0f} | {r['rss_mb']:.1f} "
+            f"| {drops} |"
+        )
     messages = sorted({m for r in report["per_minute"] for m in r["diagnostics_messages"]})
     if messages:
         lines += ["", "Diagnostics messages other than `ok`:", *[f"- {m}" for m in messages]]
-    lines += ["", "`dropped_overwritten` counts frames replaced in the node's one-frame mailbox by a newer "
-              "one before inference started (the node keeps up by skipping, so the lag cannot grow)."]
+    lines += [
+        "",
+        "`dropped_overwritten` counts frames replaced in the node's one-frame mailbox by a newer "
+        "one before inference started (the node keeps up by skipping, so the lag cannot grow).",
+    ]
     return "\n".join(lines) + "\n"
 
 

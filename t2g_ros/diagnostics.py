@@ -6,44 +6,71 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from t2g_ros.stats import PeriodStats, percentile
+from t2g_ros.stats import DROP_REASONS, PeriodStats, percentile
 
 
-def status_level(period: PeriodStats, *, silent_s: float, no_input_warn_s: float,
-                 topic: str) -> tuple[bytes, str]:
-    """``(level, message)``: WARN for no input for too long, or for bad frames dropped; else OK."""
+def problems(period: PeriodStats, *, silent_s: float, no_input_warn_s: float, topic: str,
+             publishers: int, max_age_s: float, notes: list[str]) -> list[str]:
+    """What is wrong in this period, most urgent first; empty when all is well.
+
+    Args:
+        period: the counters since the last report.
+        silent_s: seconds since the last frame arrived; ``publishers``: publishers matched with the
+            input subscription (none: a wrong topic or an incompatible QoS).
+        max_age_s: ``input.max_age_s``, quoted for stale drops.
+        notes: other conditions the node detected (clock offset, sim time without /clock, QoS).
+    """
+    found = []
     if silent_s > no_input_warn_s:
-        return DiagnosticStatus.WARN, f"no input on {topic} for {silent_s:.0f} s"
-    if period.problems:
-        count, last = len(period.problems), period.problems[-1]
-        return DiagnosticStatus.WARN, f"dropped {count} bad frame(s): {last}"
-    return DiagnosticStatus.OK, "ok"
+        why = ("no publisher matched: a wrong topic, or a QoS this subscription cannot match" if not publishers
+               else f"{publishers} publisher(s) matched: frames lost in transport? (README, Reliability)")
+        found.append(f"no input on {topic} for {silent_s:.0f} s, {why}")
+    for reason in DROP_REASONS:
+        count = period.drops.get(reason, 0)
+        if count:
+            detail = period.last_problem.get(reason, "")
+            found.append({
+                "stale": f"dropped {count} stale frame(s) (older than input.max_age_s {max_age_s:g} s)",
+                "too_large": f"dropped {count} frame(s) over input.max_pixels: {detail}",
+                "bad_input": f"dropped {count} bad frame(s): {detail}",
+                "internal_error": f"internal error on {count} frame(s): {detail}",
+                "lost_in_transport": f"{count} frame(s) lost in transport (DDS lost-sample events)",
+            }[reason])
+    return found + notes
 
 
 def period_values(period: PeriodStats, totals: PeriodStats, *, elapsed_s: float, overwritten: int,
-                  last_reset_reason: str, memory_length: int) -> dict[str, Any]:
-    """The key/values of one report: rates over ``elapsed_s``, p50/p95 timings, run totals."""
-    return {
+                  last_reset_reason: str, memory_length: int, clock_offset_s: float | None) -> dict[str, Any]:
+    """The key/values of one report: rates over the ``elapsed_s`` measured since the last report,
+    p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason)."""
+    values = {
         "input_rate_hz": period.frames_in / elapsed_s,
         "output_rate_hz": period.frames_out / elapsed_s,
         "processing_ms_p50": percentile(period.processing_ms, 50),
         "processing_ms_p95": percentile(period.processing_ms, 95),
         "latency_ms_p50": percentile(period.latency_ms, 50),
         "latency_ms_p95": percentile(period.latency_ms, 95),
-        "dropped_stale_total": totals.dropped_stale,
+        "clock_offset_s": float("nan") if clock_offset_s is None else clock_offset_s,
+        "frames_in_total": totals.frames_in,
+        "frames_out_total": totals.frames_out,
         "dropped_overwritten_total": overwritten,
-        "dropped_bad_input_total": totals.dropped_bad_input,
+    }
+    values.update({f"dropped_{reason}_total": totals.drops.get(reason, 0) for reason in DROP_REASONS})
+    values.update({
         "memory_resets_total": totals.memory_resets,
         "last_memory_reset_reason": last_reset_reason,
         "mode": "temporal" if memory_length > 1 else "per-frame",
         "memory_length": memory_length,
-    }
+    })
+    return values
 
 
-def diagnostic_array(*, name: str, hardware_id: str, level: bytes, message: str,
-                     values: dict[str, Any], stamp: Any) -> DiagnosticArray:
+def diagnostic_array(*, name: str, hardware_id: str, found: list[str], values: dict[str, Any],
+                     stamp: Any) -> DiagnosticArray:
+    """One status: WARN with every problem ``found`` joined by "; ", else OK "ok"."""
     status = DiagnosticStatus(
-        level=level, name=name, message=message, hardware_id=hardware_id,
+        level=DiagnosticStatus.WARN if found else DiagnosticStatus.OK,
+        message="; ".join(found) if found else "ok", name=name, hardware_id=hardware_id,
         values=[KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
                 for k, v in values.items()])
     array = DiagnosticArray(status=[status])

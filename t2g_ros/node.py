@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -38,20 +40,18 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_ros import params as P
-from t2g_ros.diagnostics import diagnostic_array, period_values, status_level
-from t2g_ros.image_codec import compressed_msg_to_rgb, image_msg_to_rgb
+from t2g_ros.clock_offset import ClockOffset
+from t2g_ros.diagnostics import diagnostic_array, period_values, problems
+from t2g_ros.image_codec import ImageTooLargeError, compressed_msg_to_rgb, image_msg_to_rgb
 from t2g_ros.pipeline import OutputOptions, SegmentationPipeline
 from t2g_ros.publishers import NodePublishers
 from t2g_ros.stats import NodeStats
 from t2g_ros.worker import FrameWorker
 
-# Stamps further than this from the node's clock mean the clock cannot judge staleness (a bag
-# replayed without use_sim_time, a camera with an unsynchronised clock); the node then measures the
-# age from reception instead, and says so once.
-CLOCK_MISMATCH_S = 10.0
 # Warm-up frame (H, W, 3): the first real frame then costs what every later one does.
 WARMUP_SHAPE = (360, 480, 3)
 MEMORY_PARAMETERS = ("model.memory_length", "model.max_gap_s")
+LOST_COUNT_SANE = 1 << 24  # a lost-sample count change above this is a DDS placeholder, not frames
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 AUTOSTART = ParameterDescriptor(
     description="main() configures and activates the node; false = stay unconfigured for a "
@@ -82,7 +82,12 @@ class T2GNode(LifecycleNode):
         self._pipeline_lock = threading.Lock()
         self.stats = NodeStats()
         self._last_input_monotonic = time.monotonic()
-        self._clock_mismatch_reported = False
+        self._last_report_monotonic = time.monotonic()
+        # Input stamps vs this node's clock (a camera with its own clock): staleness, diagnostics.
+        self._clock_offset = ClockOffset()
+        self._incompatible_qos: tuple[int, str] = (0, "")  # events so far, the last policy
+        self._incompatible_qos_reported = 0
+        self._lost_seen = 0  # the subscription's cumulative lost-sample count so far
         self._frame_id = ""
 
     # ---- transitions ----------------------------------------------------------------------------
@@ -112,8 +117,13 @@ class T2GNode(LifecycleNode):
                                          threshold=self.params.output_confidence_threshold,
                                          stamp=self.get_clock().now().to_msg())
         self._worker.start()
-        self._diagnostics_timer = self.create_timer(self.params.diagnostics_period_s,
-                                                    self._publish_diagnostics)
+        self._last_input_monotonic = time.monotonic()  # the model load is not a silence of the input
+        # On the steady clock: with use_sim_time and no /clock the ROS clock stands still, and
+        # diagnostics (the one place that says so) must still flow.
+        self._last_report_monotonic = time.monotonic()
+        self._diagnostics_timer = self.create_timer(
+            self.params.diagnostics_period_s, self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME))
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -137,6 +147,9 @@ class T2GNode(LifecycleNode):
 
     def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
         """Log why (rclpy would swallow the exception) and stay in the previous state."""
+        if not self.context.ok():  # Ctrl-C during start-up: the context went away, nothing failed
+            self.failure = None
+            return FAILURE
         self.failure = str(exc)
         expected = isinstance(exc, (ValueError, OSError, ParameterException))
         self.get_logger().error(f"{transition} failed: {exc}"
@@ -194,8 +207,15 @@ class T2GNode(LifecycleNode):
         msg_type, topic = ((CompressedImage, "image/compressed") if params.input_compressed
                            else (Image, "image"))
         self._last_input_monotonic = time.monotonic()
+        self._clock_offset.reset()
+        self._lost_seen = 0
         qos = QoSProfile(depth=params.input_depth, reliability=reliability)
-        self._subscription = self.create_subscription(msg_type, topic, self._on_image, qos)
+        # What DDS can tell about frames that never arrive: lost samples (best effort) and
+        # publishers whose QoS cannot match this subscription.
+        events = SubscriptionEventCallbacks(message_lost=self._on_message_lost,
+                                            incompatible_qos=self._on_incompatible_qos)
+        self._subscription = self.create_subscription(msg_type, topic, self._on_image, qos,
+                                                      event_callbacks=events)
         self.get_logger().info(
             f"subscribed to {self._subscription.topic_name} ({msg_type.__name__}, QoS "
             f"{params.input_reliability}, depth {params.input_depth}); outputs reliable depth 1")
@@ -256,34 +276,57 @@ class T2GNode(LifecycleNode):
     def _on_image(self, msg: Any) -> None:
         self.stats.frame_in()
         self._last_input_monotonic = time.monotonic()
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns:  # 0: use_sim_time before the first /clock, no time to compare with
+            self._clock_offset.observe(stamp_s=_seconds(msg.header.stamp), received_s=now_ns * 1e-9)
         self._worker.put(_Frame(msg, time.monotonic()))
+
+    def _on_message_lost(self, info: Any) -> None:
+        lost = info.total_count - self._lost_seen
+        if not 0 < lost < LOST_COUNT_SANE:
+            return  # Fast DDS also reports unset counts (2^64 - 2^31): no frame behind those
+        self._lost_seen = info.total_count
+        self.stats.dropped("lost_in_transport", count=lost)
+        self.get_logger().warning(
+            f"{lost} frame(s) lost in transport on {self._subscription.topic_name}"
+            " (larger than the DDS shared-memory segment? README, Reliability)",
+            throttle_duration_sec=5.0)
+
+    def _on_incompatible_qos(self, info: Any) -> None:
+        self._incompatible_qos = (info.total_count, f"policy id {info.last_policy_kind}")
 
     # ---- inference thread -----------------------------------------------------------------------
     def _on_worker_error(self, trace: str) -> None:
-        self.stats.dropped(problem="internal error")
+        if not self.context.ok():
+            return  # Ctrl-C shut the context down under a frame in flight: nothing to report
+        self.stats.dropped("internal_error", trace.strip().splitlines()[-1])
         self.get_logger().error("frame processing failed:\n" + trace, throttle_duration_sec=5.0)
 
     def _frame_age_s(self, frame: _Frame) -> float:
+        """now - stamp on this node's clock, less the input clock offset when the stamps come from
+        an unsynchronised clock (``input.max_clock_offset_s``)."""
         stamp = Time.from_msg(frame.msg.header.stamp, clock_type=self.get_clock().clock_type)
         age = (self.get_clock().now() - stamp).nanoseconds * 1e-9
-        if -1.0 <= age <= CLOCK_MISMATCH_S:
-            return age
-        if not self._clock_mismatch_reported:
-            self._clock_mismatch_reported = True
-            self.get_logger().warning(
-                f"input stamps are {age:.1f} s from this node's clock (bag replay without "
-                "use_sim_time?); staleness and latency are measured from reception instead")
-        return time.monotonic() - frame.received_monotonic
+        offset = self._clock_offset.offset_s
+        if offset is not None and abs(offset) > self.params.input_max_clock_offset_s:
+            return age - offset
+        return age
 
     def _process(self, frame: _Frame) -> None:
         params, outputs, msg = self.params, self._outputs, frame.msg
-        if params.input_max_age_s > 0 and self._frame_age_s(frame) > params.input_max_age_s:
-            self.stats.dropped(stale=True)
-            return
+        if params.input_max_age_s > 0:
+            age = self._frame_age_s(frame)
+            if age > params.input_max_age_s:
+                self.stats.dropped("stale", f"{age:.2f} s old")
+                self.get_logger().warning(
+                    f"dropped a stale frame: {age:.2f} s old > input.max_age_s "
+                    f"{params.input_max_age_s:g} s", throttle_duration_sec=5.0)
+                return
         started = time.monotonic()
         want_confidence = params.output_confidence and outputs.wanted("confidence")
         try:
-            rgb = compressed_msg_to_rgb(msg) if params.input_compressed else image_msg_to_rgb(msg)
+            decode = compressed_msg_to_rgb if params.input_compressed else image_msg_to_rgb
+            rgb = decode(msg, max_pixels=params.input_max_pixels)
             stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
             mono8 = params.output_confidence_encoding == "mono8"
             with self._pipeline_lock:
@@ -291,8 +334,13 @@ class T2GNode(LifecycleNode):
                     rgb, stamp_s, color=params.output_color and outputs.wanted("color"),
                     overlay_image=params.output_overlay and outputs.wanted("overlay"),
                     confidence_mono8=want_confidence and mono8)
+        except ImageTooLargeError as exc:  # refused before decoding: a bomb or a 100 MP camera
+            self.stats.dropped("too_large", str(exc))
+            self.get_logger().warning(f"dropped a frame over input.max_pixels: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
         except ValueError as exc:  # bad image or frame: drop it, keep running
-            self.stats.dropped(problem=str(exc))
+            self.stats.dropped("bad_input", str(exc))
             self.get_logger().warning(f"dropped a frame: {exc}", throttle_duration_sec=5.0)
             return
         if out.reset_reason is not None:
@@ -310,27 +358,65 @@ class T2GNode(LifecycleNode):
     # ---- diagnostics ----------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         period = self.stats.snapshot_and_reset()
-        silent_s = time.monotonic() - self._last_input_monotonic
-        warn_s = self.params.input_no_input_warn_s
-        level, message = status_level(period, silent_s=silent_s, no_input_warn_s=warn_s,
-                                      topic=self._subscription.topic_name)
-        if silent_s > warn_s:
-            self.get_logger().warning(message + " (check the topic name and QoS)",
-                                      throttle_duration_sec=30.0)
-        values = period_values(period, self.stats.totals,
-                               elapsed_s=self.params.diagnostics_period_s,
+        now = time.monotonic()
+        # Rates over the time that really elapsed (a timer period is a lower bound, not a measure).
+        elapsed_s, self._last_report_monotonic = now - self._last_report_monotonic, now
+        params, offset = self.params, self._clock_offset.offset_s
+        notes = self._clock_notes(offset) + self._qos_notes()
+        for note in notes:  # drops are logged where they happen; these conditions are logged here
+            self.get_logger().warning(note, throttle_duration_sec=30.0)
+        silent_s = now - self._last_input_monotonic
+        found = problems(period, silent_s=silent_s, no_input_warn_s=params.input_no_input_warn_s,
+                         topic=self._subscription.topic_name,
+                         publishers=self._subscription.get_publisher_count(),
+                         max_age_s=params.input_max_age_s, notes=notes)
+        if silent_s > params.input_no_input_warn_s:
+            self.get_logger().warning(found[0], throttle_duration_sec=30.0)
+        values = period_values(period, self.stats.totals, elapsed_s=max(elapsed_s, 1e-3),
                                overwritten=self._worker.overwritten,
                                last_reset_reason=self.stats.last_reset_reason,
-                               memory_length=self.pipeline.memory_length)
-        self._outputs.diagnostics.publish(diagnostic_array(
+                               memory_length=self.pipeline.memory_length, clock_offset_s=offset)
+        array = diagnostic_array(
             name=f"{self.get_fully_qualified_name()}: segmentation", hardware_id=self._frame_id,
-            level=level, message=message, values=values, stamp=self.get_clock().now().to_msg()))
+            found=found, values=values, stamp=self.get_clock().now().to_msg())
+        try:
+            self._outputs.diagnostics.publish(array)
+        except Exception:
+            if self.context.ok():
+                raise
+            # SIGINT/SIGTERM shut the context down while this report was being sent: nothing lost.
+
+    def _clock_notes(self, offset: float | None) -> list[str]:
+        clock = self.get_clock()
+        if clock.ros_time_is_active and clock.now().nanoseconds == 0:
+            return ["use_sim_time is true but no /clock has arrived: ROS time stands at 0 "
+                    "(replay with --clock, or set use_sim_time false)"]
+        if offset is None or abs(offset) <= self.params.input_max_clock_offset_s:
+            return []
+        side = "behind" if offset > 0 else "ahead of"
+        return [f"input stamps are {abs(offset):.2f} s {side} this node's clock (an unsynchronised "
+                "camera clock, or a bag replayed without use_sim_time); staleness counts only the "
+                "delay beyond that"]
+
+    def _qos_notes(self) -> list[str]:
+        count, policy = self._incompatible_qos
+        if count == self._incompatible_qos_reported:
+            return []
+        self._incompatible_qos_reported = count
+        return [f"a publisher on {self._subscription.topic_name} offers a QoS this subscription "
+                f"cannot match ({policy}; input.reliability is {self.params.input_reliability})"]
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def _bring_up(node: T2GNode) -> None:
     """Configure and activate, as a lifecycle manager would; SystemExit(1) with the reason."""
     for transition in (node.trigger_configure, node.trigger_activate):
-        if transition() != SUCCESS:
+        if not node.context.ok():
+            return  # Ctrl-C during start-up
+        if transition() != SUCCESS and node.context.ok():
             reason = node.failure or "transition failed"
             rclpy.logging.get_logger("t2g").fatal(f"cannot start: {reason}")
             raise SystemExit(1)

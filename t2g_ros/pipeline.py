@@ -96,8 +96,12 @@ class SegmentationPipeline:
         if self.options.confidence_threshold > 0.0:
             labels = np.where(result.confidence < self.options.confidence_threshold, np.uint8(UNLABELLED), labels)
         previous = None if result.reset_reason is not None else self._previous_labels
+        # A frame smaller than the grid (a 7x5 thumbnail, a 255-column grid on a narrow image) gets
+        # one cell per pixel on that axis; the message carries the grid it got.
+        height, width = labels.shape
         occupancy = summarize_occupancy(labels, result.confidence, num_classes=self.label_set.num_classes,
-                                        grid_rows=self.options.grid_rows, grid_cols=self.options.grid_cols,
+                                        grid_rows=min(self.options.grid_rows, height),
+                                        grid_cols=min(self.options.grid_cols, width),
                                         previous_labels=previous)
         self._previous_labels = labels
         color_mask = colorize(labels, self._lut) if (color or overlay_image) else None

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+#: Why a frame was dropped; each has a ``dropped_<reason>_total`` counter in diagnostics.
+#: (Frames replaced in the one-frame mailbox by a newer one are counted by the worker, not here.)
+DROP_REASONS = ("stale", "too_large", "bad_input", "internal_error", "lost_in_transport")
 
 
 @dataclass
@@ -14,16 +20,15 @@ class PeriodStats:
 
     frames_in: int = 0
     frames_out: int = 0
-    dropped_stale: int = 0
-    dropped_bad_input: int = 0
     memory_resets: int = 0
+    drops: Counter[str] = field(default_factory=Counter)  # reason -> frames
+    last_problem: dict[str, str] = field(default_factory=dict)  # reason -> the latest detail
     processing_ms: list[float] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 class NodeStats:
-    """Thread-safe: the subscription callback and the inference thread both report here."""
+    """Thread-safe: the subscription callback, its QoS events and the inference thread report here."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,15 +48,15 @@ class NodeStats:
             self._period.processing_ms.append(processing_ms)
             self._period.latency_ms.append(latency_ms)
 
-    def dropped(self, *, stale: bool = False, problem: str | None = None) -> None:
+    def dropped(self, reason: str, detail: str = "", *, count: int = 1) -> None:
+        """``count`` frames dropped for ``reason`` (one of ``DROP_REASONS``); ``detail`` says which."""
+        if reason not in DROP_REASONS:
+            raise ValueError(f"unknown drop reason {reason!r}; one of {', '.join(DROP_REASONS)}")
         with self._lock:
-            if stale:
-                self._period.dropped_stale += 1
-                self.totals.dropped_stale += 1
-            if problem is not None:
-                self._period.dropped_bad_input += 1
-                self.totals.dropped_bad_input += 1
-                self._period.problems.append(problem)
+            self._period.drops[reason] += count
+            self.totals.drops[reason] += count
+            if detail:
+                self._period.last_problem[reason] = detail
 
     def memory_reset(self, reason: str) -> None:
         with self._lock:

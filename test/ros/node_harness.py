@@ -133,6 +133,10 @@ class Probe:
                             return kv.value
         return None
 
+    def statuses(self) -> list[Any]:
+        """Every DiagnosticStatus this node published so far, oldest first."""
+        return [s for array in self.diagnostics for s in array.status if s.name.startswith(self.proc.fqn + ":")]
+
     def lifecycle_state(self, timeout: float = 20.0) -> str:
         """The node's lifecycle state label (``unconfigured``, ``inactive``, ``active``, ...)."""
         client = self._lifecycle_client(GetState, "get_state", timeout)
