@@ -35,7 +35,7 @@ setup(
     ],
     # ROS dependencies come from package.xml (rosdep) or the ros-* wheels (requirements/lock.txt).
     install_requires=["setuptools", "numpy", "pyyaml"],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "hypothesis"]},
     zip_safe=False,
     entry_points={
         "console_scripts": [
