@@ -9,8 +9,8 @@ in a per-run namespace. This process publishes real frames (CamVid val, or the d
 subscribes to ~/labels, ~/overlay, ~/occupancy and /diagnostics, as a user with RViz open would.
 
 Per minute: the node's RSS (``/proc/<pid>/status``), the output rate, latency p50/p95 (reception of
-~/labels - header stamp) and the drops by reason (the deltas of the node's ``dropped_*_total`` and
-``lost_*_total`` diagnostics counters). Over the run: the RSS slope in MB/min fitted after the
+~/labels - header stamp) and the drops by reason (the deltas of the node's ``dropped_*_total``
+diagnostics counters). Over the run: the RSS slope in MB/min fitted after the
 first minute (start-up allocations excluded) and the latency slope in ms/min. Writes
 ``results/soak.json`` and ``results/soak.md``; the node's log goes to ``artifacts/soak/node.log``.
 
@@ -281,7 +281,7 @@ def _counters(values: dict[str, str]) -> dict[str, float]:
     """The node's cumulative drop counters from one diagnostics report."""
     out = {}
     for key, value in values.items():
-        if key.endswith("_total") and key.startswith(("dropped_", "lost_")):
+        if key.endswith("_total") and key.startswith("dropped_"):
             try:
                 out[key[: -len("_total")]] = float(value)
             except ValueError:
