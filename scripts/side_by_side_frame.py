@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Write the README's side-by-side frame (input | per-frame | T2G) from a bag, offline (no ROS runtime).
+"""Write the README's side-by-side frame (input | per-frame | T2G) from a bag, offline (no ROS).
 
-Streams the bag's frames through the checkpoint twice in lockstep, as ``make demo`` and ``t2g-bag-eval``
-compare it: with its full memory (T2G) and with ``memory_length=1`` (per-frame, the same weights), and
-writes frame ``--frame`` (default: the middle one) as the video of ``make demo`` draws it
-(``t2g_core.side_by_side.compose_frame``). Run it again after retraining:
+Streams the bag's frames through the checkpoint twice in lockstep, as ``make demo`` and
+``t2g-bag-eval`` compare it: with its full memory (T2G) and with ``memory_length=1`` (per-frame, the
+same weights), and writes frame ``--frame`` (default: the middle one) as the video of ``make demo``
+draws it (``t2g_core.side_by_side.compose_frame``). Run it again after retraining:
 
     python scripts/side_by_side_frame.py            # -> docs/img/side_by_side.png
 """
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bag", type=Path, help="default: the shipped data/sample/solidwhiteright")
     parser.add_argument("--checkpoint", type=Path, help="default: the shipped T2G checkpoint")
     parser.add_argument("--frame", type=int, help="0-based frame index (default: the middle frame)")
-    parser.add_argument("--panel-width", type=int, default=400, help="pixels per panel (default 400)")
+    parser.add_argument("--panel-width", type=int, default=400,
+                        help="pixels per panel (default 400)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "side_by_side.png")
     args = parser.parse_args(argv)
     try:
@@ -43,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         with open_reader(bag) as reader:
             images = [(t, m) for t, m in reader.topics.items() if m in IMAGE_TYPES]
             if len(images) != 1:
-                raise ValueError(f"{bag} has {len(images)} image topics; this script reads bags with one")
+                raise ValueError(f"{bag} has {len(images)} image topics; "
+                                 "this script reads bags with one")
             topic, msgtype = images[0]
             count = reader.message_count(topic)
             index = count // 2 if args.frame is None else args.frame
             if not 0 <= index < count:
-                raise ValueError(f"--frame {index} is outside 0..{count - 1} ({count} frames in {bag})")
+                raise ValueError(f"--frame {index} is outside 0..{count - 1} "
+                                 f"({count} frames in {bag})")
             # Every frame up to the chosen one: T2G's memory holds what the node's would.
             for _, message in zip(range(index + 1), reader.messages(topic)):
                 rgb = decode_frame(msgtype, message.msg)

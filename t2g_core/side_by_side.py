@@ -1,14 +1,15 @@
-"""A side-by-side video (input | per-frame | T2G ...) in a format a browser plays (numpy + cv2 only).
+"""A side-by-side video (input | per-frame | T2G ...) that a browser plays (numpy + cv2 only).
 
-Flicker is seen in motion, not in stills. :class:`SideBySideWriter` streams frames (nothing is held
-but a few frames while the frame rate is estimated, or the frames of a GIF) and writes, by preference:
+Flicker is seen in motion, not in stills. :class:`SideBySideWriter` streams frames (nothing is
+held but a few frames while the frame rate is estimated, or the frames of a GIF) and writes, by
+preference:
 
 1. H.264 MP4 (``avc1``) when this cv2 build can encode it;
 2. VP8 WebM (``VP80``);
 3. an animated GIF via Pillow when Pillow is installed;
 
-else it raises :class:`VideoFormatError`. The format is chosen at run time by opening a writer of the
-real frame size, because cv2 wheels differ in the encoders they carry.
+else it raises :class:`VideoFormatError`. The format is chosen at run time by opening a writer of
+the real frame size, because cv2 wheels differ in the encoders they carry.
 
 A frame is the input, then one colourised label map per model (the LabelSet's palette), each panel
 ``panel_width`` wide with a caption band above it.
@@ -58,8 +59,8 @@ def compose_frame(frame_rgb: np.ndarray, label_maps: Sequence[np.ndarray], *, lu
     """
     _check_image(frame_rgb)
     if len(captions) != len(label_maps) + 1:
-        raise ValueError(f"{len(captions)} captions for the input and {len(label_maps)} label maps; "
-                         "give one caption per panel, the input's first")
+        raise ValueError(f"{len(captions)} captions for the input and {len(label_maps)} label "
+                         "maps; give one caption per panel, the input's first")
     if panel_width < 16:
         raise ValueError(f"panel_width must be >= 16 pixels, got {panel_width}")
     h, w = frame_rgb.shape[:2]
@@ -71,8 +72,9 @@ def compose_frame(frame_rgb: np.ndarray, label_maps: Sequence[np.ndarray], *, lu
     height = max(2, round(h * panel_width / w))
     tiles = [cv2.resize(frame_rgb, (panel_width, height), interpolation=cv2.INTER_AREA)]
     # Nearest neighbour: a resized label map must keep palette colours, not blends of them.
-    tiles += [np.take(lut, cv2.resize(labels, (panel_width, height), interpolation=cv2.INTER_NEAREST),
-                      axis=0) for labels in label_maps]
+    tiles += [np.take(lut, cv2.resize(labels, (panel_width, height),
+                                      interpolation=cv2.INTER_NEAREST), axis=0)
+              for labels in label_maps]
     composed = np.concatenate([_captioned(t, c) for t, c in zip(tiles, captions)], axis=1)
     pad_h, pad_w = composed.shape[0] % 2, composed.shape[1] % 2
     return np.pad(composed, ((0, pad_h), (0, pad_w), (0, 0))) if pad_h or pad_w else composed
@@ -105,7 +107,8 @@ class SideBySideWriter:
                  formats: Sequence[str] = FORMATS, still_index: int | None = None) -> None:
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
-            raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {tuple(formats)}")
+            raise ValueError(f"formats must be a non-empty subset of {FORMATS}, "
+                             f"got {tuple(formats)}")
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
         self.stem = Path(stem)
@@ -187,8 +190,9 @@ class SideBySideWriter:
                 break
             tried.append(f"{ext} ({_FOURCC[ext]}: not supported by this cv2 build)")
         if self.path is None:
-            raise VideoFormatError(f"cannot write {self.stem}: tried {', '.join(tried)}; install an "
-                                   "OpenCV with FFmpeg (H.264 or VP8) or Pillow for a GIF")
+            raise VideoFormatError(f"cannot write {self.stem}: tried {', '.join(tried)}; "
+                                   "install an OpenCV with FFmpeg (H.264 or VP8) or Pillow for "
+                                   "a GIF")
         pending, self._pending = self._pending, []
         for composed, _ in pending:
             self._put(composed)
@@ -207,7 +211,8 @@ class SideBySideWriter:
         self._gif = []
 
 
-def _open_video(path: Path, fourcc: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter | None:
+def _open_video(path: Path, fourcc: str, fps: float,
+                size: tuple[int, int]) -> cv2.VideoWriter | None:
     """An opened cv2 writer, or None (and no file left behind) when the codec is not there."""
     with _quiet_stderr():  # FFmpeg prints a screen of errors for each encoder it cannot open
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)

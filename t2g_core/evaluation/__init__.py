@@ -1,10 +1,10 @@
 """Evaluation and benchmarks: per-frame, per-frame + EMA and T2G side by side on every target.
 
-``t2g-eval --config config/eval.yaml`` (``t2g_core.evaluate``) runs :func:`run_evaluation`; the modules
-are one concept each: ``config`` (the YAML), ``sources`` (frames of each target), ``contenders`` (the
-models and streaming them), ``targets`` (scoring), ``ablation`` (the memory ablation's changed labels),
-``ema_tuning``, ``speed``, ``plots`` and ``strip`` (PNGs), ``report`` (JSON and markdown), ``readme`` (the
-README block), ``environment`` (machine and date).
+``t2g-eval --config config/eval.yaml`` (``t2g_core.evaluate``) runs :func:`run_evaluation`; the
+modules are one concept each: ``config`` (the YAML), ``sources`` (frames of each target),
+``contenders`` (the models and streaming them), ``targets`` (scoring), ``ablation`` (the memory
+ablation's changed labels), ``ema_tuning``, ``speed``, ``plots`` and ``strip`` (PNGs), ``report``
+(JSON and markdown), ``readme`` (the README block), ``environment`` (machine and date).
 """
 
 from .ablation import LabelChange, label_change

@@ -49,7 +49,8 @@ def label_change(preds_a: Iterable[np.ndarray], preds_b: Iterable[np.ndarray]) -
     """
     preds_a, preds_b = list(preds_a), list(preds_b)
     if len(preds_a) != len(preds_b):
-        raise ValueError(f"{len(preds_a)} predictions against {len(preds_b)}: compare the same frames")
+        raise ValueError(f"{len(preds_a)} predictions against {len(preds_b)}: "
+                         "compare the same frames")
     result = LabelChange()
     for t, (a, b) in enumerate(zip(preds_a, preds_b)):
         a, b = np.asarray(a), np.asarray(b)

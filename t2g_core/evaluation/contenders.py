@@ -2,9 +2,9 @@
 
 Every contender is opened by the same ``open_segmenter`` the node uses, on the run's backend, so what is
 measured is what ships: the per-frame model (memory of 1 frame), the per-frame model with an EMA of its class
-probabilities (the peer projects' flicker fix), and T2G with its temporal memory. The memory ablation
-adds the T2G checkpoint once more with ``memory_length=1`` (:func:`memory_ablation_contender`), scored on
-the streaming targets only.
+probabilities (the peer projects' flicker fix), and T2G with its temporal memory. The memory
+ablation adds the T2G checkpoint once more with ``memory_length=1``
+(:func:`memory_ablation_contender`), scored on the streaming targets only.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def memory_ablation_contender(t2g: Contender) -> Contender | None:
     state. None when the checkpoint has no memory to ablate (capacity 1)."""
     if t2g.model.memory_length <= 1:
         return None
-    return dataclasses.replace(t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1", memory_length=1)
+    return dataclasses.replace(t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1",
+                               memory_length=1)
 
 
 def predict_stream(
@@ -128,7 +129,8 @@ def predict_stream(
     Returns:
         One (H, W) uint8 label map (ids 0..K-1) per frame.
     """
-    return predict_streams([contender], frames, stamps_s, max_gap_s=max_gap_s, device=device, tick=tick)[0]
+    return predict_streams([contender], frames, stamps_s, max_gap_s=max_gap_s, device=device,
+                           tick=tick)[0]
 
 
 def predict_streams(

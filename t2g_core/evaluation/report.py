@@ -64,7 +64,8 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
     """
     h = "#" * level
     meta = results["meta"]
-    models = [(m["name"], m["label"]) for m in results["models"] if m["name"] not in ABLATIONS]
+    models = [(m["name"], m["label"]) for m in results["models"]
+              if m["name"] not in ABLATIONS]  # the ablation has its own table
     out = [
         f"Generated from `results.json` of the run of **{meta['date_utc']}** on **{meta['cpu']}** "
         f"({meta['nproc']} cores, {meta['torch_threads']} torch threads, torch {meta['torch']}), "
@@ -171,7 +172,8 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
 
 def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, Any]]) -> list[str]:
     """The memory ablation table: one row per target and stride (see ``runner`` for the schema)."""
-    ablated = [(key, targets[key]) for key in ("val_15hz", "video") if "memory_ablation" in targets.get(key, {})]
+    ablated = [(key, targets[key]) for key in ("val_15hz", "video")
+               if "memory_ablation" in targets.get(key, {})]
     if not ablated:
         return []
     entries = {m["name"]: m for m in models}
@@ -187,22 +189,26 @@ def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, An
                 name = f"val {stride} ({target['rate_hz'] / stride:.3g} Hz)"
                 a = _stride(target["models"][ablation["full"]], stride)
                 b = _stride(target["models"][ablation["memory1"]], stride)
-                extra = [_num(a.get(vc_key), 3), _num(b.get(vc_key), 3), _pct(a.get("miou")), _pct(b.get("miou"))]
+                extra = [_num(a.get(vc_key), 3), _num(b.get(vc_key), 3),
+                         _pct(a.get("miou")), _pct(b.get("miou"))]
             else:
                 name = f"video {stride} ({target['fps'] / stride:.3g} fps)"
                 extra = [DASH] * 4
-            rows.append([name, _pct(e["changed"], 2), _pct(e["flicker_full"], 2), _pct(e["flicker_memory1"], 2),
-                         _num(e["flicker_ratio"], 2), *extra])
+            rows.append([name, _pct(e["changed"], 2), _pct(e["flicker_full"], 2),
+                         _pct(e["flicker_memory1"], 2), _num(e["flicker_ratio"], 2), *extra])
     vc = f"VC_{vc_key[2:]}" if vc_key else "VC"
+    header = ["target, stride", "labels changed (%)", "flicker full (%)", "flicker memory 1 (%)",
+              "full ÷ memory 1", f"{vc} full", f"{vc} memory 1", "mIoU full (%)",
+              "mIoU memory 1 (%)"]
     return [
         f"\n{h} Memory ablation: {full['label']} with memory {full['memory_frames']} vs memory 1\n",
-        f"The same checkpoint streamed on the same frames with its full memory ({full['memory_frames']} frames) "
-        f"and as *{memory1['label']}* (`memory_length` 1: no query memory and no fused pixel state). Labels "
-        "changed: the share of pixels whose label differs between the two predictions of the same frame. "
-        "Flicker uses each target's mask (val: GT-stable pixels, video: gray-stable pixels); a ratio below 1 "
-        "means the memory steadies the output.\n",
-        _table(["target, stride", "labels changed (%)", "flicker full (%)", "flicker memory 1 (%)",
-                "full ÷ memory 1", f"{vc} full", f"{vc} memory 1", "mIoU full (%)", "mIoU memory 1 (%)"], rows),
+        f"The same checkpoint streamed on the same frames with its full memory "
+        f"({full['memory_frames']} frames) and as *{memory1['label']}* (`memory_length` 1: "
+        "no query memory and no fused pixel state). Labels changed: the share of pixels whose "
+        "label differs between the two predictions of the same frame. Flicker uses each target's "
+        "mask (val: GT-stable pixels, video: gray-stable pixels); a ratio below 1 means the "
+        "memory steadies the output.\n",
+        _table(header, rows),
     ]
 
 

@@ -6,8 +6,9 @@ write ``results.json``, ``summary.md`` and the PNG charts.
     meta:         date_utc, cpu, nproc, torch_threads, torch, python, git_commit, quick, config_path,
                   config, wall_s
     class_names:  [K names]
-    models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]   (table order; the
-                  memory ablation's "t2g_memory1" last, scored on video and val_15hz only)
+    models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]
+                  (table order; the memory ablation's "t2g_memory1" last, scored on video and
+                  val_15hz only)
     ema_tuning:   {alpha, criterion, split, vc_window, max_miou_drop, reference: {alpha, miou, vc},
                    candidates: [{alpha, miou, vc}]}
     targets:
@@ -20,7 +21,8 @@ write ``results.json``, ``summary.md`` and the PNG charts.
                          strip: {clip, start, length, rate},
                          memory_ablation: ABLATION}
       val_15hz:         {frames, strides, vc_windows, rate_hz,
-                         models: {name: [{stride, miou, flicker, vc8, vc8_pooled, vc8_windows, ...}]},
+                         models: {name: [{stride, miou, flicker, vc8, vc8_pooled, vc8_windows,
+                                          ...}]},
                          memory_ablation: ABLATION}
     speed:        {sizes: ["WxH"], warmup_steps, steps, labels: {name: label},
                    models: {name: {"WxH": {steps, fps, mean_ms, p50_ms, p95_ms}}},
@@ -34,9 +36,9 @@ lockstep on the same frames::
     {full, memory1, per_stride: [{stride, changed, changed_pixels, pixels, flicker_full,
                                   flicker_memory1, flicker_ratio}]}
 
-changed = changed_pixels / pixels: the share of pixels whose label differs between the two predictions
-of the same frame, pooled over frames (all phases and clips of the stride); flicker_ratio =
-flicker_full / flicker_memory1 (the target's own flicker mask).
+changed = changed_pixels / pixels: the share of pixels whose label differs between the two
+predictions of the same frame, pooled over frames (all phases and clips of the stride);
+flicker_ratio = flicker_full / flicker_memory1 (the target's own flicker mask).
 """
 
 from __future__ import annotations
@@ -202,15 +204,17 @@ class Evaluation:
             "mean": mean,
         }
 
-    def _video(self, contenders: list[Contender], streamed: list[Contender], compare: Pair | None) -> dict[str, Any]:
+    def _video(self, contenders: list[Contender], streamed: list[Contender],
+               compare: Pair | None) -> dict[str, Any]:
         """Flicker of every ``streamed`` contender (in lockstep); the strip shows ``contenders``."""
         spec = self.cfg.targets.video
         clips = load_video_clips(
             self.cfg.data_root, pattern=spec.pattern, fps=spec.fps, width=spec.width, max_frames=self.cfg.max_frames
         )
         bar = self._bar("video flicker", sum(map(len, clips)) * len(spec.strides) * len(streamed))
-        scores = score_video_flicker(streamed, clips, strides=spec.strides, max_gap_s=self.cfg.max_gap_s,
-                                     device=self.cfg.device, tick=bar.update, compare=compare)
+        scores = score_video_flicker(streamed, clips, strides=spec.strides,
+                                     max_gap_s=self.cfg.max_gap_s, device=self.cfg.device,
+                                     tick=bar.update, compare=compare)
         bar.close()
         stride1 = {c.name: scores.flicker[c.name].stride1_preds for c in contenders}
         models = {}
@@ -234,10 +238,11 @@ class Evaluation:
             "models": models,
         }
         if compare is not None:
+            full, memory1 = (scores.flicker[name].per_stride for name in compare)
             entry["memory_ablation"] = ablation_entry(
                 full=compare[0], memory1=compare[1], changed=scores.changed,
-                flicker_full={s: r.rate for s, r in scores.flicker[compare[0]].per_stride.items()},
-                flicker_memory1={s: r.rate for s, r in scores.flicker[compare[1]].per_stride.items()},
+                flicker_full={s: r.rate for s, r in full.items()},
+                flicker_memory1={s: r.rate for s, r in memory1.items()},
             )
         if 1 in spec.strides:
             window = self._draw_strip(contenders, clips, stride1)
@@ -273,7 +278,8 @@ class Evaluation:
         )
         return best
 
-    def _val_15hz(self, streamed: list[Contender], run: LabelledRun, compare: Pair | None) -> dict[str, Any]:
+    def _val_15hz(self, streamed: list[Contender], run: LabelledRun,
+                  compare: Pair | None) -> dict[str, Any]:
         spec = self.cfg.targets.val_15hz
         bar = self._bar("val 15 Hz strides", len(run) * len(spec.strides) * len(streamed))
         scores = self._val_scores(streamed, run, strides=spec.strides, vc_windows=spec.vc_windows,
@@ -284,13 +290,15 @@ class Evaluation:
             "rate_hz": CAMVID_FPS / spec.frame_step,
             "strides": list(spec.strides),
             "vc_windows": list(spec.vc_windows),
-            "models": {name: [_stride_entry(s) for s in per.values()] for name, per in scores.per_model.items()},
+            "models": {name: [_stride_entry(s) for s in per.values()]
+                       for name, per in scores.per_model.items()},
         }
         if compare is not None:
+            full, memory1 = (scores.per_model[name] for name in compare)
             entry["memory_ablation"] = ablation_entry(
                 full=compare[0], memory1=compare[1], changed=scores.changed,
-                flicker_full={s: v.flicker.rate for s, v in scores.per_model[compare[0]].items()},
-                flicker_memory1={s: v.flicker.rate for s, v in scores.per_model[compare[1]].items()},
+                flicker_full={s: v.flicker.rate for s, v in full.items()},
+                flicker_memory1={s: v.flicker.rate for s, v in memory1.items()},
             )
         return entry
 

@@ -1,8 +1,9 @@
-"""Scoring contenders on one target: labelled CamVid runs, unlabelled video per stride, the val run per stride.
+"""Scoring contenders on one target: labelled CamVid runs, unlabelled video per stride, the val run
+per stride.
 
-Each function streams frames through :func:`predict_stream` (or several contenders in lockstep through
-:func:`predict_streams`) from a fresh state per run (and per stride phase) and pools numerators and denominators across runs before dividing, with the metrics of
-``t2g_core.metrics``.
+Each function streams frames through :func:`predict_stream` (or several contenders in lockstep
+through :func:`predict_streams`) from a fresh state per run (and per stride phase) and pools
+numerators and denominators across runs before dividing, with the metrics of ``t2g_core.metrics``.
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def score_video_flicker(
     tick: Tick = None,
     compare: Pair | None = None,
 ) -> VideoScores:
-    """Flicker on gray-stable pixels (DGVSS, ``|Δgray| <= 20``) at each stride, for every contender.
+    """Flicker on gray-stable pixels (DGVSS, ``|Δgray| <= 20``) per stride, for every contender.
 
-    At stride s every phase ``o, o+s, o+2s, ...`` is streamed from a fresh state (the model sees gaps of
-    s frames) and its consecutive predictions are compared, so every frame counts at every stride. The
-    contenders run in lockstep (:func:`predict_streams`), so only one phase's predictions are held and
-    ``compare`` (two contender names) counts their changed labels frame by frame.
+    At stride s every phase ``o, o+s, o+2s, ...`` is streamed from a fresh state (the model sees
+    gaps of s frames) and its consecutive predictions are compared, so every frame counts at every
+    stride. The contenders run in lockstep (:func:`predict_streams`), so only one phase's
+    predictions are held and ``compare`` (two contender names) counts their changed labels frame by
+    frame.
     """
     first, second = _compare_indices(contenders, compare)
     result = VideoScores(flicker={c.name: VideoFlicker() for c in contenders})
@@ -99,9 +101,8 @@ def score_video_flicker(
             pooled = {c.name: FlickerResult() for c in contenders}
             for indices in stride_phases(len(clip), stride=stride):
                 frames = [clip.frames[i] for i in indices]
-                preds = predict_streams(
-                    contenders, frames, clip.stamps_s[indices], max_gap_s=max_gap_s, device=device, tick=tick
-                )
+                preds = predict_streams(contenders, frames, clip.stamps_s[indices],
+                                        max_gap_s=max_gap_s, device=device, tick=tick)
                 for c, own in zip(contenders, preds):
                     pooled[c.name] = pooled[c.name].merge(flicker_rate(own, frames=frames))
                     if stride == 1:
@@ -112,7 +113,8 @@ def score_video_flicker(
             for c in contenders:
                 flicker = result.flicker[c.name]
                 flicker.per_clip[clip.name][stride] = pooled[c.name]
-                flicker.per_stride[stride] = flicker.per_stride.get(stride, FlickerResult()).merge(pooled[c.name])
+                total = flicker.per_stride.get(stride, FlickerResult())
+                flicker.per_stride[stride] = total.merge(pooled[c.name])
     return result
 
 
@@ -122,7 +124,8 @@ class ValScores:
 
     Attributes:
         per_model: contender name -> stride -> its scores.
-        changed: stride -> labels that differ between the two contenders of ``compare`` (empty without).
+        changed: stride -> labels that differ between the two contenders of ``compare`` (empty
+            without ``compare``).
     """
 
     per_model: dict[str, dict[int, StrideScores]] = field(default_factory=dict)
@@ -144,10 +147,10 @@ def score_val_strides(
 ) -> ValScores:
     """mIoU, VC_n and flicker on the labelled 15 Hz run at each stride (``scores_per_stride``).
 
-    Flicker here counts the GT-stable pixels (label unchanged and not void between the two frames), the
-    mask the per-frame baseline's calibration numbers use; the video target uses the gray mask. The
-    contenders stream in lockstep, one stride at a time (only that stride's predictions are held), and
-    ``compare`` (two contender names) counts their changed labels frame by frame.
+    Flicker here counts the GT-stable pixels (label unchanged and not void between the two frames),
+    the mask the per-frame baseline's calibration numbers use; the video target uses the gray mask.
+    The contenders stream in lockstep, one stride at a time (only that stride's predictions are
+    held), and ``compare`` (two contender names) counts their changed labels frame by frame.
     """
     first, second = _compare_indices(contenders, compare)
     result = ValScores(per_model={c.name: {} for c in contenders})
@@ -155,9 +158,8 @@ def score_val_strides(
         preds: dict[int, list[list[np.ndarray]]] = {}  # first frame of a phase -> per contender
         for indices in stride_phases(len(run), stride=stride):
             frames = [run.images[i] for i in indices]
-            preds[int(indices[0])] = predict_streams(
-                contenders, frames, run.stamps_s[indices], max_gap_s=max_gap_s, device=device, tick=tick
-            )
+            preds[int(indices[0])] = predict_streams(contenders, frames, run.stamps_s[indices],
+                                                     max_gap_s=max_gap_s, device=device, tick=tick)
         if first is not None:
             change = LabelChange()
             for per_contender in preds.values():
@@ -176,7 +178,8 @@ def score_val_strides(
     return result
 
 
-def _compare_indices(contenders: Sequence[Contender], compare: Pair | None) -> tuple[int | None, int | None]:
+def _compare_indices(contenders: Sequence[Contender],
+                     compare: Pair | None) -> tuple[int | None, int | None]:
     """Positions of the two ``compare`` names in ``contenders`` (None, None without ``compare``)."""
     if compare is None:
         return None, None

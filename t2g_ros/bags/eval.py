@@ -7,14 +7,14 @@ through ``SegmentationPipeline.process``, exactly as in the node. Written next t
 - ``OUT_BAG/`` (rosbag2, mcap): the input frames and the node's outputs (``/t2g/labels`` mono8,
   ``/t2g/color``, ``/t2g/overlay``, ``/t2g/confidence`` mono8, ``/t2g/occupancy``, ``/t2g/label_info`` once,
   latched), each with the input's header and log time;
-- ``OUT_BAG.metrics.json``: frames in/out, flicker of T2G vs the same checkpoint run per frame (memory
-  length 1) and vs an optional baseline checkpoint, the memory ablation (``memory_ablation``: the share
-  of pixels whose label the memory changes, T2G vs memory 1 on the same frame, and the flicker ratio
-  T2G / memory 1), mean class shares, and mIoU / VC_8 against ``mono8`` ground truth (255 and the
-  void id ignored) matched to frames by header stamp;
+- ``OUT_BAG.metrics.json``: frames in/out, flicker of T2G vs the same checkpoint run per frame
+  (memory length 1) and vs an optional baseline checkpoint, the memory ablation
+  (``memory_ablation``: the share of pixels whose label the memory changes, T2G vs memory 1 on the
+  same frame, and the flicker ratio T2G / memory 1), mean class shares, and mIoU / VC_8 against
+  ``mono8`` ground truth (255 and the void id ignored) matched to frames by header stamp;
 - ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames;
-- ``OUT_BAG.side_by_side.<mp4|webm|gif>`` (unless ``--no-video``): the same columns as label colours,
-  every frame, at the bag's frame rate (``t2g_core.side_by_side``).
+- ``OUT_BAG.side_by_side.<mp4|webm|gif>`` (unless ``--no-video``): the same columns as label
+  colours, every frame, at the bag's frame rate (``t2g_core.side_by_side``).
 
 A truncated bag is evaluated up to the cut (with a warning); a frame that cannot be decoded is copied,
 counted and skipped, as the node drops it.
@@ -104,7 +104,8 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
                                preview_rows=preview_rows, progress=progress, video=video))
     report["warnings"] += report.pop("video_warnings")
     report["output"] = {"bag": str(out_bag), "prefix": DEFAULT_PREFIX, "metrics": str(sibling(out_bag, "metrics.json")),
-                        "preview": report.pop("preview_path"), "side_by_side": report.pop("video_path")}
+                        "preview": report.pop("preview_path"),
+                        "side_by_side": report.pop("video_path")}
     sibling(out_bag, "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -245,9 +246,9 @@ def _score_ground_truth(models: list[_Model], results: list[Any], gt_msg: Any, i
     return 1
 
 
-def _add_video_frame(writer: SideBySideWriter | None, rgb: Any, label_maps: list[Any], stamp_s: float,
-                     notes: list[str]) -> SideBySideWriter | None:
-    """Add a frame to the side-by-side video; without a playable format, note why and stop (None)."""
+def _add_video_frame(writer: SideBySideWriter | None, rgb: Any, label_maps: list[Any],
+                     stamp_s: float, notes: list[str]) -> SideBySideWriter | None:
+    """Add a frame to the side-by-side video; without a playable format, note why, stop (None)."""
     if writer is None:
         return None
     try:
@@ -290,12 +291,14 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{name} {_fmt(flicker[name])}" for name in ("t2g", "per_frame", "baseline") if name in flicker))
     ablation = report["memory_ablation"]
     print(f"memory ablation (T2G vs memory 1, same checkpoint): labels changed "
-          f"{_fmt(ablation['labels_changed'])}, flicker ratio T2G / memory 1 {_fmt(ablation['flicker_ratio'])}")
+          f"{_fmt(ablation['labels_changed'])}, flicker ratio T2G / memory 1 "
+          f"{_fmt(ablation['flicker_ratio'])}")
     for name, scores in report.get("ground_truth", {}).get("models", {}).items():
         print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} "
               f"over {scores['frames']} labelled frames")
     output = report["output"]
-    written = [output["bag"], output["metrics"], *(p for p in (output["preview"], output["side_by_side"]) if p)]
+    files = (output["preview"], output["side_by_side"])
+    written = [output["bag"], output["metrics"], *(path for path in files if path)]
     print("wrote " + ", ".join(written))
 
 
@@ -315,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1)")
     parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
     parser.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
-                        help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | T2G label "
-                             "colours at the bag's frame rate (default: on)")
+                        help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
+                             "T2G label colours at the bag's frame rate (default: on)")
     return parser
 
 

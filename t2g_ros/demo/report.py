@@ -1,6 +1,6 @@
-"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker, preview, and
-the side-by-side video (input | per-frame | T2G label colours at the bag's frame rate) with one frame of
-it as a PNG.
+"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker,
+preview, and the side-by-side video (input | per-frame | T2G label colours at the bag's frame rate)
+with one frame of it as a PNG.
 
 Flicker compares two things measured differently, and the summary says so:
 - T2G: the labels the live node published, as recorded (``/t2g/labels``);
@@ -40,8 +40,9 @@ class LiveRun:
 
 def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: str, recorded_bag: Path,
             per_frame: SegmentationPipeline, out_dir: Path, preview_rows: int = 4) -> dict[str, Any]:
-    """Summarise a finished live run; writes ``out_dir/preview.png``, ``out_dir/side_by_side.<ext>`` and
-    ``out_dir/side_by_side.png`` (its middle frame). Returns the summary (JSON-safe)."""
+    """Summarise a finished live run; writes ``out_dir/preview.png``,
+    ``out_dir/side_by_side.<ext>`` and ``out_dir/side_by_side.png`` (its middle frame). Returns the
+    summary (JSON-safe)."""
     with open_reader(recorded_bag) as recorded:
         labels = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")} if "/t2g/labels" in recorded.topics \
             else {}
@@ -51,8 +52,9 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             if "/t2g/overlay" in recorded.topics else {}
     t2g, single = FlickerMeter(), FlickerMeter()
     preview = PreviewStrip(("input", "per-frame (offline)", "T2G (live node)"))
-    video = SideBySideWriter(out_dir / "side_by_side", label_set=per_frame.label_set, captions=preview.columns,
-                             fps=frame_rate([s * 1e-9 for s in stamps]), still_index=len(stamps) // 2)
+    video = SideBySideWriter(out_dir / "side_by_side", label_set=per_frame.label_set,
+                             captions=preview.columns, fps=frame_rate([s * 1e-9 for s in stamps]),
+                             still_index=len(stamps) // 2)
     with open_reader(source_bag) as source:
         for message in source.messages(input_topic):
             if message.stamp_ns not in labels:
@@ -106,9 +108,9 @@ def _side_by_side(video: SideBySideWriter, still_path: Path) -> dict[str, Any]:
         path = str(video.close())
     except VideoFormatError as exc:
         return {"side_by_side": None, "side_by_side_frame": None, "side_by_side_error": str(exc)}
-    if video.still is None or not cv2.imwrite(str(still_path), cv2.cvtColor(video.still, cv2.COLOR_RGB2BGR)):
-        return {"side_by_side": path, "side_by_side_frame": None}
-    return {"side_by_side": path, "side_by_side_frame": str(still_path)}
+    written = video.still is not None and cv2.imwrite(
+        str(still_path), cv2.cvtColor(video.still, cv2.COLOR_RGB2BGR))
+    return {"side_by_side": path, "side_by_side_frame": str(still_path) if written else None}
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

@@ -10,8 +10,8 @@
    ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.bags.record``;
 4. prints frames in/out, latency and flicker (T2G from the live node vs the same checkpoint per frame,
    see ``t2g_ros.demo.report``), and writes ``OUT/summary.json``, ``OUT/preview.png``,
-   ``OUT/side_by_side.<mp4|webm|gif>`` (input | per-frame | T2G at the bag's frame rate, a browser plays
-   it), ``OUT/side_by_side.png`` (its middle frame) and ``OUT/node.log``.
+   ``OUT/side_by_side.<mp4|webm|gif>`` (input | per-frame | T2G at the bag's frame rate, a browser
+   plays it), ``OUT/side_by_side.png`` (its middle frame) and ``OUT/node.log``.
 
 Every wait polls a condition with a deadline (node start-up, discovery, the last frame's outputs). Each run
 replaces the previous run's files in ``OUT`` (default ``artifacts/demo``).
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(format_summary(summary)))
     if summary.get("side_by_side_error"):
         print(f"{PROG}: warning: {summary['side_by_side_error']}", file=sys.stderr)
-    written = (summary["bag"], summary["preview"], summary["side_by_side"], summary["side_by_side_frame"],
-               summary["summary"])
+    written = (summary["bag"], summary["preview"], summary["side_by_side"],
+               summary["side_by_side_frame"], summary["summary"])
     print("wrote " + ", ".join(str(path) for path in written if path))
     return 0
 

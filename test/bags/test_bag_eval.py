@@ -103,7 +103,8 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
     assert flicker_rate(per_frame[-3:], frames=frames[-3:]).numerator == 0
     changed = sum(int((a != b).sum()) for a, b in zip(labels, per_frame))
     ablation = report["memory_ablation"]
-    assert (ablation["changed_pixels"], ablation["pixels"]) == (changed, len(frames) * labels[0].size)
+    pixels = len(frames) * labels[0].size
+    assert (ablation["changed_pixels"], ablation["pixels"]) == (changed, pixels)
     assert ablation["labels_changed"] == pytest.approx(changed / ablation["pixels"], abs=1e-6)
     if report["flicker"]["per_frame"]:
         assert ablation["flicker_ratio"] == pytest.approx(
@@ -116,7 +117,8 @@ def test_metrics_match_values_computed_independently(tmp_path, store, tiny_check
                                     IMAGE_TOPIC, "--gt-topic", GT_TOPIC, "--out", second,
                                     "--checkpoint", tiny_checkpoint, "--no-video")
     assert code == 0, stderr
-    assert json.loads((tmp_path / "second.metrics.json").read_text())["output"]["side_by_side"] is None
+    output = json.loads((tmp_path / "second.metrics.json").read_text())["output"]
+    assert output["side_by_side"] is None
     assert not list(tmp_path.glob("second.side_by_side.*"))
     scores = json.loads((tmp_path / "second.metrics.json").read_text())["ground_truth"]
     assert scores["frames_with_gt"] == scores["frames_scored"] == 12

@@ -1,4 +1,4 @@
-"""The side-by-side video: panel layout, a file a reader plays back frame for frame, clear errors."""
+"""The side-by-side video: panel layout, a file that plays back frame for frame, clear errors."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def label_set() -> LabelSet:
     return LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml")
 
 
-def _frames(count: int, size: tuple[int, int] = (45, 61)) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+def _frames(count: int,
+            size: tuple[int, int] = (45, 61)) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Frames that all differ (a GIF writer merges identical ones), with two label maps each."""
     h, w = size
     out = []
@@ -88,12 +89,14 @@ def test_writer_file_plays_back_every_frame(tmp_path, label_set, formats):
 
 
 def test_frame_rate_is_estimated_from_stamps(tmp_path, label_set):
-    writer = SideBySideWriter(tmp_path / "v", label_set=label_set, captions=CAPTIONS, panel_width=64)
+    writer = SideBySideWriter(tmp_path / "v", label_set=label_set, captions=CAPTIONS,
+                              panel_width=64)
     for k, (frame, maps) in enumerate(_frames(5)):
         writer.add(frame, maps, stamp_s=100.0 + k * 0.04)
     writer.close()
     assert writer.fps == pytest.approx(25.0)
-    assert frame_rate([0.0, 0.1, 0.2, 0.2, 0.5]) == pytest.approx(10.0)  # the median step; 0 skipped
+    # the median step; the zero step is skipped
+    assert frame_rate([0.0, 0.1, 0.2, 0.2, 0.5]) == pytest.approx(10.0)
 
 
 def test_bad_input_is_a_clear_error(tmp_path, label_set):

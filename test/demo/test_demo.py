@@ -98,12 +98,14 @@ def test_a_bag_without_the_topic_is_named(tmp_path, capsys, short_bag, tiny_chec
     assert "'/nope' not in" in err and TOPIC in err
 
 
-def test_side_by_side_frame_script_writes_the_chosen_frame(tmp_path, short_bag, tiny_checkpoint, capsys):
+def test_side_by_side_frame_script_writes_the_chosen_frame(tmp_path, short_bag, tiny_checkpoint,
+                                                           capsys):
     import side_by_side_frame  # scripts/ is on the test path (pytest.ini pythonpath)
 
     bag, _ = short_bag
     out = tmp_path / "img" / "frame.png"
-    args = ["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--panel-width", "200"]
+    args = ["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+            "--panel-width", "200"]
     assert side_by_side_frame.main([*args, "--frame", "3"]) == 0
     assert "frame 3 of" in capsys.readouterr().out
     image = cv2.imread(str(out))

@@ -1,4 +1,4 @@
-"""The memory ablation: the changed-label share, the memory-1 contender, its results and its table."""
+"""The memory ablation: the changed-label share, the memory-1 contender, its results, its table."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_label_change_counts_differing_pixels_over_frames():
     a = [np.array([[0, 1], [2, 3]], np.uint8), np.array([[5, 5, 5]], np.uint8)]
     b = [np.array([[0, 1], [3, 3]], np.uint8), np.array([[4, 5, 6]], np.uint8)]
     change = label_change(a, b)
-    # frame 0: 1 of 4 pixels differs; frame 1: 2 of 3 -> 3 of 7 pooled (not the mean of 1/4 and 2/3).
+    # frame 0: 1 of 4 pixels differs; frame 1: 2 of 3 -> 3 of 7 pooled (not the mean of 1/4, 2/3).
     assert (change.changed, change.pixels) == (3, 7)
     assert change.rate == pytest.approx(3 / 7)
     assert change.merge(LabelChange(1, 3)).rate == pytest.approx(4 / 10)
@@ -44,14 +44,16 @@ def test_ablation_contender_runs_with_a_one_frame_memory(checkpoints):
     perframe_path, t2g_path = checkpoints
     t2g = Contender(T2G, "T2G", load_checkpoint(t2g_path), None, str(t2g_path))
     ablated = memory_ablation_contender(t2g)
-    assert ablated.name == T2G_MEMORY1 and ablated.loaded is t2g.loaded and ablated.memory_frames == 1
+    assert ablated.name == T2G_MEMORY1 and ablated.loaded is t2g.loaded
+    assert ablated.memory_frames == 1
     frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     used = {}
     for contender in (t2g, ablated):
         segmenter = contender.segmenter(max_gap_s=1.0, device="cpu")
         used[contender.name] = [segmenter.step(frame, 0.1 * k).frames_in_memory for k in range(4)]
     assert used == {T2G: [1, 2, 3, 3], T2G_MEMORY1: [1, 1, 1, 1]}
-    perframe = Contender("perframe", "per-frame", load_checkpoint(perframe_path), None, str(perframe_path))
+    perframe = Contender("perframe", "per-frame", load_checkpoint(perframe_path), None,
+                         str(perframe_path))
     assert memory_ablation_contender(perframe) is None  # nothing to ablate
 
 
@@ -69,9 +71,11 @@ def test_quick_run_has_the_ablation_on_both_streaming_targets(quick_results):
         for e in ablation["per_stride"]:
             # every frame once per stride (the phases partition the frames)
             assert e["pixels"] == frames[key] * pixels[key]
-            assert e["changed"] == pytest.approx(e["changed_pixels"] / e["pixels"]) and 0 <= e["changed"] <= 1
+            assert e["changed"] == pytest.approx(e["changed_pixels"] / e["pixels"])
+            assert 0 <= e["changed"] <= 1
             if key == "val_15hz":
-                full = next(s for s in targets[key]["models"][T2G] if s["stride"] == e["stride"])["flicker"]
+                full = next(s for s in targets[key]["models"][T2G]
+                            if s["stride"] == e["stride"])["flicker"]
             else:
                 full = next(s for s in targets[key]["models"][T2G]["per_stride"]
                             if s["stride"] == e["stride"])["rate"]
@@ -87,16 +91,20 @@ def _synthetic_results() -> dict:
         return {"stride": 1, **values}
 
     return {
-        "meta": {"date_utc": "2025-01-01", "cpu": "cpu", "nproc": 2, "torch_threads": 1, "torch": "2",
+        "meta": {"date_utc": "2025-01-01", "cpu": "cpu", "nproc": 2, "torch_threads": 1,
+                 "torch": "2",
                  "git_commit": "abc", "wall_s": 60.0, "quick": False},
         "class_names": ["a", "b"],
         "models": [
-            {"name": "perframe", "label": "per-frame", "checkpoint": "p.pt", "ema_alpha": None, "memory_frames": 1},
-            {"name": T2G, "label": "T2G", "checkpoint": "t.pt", "ema_alpha": None, "memory_frames": 4},
+            {"name": "perframe", "label": "per-frame", "checkpoint": "p.pt", "ema_alpha": None,
+             "memory_frames": 1},
+            {"name": T2G, "label": "T2G", "checkpoint": "t.pt", "ema_alpha": None,
+             "memory_frames": 4},
             {"name": T2G_MEMORY1, "label": "T2G, memory 1", "checkpoint": "t.pt", "ema_alpha": None,
              "memory_frames": 1},
         ],
-        "ema_tuning": {"alpha": 0.5, "criterion": "c", "split": "val", "vc_window": 8, "max_miou_drop": 0.005,
+        "ema_tuning": {"alpha": 0.5, "criterion": "c", "split": "val", "vc_window": 8,
+                       "max_miou_drop": 0.005,
                        "reference": {"alpha": 1.0, "miou": 0.6, "vc": 0.9}, "candidates": []},
         "targets": {
             "val_15hz": {
