@@ -100,18 +100,21 @@ class FusionConfig:
             written before the fusion existed rebuilds exactly; ``config/model_t2g.yaml`` turns it on.
         window: odd side of the local attention window, in stride-8 cells.
         key_dim: channels of the window attention's queries and keys.
+        value_dim: channels of the values it sums over the window (the fusion's main cost).
         init_time_constant_s: initial time constant of the gate's stale-memory decay exp(-|Δt| / T).
     """
 
     enabled: bool = False
     window: int = 5
     key_dim: int = 32
+    value_dim: int = 48
     init_time_constant_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.window % 2 == 0:
             raise ValueError(f"fusion.window must be an odd int >= 1, got {self.window}")
         _positive("fusion.key_dim", self.key_dim)
+        _positive("fusion.value_dim", self.value_dim)
         if not (math.isfinite(self.init_time_constant_s) and self.init_time_constant_s > 0):
             raise ValueError(f"fusion.init_time_constant_s must be > 0, got {self.init_time_constant_s}")
 

@@ -291,6 +291,7 @@ def build_model(cfg: ModelConfig) -> T2GModel:
         pixel_fusion=PixelMemoryFusion(
             dim=cfg.dim,
             key_dim=cfg.fusion.key_dim,
+            value_dim=cfg.fusion.value_dim,
             window=cfg.fusion.window,
             init_time_constant_s=cfg.fusion.init_time_constant_s,
             num_frequencies=cfg.temporal.num_frequencies,

@@ -9,14 +9,15 @@ optical flow.
 For frame t with embedding E_t (N, d, h, w), the previous fused state S_{t-1} (same shape) and the time
 offset Δt = time(S_{t-1}) - time(t) in seconds (Δt < 0):
 
-    q = W_q E_t,   k = W_k S_{t-1}                                   (1x1 convs to d_k channels)
+    q = W_q E_t,   k = W_k S_{t-1},   v = W_v S_{t-1}                (1x1 convs to d_k, d_k, d_v channels)
     a_j(x) = softmax_j( q(x) · k(x + j) / √d_k + b_j ),   j ∈ {-r..r}²  (window k = 2r + 1)
-    A(x)   = Σ_j a_j(x) S_{t-1}(x + j)                                  (the past, aligned to x)
+    A(x)   = W_o Σ_j a_j(x) v(x + j)                                    (the past, aligned to x, back to d)
     ρ(x)   = cos(E_t(x), A(x)),   π(x) = max_j a_j(x)                   (agreement, peakedness)
-    g(x)   = σ( W_g [E_t(x); A(x); ρ(x); π(x)] + U_g τ(Δt) + c_g ) · exp(-|Δt| / T_g)
+    g(x)   = σ( W_g [q(x); u(x); ρ(x); π(x)] + U_g τ(Δt) + c_g ) · exp(-|Δt| / T_g),   u = Σ_j a_j v(x + j)
     S_t(x) = F_t(x) = E_t(x) + g(x) ⊙ (A(x) - E_t(x))
 
-with the window border replicated, b_j a learned relative-position bias, τ(Δt) the sinusoidal time
+with the window border replicated, b_j a learned relative-position bias, d_v < d because the window
+sum dominates the cost (k² products of (N, d_v, h, w) maps, forward and backward), τ(Δt) the sinusoidal time
 features of ``memory_decoder.TimeEncoding``, g per channel, and T_g = softplus(θ) a learned time constant
 in seconds. The exp factor makes the gate close on a stale memory whatever the learned part says (a 1 s
 gap, a pause); ρ lets it close where past and present disagree (a scene cut, an occlusion, a misalignment
@@ -42,6 +43,7 @@ class PixelMemoryFusion(nn.Module):
     Args:
         dim: d, channels of the pixel embedding.
         key_dim: d_k, channels of the attention queries and keys.
+        value_dim: d_v, channels of the values summed over the window.
         window: k, odd side of the attention window in stride-8 cells (5: ±16 px at the model input).
         init_time_constant_s: initial T_g; the gate's stale-memory decay exp(-|Δt| / T_g).
         num_frequencies, min_period_s, max_period_s: the time features τ(Δt).
@@ -52,6 +54,7 @@ class PixelMemoryFusion(nn.Module):
         *,
         dim: int,
         key_dim: int,
+        value_dim: int,
         window: int,
         init_time_constant_s: float,
         num_frequencies: int,
@@ -67,8 +70,12 @@ class PixelMemoryFusion(nn.Module):
         self.key_dim = key_dim
         self.query = nn.Conv2d(dim, key_dim, 1)
         self.key = nn.Conv2d(dim, key_dim, 1)
+        self.value = nn.Conv2d(dim, value_dim, 1)
+        self.out = nn.Conv2d(value_dim, dim, 1)
         self.position_bias = nn.Parameter(torch.zeros(window * window))
-        self.gate = nn.Conv2d(2 * dim + 2, dim, 1)
+        # The gate reads the current frame and the aligned past through their small projections (q, u):
+        # from [E; A] (2d channels) it was the largest matrix product of training.
+        self.gate = nn.Conv2d(key_dim + value_dim + 2, dim, 1)
         self.time_encoding = TimeEncoding(
             dim=dim, num_frequencies=num_frequencies, min_period_s=min_period_s, max_period_s=max_period_s
         )
@@ -101,22 +108,34 @@ class PixelMemoryFusion(nn.Module):
             raise ValueError(f"state {tuple(state.shape)} must match the embedding {tuple(embedding.shape)}")
         n, _, h, w = embedding.shape
         radius = self.window // 2
-        q = self.query(embedding)  # (N, d_k, h, w)
-        k = F.pad(self.key(state), (radius,) * 4, mode="replicate")  # (N, d_k, h+2r, w+2r)
-        s = F.pad(state, (radius,) * 4, mode="replicate")  # (N, d, h+2r, w+2r)
+        q = _pointwise(self.query, embedding)  # (N, d_k, h, w)
+        k = F.pad(_pointwise(self.key, state), (radius,) * 4, mode="replicate")  # (N, d_k, h+2r, w+2r)
+        v = F.pad(_pointwise(self.value, state), (radius,) * 4, mode="replicate")  # (N, d_v, h+2r, w+2r)
         shifts = [(dy, dx) for dy in range(self.window) for dx in range(self.window)]
         scale = 1.0 / math.sqrt(self.key_dim)
         logits = torch.stack(
             [(q * k[:, :, dy : dy + h, dx : dx + w]).sum(1) * scale for dy, dx in shifts], dim=1
         )  # (N, k*k, h, w)
         attention = (logits + self.position_bias[:, None, None]).softmax(dim=1)  # (N, k*k, h, w)
-        aligned = sum(
-            attention[:, j : j + 1] * s[:, :, dy : dy + h, dx : dx + w] for j, (dy, dx) in enumerate(shifts)
-        )  # (N, d, h, w)
+        read = sum(
+            attention[:, j : j + 1] * v[:, :, dy : dy + h, dx : dx + w] for j, (dy, dx) in enumerate(shifts)
+        )  # (N, d_v, h, w), u
+        aligned = _pointwise(self.out, read)  # (N, d, h, w), A
         agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[:, None]  # (N, 1, h, w)
         peak = attention.amax(dim=1, keepdim=True)  # (N, 1, h, w)
         time_features = self.time_encoding(offset_s.reshape(n, 1).float())[:, 0]  # (N, d)
-        gate_logits = self.gate(torch.cat([embedding, aligned, agreement, peak], dim=1))
+        gate_logits = _pointwise(self.gate, torch.cat([q, read, agreement, peak], dim=1))
         decay = torch.exp(-offset_s.reshape(n).float().abs() / self.time_constant_s)  # (N,)
         gate = torch.sigmoid(gate_logits + time_features[:, :, None, None]) * decay[:, None, None, None]
         return embedding + gate * (aligned - embedding), gate
+
+
+def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 ``conv`` as one matrix product: (N, C, h, w) -> (N, O, h, w).
+
+    Same result as ``conv(x)``; on the CPU PyTorch runs 1x1 convolutions of these shapes through its slow
+    im2col path, about 5x slower than a GEMM in training (forward and backward).
+    """
+    n, c, h, w = x.shape
+    out = conv.weight[:, :, 0, 0] @ x.reshape(n, c, h * w) + conv.bias[:, None]  # (N, O, h*w)
+    return out.reshape(n, -1, h, w)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from t2g_core.checkpoint import CheckpointError, load_checkpoint
 from t2g_core.config import load_model_config
 from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.labels import LabelSet
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     label_set = LabelSet.from_yaml(config.labels)
     model = build_model(load_model_config(config.model))
+    if config.init_from:
+        _warm_start(model, Path(config.init_from))
     if model.config.num_classes != label_set.num_classes:
         parser.error(f"{config.model} predicts {model.config.num_classes} classes, {config.labels} has "
                      f"{label_set.num_classes}")
@@ -77,6 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     if world > 1:
         dist.destroy_process_group()
     return 0
+
+
+def _warm_start(model, path: Path) -> None:
+    """Load the trainable weights of checkpoint ``path`` into the modules of ``model`` it has.
+
+    Every module of the checkpoint must exist in ``model`` with the same shapes (``CheckpointError``
+    otherwise); the model's other modules keep their random initialisation.
+    """
+    loaded = load_checkpoint(path)
+    state = loaded.model.trainable.state_dict()
+    missing, unexpected = model.trainable.load_state_dict(state, strict=False)
+    if unexpected:
+        raise CheckpointError(f"{path}: weights for modules this model does not have: {unexpected[:5]}")
+    new_modules = sorted({key.split(".")[0] for key in missing})
+    print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
 
 
 def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -> FeatureBank:

@@ -144,13 +144,19 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything ``t2g-train`` needs; paths are strings as written in the YAML (see ``resolve``)."""
+    """Everything ``t2g-train`` needs; paths are strings as written in the YAML (see ``resolve``).
+
+    ``init_from``: a checkpoint whose trainable weights start the modules it has (a warm start, e.g.
+    the previous release); modules it lacks (a new part such as the pixel fusion) start random. "" =
+    every trainable module starts random.
+    """
 
     model: str = "config/model_t2g.yaml"
     labels: str = "config/classes_camvid.yaml"
     data_root: str = "../shared/data"
     out_dir: str = "runs/t2g"
     seed: int = 0
+    init_from: str = ""
     bank: BankConfig = field(default_factory=BankConfig)
     clips: ClipConfig = field(default_factory=ClipConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -55,11 +55,11 @@ def job(tmp_path_factory) -> Path:
     (base / "model.yaml").write_text(yaml.safe_dump({
         "input_size": [64, 96], "dim": 32, "num_queries": 8,
         "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-        "temporal": {"enabled": True, "memory_length": 3}}))
+        "temporal": {"enabled": True, "memory_length": 3}, "fusion": {"enabled": True, "window": 3}}))
     (base / "train.yaml").write_text(yaml.safe_dump({
         "base": str(REPO / "config" / "train_camvid.yaml"),
         "model": str(base / "model.yaml"), "labels": str(REPO / "config" / "classes_camvid.yaml"),
-        "data_root": str(base / "data"), "out_dir": str(base / "run"),
+        "data_root": str(base / "data"), "out_dir": str(base / "run"), "init_from": "",
         "bank": {"crop_size": [64, 96], "real_views": 2, "pseudo_motions": 1, "pseudo_length": 5},
         "clips": {"real_stride_max": 2, "pseudo_stride_max": 2},
         "optim": {"steps": 24, "batch_pairs": 2, "warmup_steps": 2, "lr": 0.005, "threads": 2},
@@ -84,7 +84,35 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(job):
     assert [int(r["step"]) for r in val] == [12, 24]
     loaded = load_checkpoint(job / "run" / "best.pt")
     assert loaded.provenance.metrics["val_miou"] == max(float(r["val_miou"]) for r in val)
-    assert loaded.model.memory_length == 3
+    assert loaded.model.memory_length == 3 and loaded.model.pixel_fusion is not None
+    # Every loss term is logged and carries a share of the gradient (grad_share_every 25 -> step 0 only).
+    assert float(rows[0]["consecutive"]) > 0 and float(rows[0]["mtc"]) >= 0
+    shares = _log(job / "run", "grad_shares.csv")
+    assert shares and {"grad_share_seg", "grad_share_consecutive", "grad_share_mtc"} <= set(shares[0])
+    assert abs(sum(float(v) for k, v in shares[0].items() if k.startswith("grad_share_")) - 1) < 1e-6
+
+
+def test_warm_start_loads_the_modules_a_checkpoint_has(job, tmp_path):
+    """``init_from``: the modules of the v1 checkpoint (no fusion) start from it, the fusion starts random."""
+    import dataclasses
+
+    from t2g_core import build_model, save_checkpoint
+    from t2g_core.checkpoint import Provenance
+    from t2g_core.config import load_model_config
+    from t2g_core.labels import LabelSet
+    from t2g_core.train import _warm_start
+
+    config = load_model_config(job / "model.yaml")
+    old = build_model(dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, enabled=False)))
+    labels = LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml")
+    save_checkpoint(tmp_path / "v1.pt", old, labels, Provenance(data="test", git_commit="", hardware=""))
+    new = build_model(config)
+    _warm_start(new, tmp_path / "v1.pt")
+    for key, value in old.trainable.state_dict().items():
+        assert new.trainable.state_dict()[key].equal(value), key
+    wider = build_model(dataclasses.replace(config, dim=64, fusion=config.fusion))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        _warm_start(wider, tmp_path / "v1.pt")
 
 
 def test_resume_continues_from_the_saved_step(job, tmp_path):
