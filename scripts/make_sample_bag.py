@@ -21,7 +21,7 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing the package
 
-from t2g_ros.bag_io import BagWriter, make_header, make_typestore  # noqa: E402
+from t2g_ros.bags.io import BagWriter, make_header, make_typestore  # noqa: E402
 from t2g_ros.image_codec import rgb_to_compressed_fields  # noqa: E402
 
 TOPIC = "/camera/image_raw/compressed"
