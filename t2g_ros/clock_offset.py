@@ -2,9 +2,9 @@
 
 A camera with its own clock (a network camera, a second computer without chrony/PTP, a bag replayed
 without ``use_sim_time``) stamps frames seconds away from the node's clock. Judging staleness by
-``now - stamp`` then drops every frame. The offset is estimated as the smallest ``reception - stamp``
-over the last frames: the skew plus the fastest transport, which a stall never lowers. Staleness is
-then the delay beyond that, the part the node can act on.
+``now - stamp`` then drops every frame. The offset is estimated as the smallest
+``reception - stamp`` over the last frames: the skew plus the fastest transport, which a stall
+never lowers. Staleness is then the delay beyond that, the part the node can act on.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ClockOffset:
         self._newest_stamp_s: float | None = None
 
     def observe(self, *, stamp_s: float, received_s: float) -> None:
-        """Record one frame: its header stamp and its reception time on the node's clock, in seconds."""
+        """Record a frame: its header stamp and its reception time on the node's clock (seconds)."""
         offset = received_s - stamp_s
         with self._lock:
             if self._newest_stamp_s is not None and stamp_s < self._newest_stamp_s:

@@ -22,15 +22,15 @@ def problems(period: PeriodStats, *, silent_s: float, no_input_warn_s: float, to
     """
     found = []
     if silent_s > no_input_warn_s:
-        why = ("no publisher matched: a wrong topic, or a QoS this subscription cannot match" if not publishers
-               else f"{publishers} publisher(s) matched: frames lost in transport? (README, Reliability)")
+        why = (f"{publishers} publisher(s) matched: frames lost in transport? (README, Reliability)"
+               if publishers else "no publisher matched: a wrong topic, or an incompatible QoS")
         found.append(f"no input on {topic} for {silent_s:.0f} s, {why}")
     for reason in DROP_REASONS:
         count = period.drops.get(reason, 0)
         if count:
             detail = period.last_problem.get(reason, "")
             found.append({
-                "stale": f"dropped {count} stale frame(s) (older than input.max_age_s {max_age_s:g} s)",
+                "stale": f"dropped {count} stale frame(s) (over input.max_age_s {max_age_s:g} s)",
                 "too_large": f"dropped {count} frame(s) over input.max_pixels: {detail}",
                 "bad_input": f"dropped {count} bad frame(s): {detail}",
                 "internal_error": f"internal error on {count} frame(s): {detail}",
@@ -40,7 +40,8 @@ def problems(period: PeriodStats, *, silent_s: float, no_input_warn_s: float, to
 
 
 def period_values(period: PeriodStats, totals: PeriodStats, *, elapsed_s: float, overwritten: int,
-                  last_reset_reason: str, memory_length: int, clock_offset_s: float | None) -> dict[str, Any]:
+                  last_reset_reason: str, memory_length: int,
+                  clock_offset_s: float | None) -> dict[str, Any]:
     """The key/values of one report: rates over the ``elapsed_s`` measured since the last report,
     p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason)."""
     values = {
@@ -55,7 +56,8 @@ def period_values(period: PeriodStats, totals: PeriodStats, *, elapsed_s: float,
         "frames_out_total": totals.frames_out,
         "dropped_overwritten_total": overwritten,
     }
-    values.update({f"dropped_{reason}_total": totals.drops.get(reason, 0) for reason in DROP_REASONS})
+    values.update({f"dropped_{reason}_total": totals.drops.get(reason, 0)
+                   for reason in DROP_REASONS})
     values.update({
         "memory_resets_total": totals.memory_resets,
         "last_memory_reset_reason": last_reset_reason,

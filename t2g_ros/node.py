@@ -117,7 +117,7 @@ class T2GNode(LifecycleNode):
                                          threshold=self.params.output_confidence_threshold,
                                          stamp=self.get_clock().now().to_msg())
         self._worker.start()
-        self._last_input_monotonic = time.monotonic()  # the model load is not a silence of the input
+        self._last_input_monotonic = time.monotonic()  # the model load is no silence of the input
         # On the steady clock: with use_sim_time and no /clock the ROS clock stands still, and
         # diagnostics (the one place that says so) must still flow.
         self._last_report_monotonic = time.monotonic()

@@ -47,11 +47,12 @@ PARAMETERS: tuple[Spec, ...] = (
     Spec("input.compressed", False, "subscribe to image/compressed (CompressedImage) instead of image", read_only=True),
     Spec("input.reliability", "best_effort", "subscription QoS reliability", read_only=True, choices=RELIABILITIES),
     Spec("input.depth", 1, "subscription QoS history depth", read_only=True, min=1, max=100),
-    Spec("input.max_age_s", 0.5, "drop frames older than this at inference: now - stamp, less the input "
-         "clock offset when that exceeds input.max_clock_offset_s; 0 = never", min=0.0, max=3600.0),
-    Spec("input.max_clock_offset_s", 0.25, "input stamps further than this from the node's clock (the "
-         "smallest reception - stamp of the last frames) come from an unsynchronised clock: WARN, and "
-         "staleness counts only the delay beyond that offset; 0 = always, 1e9 = trust the stamps",
+    Spec("input.max_age_s", 0.5, "drop frames older than this at inference: now - stamp, less the "
+         "input clock offset when that exceeds input.max_clock_offset_s; 0 = never",
+         min=0.0, max=3600.0),
+    Spec("input.max_clock_offset_s", 0.25, "input stamps further than this from the node's clock "
+         "(the smallest reception - stamp of the last frames) come from an unsynchronised clock: "
+         "WARN, and staleness counts only the delay beyond; 0 = always, 1e9 = trust the stamps",
          min=0.0, max=1e10),
     Spec("input.max_pixels", 4096 * 4096, "frames with more pixels are dropped before decoding "
          "(a decompression bomb, a misconfigured camera)", min=1, max=2**30),

@@ -28,7 +28,7 @@ class PeriodStats:
 
 
 class NodeStats:
-    """Thread-safe: the subscription callback, its QoS events and the inference thread report here."""
+    """Thread-safe: the subscription callback, its QoS events and the inference thread report."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -49,7 +49,7 @@ class NodeStats:
             self._period.latency_ms.append(latency_ms)
 
     def dropped(self, reason: str, detail: str = "", *, count: int = 1) -> None:
-        """``count`` frames dropped for ``reason`` (one of ``DROP_REASONS``); ``detail`` says which."""
+        """``count`` frames dropped for ``reason`` (in ``DROP_REASONS``); ``detail`` says which."""
         if reason not in DROP_REASONS:
             raise ValueError(f"unknown drop reason {reason!r}; one of {', '.join(DROP_REASONS)}")
         with self._lock:

@@ -1,13 +1,14 @@
-"""The input clock offset estimate: skew learned from the frames, stalls and late frames not absorbed,
-a timeline that goes back (bag loop, clock step) followed after a few frames."""
+"""The input clock offset estimate: skew learned from the frames, stalls and late frames not
+absorbed, a timeline that goes back (bag loop, clock step) followed after a few frames."""
 
 from __future__ import annotations
 
 from t2g_ros.clock_offset import ClockOffset
 
 
-def feed(estimate: ClockOffset, stamps: list[float], *, skew: float,
-         delays: list[float] | None = None) -> None:
+def feed(
+    estimate: ClockOffset, stamps: list[float], *, skew: float, delays: list[float] | None = None
+) -> None:
     for i, stamp in enumerate(stamps):
         delay = delays[i] if delays else 0.01
         estimate.observe(stamp_s=stamp, received_s=stamp + skew + delay)
@@ -23,7 +24,9 @@ def test_a_constant_skew_is_learned_from_the_fastest_frame():
 def test_a_late_frame_does_not_move_the_estimate_but_a_timeline_going_back_does():
     estimate = ClockOffset(restart_after=3)
     feed(estimate, [10.0, 10.1, 10.2], skew=-3.0)
-    estimate.observe(stamp_s=9.0, received_s=10.25 - 3.0)  # one frame 1.2 s late: stale, not a new clock
+    estimate.observe(
+        stamp_s=9.0, received_s=10.25 - 3.0
+    )  # one frame 1.2 s late: stale, not a new clock
     assert abs(estimate.offset_s - (-2.99)) < 1e-9
     # A bag loop without use_sim_time: stamps restart at 0 while the node's clock runs on.
     for i, stamp in enumerate([0.0, 0.1, 0.2]):
