@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:=VALUE",
         help="node parameter on top of config/t2g.yaml, e.g. model.backend:=onnxruntime",
     )
+    parser.add_argument("--note", default="", help="a sentence for the report (what shared the cores)")
     parser.add_argument("--out", default=str(REPO / "results"))
     parser.add_argument("--log-dir", default=str(REPO / "artifacts" / "soak"))
     parser.add_argument("--startup-timeout", type=float, default=300.0)
@@ -353,6 +354,7 @@ def summarise(
         "size": f"{size[0]}x{size[1]}",
         "source": source,
         "node_params": ["config/t2g.yaml", *args.node_param],
+        "note": args.note,
         "published": len(run["published"]),
         "outputs": len(run["labels"]),
         "rss_mb_start": float(rss_v[0]) if len(rss_v) else float("nan"),
@@ -399,6 +401,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{', '.join(report['node_params'])}. {report['cores']} cores, load average "
         f"{report['load_average_before']} before, {report['load_average_after']} after.",
         "",
+        *([f"Note: {report['note']}", ""] if report.get("note") else []),
         f"- RSS {report['rss_mb_start']:.1f} -> {report['rss_mb_end']:.1f} MB, slope "
         f"**{report['rss_slope_mb_per_min']:+.2f} MB/min** (fitted after the first minute)",
         f"- latency slope **{report['latency_slope_ms_per_min']:+.2f} ms/min**; "
