@@ -56,6 +56,12 @@ export: setup
 bench-speed: setup
 	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)
 
+## Flicker on both real clips delivered as JPEG CompressedImage at quality 85 and 100, through t2g-bag-eval
+## (T2G, the per-frame checkpoint, T2G at memory 1): results/jpeg_flicker.json and results/jpeg_flicker.md
+.PHONY: jpeg-flicker
+jpeg-flicker: setup
+	@$(RUN) OMP_NUM_THREADS=1 python scripts/jpeg_flicker.py $(JPEG_FLICKER_ARGS)
+
 ## Soak (a measurement, not a test): the node under a 30 Hz 640x480 camera for N minutes; RSS slope,
 ## output rate, latency p50/p95 per minute, drops by reason -> results/soak.json and results/soak.md
 .PHONY: soak

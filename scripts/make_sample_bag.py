@@ -18,11 +18,10 @@ from pathlib import Path
 
 import cv2
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing the package
+from t2g_ros.bags.io import BagWriter, make_header, make_typestore
+from t2g_ros.image_codec import rgb_to_compressed_fields
 
-from t2g_ros.bags.io import BagWriter, make_header, make_typestore  # noqa: E402
-from t2g_ros.image_codec import rgb_to_compressed_fields  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TOPIC = "/camera/image_raw/compressed"
 FRAME_ID = "camera"
@@ -45,43 +44,74 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def write_bag(video: str | Path, out: str | Path, *, quality: int = 85, width: int = 480,
+              height: int = 270, frames: int | None = 150, start_frame: int = 0,
+              fps: float = 25.0) -> dict[str, int]:
+    """Write ``frames`` consecutive frames of ``video`` from ``start_frame`` as a CompressedImage bag.
+
+    Each frame is resized to ``width`` x ``height`` (``cv2.INTER_AREA``), JPEG-encoded at ``quality``
+    and stamped ``START_NS + i / fps``; ``frames=None`` takes every frame to the end of the video.
+    ``out`` (a rosbag2 mcap directory) must not exist.
+
+    Returns:
+        ``{"frames": written, "jpeg_bytes": JPEG payload in bytes, "bag_bytes": bag size in bytes}``.
+
+    Raises:
+        OSError: the video cannot be opened.
+        ValueError: the video ends before ``start_frame + frames``.
+    """
+    out = Path(out)
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise OSError(f"cannot open video {video}")
+    store = make_typestore()
+    message_cls = store.types["sensor_msgs/msg/CompressedImage"]
+    frame_ns = round(1e9 / fps)
+    written = index = total_bytes = 0
+    try:
+        with BagWriter(out, typestore=store) as bag:
+            bag.add_topic(TOPIC, "sensor_msgs/msg/CompressedImage")
+            while frames is None or written < frames:
+                ok, bgr = capture.read()
+                if not ok:
+                    if frames is None and written:
+                        break
+                    raise ValueError(f"{video} ended after {index} frames; "
+                                     f"asked for {start_frame} + {frames}")
+                index += 1
+                if index <= start_frame:
+                    continue
+                small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+                fields = rgb_to_compressed_fields(
+                    cv2.cvtColor(small, cv2.COLOR_BGR2RGB), "jpeg", quality, data_type="numpy"
+                )
+                stamp = START_NS + written * frame_ns
+                bag.write(TOPIC, message_cls(header=make_header(store, stamp, FRAME_ID), **fields),
+                          stamp)
+                total_bytes += len(fields["data"])
+                written += 1
+    finally:
+        capture.release()
+    size = sum(f.stat().st_size for f in out.iterdir())
+    return {"frames": written, "jpeg_bytes": total_bytes, "bag_bytes": size}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out.exists():
         if not args.force:
             sys.exit(f"{args.out} exists; pass --force to replace it")
         shutil.rmtree(args.out)
-    capture = cv2.VideoCapture(str(args.video))
-    if not capture.isOpened():
-        sys.exit(f"cannot open video {args.video}")
-
-    store = make_typestore()
-    message_cls = store.types["sensor_msgs/msg/CompressedImage"]
-    frame_ns = round(1e9 / args.fps)
-    written = index = total_bytes = 0
-    with BagWriter(args.out, typestore=store) as bag:
-        bag.add_topic(TOPIC, "sensor_msgs/msg/CompressedImage")
-        while written < args.frames:
-            ok, bgr = capture.read()
-            if not ok:
-                sys.exit(f"{args.video} ended after {index} frames; asked for {args.start_frame} + {args.frames}")
-            index += 1
-            if index <= args.start_frame:
-                continue
-            small = cv2.resize(bgr, (args.width, args.height), interpolation=cv2.INTER_AREA)
-            fields = rgb_to_compressed_fields(
-                cv2.cvtColor(small, cv2.COLOR_BGR2RGB), "jpeg", args.quality, data_type="numpy"
-            )
-            stamp = START_NS + written * frame_ns
-            bag.write(TOPIC, message_cls(header=make_header(store, stamp, FRAME_ID), **fields), stamp)
-            total_bytes += len(fields["data"])
-            written += 1
-    capture.release()
-
-    size = sum(f.stat().st_size for f in args.out.iterdir())
+    try:
+        written = write_bag(args.video, args.out, quality=args.quality, width=args.width,
+                            height=args.height, frames=args.frames, start_frame=args.start_frame,
+                            fps=args.fps)
+    except (OSError, ValueError) as exc:
+        sys.exit(str(exc))
     print(
-        f"wrote {args.out}: {written} frames {args.width}x{args.height} JPEG q{args.quality} on {TOPIC}, "
-        f"{written / args.fps:.2f} s at {args.fps:g} fps, JPEG data {total_bytes / 1e6:.2f} MB, bag {size / 1e6:.2f} MB"
+        f"wrote {args.out}: {written['frames']} frames {args.width}x{args.height} JPEG "
+        f"q{args.quality} on {TOPIC}, {written['frames'] / args.fps:.2f} s at {args.fps:g} fps, "
+        f"JPEG data {written['jpeg_bytes'] / 1e6:.2f} MB, bag {written['bag_bytes'] / 1e6:.2f} MB"
     )
     return 0
 

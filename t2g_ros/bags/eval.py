@@ -33,7 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from t2g_core.inference import default_checkpoint, open_segmenter
+from t2g_core.inference import BACKEND_NAMES, default_checkpoint, open_segmenter
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError
 
 from t2g_ros.bags.frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
@@ -67,7 +67,7 @@ def sibling(out_bag: Path, suffix: str) -> Path:
 def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_topic: str | None = None,
              checkpoint: str | Path | None = None, baseline_checkpoint: str | Path | None = None,
              preview_rows: int = 4, threads: int = 1, progress: bool = True,
-             video: bool = True) -> dict[str, Any]:
+             video: bool = True, backend: str = "torch") -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
     Raises:
@@ -95,7 +95,8 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
             raise BagError(f"{in_bag} has no messages on {image_topic}: nothing to evaluate")
         report["input"]["image_type"] = msgtype
         ground_truth = _read_ground_truth(reader, gt_topic) if gt_topic else None
-        models = _build_models(checkpoint, baseline_checkpoint, threads=threads, with_gt=ground_truth is not None)
+        models = _build_models(checkpoint, baseline_checkpoint, threads=threads, backend=backend,
+                               with_gt=ground_truth is not None)
         report["checkpoints"] = {"t2g": str(checkpoint), "baseline": str(baseline_checkpoint or "") or None}
         with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
             writer.add_topic(image_topic, msgtype)
@@ -122,12 +123,14 @@ def _pipeline(checkpoint: str | Path, **open_kwargs: Any) -> SegmentationPipelin
     return SegmentationPipeline(segmenter, segmenter.label_set)
 
 
-def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, with_gt: bool) -> list[_Model]:
-    t2g = _pipeline(checkpoint, threads=threads)
+def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, backend: str,
+                  with_gt: bool) -> list[_Model]:
+    t2g = _pipeline(checkpoint, threads=threads, backend=backend)
     # The same weights with a one-frame memory: what the node does with model.memory_length:=1.
-    specs = [("t2g", t2g), ("per_frame", _pipeline(checkpoint, memory_length=1, threads=threads))]
+    per_frame = _pipeline(checkpoint, memory_length=1, threads=threads, backend=backend)
+    specs = [("t2g", t2g), ("per_frame", per_frame)]
     if baseline:
-        specs.append(("baseline", _pipeline(baseline, threads=threads)))
+        specs.append(("baseline", _pipeline(baseline, threads=threads, backend=backend)))
     for name, pipeline in specs[1:]:
         if pipeline.label_set != t2g.label_set:
             raise ValueError(f"{name} checkpoint predicts {pipeline.label_set.names}, "
@@ -316,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with")
     # 1 by default: on a busy 2-core machine two torch threads ran 14x slower than one (measured).
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1)")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="torch",
+                        help="inference backend of every model (default torch)")
     parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
     parser.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                         help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
@@ -328,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = evaluate(args.in_bag, args.image_topic, args.out, gt_topic=args.gt_topic,
                           checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                          preview_rows=args.preview_rows, threads=args.threads, video=args.video)
+                          preview_rows=args.preview_rows, threads=args.threads, video=args.video,
+                          backend=args.backend)
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
