@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         params = sum(p.numel() for p in loaded.model.trainable.parameters())
         lines += [f"## {name}: `checkpoints/{file}` ({path.stat().st_size / 1e6:.1f} MB)", "",
                   f"- Reproduce: `{command}` (= `t2g-train --config {config}`), then copy `best.pt`.",
-                  f"- Model config: temporal memory T = {loaded.model.memory_frames}, "
+                  f"- Model config: temporal memory T = {loaded.model.memory_length}, "
                   f"input {loaded.model.input_size[1]}x{loaded.model.input_size[0]}, {params:,} trainable parameters.",
                   f"- Data: {prov.data}.",
                   f"- Trained on: {prov.hardware}; step {prov.extra.get('step')} after "

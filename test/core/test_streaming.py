@@ -19,7 +19,7 @@ def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
 @pytest.fixture
 def model(make_tiny_config):
     torch.manual_seed(0)
-    return build_model(make_tiny_config(memory_frames=3)).eval()
+    return build_model(make_tiny_config(memory_length=3)).eval()
 
 
 def _expected_from_logits(logits: torch.Tensor, size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ def _live_tensors() -> int:
 
 def test_memory_bounded_over_10000_steps(make_tiny_config):
     torch.manual_seed(0)
-    model = build_model(make_tiny_config(memory_frames=3, input_size=(32, 32)))
+    model = build_model(make_tiny_config(memory_length=3, input_size=(32, 32)))
     segmenter = StreamingSegmenter(model, max_gap_s=0.5)
     frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     stamp = 0.0

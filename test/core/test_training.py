@@ -60,7 +60,8 @@ def job(tmp_path_factory) -> Path:
         "base": str(REPO / "config" / "train_camvid.yaml"),
         "model": str(base / "model.yaml"), "labels": str(REPO / "config" / "classes_camvid.yaml"),
         "data_root": str(base / "data"), "out_dir": str(base / "run"), "init_from": "",
-        "bank": {"crop_size": [64, 96], "real_views": 2, "pseudo_motions": 1, "pseudo_length": 5},
+        "bank": {"crop_size": [64, 96], "real_views": 2, "pseudo_motions": 1, "pseudo_length": 5,
+                 "ego_videos": 1, "ego": {"length": 9}},
         "clips": {"real_stride_max": 2, "pseudo_stride_max": 2},
         "optim": {"steps": 24, "batch_pairs": 2, "warmup_steps": 2, "lr": 0.005, "threads": 2},
         "eval": {"every_steps": 12}}))
