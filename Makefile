@@ -4,13 +4,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 RUN := source scripts/env.sh &&
 
-.PHONY: setup test demo
+.PHONY: setup test demo lint format
 setup:
 	@bash scripts/setup.sh
 
 ## README command 2: the whole test suite
 test: setup
 	@$(RUN) python -m pytest -q $(PYTEST_ARGS)
+
+## The lint gate (pyproject.toml): ruff's checks and its formatting, changing nothing; CI runs it first
+lint: setup
+	@$(RUN) ruff check . && ruff format --check .
+
+## Rewrite the tree the way `make lint` wants it (import order and other safe fixes, then formatting)
+format: setup
+	@$(RUN) ruff check --fix . && ruff format .
 
 ## README command 1: the shipped checkpoint on the shipped sample bag, through the live node (artifacts/demo/)
 demo: setup

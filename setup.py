@@ -14,7 +14,10 @@ SHARE = f"share/{PACKAGE}"
 
 
 def share_files(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
-    return (f"{SHARE}/{folder}", sorted(p for p in glob(f"{folder}/{pattern}") if not p.endswith("/")))
+    return (
+        f"{SHARE}/{folder}",
+        sorted(p for p in glob(f"{folder}/{pattern}") if not p.endswith("/")),
+    )
 
 
 setup(

@@ -7,7 +7,6 @@ Tuning lives in the parameter file (config/t2g.yaml by default); this file only 
 few arguments that differ per deployment.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -15,22 +14,39 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from launch import LaunchDescription
+
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("t2g_ros")
     args = [
-        DeclareLaunchArgument("namespace", default_value="", description="Namespace of the node and its topics"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "t2g.yaml"]),
-                              description="Parameter YAML for the node"),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="Namespace of the node and its topics"
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "t2g.yaml"]),
+            description="Parameter YAML for the node",
+        ),
         # Relative, so two launches differing only in namespace:= read two cameras.
-        DeclareLaunchArgument("image_topic", default_value="camera/image_raw",
-                              description="Input image topic, relative to the namespace unless it starts "
-                                          "with / (the compressed input uses <image_topic>/compressed)"),
-        DeclareLaunchArgument("compressed", default_value="false",
-                              description="Subscribe to sensor_msgs/CompressedImage instead of Image"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),
+        DeclareLaunchArgument(
+            "image_topic",
+            default_value="camera/image_raw",
+            description="Input image topic, relative to the namespace unless it starts "
+            "with / (the compressed input uses <image_topic>/compressed)",
+        ),
+        DeclareLaunchArgument(
+            "compressed",
+            default_value="false",
+            description="Subscribe to sensor_msgs/CompressedImage instead of Image",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="Use /clock (bag replay)"
+        ),
         DeclareLaunchArgument("log_level", default_value="info", description="Node log level"),
-        DeclareLaunchArgument("rviz", default_value="false", description="Also start RViz with config/t2g.rviz"),
+        DeclareLaunchArgument(
+            "rviz", default_value="false", description="Also start RViz with config/t2g.rviz"
+        ),
     ]
     image_topic = LaunchConfiguration("image_topic")
     node = Node(
@@ -42,8 +58,12 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[
             LaunchConfiguration("params_file"),
             {
-                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
-                "input.compressed": ParameterValue(LaunchConfiguration("compressed"), value_type=bool),
+                "use_sim_time": ParameterValue(
+                    LaunchConfiguration("use_sim_time"), value_type=bool
+                ),
+                "input.compressed": ParameterValue(
+                    LaunchConfiguration("compressed"), value_type=bool
+                ),
             },
         ],
         remappings=[("image", image_topic), ("image/compressed", [image_topic, "/compressed"])],
@@ -54,7 +74,9 @@ def generate_launch_description() -> LaunchDescription:
         executable="rviz2",
         name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "t2g.rviz"])],
-        parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
+        parameters=[
+            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}
+        ],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     return LaunchDescription([*args, node, rviz])

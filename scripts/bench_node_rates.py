@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as a script, this file's folder is on sys.path: bench_speed is the sibling script.
@@ -49,28 +49,53 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="t2g_rates_") as tmp:
             for size in [s for s in args.sizes.split(",") if s]:
                 for rate in [float(r) for r in args.rates.split(",") if r]:
-                    row = bench_ros(checkpoint, backend=args.backend, size_name=size, threads=args.threads,
-                                    rate_hz=rate, seconds=args.seconds, warmup_s=args.warmup_seconds,
-                                    cache_env=dict(os.environ), work=Path(tmp), say=print)
+                    row = bench_ros(
+                        checkpoint,
+                        backend=args.backend,
+                        size_name=size,
+                        threads=args.threads,
+                        rate_hz=rate,
+                        seconds=args.seconds,
+                        warmup_s=args.warmup_seconds,
+                        cache_env=dict(os.environ),
+                        work=Path(tmp),
+                        say=print,
+                    )
                     rows.append({"rate_hz": rate, **row})
     finally:
         rclpy.try_shutdown()
-    report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": _cpu_name(),
-              "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-              "checkpoint": str(checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint),
-              "backend": args.backend, "threads": args.threads, "seconds": args.seconds, "rows": rows}
+    report = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "checkpoint": str(
+            checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
+        ),
+        "backend": args.backend,
+        "threads": args.threads,
+        "seconds": args.seconds,
+        "rows": rows,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "node_rates.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Node under a publisher at fixed rates ({report['date']}, {report['cpu']}, {report['cores']} cores, "
-             f"load {report['load_average']})", "",
-             f"`python scripts/bench_node_rates.py --backend {args.backend} --threads {args.threads}`; "
-             f"{args.seconds:.0f} s measured per row after {args.warmup_seconds:.0f} s warm-up.", "",
-             "| size | published Hz | output Hz | latency p50 ms | latency p95 ms | lag slope ms/s | skipped (newer frame) |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['size']} | {r['publish_rate_hz']:.1f} | {r['output_rate_hz']:.1f} | {r['latency_ms_p50']:.0f} | "
-              f"{r['latency_ms_p95']:.0f} | {r['latency_slope_ms_per_s']:+.2f} | {r['dropped_overwritten_total']} |"
-              for r in rows]
+    lines = [
+        f"# Node under a publisher at fixed rates ({report['date']}, {report['cpu']}, {report['cores']} cores, "
+        f"load {report['load_average']})",
+        "",
+        f"`python scripts/bench_node_rates.py --backend {args.backend} --threads {args.threads}`; "
+        f"{args.seconds:.0f} s measured per row after {args.warmup_seconds:.0f} s warm-up.",
+        "",
+        "| size | published Hz | output Hz | latency p50 ms | latency p95 ms | lag slope ms/s "
+        "| skipped (newer frame) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['size']} | {r['publish_rate_hz']:.1f} | {r['output_rate_hz']:.1f} | {r['latency_ms_p50']:.0f} | "
+        f"{r['latency_ms_p95']:.0f} | {r['latency_slope_ms_per_s']:+.2f} | {r['dropped_overwritten_total']} |"
+        for r in rows
+    ]
     (out / "node_rates.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'node_rates.json'} and {out / 'node_rates.md'}")
     return 0

@@ -21,7 +21,9 @@ import numpy
 
 # Any '/opt/python/<tag>/...' path: the Python include dir or a numpy include dir under site-packages.
 _PY_INCLUDE = re.compile(r"/opt/python/cp\d+-cp\d+t?/include/python3\.\d+t?")
-_NUMPY_INCLUDE = re.compile(r"/opt/python/cp\d+-cp\d+t?/lib/python3\.\d+t?/site-packages/numpy/(?:_core/|core/)?include")
+_NUMPY_INCLUDE = re.compile(
+    r"/opt/python/cp\d+-cp\d+t?/lib/python3\.\d+t?/site-packages/numpy/(?:_core/|core/)?include"
+)
 
 
 def rewrite(text: str) -> str:
@@ -38,9 +40,16 @@ def main(prefix: Path) -> int:
         if new != text:
             path.write_text(new)
             changed += 1
-    leftovers = [str(p) for p in (prefix / "share").glob("*/cmake/*.cmake") if "/opt/python/" in p.read_text()]
+    leftovers = [
+        str(p)
+        for p in (prefix / "share").glob("*/cmake/*.cmake")
+        if "/opt/python/" in p.read_text()
+    ]
     if leftovers:
-        print("fix_wheel_cmake: unhandled /opt/python paths remain in:\n  " + "\n  ".join(leftovers), file=sys.stderr)
+        print(
+            "fix_wheel_cmake: unhandled /opt/python paths remain in:\n  " + "\n  ".join(leftovers),
+            file=sys.stderr,
+        )
         return 1
     print(f"fix_wheel_cmake: rewrote {changed} file(s) under {prefix}/share")
     return 0

@@ -74,9 +74,20 @@ def _ratio(ours: float | None, reference: float | None) -> float | None:
     return ours / reference
 
 
-def measure_clip(video: Path, *, name: str, quality: int, out_dir: Path, checkpoint: Path,
-                 baseline_checkpoint: Path, width: int, fps: float, backend: str, threads: int,
-                 progress: bool) -> dict[str, Any]:
+def measure_clip(
+    video: Path,
+    *,
+    name: str,
+    quality: int,
+    out_dir: Path,
+    checkpoint: Path,
+    baseline_checkpoint: Path,
+    width: int,
+    fps: float,
+    backend: str,
+    threads: int,
+    progress: bool,
+) -> dict[str, Any]:
     """Bag every frame of ``video`` at JPEG ``quality`` and evaluate it; one row of the table.
 
     The bag ``out_dir/<name>_q<quality>`` and the evaluation ``out_dir/<name>_q<quality>_eval``
@@ -87,11 +98,28 @@ def measure_clip(video: Path, *, name: str, quality: int, out_dir: Path, checkpo
     evaluated = out_dir / f"{bag.name}_eval"
     for path in (bag, evaluated):
         shutil.rmtree(path, ignore_errors=True)
-    written = write_bag(video, bag, quality=quality, width=size[0], height=size[1], frames=None,
-                        start_frame=0, fps=fps)
-    report = evaluate(bag, TOPIC, evaluated, checkpoint=checkpoint,
-                      baseline_checkpoint=baseline_checkpoint, preview_rows=0, threads=threads,
-                      progress=progress, video=False, backend=backend)
+    written = write_bag(
+        video,
+        bag,
+        quality=quality,
+        width=size[0],
+        height=size[1],
+        frames=None,
+        start_frame=0,
+        fps=fps,
+    )
+    report = evaluate(
+        bag,
+        TOPIC,
+        evaluated,
+        checkpoint=checkpoint,
+        baseline_checkpoint=baseline_checkpoint,
+        preview_rows=0,
+        threads=threads,
+        progress=progress,
+        video=False,
+        backend=backend,
+    )
     if report["error"] or report["frames"]["dropped_bad"]:
         raise RuntimeError(f"{bag}: {report['error'] or report['frames']['problems']}")
     flicker = report["flicker"]
@@ -112,26 +140,51 @@ def measure_clip(video: Path, *, name: str, quality: int, out_dir: Path, checkpo
     }
 
 
-def measure(videos: dict[str, Path], *, out_dir: Path, checkpoint: Path,
-            baseline_checkpoint: Path, qualities: tuple[int, ...] = QUALITIES, width: int = 480,
-            fps: float = 25.0, backend: str = "onnxruntime", threads: int = 1,
-            command: str = "", progress: bool = True) -> dict[str, Any]:
+def measure(
+    videos: dict[str, Path],
+    *,
+    out_dir: Path,
+    checkpoint: Path,
+    baseline_checkpoint: Path,
+    qualities: tuple[int, ...] = QUALITIES,
+    width: int = 480,
+    fps: float = 25.0,
+    backend: str = "onnxruntime",
+    threads: int = 1,
+    command: str = "",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Every clip of ``videos`` (name -> video file) at every quality: the report (``rows``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [measure_clip(video, name=name, quality=quality, out_dir=out_dir, checkpoint=checkpoint,
-                         baseline_checkpoint=baseline_checkpoint, width=width, fps=fps,
-                         backend=backend, threads=threads, progress=progress)
-            for name, video in videos.items() for quality in qualities]
+    rows = [
+        measure_clip(
+            video,
+            name=name,
+            quality=quality,
+            out_dir=out_dir,
+            checkpoint=checkpoint,
+            baseline_checkpoint=baseline_checkpoint,
+            width=width,
+            fps=fps,
+            backend=backend,
+            threads=threads,
+            progress=progress,
+        )
+        for name, video in videos.items()
+        for quality in qualities
+    ]
     return {
         "what": "flicker of T2G vs the per-frame baseline and vs its own memory 1, on real video "
-                "delivered as JPEG CompressedImage (t2g-bag-eval)",
+        "delivered as JPEG CompressedImage (t2g-bag-eval)",
         "flicker_protocol": FLICKER_PROTOCOL,
         "command": command,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "checkpoints": {
             "t2g": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)[:SHA_DIGITS]},
-            "per_frame": {"path": str(baseline_checkpoint),
-                          "sha256": file_sha256(baseline_checkpoint)[:SHA_DIGITS]},
+            "per_frame": {
+                "path": str(baseline_checkpoint),
+                "sha256": file_sha256(baseline_checkpoint)[:SHA_DIGITS],
+            },
         },
         "backend": backend,
         "threads": threads,
@@ -154,7 +207,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"| {row['clip']} | {row['quality']} | {row['frames']} | {_pct(row['flicker_t2g'])} "
             f"| {_pct(row['flicker_per_frame'])} | {_num(row['ratio_t2g_per_frame'])} "
             f"| {_pct(row['flicker_memory_1'])} | {_num(row['ratio_full_memory_1'])} "
-            f"| {_pct(row['labels_changed_by_memory'])} |")
+            f"| {_pct(row['labels_changed_by_memory'])} |"
+        )
     ckpts = report["checkpoints"]
     size = "x".join(str(v) for v in report["rows"][0]["size"]) if report["rows"] else "?"
     lines += [
@@ -180,18 +234,25 @@ def _num(value: float | None) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/t2g_lite0_camvid.pt"))
-    parser.add_argument("--baseline-checkpoint", type=Path,
-                        default=Path("checkpoints/perframe_lite0_camvid.pt"))
+    parser.add_argument(
+        "--baseline-checkpoint", type=Path, default=Path("checkpoints/perframe_lite0_camvid.pt")
+    )
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="onnxruntime")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference")
-    parser.add_argument("--video-dir", type=Path, default=VIDEO_DIR,
-                        help="folder holding the clips of CLIPS")
+    parser.add_argument(
+        "--video-dir", type=Path, default=VIDEO_DIR, help="folder holding the clips of CLIPS"
+    )
     parser.add_argument("--width", type=int, default=480, help="frame width, aspect kept")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the stamps")
-    parser.add_argument("--runs", type=Path, default=Path("runs/jpeg_flicker"),
-                        help="where the bags and their evaluations go")
-    parser.add_argument("--out", type=Path, default=Path("results/jpeg_flicker"),
-                        help="writes OUT.json and OUT.md")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/jpeg_flicker"),
+        help="where the bags and their evaluations go",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/jpeg_flicker"), help="writes OUT.json and OUT.md"
+    )
     return parser
 
 
@@ -199,15 +260,25 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     videos = {name: args.video_dir / path for name, path in CLIPS.items()}
-    missing = [str(v) for v in (*videos.values(), args.checkpoint, args.baseline_checkpoint)
-               if not v.is_file()]
+    missing = [
+        str(v)
+        for v in (*videos.values(), args.checkpoint, args.baseline_checkpoint)
+        if not v.is_file()
+    ]
     if missing:
         print(f"jpeg_flicker: error: not found: {', '.join(missing)}", file=sys.stderr)
         return 1
-    report = measure(videos, out_dir=args.runs, checkpoint=args.checkpoint,
-                     baseline_checkpoint=args.baseline_checkpoint, width=args.width, fps=args.fps,
-                     backend=args.backend, threads=args.threads,
-                     command=shlex.join(["python", "scripts/jpeg_flicker.py", *argv]))
+    report = measure(
+        videos,
+        out_dir=args.runs,
+        checkpoint=args.checkpoint,
+        baseline_checkpoint=args.baseline_checkpoint,
+        width=args.width,
+        fps=args.fps,
+        backend=args.backend,
+        threads=args.threads,
+        command=shlex.join(["python", "scripts/jpeg_flicker.py", *argv]),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -30,23 +30,40 @@ START_NS = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z, fixed for repr
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", type=Path, required=True, help="solidWhiteRight.mp4 (25 fps, 960x540)")
     parser.add_argument(
-        "--out", type=Path, default=REPO / "data" / "sample" / "solidwhiteright", help="bag directory to create"
+        "--video", type=Path, required=True, help="solidWhiteRight.mp4 (25 fps, 960x540)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "data" / "sample" / "solidwhiteright",
+        help="bag directory to create",
     )
     parser.add_argument("--start-frame", type=int, default=0, help="first frame of the excerpt")
-    parser.add_argument("--frames", type=int, default=150, help="number of consecutive frames (150 = 6 s)")
+    parser.add_argument(
+        "--frames", type=int, default=150, help="number of consecutive frames (150 = 6 s)"
+    )
     parser.add_argument("--width", type=int, default=480)
     parser.add_argument("--height", type=int, default=270)
     parser.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100")
-    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the stamps (the clip's own)")
+    parser.add_argument(
+        "--fps", type=float, default=25.0, help="frame rate of the stamps (the clip's own)"
+    )
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     return parser.parse_args(argv)
 
 
-def write_bag(video: str | Path, out: str | Path, *, quality: int = 85, width: int = 480,
-              height: int = 270, frames: int | None = 150, start_frame: int = 0,
-              fps: float = 25.0) -> dict[str, int]:
+def write_bag(
+    video: str | Path,
+    out: str | Path,
+    *,
+    quality: int = 85,
+    width: int = 480,
+    height: int = 270,
+    frames: int | None = 150,
+    start_frame: int = 0,
+    fps: float = 25.0,
+) -> dict[str, int]:
     """Write ``frames`` consecutive frames of ``video`` from ``start_frame`` as a CompressedImage bag.
 
     Each frame is resized to ``width`` x ``height`` (``cv2.INTER_AREA``), JPEG-encoded at ``quality``
@@ -76,8 +93,9 @@ def write_bag(video: str | Path, out: str | Path, *, quality: int = 85, width: i
                 if not ok:
                     if frames is None and written:
                         break
-                    raise ValueError(f"{video} ended after {index} frames; "
-                                     f"asked for {start_frame} + {frames}")
+                    raise ValueError(
+                        f"{video} ended after {index} frames; asked for {start_frame} + {frames}"
+                    )
                 index += 1
                 if index <= start_frame:
                     continue
@@ -86,8 +104,9 @@ def write_bag(video: str | Path, out: str | Path, *, quality: int = 85, width: i
                     cv2.cvtColor(small, cv2.COLOR_BGR2RGB), "jpeg", quality, data_type="numpy"
                 )
                 stamp = START_NS + written * frame_ns
-                bag.write(TOPIC, message_cls(header=make_header(store, stamp, FRAME_ID), **fields),
-                          stamp)
+                bag.write(
+                    TOPIC, message_cls(header=make_header(store, stamp, FRAME_ID), **fields), stamp
+                )
                 total_bytes += len(fields["data"])
                 written += 1
     finally:
@@ -103,9 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{args.out} exists; pass --force to replace it")
         shutil.rmtree(args.out)
     try:
-        written = write_bag(args.video, args.out, quality=args.quality, width=args.width,
-                            height=args.height, frames=args.frames, start_frame=args.start_frame,
-                            fps=args.fps)
+        written = write_bag(
+            args.video,
+            args.out,
+            quality=args.quality,
+            width=args.width,
+            height=args.height,
+            frames=args.frames,
+            start_frame=args.start_frame,
+            fps=args.fps,
+        )
     except (OSError, ValueError) as exc:
         sys.exit(str(exc))
     print(

@@ -35,11 +35,17 @@ def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default="checkpoints/perframe_lite0_camvid.pt")
     parser.add_argument("--data-root", default="../shared/data")
-    parser.add_argument("--videos", type=int, default=20,
-                        help="ego-videos, one per CamVid train frame")
+    parser.add_argument(
+        "--videos", type=int, default=20, help="ego-videos, one per CamVid train frame"
+    )
     parser.add_argument("--real-fps", type=float, default=25.0, help="the real clips' frame rate")
-    parser.add_argument("--strides", type=int, nargs="+", default=[1, 4],
-                        help="real video subsampled by each; pseudo-videos at real-fps / stride")
+    parser.add_argument(
+        "--strides",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="real video subsampled by each; pseudo-videos at real-fps / stride",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--threads", type=int, default=1)
@@ -59,8 +65,13 @@ def _pooled(results: list[FlickerResult]) -> dict:
     for result in results:
         total = total.merge(result)
     rates = [r.rate for r in results]
-    return {"flicker": total.rate, "videos": len(results), "per_video_min": min(rates),
-            "per_video_median": float(np.median(rates)), "per_video_max": max(rates)}
+    return {
+        "flicker": total.rate,
+        "videos": len(results),
+        "per_video_min": min(rates),
+        "per_video_median": float(np.median(rates)),
+        "per_video_max": max(rates),
+    }
 
 
 def _render_ego(loaded, *, config: EgoVideoConfig, seed: int):
@@ -68,8 +79,15 @@ def _render_ego(loaded, *, config: EgoVideoConfig, seed: int):
     videos, wall, cpu = [], 0.0, 0.0
     for index, (image, labels) in enumerate(loaded):
         wall_0, cpu_0 = time.perf_counter(), time.process_time()
-        videos.append(render_ego_video(image, labels, rng=np.random.default_rng([seed, index]),
-                                       config=config, void_id=CAMVID_VOID_ID))
+        videos.append(
+            render_ego_video(
+                image,
+                labels,
+                rng=np.random.default_rng([seed, index]),
+                config=config,
+                void_id=CAMVID_VOID_ID,
+            )
+        )
         wall += time.perf_counter() - wall_0
         cpu += time.process_time() - cpu_0
     frames = len(loaded) * config.length
@@ -82,8 +100,16 @@ def _affine(loaded, *, fps: float, length: int, seed: int):
     for index, (image, labels) in enumerate(loaded):
         rng = np.random.default_rng([seed, 1, index])
         times = sample_times(rng, clip_len=length, gap_s=1.0 / fps, gap_jitter=0.2)
-        clips.append(render_pseudo_clip(image, labels, motion=sample_motion(rng, MotionRange()),
-                                        times_s=times, target_index=-1, void_id=CAMVID_VOID_ID))
+        clips.append(
+            render_pseudo_clip(
+                image,
+                labels,
+                motion=sample_motion(rng, MotionRange()),
+                times_s=times,
+                target_index=-1,
+                void_id=CAMVID_VOID_ID,
+            )
+        )
     return clips
 
 
@@ -94,14 +120,16 @@ def _measure(segmenter, loaded, clips, *, stride: int, real_fps: float, seed: in
     ego_flicker = _pooled([_run(segmenter, list(v.frames), v.times_s) for v in ego])
     affine = _affine(loaded, fps=fps, length=config.length, seed=seed)
     affine_flicker = _pooled([_run(segmenter, list(c.frames), c.times_s) for c in affine])
-    real_results = [_run(segmenter, list(c.frames[::stride]), c.stamps_s[::stride])
-                    for c in clips]
+    real_results = [_run(segmenter, list(c.frames[::stride]), c.stamps_s[::stride]) for c in clips]
     real_flicker = _pooled(real_results)
     real_flicker["clips"] = {c.name: r.rate for c, r in zip(clips, real_results)}
     return {
-        "stride": stride, "fps": fps,
-        "render_ms_per_frame": wall_ms, "render_cpu_ms_per_frame": cpu_ms,
-        "ego_video": ego_flicker, "affine_pseudo_clip": affine_flicker,
+        "stride": stride,
+        "fps": fps,
+        "render_ms_per_frame": wall_ms,
+        "render_cpu_ms_per_frame": cpu_ms,
+        "ego_video": ego_flicker,
+        "affine_pseudo_clip": affine_flicker,
         "real_video": real_flicker,
         "ratio_ego_to_real": ego_flicker["flicker"] / real_flicker["flicker"],
         "ratio_affine_to_real": affine_flicker["flicker"] / real_flicker["flicker"],
@@ -112,19 +140,28 @@ def main() -> None:
     args = _parse_args()
     cv2.setNumThreads(1)
     split = CamVidSplit(args.data_root, split="train")  # train only: never val or test here
-    picks = np.random.default_rng(args.seed).choice(len(split.frames), size=args.videos,
-                                                    replace=False)
+    picks = np.random.default_rng(args.seed).choice(
+        len(split.frames), size=args.videos, replace=False
+    )
     loaded = [split.load(split.frames[i]) for i in sorted(picks)]
-    clips = load_video_clips(args.data_root, pattern="video/*/*.mp4", fps=args.real_fps,
-                             width=480, max_frames=None)
-    segmenter = open_segmenter(args.checkpoint, backend=args.backend, threads=args.threads,
-                               max_gap_s=1.0)
-    rates = [_measure(segmenter, loaded, clips, stride=stride, real_fps=args.real_fps,
-                      seed=args.seed) for stride in args.strides]
+    clips = load_video_clips(
+        args.data_root, pattern="video/*/*.mp4", fps=args.real_fps, width=480, max_frames=None
+    )
+    segmenter = open_segmenter(
+        args.checkpoint, backend=args.backend, threads=args.threads, max_gap_s=1.0
+    )
+    rates = [
+        _measure(segmenter, loaded, clips, stride=stride, real_fps=args.real_fps, seed=args.seed)
+        for stride in args.strides
+    ]
     defaults = dataclasses.asdict(EgoVideoConfig())
     report = {
-        "checkpoint": args.checkpoint, "backend": args.backend, "threads": args.threads,
-        "videos": args.videos, "frames_per_video": defaults["length"], "seed": args.seed,
+        "checkpoint": args.checkpoint,
+        "backend": args.backend,
+        "threads": args.threads,
+        "videos": args.videos,
+        "frames_per_video": defaults["length"],
+        "seed": args.seed,
         "ego_config": {k: v for k, v in defaults.items() if k != "fps_range"},
         "rates": rates,
     }
@@ -138,8 +175,10 @@ def main() -> None:
 
 def _markdown(report: dict) -> str:
     def pct(entry):
-        return (f"{100 * entry['flicker']:.2f} % ({100 * entry['per_video_min']:.1f} / "
-                f"{100 * entry['per_video_median']:.1f} / {100 * entry['per_video_max']:.1f})")
+        return (
+            f"{100 * entry['flicker']:.2f} % ({100 * entry['per_video_min']:.1f} / "
+            f"{100 * entry['per_video_median']:.1f} / {100 * entry['per_video_max']:.1f})"
+        )
 
     lines = [
         "# Per-frame flicker: ego-videos vs real dash-cam video",
@@ -161,15 +200,18 @@ def _markdown(report: dict) -> str:
         lines.append(
             f"| {rate['stride']} ({rate['fps']:g}) | {pct(rate['real_video'])} "
             f"| {pct(rate['ego_video'])} | **{rate['ratio_ego_to_real']:.2f}** "
-            f"| {pct(rate['affine_pseudo_clip'])} | {rate['ratio_affine_to_real']:.2f} |")
+            f"| {pct(rate['affine_pseudo_clip'])} | {rate['ratio_affine_to_real']:.2f} |"
+        )
     lines.append("")
     for rate in report["rates"]:
-        clips = ", ".join(f"{name} {100 * value:.2f} %"
-                          for name, value in rate["real_video"]["clips"].items())
+        clips = ", ".join(
+            f"{name} {100 * value:.2f} %" for name, value in rate["real_video"]["clips"].items()
+        )
         lines.append(
             f"- stride {rate['stride']}: real clips {clips}; render_ego_video "
             f"{rate['render_ms_per_frame']:.1f} ms wall / {rate['render_cpu_ms_per_frame']:.1f} ms "
-            "CPU per 480x360 frame (one OpenCV thread, shared 2-core machine)")
+            "CPU per 480x360 frame (one OpenCV thread, shared 2-core machine)"
+        )
     lines.append("")
     return "\n".join(lines)
 

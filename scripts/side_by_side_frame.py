@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bag", type=Path, help="default: the shipped data/sample/solidwhiteright")
     parser.add_argument("--checkpoint", type=Path, help="default: the shipped T2G checkpoint")
     parser.add_argument("--frame", type=int, help="0-based frame index (default: the middle frame)")
-    parser.add_argument("--panel-width", type=int, default=400,
-                        help="pixels per panel (default 400)")
+    parser.add_argument(
+        "--panel-width", type=int, default=400, help="pixels per panel (default 400)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "side_by_side.png")
     args = parser.parse_args(argv)
     try:
@@ -44,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         with open_reader(bag) as reader:
             images = [(t, m) for t, m in reader.topics.items() if m in IMAGE_TYPES]
             if len(images) != 1:
-                raise ValueError(f"{bag} has {len(images)} image topics; "
-                                 "this script reads bags with one")
+                raise ValueError(
+                    f"{bag} has {len(images)} image topics; this script reads bags with one"
+                )
             topic, msgtype = images[0]
             count = reader.message_count(topic)
             index = count // 2 if args.frame is None else args.frame
             if not 0 <= index < count:
-                raise ValueError(f"--frame {index} is outside 0..{count - 1} "
-                                 f"({count} frames in {bag})")
+                raise ValueError(
+                    f"--frame {index} is outside 0..{count - 1} ({count} frames in {bag})"
+                )
             # Every frame up to the chosen one: T2G's memory holds what the node's would.
             for _, message in zip(range(index + 1), reader.messages(topic)):
                 rgb = decode_frame(msgtype, message.msg)
@@ -60,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except (BagError, FileNotFoundError, ValueError) as exc:
         print(f"side_by_side_frame: error: {exc}", file=sys.stderr)
         return 1
-    composed = compose_frame(rgb, labels, lut=t2g.label_set.palette_lut(), captions=CAPTIONS,
-                             panel_width=args.panel_width)
+    composed = compose_frame(
+        rgb,
+        labels,
+        lut=t2g.label_set.palette_lut(),
+        captions=CAPTIONS,
+        panel_width=args.panel_width,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), cv2.cvtColor(composed, cv2.COLOR_RGB2BGR)):
         print(f"side_by_side_frame: error: cv2 could not write {args.out}", file=sys.stderr)

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:=VALUE",
         help="node parameter on top of config/t2g.yaml, e.g. model.backend:=onnxruntime",
     )
-    parser.add_argument("--note", default="", help="a sentence for the report (what shared the cores)")
+    parser.add_argument(
+        "--note", default="", help="a sentence for the report (what shared the cores)"
+    )
     parser.add_argument("--out", default=str(REPO / "results"))
     parser.add_argument("--log-dir", default=str(REPO / "artifacts" / "soak"))
     parser.add_argument("--startup-timeout", type=float, default=300.0)
@@ -343,7 +345,7 @@ def summarise(
     lat_v = np.array([1e3 * (t - s) for t, s in run["labels"]])
     totals = _counters(run["diagnostics"][-1][1]) if run["diagnostics"] else {}
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python scripts/soak.py " + " ".join(sys.argv[1:]),
         "git_commit": _git_commit(),
         "cores": os.cpu_count(),

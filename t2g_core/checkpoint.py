@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -60,10 +61,14 @@ class Provenance:
                 raise ValueError(f"provenance.{name} must be a str, got {getattr(self, name)!r}")
         for key, value in self.metrics.items():
             if not isinstance(key, str) or not _is_number(value):
-                raise ValueError(f"provenance.metrics must map str to float, got {key!r}: {value!r}")
+                raise ValueError(
+                    f"provenance.metrics must map str to float, got {key!r}: {value!r}"
+                )
         for key, value in self.extra.items():
             if not isinstance(key, str) or not (isinstance(value, str) or _is_number(value)):
-                raise ValueError(f"provenance.extra must map str to str/int/float, got {key!r}: {value!r}")
+                raise ValueError(
+                    f"provenance.extra must map str to str/int/float, got {key!r}: {value!r}"
+                )
         # Builtins only (numpy scalars converted), so the file loads with weights_only=True and compares equal.
         object.__setattr__(self, "metrics", {k: float(v) for k, v in self.metrics.items()})
         object.__setattr__(self, "extra", {k: _builtin(v) for k, v in self.extra.items()})
@@ -98,14 +103,18 @@ class LoadedCheckpoint:
     provenance: Provenance
 
 
-def save_checkpoint(path: str | Path, model: T2GModel, label_set: LabelSet, provenance: Provenance) -> None:
+def save_checkpoint(
+    path: str | Path, model: T2GModel, label_set: LabelSet, provenance: Provenance
+) -> None:
     """Write the trainable weights, config, labels and provenance to ``path`` (atomically: temp + rename).
 
     Raises:
         ValueError: the label set's class count differs from the model's.
     """
     if label_set.num_classes != model.config.num_classes:
-        raise ValueError(f"label set has {label_set.num_classes} classes, model predicts {model.config.num_classes}")
+        raise ValueError(
+            f"label set has {label_set.num_classes} classes, model predicts {model.config.num_classes}"
+        )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -136,8 +145,12 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated, foreign or pickled-object files
-        raise CheckpointError(f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})") from exc
+    except (
+        Exception
+    ) as exc:  # torch raises many types for truncated, foreign or pickled-object files
+        raise CheckpointError(
+            f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a t2g checkpoint (no 'format': {FORMAT!r} entry)")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -146,12 +159,16 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
             f"this code reads {FORMAT_VERSION}"
         )
     if set(payload) != _KEYS:
-        raise CheckpointError(f"{path}: checkpoint keys {sorted(payload)} differ from {sorted(_KEYS)}")
+        raise CheckpointError(
+            f"{path}: checkpoint keys {sorted(payload)} differ from {sorted(_KEYS)}"
+        )
     try:
         config = ModelConfig.from_dict(payload["model_config"])
         labels = payload["labels"]
         label_set = LabelSet(
-            names=tuple(labels["names"]), colors=tuple(tuple(c) for c in labels["colors"]), void_id=labels["void_id"]
+            names=tuple(labels["names"]),
+            colors=tuple(tuple(c) for c in labels["colors"]),
+            void_id=labels["void_id"],
         )
         provenance = Provenance(**payload["provenance"])
     except (ValueError, KeyError, TypeError) as exc:
@@ -172,13 +189,19 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
 def _check_state(path: Path, expected: Mapping[str, torch.Tensor], stored: Any) -> None:
     """Name the mismatch precisely instead of torch's generic load_state_dict error."""
     if not isinstance(stored, dict):
-        raise CheckpointError(f"{path}: trainable_state must be a dict of tensors, got {type(stored).__name__}")
+        raise CheckpointError(
+            f"{path}: trainable_state must be a dict of tensors, got {type(stored).__name__}"
+        )
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not match the config: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(
+            f"{path}: weights do not match the config: missing {missing}, unexpected {unexpected}"
+        )
     for key, tensor in expected.items():
         value = stored[key]
         if not isinstance(value, torch.Tensor) or value.shape != tensor.shape:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise CheckpointError(f"{path}: shape mismatch for {key}: checkpoint {shape}, model {tuple(tensor.shape)}")
+            raise CheckpointError(
+                f"{path}: shape mismatch for {key}: checkpoint {shape}, model {tuple(tensor.shape)}"
+            )

@@ -60,7 +60,9 @@ class DecoderConfig:
         _positive("decoder.ffn_dim", self.ffn_dim)
         strides = self.memory_strides
         if not strides or len(set(strides)) != len(strides) or not set(strides) <= set(_STRIDES):
-            raise ValueError(f"decoder.memory_strides must be distinct values from {_STRIDES}, got {strides}")
+            raise ValueError(
+                f"decoder.memory_strides must be distinct values from {_STRIDES}, got {strides}"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,10 @@ class TemporalConfig:
     def __post_init__(self) -> None:
         _positive("temporal.memory_length", self.memory_length)
         _positive("temporal.num_frequencies", self.num_frequencies)
-        if not (math.isfinite(self.min_period_s) and 0 < self.min_period_s <= self.max_period_s < math.inf):
+        if not (
+            math.isfinite(self.min_period_s)
+            and 0 < self.min_period_s <= self.max_period_s < math.inf
+        ):
             raise ValueError(
                 "temporal periods need 0 < min_period_s <= max_period_s < inf, "
                 f"got min_period_s={self.min_period_s}, max_period_s={self.max_period_s}"
@@ -116,7 +121,9 @@ class FusionConfig:
         _positive("fusion.key_dim", self.key_dim)
         _positive("fusion.value_dim", self.value_dim)
         if not (math.isfinite(self.init_time_constant_s) and self.init_time_constant_s > 0):
-            raise ValueError(f"fusion.init_time_constant_s must be > 0, got {self.init_time_constant_s}")
+            raise ValueError(
+                f"fusion.init_time_constant_s must be > 0, got {self.init_time_constant_s}"
+            )
 
 
 @dataclass(frozen=True)
@@ -174,8 +181,14 @@ class ModelConfig:
         (``temporal.memory_frames``) load as ``temporal.memory_length``.
         """
         temporal = data.get("temporal") if isinstance(data, dict) else None
-        if isinstance(temporal, dict) and "memory_frames" in temporal and "memory_length" not in temporal:
-            renamed = {("memory_length" if k == "memory_frames" else k): v for k, v in temporal.items()}
+        if (
+            isinstance(temporal, dict)
+            and "memory_frames" in temporal
+            and "memory_length" not in temporal
+        ):
+            renamed = {
+                ("memory_length" if k == "memory_frames" else k): v for k, v in temporal.items()
+            }
             data = {**data, "temporal": renamed}
         return from_mapping(cls, data, "")
 
@@ -211,12 +224,16 @@ def from_mapping(cls: type, data: Any, prefix: str) -> Any:
         ValueError: naming the offending key.
     """
     if not isinstance(data, dict):
-        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
+        raise ValueError(
+            f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields
     if unknown:
-        raise ValueError(f"unknown key(s) {sorted(prefix + k for k in unknown)}; allowed: {sorted(fields)}")
+        raise ValueError(
+            f"unknown key(s) {sorted(prefix + k for k in unknown)}; allowed: {sorted(fields)}"
+        )
     kwargs = {key: _convert(hints[key], value, prefix + key) for key, value in data.items()}
     return cls(**kwargs)
 

@@ -24,9 +24,15 @@ from .evaluation.runner import run_evaluation
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="t2g-eval", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("config/eval.yaml"), help="evaluation YAML")
-    parser.add_argument("--quick", action="store_true", help="smoke run: the config's quick overrides")
-    parser.add_argument("--output", type=Path, help="output folder (default: the config's output_dir)")
+    parser.add_argument(
+        "--config", type=Path, default=Path("config/eval.yaml"), help="evaluation YAML"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: the config's quick overrides"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="output folder (default: the config's output_dir)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -40,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"t2g-eval: {exc}", file=sys.stderr)
         return 2
     out = Path(cfg.output_dir)
-    print(f"t2g-eval: wrote {out / RESULTS_FILE}, {out / SUMMARY_FILE} and {len(results['plots'])} charts "
-          f"in {results['meta']['wall_s'] / 60:.1f} min")
+    print(
+        f"t2g-eval: wrote {out / RESULTS_FILE}, {out / SUMMARY_FILE} and {len(results['plots'])} charts "
+        f"in {results['meta']['wall_s'] / 60:.1f} min"
+    )
     return 0
 
 

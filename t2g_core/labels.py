@@ -30,16 +30,24 @@ class LabelSet:
         if not self.names:
             raise ValueError("LabelSet needs at least one class, got names=()")
         if len(self.names) > 255:
-            raise ValueError(f"LabelSet supports at most 255 classes (uint8 masks), got {len(self.names)}")
+            raise ValueError(
+                f"LabelSet supports at most 255 classes (uint8 masks), got {len(self.names)}"
+            )
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"class names must be unique, got {self.names}")
         if len(self.colors) != len(self.names):
-            raise ValueError(f"need one colour per class: {len(self.names)} names, {len(self.colors)} colours")
+            raise ValueError(
+                f"need one colour per class: {len(self.names)} names, {len(self.colors)} colours"
+            )
         for name, color in zip(self.names, self.colors):
             if len(color) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in color):
-                raise ValueError(f"colour of class {name!r} must be 3 ints in 0..255, got {color!r}")
+                raise ValueError(
+                    f"colour of class {name!r} must be 3 ints in 0..255, got {color!r}"
+                )
         if not isinstance(self.void_id, int) or not len(self.names) <= self.void_id <= 255:
-            raise ValueError(f"void_id must be an int in {len(self.names)}..255, got {self.void_id!r}")
+            raise ValueError(
+                f"void_id must be an int in {len(self.names)}..255, got {self.void_id!r}"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -62,7 +70,9 @@ class LabelSet:
             raise ValueError(f"{path}: expected a mapping at top level, got {type(doc).__name__}")
         unknown = set(doc) - _YAML_KEYS
         if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed {sorted(_YAML_KEYS)}")
+            raise ValueError(
+                f"{path}: unknown keys {sorted(unknown)}; allowed {sorted(_YAML_KEYS)}"
+            )
         if "void_id" not in doc or "classes" not in doc:
             raise ValueError(f"{path}: needs 'void_id' and 'classes'")
         names, colors = [], []
@@ -72,7 +82,9 @@ class LabelSet:
                     f"{path}: class entry {index} must have exactly keys {sorted(_CLASS_KEYS)}, got {entry!r}"
                 )
             if entry["id"] != index:
-                raise ValueError(f"{path}: class ids must be 0..K-1 in order; entry {index} has id {entry['id']!r}")
+                raise ValueError(
+                    f"{path}: class ids must be 0..K-1 in order; entry {index} has id {entry['id']!r}"
+                )
             names.append(str(entry["name"]))
             colors.append(tuple(entry["color"]))
         try:

@@ -46,8 +46,15 @@ def inverse_sqrt_frequency_weights(pixel_counts: np.ndarray | torch.Tensor) -> t
         the cross-entropy anyway, and an infinite weight would poison the normalisation).
     """
     counts = torch.as_tensor(np.asarray(pixel_counts), dtype=torch.float64)
-    if counts.ndim != 1 or len(counts) == 0 or bool((counts < 0).any()) or not bool((counts > 0).any()):
-        raise ValueError(f"pixel_counts must be (K,) non-negative with a positive entry, got {pixel_counts!r}")
+    if (
+        counts.ndim != 1
+        or len(counts) == 0
+        or bool((counts < 0).any())
+        or not bool((counts > 0).any())
+    ):
+        raise ValueError(
+            f"pixel_counts must be (K,) non-negative with a positive entry, got {pixel_counts!r}"
+        )
     freq = counts / counts.sum()
     present = freq > 0
     weights = torch.zeros_like(freq)
@@ -56,7 +63,9 @@ def inverse_sqrt_frequency_weights(pixel_counts: np.ndarray | torch.Tensor) -> t
     return (weights / weights.mean()).float()
 
 
-def _flatten_frames(sem_logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _flatten_frames(
+    sem_logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     if sem_logits.ndim == 5:  # (B, T, K, h, w) -> (B*T, K, h, w)
         sem_logits = sem_logits.flatten(0, 1)
         labels = labels.flatten(0, 1)
@@ -105,11 +114,15 @@ def segmentation_loss(
     if 0 <= void_id < num_classes:
         raise ValueError(f"void_id {void_id} collides with a class id in 0..{num_classes - 1}")
     if class_weights is not None and tuple(class_weights.shape) != (num_classes,):
-        raise ValueError(f"class_weights must be ({num_classes},), got {tuple(class_weights.shape)}")
+        raise ValueError(
+            f"class_weights must be ({num_classes},), got {tuple(class_weights.shape)}"
+        )
     valid = labels != void_id
     bad = labels[valid & ((labels < 0) | (labels >= num_classes))]
     if bad.numel():
-        raise ValueError(f"label id {int(bad[0])} is outside 0..{num_classes - 1} and is not void {void_id}")
+        raise ValueError(
+            f"label id {int(bad[0])} is outside 0..{num_classes - 1} and is not void {void_id}"
+        )
     logits = _upsample_to(sem_logits, tuple(labels.shape[-2:]))
     zero = logits.sum() * 0.0
     if not bool(valid.any()):
@@ -154,7 +167,9 @@ def stable_label_mask(
         mask = (labels == first).all(dim=-3) & (first[..., 0, :, :] != void_id)
     if valid is not None:
         if valid.dtype != torch.bool or valid.ndim < 3:
-            raise ValueError(f"valid must be (..., T, H, W) bool, got {valid.dtype} {tuple(valid.shape)}")
+            raise ValueError(
+                f"valid must be (..., T, H, W) bool, got {valid.dtype} {tuple(valid.shape)}"
+            )
         valid_all = valid.all(dim=-3)
         if mask is not None and valid_all.shape != mask.shape:
             raise ValueError(
@@ -202,7 +217,9 @@ def masked_temporal_consistency_loss(
             f"logits_a and logits_b must both be (N, K, h, w), got {tuple(logits_a.shape)} and {tuple(logits_b.shape)}"
         )
     if mask.dtype != torch.bool or mask.ndim != 3 or mask.shape[0] != logits_a.shape[0]:
-        raise ValueError(f"mask must be (N, H, W) bool with N={logits_a.shape[0]}, got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be (N, H, W) bool with N={logits_a.shape[0]}, got {mask.dtype} {tuple(mask.shape)}"
+        )
     if stop_gradient not in (None, "a", "b"):
         raise ValueError(f"stop_gradient must be None, 'a' or 'b', got {stop_gradient!r}")
     if stop_gradient == "a":
@@ -218,13 +235,19 @@ def masked_temporal_consistency_loss(
     log_p = log_p.permute(0, 2, 3, 1)[mask]  # (P, K)
     log_q = log_q.permute(0, 2, 3, 1)[mask]  # (P, K)
     log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
-    js = 0.5 * (log_p.exp() * (log_p - log_m)).sum(-1) + 0.5 * (log_q.exp() * (log_q - log_m)).sum(-1)
+    js = 0.5 * (log_p.exp() * (log_p - log_m)).sum(-1) + 0.5 * (log_q.exp() * (log_q - log_m)).sum(
+        -1
+    )
     return js.mean() / math.log(2.0)
 
 
 def consecutive_consistency_loss(
-    logits_prev: torch.Tensor, logits_cur: torch.Tensor, labels_prev: torch.Tensor, labels_cur: torch.Tensor,
-    *, void_id: int,
+    logits_prev: torch.Tensor,
+    logits_cur: torch.Tensor,
+    labels_prev: torch.Tensor,
+    labels_cur: torch.Tensor,
+    *,
+    void_id: int,
 ) -> torch.Tensor:
     """Penalise a change of prediction between consecutive frames where the true label did not change.
 
@@ -244,5 +267,7 @@ def consecutive_consistency_loss(
     Returns:
         Scalar tensor in [0, 1]; 0 when no pixel is stable.
     """
-    mask = stable_label_mask(torch.stack([labels_prev, labels_cur], dim=1), void_id=void_id)  # (N, H, W)
+    mask = stable_label_mask(
+        torch.stack([labels_prev, labels_cur], dim=1), void_id=void_id
+    )  # (N, H, W)
     return masked_temporal_consistency_loss(logits_prev, logits_cur, mask, stop_gradient=None)

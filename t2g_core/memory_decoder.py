@@ -29,7 +29,7 @@ frames are related only through attention of the shared queries.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +45,9 @@ def sine_position_encoding(h: int, w: int, dim: int, *, device: torch.device) ->
         (h * w, dim) float32; the first dim/2 channels encode y, the rest x, each as [sin, cos] pairs.
     """
     quarter = dim // 4
-    freqs = 10000.0 ** (-torch.arange(quarter, device=device, dtype=torch.float32) / quarter)  # (dim/4,)
+    freqs = 10000.0 ** (
+        -torch.arange(quarter, device=device, dtype=torch.float32) / quarter
+    )  # (dim/4,)
     ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h * 2 * math.pi
     xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w * 2 * math.pi
     ang_y = ys[:, None] * freqs  # (h, dim/4)
@@ -63,9 +65,13 @@ class TimeEncoding(nn.Module):
         num_frequencies: F periods, log-spaced in [min_period_s, max_period_s].
     """
 
-    def __init__(self, *, dim: int, num_frequencies: int, min_period_s: float, max_period_s: float) -> None:
+    def __init__(
+        self, *, dim: int, num_frequencies: int, min_period_s: float, max_period_s: float
+    ) -> None:
         super().__init__()
-        periods = torch.logspace(math.log10(min_period_s), math.log10(max_period_s), num_frequencies)
+        periods = torch.logspace(
+            math.log10(min_period_s), math.log10(max_period_s), num_frequencies
+        )
         # Derived from the config, so not saved in checkpoints.
         self.register_buffer("omega", 2 * math.pi / periods, persistent=False)
         self.proj = nn.Linear(2 * num_frequencies, dim)
@@ -110,8 +116,12 @@ class MemoryCrossAttention(nn.Module):
         """
         key_shift = F.linear(time_embedding, self.k.weight)  # (N, M, d)  = τ Wk
         value_shift = F.linear(time_embedding, self.v.weight)  # (N, M, d)  = τ Wv
-        k = torch.cat([k_m + key_shift[:, m, None] for m, k_m in enumerate(keys)], dim=1)  # (N, ΣL, d)
-        v = torch.cat([v_m + value_shift[:, m, None] for m, v_m in enumerate(values)], dim=1)  # (N, ΣL, d)
+        k = torch.cat(
+            [k_m + key_shift[:, m, None] for m, k_m in enumerate(keys)], dim=1
+        )  # (N, ΣL, d)
+        v = torch.cat(
+            [v_m + value_shift[:, m, None] for m, v_m in enumerate(values)], dim=1
+        )  # (N, ΣL, d)
         n, num_q, d = queries.shape
         heads = self.num_heads
         q = self.q(queries).reshape(n, num_q, heads, d // heads).transpose(1, 2)  # (N, h, Q, d/h)
@@ -128,7 +138,9 @@ class MemoryDecoderLayer(nn.Module):
         super().__init__()
         self.cross_attn = MemoryCrossAttention(dim=dim, num_heads=num_heads)
         self.self_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.ReLU(inplace=True), nn.Linear(ffn_dim, dim))
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_dim), nn.ReLU(inplace=True), nn.Linear(ffn_dim, dim)
+        )
         self.norm_cross = nn.LayerNorm(dim)
         self.norm_self = nn.LayerNorm(dim)
         self.norm_ffn = nn.LayerNorm(dim)
@@ -154,7 +166,11 @@ class SemanticHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.classes = nn.Linear(dim, num_classes + 1)
         self.mask_mlp = nn.Sequential(
-            nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim)
+            nn.Linear(dim, dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(dim, dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(dim, dim),
         )
 
     def forward(self, queries: torch.Tensor, pixel_embedding: torch.Tensor) -> torch.Tensor:
@@ -205,10 +221,14 @@ class MemoryDecoder(nn.Module):
         # N(0, 1) init as Mask2Former's nn.Embedding level embedding.
         self.level_embed = nn.Parameter(torch.randn(len(self.memory_strides), dim))
         self.time_encoding = TimeEncoding(
-            dim=dim, num_frequencies=num_frequencies, min_period_s=min_period_s, max_period_s=max_period_s
+            dim=dim,
+            num_frequencies=num_frequencies,
+            min_period_s=min_period_s,
+            max_period_s=max_period_s,
         )
         self.layers = nn.ModuleList(
-            MemoryDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim) for _ in range(num_layers)
+            MemoryDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim)
+            for _ in range(num_layers)
         )
         self.head = SemanticHead(dim=dim, num_classes=num_classes)
 
@@ -228,7 +248,10 @@ class MemoryDecoder(nn.Module):
         for level, stride in enumerate(self.memory_strides):
             n, d, h, w = fused[stride].shape
             tokens.append(fused[stride].flatten(2).transpose(1, 2))  # (N, h*w, d)
-            pos.append(sine_position_encoding(h, w, d, device=fused[stride].device) + self.level_embed[level])
+            pos.append(
+                sine_position_encoding(h, w, d, device=fused[stride].device)
+                + self.level_embed[level]
+            )
         tokens_all = torch.cat(tokens, dim=1)  # (N, L_tok, d)
         pos_all = torch.cat(pos, dim=0)  # (L_tok, d)
         projected = [layer.cross_attn.project(tokens_all, pos_all) for layer in self.layers]

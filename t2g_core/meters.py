@@ -13,12 +13,20 @@ from collections import deque
 import numpy as np
 
 from t2g_core.labels import LabelSet
-from t2g_core.metrics import ConfusionAccumulator, FlickerResult, VCResult, flicker_rate, video_consistency
+from t2g_core.metrics import (
+    ConfusionAccumulator,
+    FlickerResult,
+    VCResult,
+    flicker_rate,
+    video_consistency,
+)
 from t2g_core.postprocess import UNLABELLED, OccupancySummary
 
 #: What the flicker numbers measure, for the reports.
-FLICKER_PROTOCOL = ("share of gray-stable pixels (|gray change| <= 20 between consecutive frames, DGVSS) "
-                    "whose predicted class changes")
+FLICKER_PROTOCOL = (
+    "share of gray-stable pixels (|gray change| <= 20 between consecutive frames, DGVSS) "
+    "whose predicted class changes"
+)
 
 
 class FlickerMeter:
@@ -56,14 +64,18 @@ class GroundTruthMeter:
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """``pred``, ``gt``: ``(H, W) uint8``. Raises ``ValueError`` (state unchanged) for ids out of range."""
         if pred.shape != gt.shape:
-            raise ValueError(f"ground truth is {gt.shape[1]}x{gt.shape[0]}, the image {pred.shape[1]}x{pred.shape[0]}")
+            raise ValueError(
+                f"ground truth is {gt.shape[1]}x{gt.shape[0]}, the image {pred.shape[1]}x{pred.shape[0]}"
+            )
         gt = np.where(gt == UNLABELLED, np.uint8(self.void_id), gt)
         self.confusion.update(pred, gt)  # validates ids before anything is added
         self.frames += 1
         self._window.append((pred, gt))
         if len(self._window) == self.vc.n:
             preds, gts = zip(*self._window)
-            self.vc = self.vc.merge(video_consistency(preds, gts, n=self.vc.n, void_id=self.void_id))
+            self.vc = self.vc.merge(
+                video_consistency(preds, gts, n=self.vc.n, void_id=self.void_id)
+            )
 
     def report(self, names: tuple[str, ...]) -> dict:
         iou = self.confusion.per_class_iou()
@@ -96,10 +108,14 @@ class OccupancyMeter:
         frames = max(self.frames, 1)
         return {
             "frames": self.frames,
-            "mean_class_share": {name: round(float(share / frames), 6)
-                                 for name, share in zip(self.names, self._shares)},
+            "mean_class_share": {
+                name: round(float(share / frames), 6)
+                for name, share in zip(self.names, self._shares)
+            },
             "mean_unlabelled_share": round(self._unlabelled / frames, 6),
-            "mean_stability": finite_or_none(float(np.mean(self._stability)) if self._stability else math.nan),
+            "mean_stability": finite_or_none(
+                float(np.mean(self._stability)) if self._stability else math.nan
+            ),
         }
 
 

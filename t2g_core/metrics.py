@@ -19,7 +19,9 @@ DGVSS_GRAY_THRESHOLD = 20
 # ----------------------------------------------------------------------------------------------- mIoU
 
 
-def confusion_matrix(pred: np.ndarray, labels: np.ndarray, *, num_classes: int, void_id: int) -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, labels: np.ndarray, *, num_classes: int, void_id: int
+) -> np.ndarray:
     """(K, K) int64 counts, rows = ground truth, columns = prediction, void pixels skipped.
 
     Args:
@@ -31,13 +33,17 @@ def confusion_matrix(pred: np.ndarray, labels: np.ndarray, *, num_classes: int, 
     if pred.shape != labels.shape:
         raise ValueError(f"pred {pred.shape} and labels {labels.shape} differ in shape")
     if pred.dtype.kind not in "iu" or labels.dtype.kind not in "iu":
-        raise ValueError(f"pred and labels must be integer arrays, got {pred.dtype} and {labels.dtype}")
+        raise ValueError(
+            f"pred and labels must be integer arrays, got {pred.dtype} and {labels.dtype}"
+        )
     keep = labels != void_id
     gt = labels[keep].astype(np.int64)
     pr = pred[keep].astype(np.int64)
     if gt.size and (gt.min() < 0 or gt.max() >= num_classes):
         bad = gt[(gt < 0) | (gt >= num_classes)][0]
-        raise ValueError(f"label id {bad} is outside 0..{num_classes - 1} and is not void {void_id}")
+        raise ValueError(
+            f"label id {bad} is outside 0..{num_classes - 1} and is not void {void_id}"
+        )
     if pr.size and (pr.min() < 0 or pr.max() >= num_classes):
         bad = pr[(pr < 0) | (pr >= num_classes)][0]
         raise ValueError(f"predicted id {bad} is outside 0..{num_classes - 1}")
@@ -74,7 +80,9 @@ class ConfusionAccumulator:
 
     def update(self, pred: np.ndarray, labels: np.ndarray) -> None:
         """Add one or more frames: ``pred`` and ``labels`` as in :func:`confusion_matrix`."""
-        self.matrix += confusion_matrix(pred, labels, num_classes=self.num_classes, void_id=self.void_id)
+        self.matrix += confusion_matrix(
+            pred, labels, num_classes=self.num_classes, void_id=self.void_id
+        )
 
     def per_class_iou(self) -> np.ndarray:
         return per_class_iou(self.matrix)
@@ -157,7 +165,9 @@ def video_consistency(
     for pred, gt in zip(preds, labels, strict=True):
         pred, gt = np.asarray(pred), np.asarray(gt)
         if pred.shape != gt.shape or pred.ndim != 2:
-            raise ValueError(f"frame {frames}: pred {pred.shape} and labels {gt.shape} must both be (H, W)")
+            raise ValueError(
+                f"frame {frames}: pred {pred.shape} and labels {gt.shape} must both be (H, W)"
+            )
         if prev_gt is None:
             gt_run = np.ones(gt.shape, dtype=np.int64)
             pred_run = np.ones(gt.shape, dtype=np.int64)
@@ -228,7 +238,9 @@ def flicker_rate(
         gray_threshold: largest absolute gray difference (0..255) still counted as unchanged.
     """
     if frames is None and labels is None:
-        raise ValueError("flicker_rate needs frames (gray-stable pixels), labels (GT-stable pixels), or both")
+        raise ValueError(
+            "flicker_rate needs frames (gray-stable pixels), labels (GT-stable pixels), or both"
+        )
     if labels is not None and void_id is None:
         raise ValueError("void_id is required with labels")
     if not 0 <= gray_threshold <= 255:
@@ -261,7 +273,9 @@ def flicker_rate(
 def _gray(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.dtype != np.uint8 or frame.shape != (*shape, 3):
-        raise ValueError(f"frames must be (H, W, 3) uint8 matching predictions {shape}, got {frame.dtype} {frame.shape}")
+        raise ValueError(
+            f"frames must be (H, W, 3) uint8 matching predictions {shape}, got {frame.dtype} {frame.shape}"
+        )
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.int16)
 
 
@@ -334,7 +348,9 @@ def scores_per_stride(
         for indices in stride_phases(len(labels), stride=stride):
             preds = list(predict(indices))
             if len(preds) != len(indices):
-                raise ValueError(f"predict returned {len(preds)} predictions for {len(indices)} frames")
+                raise ValueError(
+                    f"predict returned {len(preds)} predictions for {len(indices)} frames"
+                )
             phase_labels = [labels[i] for i in indices]
             for pred, gt in zip(preds, phase_labels):
                 confusion.update(pred, gt)
@@ -349,5 +365,7 @@ def scores_per_stride(
                     gray_threshold=gray_threshold,
                 )
             )
-        scores[stride] = StrideScores(stride=stride, confusion=confusion.matrix, vc=vc, flicker=flicker)
+        scores[stride] = StrideScores(
+            stride=stride, confusion=confusion.matrix, vc=vc, flicker=flicker
+        )
     return scores

@@ -8,8 +8,8 @@ both give the same result. The per-frame model is the same code with T = 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -107,7 +107,11 @@ class T2GModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.trainable = nn.ModuleDict(
-            {"stability_queries": stability_queries, "pixel_decoder": pixel_decoder, "memory_decoder": memory_decoder}
+            {
+                "stability_queries": stability_queries,
+                "pixel_decoder": pixel_decoder,
+                "memory_decoder": memory_decoder,
+            }
         )
         if pixel_fusion is not None:
             self.trainable["pixel_fusion"] = pixel_fusion
@@ -140,14 +144,18 @@ class T2GModel(nn.Module):
         levels = stability_queries({s: f.float() for s, f in features.items()})
         fused, pixel_embedding = pixel_decoder(levels)
         keys, values = memory_decoder.project_memory(fused)
-        return FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values)
+        return FrameFeatures(
+            pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values
+        )
 
     @property
     def pixel_fusion(self) -> PixelMemoryFusion | None:
         """The per-pixel temporal fusion, or ``None`` (per-frame model, or a model built without it)."""
         return self.trainable["pixel_fusion"] if "pixel_fusion" in self.trainable else None
 
-    def fuse(self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor) -> torch.Tensor:
+    def fuse(
+        self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor
+    ) -> torch.Tensor:
         """The pixel embedding the head decodes, and the next fusion state (``temporal_fusion``).
 
         Args:
@@ -203,7 +211,9 @@ class T2GModel(nn.Module):
         """
         return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=True)
 
-    def forward_clip(self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True) -> ClipPrediction:
+    def forward_clip(
+        self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True
+    ) -> ClipPrediction:
         """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t and from
         the fused pixel state of frames 0..t-1 (the state starts empty at frame 0, as after a reset).
 
@@ -223,7 +233,9 @@ class T2GModel(nn.Module):
             raise ValueError(f"times_s must have shape {(b, t_clip)}, got {tuple(times_s.shape)}")
         if not torch.isfinite(times_s).all():
             raise ValueError(f"times_s must be finite, got {times_s.tolist()}")
-        features = self.encode_frames(clip.reshape(b * t_clip, *clip.shape[2:]))  # frame (b, t) at b*T+t
+        features = self.encode_frames(
+            clip.reshape(b * t_clip, *clip.shape[2:])
+        )  # frame (b, t) at b*T+t
         frames = [features.select(slice(t, None, t_clip)) for t in range(t_clip)]
         times = times_s.to(torch.float64)
         per_frame = []
@@ -231,10 +243,16 @@ class T2GModel(nn.Module):
         for t in range(t_clip):
             first = max(0, t - self.memory_length + 1)
             offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M)
-            gap = (times[:, t - 1] - times[:, t]).float() if t > 0 else times.new_zeros(b).float()  # (B,)
+            gap = (
+                (times[:, t - 1] - times[:, t]).float() if t > 0 else times.new_zeros(b).float()
+            )  # (B,)
             state = self.fuse(frames[t].pixel_embedding, state, gap)
-            per_frame.append(self._decode(frames[t], frames[first : t + 1], offsets, state, with_aux=with_aux))
-        stacked = [torch.stack(outputs, dim=1) for outputs in zip(*per_frame)]  # each (B, T, K, h, w)
+            per_frame.append(
+                self._decode(frames[t], frames[first : t + 1], offsets, state, with_aux=with_aux)
+            )
+        stacked = [
+            torch.stack(outputs, dim=1) for outputs in zip(*per_frame)
+        ]  # each (B, T, K, h, w)
         return ClipPrediction(sem_logits=stacked[-1], aux_sem_logits=tuple(stacked[:-1]))
 
     def _decode(
@@ -275,7 +293,9 @@ def build_model(cfg: ModelConfig) -> T2GModel:
     backbone = build_backbone(cfg.backbone.name, weights=cfg.backbone.weights)
     return T2GModel(
         backbone=backbone,
-        stability_queries=StabilityQueries(in_channels=backbone.out_channels, dim=cfg.dim, num_queries=cfg.num_queries),
+        stability_queries=StabilityQueries(
+            in_channels=backbone.out_channels, dim=cfg.dim, num_queries=cfg.num_queries
+        ),
         pixel_decoder=PixelDecoder(dim=cfg.dim),
         memory_decoder=MemoryDecoder(
             dim=cfg.dim,

@@ -45,7 +45,9 @@ class PixelDecoder(nn.Module):
         self.blocks = nn.ModuleDict({str(s): SeparableBlock(dim=dim) for s in (32, 16, 8)})
         self.embed = nn.Conv2d(dim, dim, kernel_size=1)
 
-    def forward(self, levels: dict[int, torch.Tensor]) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    def forward(
+        self, levels: dict[int, torch.Tensor]
+    ) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
         """Fuse one frame batch.
 
         Args:
@@ -57,6 +59,8 @@ class PixelDecoder(nn.Module):
         """
         fused = {32: self.blocks["32"](levels[32])}
         for coarse, fine in ((32, 16), (16, 8)):
-            up = F.interpolate(fused[coarse], size=levels[fine].shape[-2:], mode="bilinear", align_corners=False)
+            up = F.interpolate(
+                fused[coarse], size=levels[fine].shape[-2:], mode="bilinear", align_corners=False
+            )
             fused[fine] = self.blocks[str(fine)](levels[fine] + up)
         return fused, self.embed(fused[8])

@@ -34,4 +34,6 @@ def shipped_path(*parts: str) -> Path:
     for candidate in candidates:
         if candidate.exists():
             return candidate
-    raise FileNotFoundError(f"{'/'.join(parts)} not found; looked in: " + ", ".join(map(str, candidates)))
+    raise FileNotFoundError(
+        f"{'/'.join(parts)} not found; looked in: " + ", ".join(map(str, candidates))
+    )

@@ -39,8 +39,14 @@ class VideoFormatError(RuntimeError):
     """No browser-playable video format can be written here (the message lists what was tried)."""
 
 
-def compose_frame(frame_rgb: np.ndarray, label_maps: Sequence[np.ndarray], *, lut: np.ndarray,
-                  captions: Sequence[str], panel_width: int) -> np.ndarray:
+def compose_frame(
+    frame_rgb: np.ndarray,
+    label_maps: Sequence[np.ndarray],
+    *,
+    lut: np.ndarray,
+    captions: Sequence[str],
+    panel_width: int,
+) -> np.ndarray:
     """One video frame: the input and each label map, colourised, side by side with captions.
 
     Args:
@@ -59,22 +65,29 @@ def compose_frame(frame_rgb: np.ndarray, label_maps: Sequence[np.ndarray], *, lu
     """
     _check_image(frame_rgb)
     if len(captions) != len(label_maps) + 1:
-        raise ValueError(f"{len(captions)} captions for the input and {len(label_maps)} label "
-                         "maps; give one caption per panel, the input's first")
+        raise ValueError(
+            f"{len(captions)} captions for the input and {len(label_maps)} label "
+            "maps; give one caption per panel, the input's first"
+        )
     if panel_width < 16:
         raise ValueError(f"panel_width must be >= 16 pixels, got {panel_width}")
     h, w = frame_rgb.shape[:2]
     for k, labels in enumerate(label_maps):
         if not isinstance(labels, np.ndarray) or labels.dtype != np.uint8 or labels.shape != (h, w):
-            raise ValueError(f"label map {k} must be ({h}, {w}) uint8 like the frame, got "
-                             f"{getattr(labels, 'shape', type(labels).__name__)} "
-                             f"{getattr(labels, 'dtype', '')}")
+            raise ValueError(
+                f"label map {k} must be ({h}, {w}) uint8 like the frame, got "
+                f"{getattr(labels, 'shape', type(labels).__name__)} "
+                f"{getattr(labels, 'dtype', '')}"
+            )
     height = max(2, round(h * panel_width / w))
     tiles = [cv2.resize(frame_rgb, (panel_width, height), interpolation=cv2.INTER_AREA)]
     # Nearest neighbour: a resized label map must keep palette colours, not blends of them.
-    tiles += [np.take(lut, cv2.resize(labels, (panel_width, height),
-                                      interpolation=cv2.INTER_NEAREST), axis=0)
-              for labels in label_maps]
+    tiles += [
+        np.take(
+            lut, cv2.resize(labels, (panel_width, height), interpolation=cv2.INTER_NEAREST), axis=0
+        )
+        for labels in label_maps
+    ]
     composed = np.concatenate([_captioned(t, c) for t, c in zip(tiles, captions)], axis=1)
     pad_h, pad_w = composed.shape[0] % 2, composed.shape[1] % 2
     return np.pad(composed, ((0, pad_h), (0, pad_w), (0, 0))) if pad_h or pad_w else composed
@@ -102,13 +115,22 @@ class SideBySideWriter:
     Use as a context manager, or call :meth:`close`, which returns the path written.
     """
 
-    def __init__(self, stem: str | Path, *, label_set: LabelSet, captions: Sequence[str],
-                 fps: float | None = None, panel_width: int = 400,
-                 formats: Sequence[str] = FORMATS, still_index: int | None = None) -> None:
+    def __init__(
+        self,
+        stem: str | Path,
+        *,
+        label_set: LabelSet,
+        captions: Sequence[str],
+        fps: float | None = None,
+        panel_width: int = 400,
+        formats: Sequence[str] = FORMATS,
+        still_index: int | None = None,
+    ) -> None:
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
-            raise ValueError(f"formats must be a non-empty subset of {FORMATS}, "
-                             f"got {tuple(formats)}")
+            raise ValueError(
+                f"formats must be a non-empty subset of {FORMATS}, got {tuple(formats)}"
+            )
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
         self.stem = Path(stem)
@@ -126,15 +148,25 @@ class SideBySideWriter:
         self._gif: list = []  # Pillow palette images, written at close
         self._closed = False
 
-    def add(self, frame_rgb: np.ndarray, label_maps: Sequence[np.ndarray], *,
-            stamp_s: float | None = None) -> None:
+    def add(
+        self,
+        frame_rgb: np.ndarray,
+        label_maps: Sequence[np.ndarray],
+        *,
+        stamp_s: float | None = None,
+    ) -> None:
         """Append one frame (see :func:`compose_frame`); ``stamp_s`` is needed while fps is None."""
         if self._closed:
             raise ValueError(f"{self.stem}: the side-by-side video is closed")
         if self.fps is None and stamp_s is None:
             raise ValueError("stamp_s is needed to estimate the frame rate (or give fps)")
-        composed = compose_frame(frame_rgb, label_maps, lut=self._lut, captions=self.captions,
-                                 panel_width=self.panel_width)
+        composed = compose_frame(
+            frame_rgb,
+            label_maps,
+            lut=self._lut,
+            captions=self.captions,
+            panel_width=self.panel_width,
+        )
         if self.frames == self.still_index:
             self.still = composed
         self.frames += 1
@@ -190,9 +222,11 @@ class SideBySideWriter:
                 break
             tried.append(f"{ext} ({_FOURCC[ext]}: not supported by this cv2 build)")
         if self.path is None:
-            raise VideoFormatError(f"cannot write {self.stem}: tried {', '.join(tried)}; "
-                                   "install an OpenCV with FFmpeg (H.264 or VP8) or Pillow for "
-                                   "a GIF")
+            raise VideoFormatError(
+                f"cannot write {self.stem}: tried {', '.join(tried)}; "
+                "install an OpenCV with FFmpeg (H.264 or VP8) or Pillow for "
+                "a GIF"
+            )
         pending, self._pending = self._pending, []
         for composed, _ in pending:
             self._put(composed)
@@ -211,8 +245,9 @@ class SideBySideWriter:
         self._gif = []
 
 
-def _open_video(path: Path, fourcc: str, fps: float,
-                size: tuple[int, int]) -> cv2.VideoWriter | None:
+def _open_video(
+    path: Path, fourcc: str, fps: float, size: tuple[int, int]
+) -> cv2.VideoWriter | None:
     """An opened cv2 writer, or None (and no file left behind) when the codec is not there."""
     with _quiet_stderr():  # FFmpeg prints a screen of errors for each encoder it cannot open
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
@@ -256,8 +291,15 @@ def _captioned(tile: np.ndarray, text: str) -> np.ndarray:
 
 
 def _check_image(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 \
-            or frame.shape[2] != 3 or 0 in frame.shape:
-        raise ValueError(f"frame_rgb must be a non-empty (H, W, 3) uint8 RGB array, got "
-                         f"{getattr(frame, 'shape', type(frame).__name__)} "
-                         f"{getattr(frame, 'dtype', '')}")
+    if (
+        not isinstance(frame, np.ndarray)
+        or frame.dtype != np.uint8
+        or frame.ndim != 3
+        or frame.shape[2] != 3
+        or 0 in frame.shape
+    ):
+        raise ValueError(
+            f"frame_rgb must be a non-empty (H, W, 3) uint8 RGB array, got "
+            f"{getattr(frame, 'shape', type(frame).__name__)} "
+            f"{getattr(frame, 'dtype', '')}"
+        )

@@ -65,9 +65,15 @@ class LevelModulation(nn.Module):
         query_keys = self.wq(queries) @ self.wk.weight  # (Q, d)
         attn = torch.softmax(query_keys @ xn.transpose(1, 2) * self.scale, dim=-1)  # (N, Q, P)
         summaries = self.wv(attn @ xn)  # (N, Q, d)  = U
-        summary_keys = self.rk(summaries) @ self.rq.weight  # (N, Q, d)  so X̄ Rq (U Rk)^T = X̄ @ this^T
-        read = torch.softmax(xn @ summary_keys.transpose(1, 2) * self.scale, dim=-1)  # (N, P, Q)  = B
-        y = x + read @ self.ro(self.rv(summaries))  # (N, P, d); rows of B sum to 1, so bo passes through
+        summary_keys = (
+            self.rk(summaries) @ self.rq.weight
+        )  # (N, Q, d)  so X̄ Rq (U Rk)^T = X̄ @ this^T
+        read = torch.softmax(
+            xn @ summary_keys.transpose(1, 2) * self.scale, dim=-1
+        )  # (N, P, Q)  = B
+        y = x + read @ self.ro(
+            self.rv(summaries)
+        )  # (N, P, d); rows of B sum to 1, so bo passes through
         return y.transpose(1, 2).reshape(n, d, h, w)  # (N, d, h, w)
 
 
@@ -85,7 +91,10 @@ class StabilityQueries(nn.Module):
         # Unit-variance init as nn.Embedding (Mask2Former's query features): distinct anchors from step 0.
         self.queries = nn.Parameter(torch.randn(num_queries, dim))
         self.levels = nn.ModuleDict(
-            {str(s): LevelModulation(in_channels=c, dim=dim) for s, c in sorted(in_channels.items())}
+            {
+                str(s): LevelModulation(in_channels=c, dim=dim)
+                for s, c in sorted(in_channels.items())
+            }
         )
 
     def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:

@@ -77,17 +77,24 @@ class PixelMemoryFusion(nn.Module):
         # from [E; A] (2d channels) it was the largest matrix product of training.
         self.gate = nn.Conv2d(key_dim + value_dim + 2, dim, 1)
         self.time_encoding = TimeEncoding(
-            dim=dim, num_frequencies=num_frequencies, min_period_s=min_period_s, max_period_s=max_period_s
+            dim=dim,
+            num_frequencies=num_frequencies,
+            min_period_s=min_period_s,
+            max_period_s=max_period_s,
         )
         # softplus^-1(T0): the learned time constant starts at init_time_constant_s.
-        self.time_constant_raw = nn.Parameter(torch.tensor(math.log(math.expm1(init_time_constant_s))))
+        self.time_constant_raw = nn.Parameter(
+            torch.tensor(math.log(math.expm1(init_time_constant_s)))
+        )
 
     @property
     def time_constant_s(self) -> torch.Tensor:
         """T_g in seconds (a scalar tensor)."""
         return F.softplus(self.time_constant_raw)
 
-    def forward(self, embedding: torch.Tensor, state: torch.Tensor, offset_s: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, embedding: torch.Tensor, state: torch.Tensor, offset_s: torch.Tensor
+    ) -> torch.Tensor:
         """F_t from E_t and S_{t-1}.
 
         Args:
@@ -105,12 +112,18 @@ class PixelMemoryFusion(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward`` plus the gate g, (N, d, h, w) in [0, 1] (for tests and diagnostics)."""
         if embedding.shape != state.shape:
-            raise ValueError(f"state {tuple(state.shape)} must match the embedding {tuple(embedding.shape)}")
+            raise ValueError(
+                f"state {tuple(state.shape)} must match the embedding {tuple(embedding.shape)}"
+            )
         n, _, h, w = embedding.shape
         radius = self.window // 2
         q = _pointwise(self.query, embedding)  # (N, d_k, h, w)
-        k = F.pad(_pointwise(self.key, state), (radius,) * 4, mode="replicate")  # (N, d_k, h+2r, w+2r)
-        v = F.pad(_pointwise(self.value, state), (radius,) * 4, mode="replicate")  # (N, d_v, h+2r, w+2r)
+        k = F.pad(
+            _pointwise(self.key, state), (radius,) * 4, mode="replicate"
+        )  # (N, d_k, h+2r, w+2r)
+        v = F.pad(
+            _pointwise(self.value, state), (radius,) * 4, mode="replicate"
+        )  # (N, d_v, h+2r, w+2r)
         shifts = [(dy, dx) for dy in range(self.window) for dx in range(self.window)]
         scale = 1.0 / math.sqrt(self.key_dim)
         logits = torch.stack(
@@ -118,15 +131,21 @@ class PixelMemoryFusion(nn.Module):
         )  # (N, k*k, h, w)
         attention = (logits + self.position_bias[:, None, None]).softmax(dim=1)  # (N, k*k, h, w)
         read = sum(
-            attention[:, j : j + 1] * v[:, :, dy : dy + h, dx : dx + w] for j, (dy, dx) in enumerate(shifts)
+            attention[:, j : j + 1] * v[:, :, dy : dy + h, dx : dx + w]
+            for j, (dy, dx) in enumerate(shifts)
         )  # (N, d_v, h, w), u
         aligned = _pointwise(self.out, read)  # (N, d, h, w), A
-        agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[:, None]  # (N, 1, h, w)
+        agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[
+            :, None
+        ]  # (N, 1, h, w)
         peak = attention.amax(dim=1, keepdim=True)  # (N, 1, h, w)
         time_features = self.time_encoding(offset_s.reshape(n, 1).float())[:, 0]  # (N, d)
         gate_logits = _pointwise(self.gate, torch.cat([q, read, agreement, peak], dim=1))
         decay = torch.exp(-offset_s.reshape(n).float().abs() / self.time_constant_s)  # (N,)
-        gate = torch.sigmoid(gate_logits + time_features[:, :, None, None]) * decay[:, None, None, None]
+        gate = (
+            torch.sigmoid(gate_logits + time_features[:, :, None, None])
+            * decay[:, None, None, None]
+        )
         return embedding + gate * (aligned - embedding), gate
 
 

@@ -23,19 +23,26 @@ from t2g_core.config import load_model_config
 from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.labels import LabelSet
 from t2g_core.model import build_model
-from t2g_core.training.config import load_train_config
 from t2g_core.training.backbone_onnx import OrtBackbone
+from t2g_core.training.config import load_train_config
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
 from t2g_core.training.trainer import STATE_FILE, Trainer
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="t2g-train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="training YAML, e.g. config/train_camvid.yaml")
-    parser.add_argument("--resume", action="store_true", help=f"continue from <out_dir>/{STATE_FILE}")
+    parser.add_argument(
+        "--config", required=True, help="training YAML, e.g. config/train_camvid.yaml"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help=f"continue from <out_dir>/{STATE_FILE}"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--bank-cache", help="folder to reuse/save the feature bank (keyed by data, backbone, "
-                        "bank config and seed)")
+    parser.add_argument(
+        "--bank-cache",
+        help="folder to reuse/save the feature bank (keyed by data, backbone, "
+        "bank config and seed)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads (overrides optim.threads)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     args = parser.parse_args(argv)
@@ -48,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not state_path.is_file():
         parser.error(f"--resume: no {state_path} to continue from")
     if not args.resume and out_dir.exists() and any(out_dir.iterdir()):
-        parser.error(f"{out_dir} is not empty: pass --resume to continue it, or choose another out_dir")
+        parser.error(
+            f"{out_dir} is not empty: pass --resume to continue it, or choose another out_dir"
+        )
 
     device = torch.device(args.device)
     if world > 1:
@@ -65,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if config.init_from:
         _warm_start(model, Path(config.init_from))
     if model.config.num_classes != label_set.num_classes:
-        parser.error(f"{config.model} predicts {model.config.num_classes} classes, {config.labels} has "
-                     f"{label_set.num_classes}")
+        parser.error(
+            f"{config.model} predicts {model.config.num_classes} classes, {config.labels} has "
+            f"{label_set.num_classes}"
+        )
     train = CamVidSplit(config.data_root, split=check_not_test_split("train"))
     val = CamVidSplit(config.data_root, split=check_not_test_split(config.eval.val_split))
     bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
@@ -75,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         trainer.load_state(state_path)
     summary = trainer.run(progress=not args.no_progress)
     if rank == 0:
-        print(f"done: {summary['steps']} steps in {summary['minutes']:.1f} min, best val mIoU "
-              f"{summary['best_val_miou']:.4f} -> {out_dir / 'best.pt'}")
+        print(
+            f"done: {summary['steps']} steps in {summary['minutes']:.1f} min, best val mIoU "
+            f"{summary['best_val_miou']:.4f} -> {out_dir / 'best.pt'}"
+        )
     if world > 1:
         dist.destroy_process_group()
     return 0
@@ -92,7 +105,9 @@ def _warm_start(model, path: Path) -> None:
     state = loaded.model.trainable.state_dict()
     missing, unexpected = model.trainable.load_state_dict(state, strict=False)
     if unexpected:
-        raise CheckpointError(f"{path}: weights for modules this model does not have: {unexpected[:5]}")
+        raise CheckpointError(
+            f"{path}: weights for modules this model does not have: {unexpected[:5]}"
+        )
     new_modules = sorted({key.split(".")[0] for key in missing})
     print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
 
@@ -108,10 +123,21 @@ def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -
             print(f"feature bank: loading {cache}", flush=True)
             return FeatureBank.load(cache)
     runner = None
-    if torch.device(args.device).type == "cpu":  # the frozen backbone in onnxruntime: same maps, ~6x faster than eager torch here
-        runner = OrtBackbone(model.backbone, input_size=tuple(config.bank.crop_size), threads=torch.get_num_threads())
-    bank = build_feature_bank(train, model.backbone, config.bank, seed=config.seed, void_id=void_id,
-                              progress=not args.no_progress and rank == 0, runner=runner)
+    if (
+        torch.device(args.device).type == "cpu"
+    ):  # the frozen backbone in onnxruntime: same maps, ~6x faster than eager torch here
+        runner = OrtBackbone(
+            model.backbone, input_size=tuple(config.bank.crop_size), threads=torch.get_num_threads()
+        )
+    bank = build_feature_bank(
+        train,
+        model.backbone,
+        config.bank,
+        seed=config.seed,
+        void_id=void_id,
+        progress=not args.no_progress and rank == 0,
+        runner=runner,
+    )
     print(f"feature bank: {len(bank)} frames", flush=True)
     if cache is not None and rank == 0:
         bank.save(cache)

@@ -24,7 +24,9 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """
     if frames.ndim == 3:
         frames = frames[None]
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
+    return (
+        torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    )  # (N, 3, H, W)
 
 
 def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -58,7 +60,9 @@ def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
     lead = labels.shape[:-2]
-    flat = labels.reshape(-1, 1, *labels.shape[-2:]).float()  # (N, 1, H, W); interpolate needs float
+    flat = labels.reshape(
+        -1, 1, *labels.shape[-2:]
+    ).float()  # (N, 1, H, W); interpolate needs float
     out = F.interpolate(flat, size=size, mode="nearest-exact")
     return out.reshape(*lead, *size).to(labels.dtype)  # (..., h, w)
 

@@ -9,8 +9,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from t2g_ros.stats import DROP_REASONS, PeriodStats, percentile
 
 
-def problems(period: PeriodStats, *, silent_s: float, no_input_warn_s: float, topic: str,
-             publishers: int, max_age_s: float, notes: list[str]) -> list[str]:
+def problems(
+    period: PeriodStats,
+    *,
+    silent_s: float,
+    no_input_warn_s: float,
+    topic: str,
+    publishers: int,
+    max_age_s: float,
+    notes: list[str],
+) -> list[str]:
     """What is wrong in this period, most urgent first; empty when all is well.
 
     Args:
@@ -22,26 +30,38 @@ def problems(period: PeriodStats, *, silent_s: float, no_input_warn_s: float, to
     """
     found = []
     if silent_s > no_input_warn_s:
-        why = (f"{publishers} publisher(s) matched: frames lost in transport? (README, Reliability)"
-               if publishers else "no publisher matched: a wrong topic, or an incompatible QoS")
+        why = (
+            f"{publishers} publisher(s) matched: frames lost in transport? (README, Reliability)"
+            if publishers
+            else "no publisher matched: a wrong topic, or an incompatible QoS"
+        )
         found.append(f"no input on {topic} for {silent_s:.0f} s, {why}")
     for reason in DROP_REASONS:
         count = period.drops.get(reason, 0)
         if count:
             detail = period.last_problem.get(reason, "")
-            found.append({
-                "stale": f"dropped {count} stale frame(s) (over input.max_age_s {max_age_s:g} s)",
-                "too_large": f"dropped {count} frame(s) over input.max_pixels: {detail}",
-                "bad_input": f"dropped {count} bad frame(s): {detail}",
-                "internal_error": f"internal error on {count} frame(s): {detail}",
-                "lost_in_transport": f"{count} frame(s) lost in transport (DDS lost-sample events)",
-            }[reason])
+            found.append(
+                {
+                    "stale": f"dropped {count} stale frame(s) (over input.max_age_s {max_age_s:g} s)",
+                    "too_large": f"dropped {count} frame(s) over input.max_pixels: {detail}",
+                    "bad_input": f"dropped {count} bad frame(s): {detail}",
+                    "internal_error": f"internal error on {count} frame(s): {detail}",
+                    "lost_in_transport": f"{count} frame(s) lost in transport (DDS lost-sample events)",
+                }[reason]
+            )
     return found + notes
 
 
-def period_values(period: PeriodStats, totals: PeriodStats, *, elapsed_s: float, overwritten: int,
-                  last_reset_reason: str, memory_length: int,
-                  clock_offset_s: float | None) -> dict[str, Any]:
+def period_values(
+    period: PeriodStats,
+    totals: PeriodStats,
+    *,
+    elapsed_s: float,
+    overwritten: int,
+    last_reset_reason: str,
+    memory_length: int,
+    clock_offset_s: float | None,
+) -> dict[str, Any]:
     """The key/values of one report: rates over the ``elapsed_s`` measured since the last report,
     p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason)."""
     values = {
@@ -56,25 +76,34 @@ def period_values(period: PeriodStats, totals: PeriodStats, *, elapsed_s: float,
         "frames_out_total": totals.frames_out,
         "dropped_overwritten_total": overwritten,
     }
-    values.update({f"dropped_{reason}_total": totals.drops.get(reason, 0)
-                   for reason in DROP_REASONS})
-    values.update({
-        "memory_resets_total": totals.memory_resets,
-        "last_memory_reset_reason": last_reset_reason,
-        "mode": "temporal" if memory_length > 1 else "per-frame",
-        "memory_length": memory_length,
-    })
+    values.update(
+        {f"dropped_{reason}_total": totals.drops.get(reason, 0) for reason in DROP_REASONS}
+    )
+    values.update(
+        {
+            "memory_resets_total": totals.memory_resets,
+            "last_memory_reset_reason": last_reset_reason,
+            "mode": "temporal" if memory_length > 1 else "per-frame",
+            "memory_length": memory_length,
+        }
+    )
     return values
 
 
-def diagnostic_array(*, name: str, hardware_id: str, found: list[str], values: dict[str, Any],
-                     stamp: Any) -> DiagnosticArray:
+def diagnostic_array(
+    *, name: str, hardware_id: str, found: list[str], values: dict[str, Any], stamp: Any
+) -> DiagnosticArray:
     """One status: WARN with every problem ``found`` joined by "; ", else OK "ok"."""
     status = DiagnosticStatus(
         level=DiagnosticStatus.WARN if found else DiagnosticStatus.OK,
-        message="; ".join(found) if found else "ok", name=name, hardware_id=hardware_id,
-        values=[KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
-                for k, v in values.items()])
+        message="; ".join(found) if found else "ok",
+        name=name,
+        hardware_id=hardware_id,
+        values=[
+            KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
+            for k, v in values.items()
+        ],
+    )
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array

@@ -60,7 +60,8 @@ class ImageTooLargeError(ImageDecodeError):
 def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"{what} is {width}x{height} = {width * height} px, over the cap of {max_pixels} px")
+            f"{what} is {width}x{height} = {width * height} px, over the cap of {max_pixels} px"
+        )
 
 
 def image_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -98,11 +99,19 @@ def image_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
         )
     data = np.frombuffer(msg.data, np.uint8)
     if data.size < step * height:
-        raise ImageDecodeError(f"data has {data.size} bytes, expected step {step} x height {height} = {step * height}")
+        raise ImageDecodeError(
+            f"data has {data.size} bytes, expected step {step} x height {height} = {step * height}"
+        )
 
-    dtype = np.dtype(np.uint8) if layout.itemsize == 1 else np.dtype(">u2" if msg.is_bigendian else "<u2")
+    dtype = (
+        np.dtype(np.uint8)
+        if layout.itemsize == 1
+        else np.dtype(">u2" if msg.is_bigendian else "<u2")
+    )
     pixels = np.ndarray(  # view honouring row padding; inner dims are packed per the encoding
-        (height, width, layout.channels), dtype, buffer=data,
+        (height, width, layout.channels),
+        dtype,
+        buffer=data,
         strides=(step, layout.channels * layout.itemsize, layout.itemsize),
     )
     if layout.itemsize == 2:
@@ -143,24 +152,32 @@ def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     if data.size == 0:
         raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data")
     if "compresseddepth" in msg.format.lower():
-        raise ImageDecodeError(f"format {msg.format!r} (compressed_depth_image_transport) is not supported")
+        raise ImageDecodeError(
+            f"format {msg.format!r} (compressed_depth_image_transport) is not supported"
+        )
     try:
         header = read_header(data)
     except HeaderError as exc:
         raise ImageDecodeError(f"{exc} (format {msg.format!r})") from None
-    _check_pixels(header.width, header.height, max_pixels,
-                  f"{header.kind.upper()} (format {msg.format!r})")
+    _check_pixels(
+        header.width, header.height, max_pixels, f"{header.kind.upper()} (format {msg.format!r})"
+    )
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if decoded is None:
-        raise ImageDecodeError(f"cannot decode {data.size} bytes (format {msg.format!r}): corrupt or truncated")
+        raise ImageDecodeError(
+            f"cannot decode {data.size} bytes (format {msg.format!r}): corrupt or truncated"
+        )
     if decoded.dtype == np.uint16:
         decoded = cv2.convertScaleAbs(decoded, alpha=_SCALE_16_TO_8)
     elif decoded.dtype != np.uint8:
-        raise ImageDecodeError(f"decoded image has unsupported depth {decoded.dtype} (format {msg.format!r})")
+        raise ImageDecodeError(
+            f"decoded image has unsupported depth {decoded.dtype} (format {msg.format!r})"
+        )
     if header.baseline_jpeg and np.all(decoded[-1] == _JPEG_FILL):
         raise ImageDecodeError(
             f"JPEG ({data.size} bytes, format {msg.format!r}) is cut short: its last rows are the "
-            "decoder's grey fill (a cut frame with an end marker appended?)")
+            "decoder's grey fill (a cut frame with an end marker appended?)"
+        )
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     codes = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
     if channels not in codes:
@@ -168,7 +185,9 @@ def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return cv2.cvtColor(decoded, codes[channels])
 
 
-def rgb_to_image_fields(image: np.ndarray, encoding: str, *, data_type: DataType = "array") -> dict[str, Any]:
+def rgb_to_image_fields(
+    image: np.ndarray, encoding: str, *, data_type: DataType = "array"
+) -> dict[str, Any]:
     """Fields of a sensor_msgs/Image holding ``image``, as ``cv_bridge.cv2_to_imgmsg`` fills them.
 
     Args:
@@ -184,13 +203,22 @@ def rgb_to_image_fields(image: np.ndarray, encoding: str, *, data_type: DataType
         ``dict(height, width, encoding, is_bigendian=0, step, data)`` with packed rows
         (``step = width * bytes per pixel``) and little-endian floats.
     """
-    expected = {"rgb8": (3, np.uint8), "bgr8": (3, np.uint8), "mono8": (2, np.uint8), "32FC1": (2, np.float32)}
+    expected = {
+        "rgb8": (3, np.uint8),
+        "bgr8": (3, np.uint8),
+        "mono8": (2, np.uint8),
+        "32FC1": (2, np.float32),
+    }
     if encoding not in expected:
-        raise ValueError(f"unsupported output encoding {encoding!r}; supported: {', '.join(expected)}")
+        raise ValueError(
+            f"unsupported output encoding {encoding!r}; supported: {', '.join(expected)}"
+        )
     ndim, dtype = expected[encoding]
     if image.ndim != ndim or image.dtype != dtype or (ndim == 3 and image.shape[2] != 3):
         shape = "(H, W, 3)" if ndim == 3 else "(H, W)"
-        raise ValueError(f"{encoding} needs a {shape} {np.dtype(dtype)} array, got {image.shape} {image.dtype}")
+        raise ValueError(
+            f"{encoding} needs a {shape} {np.dtype(dtype)} array, got {image.shape} {image.dtype}"
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"cannot encode an empty image of shape {image.shape}")
     if encoding == "bgr8":
@@ -209,7 +237,11 @@ def rgb_to_image_fields(image: np.ndarray, encoding: str, *, data_type: DataType
 
 
 def rgb_to_compressed_fields(
-    image: np.ndarray, fmt: Literal["jpeg", "png"] = "jpeg", quality: int = 85, *, data_type: DataType = "array"
+    image: np.ndarray,
+    fmt: Literal["jpeg", "png"] = "jpeg",
+    quality: int = 85,
+    *,
+    data_type: DataType = "array",
 ) -> dict[str, Any]:
     """Fields of a sensor_msgs/CompressedImage holding ``image``, as image_transport's compressed plugin.
 
@@ -229,8 +261,12 @@ def rgb_to_compressed_fields(
         raise ValueError(f"unsupported compression format {fmt!r}; use 'jpeg' or 'png'")
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be 1..100, got {quality}")
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"image must be (H, W, 3) or (H, W) uint8, got {image.shape} {image.dtype}")
+    if image.dtype != np.uint8 or not (
+        image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+    ):
+        raise ValueError(
+            f"image must be (H, W, 3) or (H, W) uint8, got {image.shape} {image.dtype}"
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"cannot encode an empty image of shape {image.shape}")
     if image.ndim == 3:
@@ -241,7 +277,10 @@ def rgb_to_compressed_fields(
     ok, encoded = cv2.imencode(f".{'jpg' if fmt == 'jpeg' else 'png'}", pixels, params)
     if not ok:
         raise ValueError(f"cv2.imencode failed for a {image.shape} image as {fmt}")
-    return {"format": f"{source}; {fmt} compressed {target}", "data": _container(encoded.reshape(-1), data_type)}
+    return {
+        "format": f"{source}; {fmt} compressed {target}",
+        "data": _container(encoded.reshape(-1), data_type),
+    }
 
 
 def _container(packed: np.ndarray, data_type: DataType) -> Any:

@@ -19,8 +19,9 @@ from t2g_core.postprocess import OccupancySummary
 _ARRAY_CODES = {np.dtype(np.uint8): "B", np.dtype(np.float32): "f"}
 
 
-def class_occupancy_fields(summary: OccupancySummary, label_set: LabelSet, *, reset_reason: str | None,
-                           memory_frames: int) -> dict[str, Any]:
+def class_occupancy_fields(
+    summary: OccupancySummary, label_set: LabelSet, *, reset_reason: str | None, memory_frames: int
+) -> dict[str, Any]:
     """``t2g_msgs/ClassOccupancy`` fields except ``header`` (which the caller copies from the input)."""
     return dict(
         height=summary.height,
@@ -41,7 +42,9 @@ def class_occupancy_fields(summary: OccupancySummary, label_set: LabelSet, *, re
     )
 
 
-def label_info_entries(label_set: LabelSet) -> tuple[list[tuple[int, str]], list[tuple[float, float, float, float]]]:
+def label_info_entries(
+    label_set: LabelSet,
+) -> tuple[list[tuple[int, str]], list[tuple[float, float, float, float]]]:
     """``(class_id, class_name)`` per class and its colour as RGBA 0..1, for ``t2g_msgs/LabelInfo``."""
     classes = [(class_id, name) for class_id, name in enumerate(label_set.names)]
     colors = [(r / 255.0, g / 255.0, b / 255.0, 1.0) for r, g, b in label_set.colors]
@@ -50,5 +53,9 @@ def label_info_entries(label_set: LabelSet) -> tuple[list[tuple[int, str]], list
 
 def as_ros_sequence(fields: dict[str, Any]) -> dict[str, Any]:
     """Replace numpy arrays by ``array.array``, the type rclpy stores primitive sequences as."""
-    return {key: array.array(_ARRAY_CODES[value.dtype], value.tobytes()) if isinstance(value, np.ndarray) else value
-            for key, value in fields.items()}
+    return {
+        key: array.array(_ARRAY_CODES[value.dtype], value.tobytes())
+        if isinstance(value, np.ndarray)
+        else value
+        for key, value in fields.items()
+    }

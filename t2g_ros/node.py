@@ -55,7 +55,9 @@ LOST_COUNT_SANE = 1 << 24  # a lost-sample count change above this is a DDS plac
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 AUTOSTART = ParameterDescriptor(
     description="main() configures and activates the node; false = stay unconfigured for a "
-                "lifecycle manager (or ros2 lifecycle set)", read_only=True)
+    "lifecycle manager (or ros2 lifecycle set)",
+    read_only=True,
+)
 
 
 @dataclass(frozen=True)
@@ -113,17 +115,21 @@ class T2GNode(LifecycleNode):
             self.pipeline = None
             return self._fail("activate", exc)
         result = super().on_activate(state)  # enables the lifecycle publishers
-        self._outputs.publish_label_info(self.pipeline.label_set,
-                                         threshold=self.params.output_confidence_threshold,
-                                         stamp=self.get_clock().now().to_msg())
+        self._outputs.publish_label_info(
+            self.pipeline.label_set,
+            threshold=self.params.output_confidence_threshold,
+            stamp=self.get_clock().now().to_msg(),
+        )
         self._worker.start()
         self._last_input_monotonic = time.monotonic()  # the model load is no silence of the input
         # On the steady clock: with use_sim_time and no /clock the ROS clock stands still, and
         # diagnostics (the one place that says so) must still flow.
         self._last_report_monotonic = time.monotonic()
         self._diagnostics_timer = self.create_timer(
-            self.params.diagnostics_period_s, self._publish_diagnostics,
-            clock=Clock(clock_type=ClockType.STEADY_TIME))
+            self.params.diagnostics_period_s,
+            self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -152,8 +158,9 @@ class T2GNode(LifecycleNode):
             return FAILURE
         self.failure = str(exc)
         expected = isinstance(exc, (ValueError, OSError, ParameterException))
-        self.get_logger().error(f"{transition} failed: {exc}"
-                                + ("" if expected else "\n" + traceback.format_exc()))
+        self.get_logger().error(
+            f"{transition} failed: {exc}" + ("" if expected else "\n" + traceback.format_exc())
+        )
         return FAILURE
 
     # ---- configure ------------------------------------------------------------------------------
@@ -162,7 +169,8 @@ class T2GNode(LifecycleNode):
         if self.has_parameter(P.PARAMETERS[0].name):
             return
         self.declare_parameters(
-            "", [(spec.name, spec.default, P.descriptor(spec)) for spec in P.PARAMETERS])
+            "", [(spec.name, spec.default, P.descriptor(spec)) for spec in P.PARAMETERS]
+        )
         self.add_on_set_parameters_callback(self._validate_update)
         self.add_post_set_parameters_callback(self._apply_update)
 
@@ -178,16 +186,21 @@ class T2GNode(LifecycleNode):
         params = self.params
         checkpoint = params.model_checkpoint or str(default_checkpoint())
         segmenter = open_segmenter(
-            checkpoint, backend=params.model_backend, device=params.model_device,
-            threads=params.model_threads, memory_length=params.model_memory_length,
+            checkpoint,
+            backend=params.model_backend,
+            device=params.model_device,
+            threads=params.model_threads,
+            memory_length=params.model_memory_length,
             max_gap_s=params.model_max_gap_s,
-            log=self.get_logger().info)  # says when an onnxruntime export is built on first start
+            log=self.get_logger().info,
+        )  # says when an onnxruntime export is built on first start
         pipeline = SegmentationPipeline(segmenter, segmenter.label_set, self._output_options())
         memory = pipeline.memory_length
         self.get_logger().info(
             f"model {Path(checkpoint).name}: {pipeline.label_set.num_classes} classes, backend "
             f"{params.model_backend} on {params.model_device}, "
-            + (f"temporal, memory {memory}" if memory > 1 else "per-frame"))
+            + (f"temporal, memory {memory}" if memory > 1 else "per-frame")
+        )
         return pipeline
 
     def _warm_up(self) -> None:
@@ -202,23 +215,30 @@ class T2GNode(LifecycleNode):
         """The input subscription and the (not yet started) worker it hands frames to."""
         params = self.params
         self._worker = FrameWorker(self._process, on_error=self._on_worker_error)
-        reliability = (ReliabilityPolicy.RELIABLE if params.input_reliability == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        msg_type, topic = ((CompressedImage, "image/compressed") if params.input_compressed
-                           else (Image, "image"))
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if params.input_reliability == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        msg_type, topic = (
+            (CompressedImage, "image/compressed") if params.input_compressed else (Image, "image")
+        )
         self._last_input_monotonic = time.monotonic()
         self._clock_offset.reset()
         self._lost_seen = 0
         qos = QoSProfile(depth=params.input_depth, reliability=reliability)
         # What DDS can tell about frames that never arrive: lost samples (best effort) and
         # publishers whose QoS cannot match this subscription.
-        events = SubscriptionEventCallbacks(message_lost=self._on_message_lost,
-                                            incompatible_qos=self._on_incompatible_qos)
-        self._subscription = self.create_subscription(msg_type, topic, self._on_image, qos,
-                                                      event_callbacks=events)
+        events = SubscriptionEventCallbacks(
+            message_lost=self._on_message_lost, incompatible_qos=self._on_incompatible_qos
+        )
+        self._subscription = self.create_subscription(
+            msg_type, topic, self._on_image, qos, event_callbacks=events
+        )
         self.get_logger().info(
             f"subscribed to {self._subscription.topic_name} ({msg_type.__name__}, QoS "
-            f"{params.input_reliability}, depth {params.input_depth}); outputs reliable depth 1")
+            f"{params.input_reliability}, depth {params.input_depth}); outputs reliable depth 1"
+        )
 
     def _stop_processing(self) -> None:
         if self._subscription is not None:
@@ -239,9 +259,12 @@ class T2GNode(LifecycleNode):
     # ---- parameters -----------------------------------------------------------------------------
     def _output_options(self) -> OutputOptions:
         params = self.params
-        return OutputOptions(confidence_threshold=params.output_confidence_threshold,
-                             overlay_alpha=params.output_overlay_alpha,
-                             grid_rows=params.output_grid_rows, grid_cols=params.output_grid_cols)
+        return OutputOptions(
+            confidence_threshold=params.output_confidence_threshold,
+            overlay_alpha=params.output_overlay_alpha,
+            grid_rows=params.output_grid_rows,
+            grid_cols=params.output_grid_cols,
+        )
 
     def _validate_update(self, parameters: list[Parameter]) -> SetParametersResult:
         """Reject an update with its reason; a memory change is applied here, by the pipeline's
@@ -290,7 +313,8 @@ class T2GNode(LifecycleNode):
         self.get_logger().warning(
             f"{lost} frame(s) lost in transport on {self._subscription.topic_name}"
             " (larger than the DDS shared-memory segment? README, Reliability)",
-            throttle_duration_sec=5.0)
+            throttle_duration_sec=5.0,
+        )
 
     def _on_incompatible_qos(self, info: Any) -> None:
         self._incompatible_qos = (info.total_count, f"policy id {info.last_policy_kind}")
@@ -320,7 +344,9 @@ class T2GNode(LifecycleNode):
                 self.stats.dropped("stale", f"{age:.2f} s old")
                 self.get_logger().warning(
                     f"dropped a stale frame: {age:.2f} s old > input.max_age_s "
-                    f"{params.input_max_age_s:g} s", throttle_duration_sec=5.0)
+                    f"{params.input_max_age_s:g} s",
+                    throttle_duration_sec=5.0,
+                )
                 return
         started = time.monotonic()
         want_confidence = params.output_confidence and outputs.wanted("confidence")
@@ -331,13 +357,17 @@ class T2GNode(LifecycleNode):
             mono8 = params.output_confidence_encoding == "mono8"
             with self._pipeline_lock:
                 out = self.pipeline.process(
-                    rgb, stamp_s, color=params.output_color and outputs.wanted("color"),
+                    rgb,
+                    stamp_s,
+                    color=params.output_color and outputs.wanted("color"),
                     overlay_image=params.output_overlay and outputs.wanted("overlay"),
-                    confidence_mono8=want_confidence and mono8)
+                    confidence_mono8=want_confidence and mono8,
+                )
         except ImageTooLargeError as exc:  # refused before decoding: a bomb or a 100 MP camera
             self.stats.dropped("too_large", str(exc))
-            self.get_logger().warning(f"dropped a frame over input.max_pixels: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.get_logger().warning(
+                f"dropped a frame over input.max_pixels: {exc}", throttle_duration_sec=5.0
+            )
             return
         except ValueError as exc:  # bad image or frame: drop it, keep running
             self.stats.dropped("bad_input", str(exc))
@@ -366,19 +396,33 @@ class T2GNode(LifecycleNode):
         for note in notes:  # drops are logged where they happen; these conditions are logged here
             self.get_logger().warning(note, throttle_duration_sec=30.0)
         silent_s = now - self._last_input_monotonic
-        found = problems(period, silent_s=silent_s, no_input_warn_s=params.input_no_input_warn_s,
-                         topic=self._subscription.topic_name,
-                         publishers=self._subscription.get_publisher_count(),
-                         max_age_s=params.input_max_age_s, notes=notes)
+        found = problems(
+            period,
+            silent_s=silent_s,
+            no_input_warn_s=params.input_no_input_warn_s,
+            topic=self._subscription.topic_name,
+            publishers=self._subscription.get_publisher_count(),
+            max_age_s=params.input_max_age_s,
+            notes=notes,
+        )
         if silent_s > params.input_no_input_warn_s:
             self.get_logger().warning(found[0], throttle_duration_sec=30.0)
-        values = period_values(period, self.stats.totals, elapsed_s=max(elapsed_s, 1e-3),
-                               overwritten=self._worker.overwritten,
-                               last_reset_reason=self.stats.last_reset_reason,
-                               memory_length=self.pipeline.memory_length, clock_offset_s=offset)
+        values = period_values(
+            period,
+            self.stats.totals,
+            elapsed_s=max(elapsed_s, 1e-3),
+            overwritten=self._worker.overwritten,
+            last_reset_reason=self.stats.last_reset_reason,
+            memory_length=self.pipeline.memory_length,
+            clock_offset_s=offset,
+        )
         array = diagnostic_array(
-            name=f"{self.get_fully_qualified_name()}: segmentation", hardware_id=self._frame_id,
-            found=found, values=values, stamp=self.get_clock().now().to_msg())
+            name=f"{self.get_fully_qualified_name()}: segmentation",
+            hardware_id=self._frame_id,
+            found=found,
+            values=values,
+            stamp=self.get_clock().now().to_msg(),
+        )
         try:
             self._outputs.diagnostics.publish(array)
         except Exception:
@@ -389,22 +433,28 @@ class T2GNode(LifecycleNode):
     def _clock_notes(self, offset: float | None) -> list[str]:
         clock = self.get_clock()
         if clock.ros_time_is_active and clock.now().nanoseconds == 0:
-            return ["use_sim_time is true but no /clock has arrived: ROS time stands at 0 "
-                    "(replay with --clock, or set use_sim_time false)"]
+            return [
+                "use_sim_time is true but no /clock has arrived: ROS time stands at 0 "
+                "(replay with --clock, or set use_sim_time false)"
+            ]
         if offset is None or abs(offset) <= self.params.input_max_clock_offset_s:
             return []
         side = "behind" if offset > 0 else "ahead of"
-        return [f"input stamps are {abs(offset):.2f} s {side} this node's clock (an unsynchronised "
-                "camera clock, or a bag replayed without use_sim_time); staleness counts only the "
-                "delay beyond that"]
+        return [
+            f"input stamps are {abs(offset):.2f} s {side} this node's clock (an unsynchronised "
+            "camera clock, or a bag replayed without use_sim_time); staleness counts only the "
+            "delay beyond that"
+        ]
 
     def _qos_notes(self) -> list[str]:
         count, policy = self._incompatible_qos
         if count == self._incompatible_qos_reported:
             return []
         self._incompatible_qos_reported = count
-        return [f"a publisher on {self._subscription.topic_name} offers a QoS this subscription "
-                f"cannot match ({policy}; input.reliability is {self.params.input_reliability})"]
+        return [
+            f"a publisher on {self._subscription.topic_name} offers a QoS this subscription "
+            f"cannot match ({policy}; input.reliability is {self.params.input_reliability})"
+        ]
 
 
 def _seconds(stamp: Any) -> float:

@@ -36,36 +36,98 @@ class Spec:
 
 
 PARAMETERS: tuple[Spec, ...] = (
-    Spec("model.checkpoint", "", "checkpoint file; empty = the shipped T2G checkpoint", read_only=True),
+    Spec(
+        "model.checkpoint",
+        "",
+        "checkpoint file; empty = the shipped T2G checkpoint",
+        read_only=True,
+    ),
     Spec("model.backend", "torch", "inference runtime", read_only=True, choices=BACKEND_NAMES),
     Spec("model.device", "cpu", "torch device: cpu, cuda or cuda:N", read_only=True),
     Spec("model.threads", 2, "CPU threads for inference", read_only=True, min=1, max=256),
-    Spec("model.memory_length", 4, "frames in the temporal memory, the current one included; 1 = per-frame; "
-         "at most the checkpoint's capacity (4 for the shipped one; a larger value fails start-up)",
-         min=1, max=64),
-    Spec("model.max_gap_s", 0.5, "a larger gap between consecutive stamps resets the memory", min=1e-3, max=3600.0),
-    Spec("input.compressed", False, "subscribe to image/compressed (CompressedImage) instead of image", read_only=True),
-    Spec("input.reliability", "best_effort", "subscription QoS reliability", read_only=True, choices=RELIABILITIES),
+    Spec(
+        "model.memory_length",
+        4,
+        "frames in the temporal memory, the current one included; 1 = per-frame; "
+        "at most the checkpoint's capacity (4 for the shipped one; a larger value fails start-up)",
+        min=1,
+        max=64,
+    ),
+    Spec(
+        "model.max_gap_s",
+        0.5,
+        "a larger gap between consecutive stamps resets the memory",
+        min=1e-3,
+        max=3600.0,
+    ),
+    Spec(
+        "input.compressed",
+        False,
+        "subscribe to image/compressed (CompressedImage) instead of image",
+        read_only=True,
+    ),
+    Spec(
+        "input.reliability",
+        "best_effort",
+        "subscription QoS reliability",
+        read_only=True,
+        choices=RELIABILITIES,
+    ),
     Spec("input.depth", 1, "subscription QoS history depth", read_only=True, min=1, max=100),
-    Spec("input.max_age_s", 0.5, "drop frames older than this at inference: now - stamp, less the "
-         "input clock offset when that exceeds input.max_clock_offset_s; 0 = never",
-         min=0.0, max=3600.0),
-    Spec("input.max_clock_offset_s", 0.25, "input stamps further than this from the node's clock "
-         "(the smallest reception - stamp of the last frames) come from an unsynchronised clock: "
-         "WARN, and staleness counts only the delay beyond; 0 = always, 1e9 = trust the stamps",
-         min=0.0, max=1e10),
-    Spec("input.max_pixels", 4096 * 4096, "frames with more pixels are dropped before decoding "
-         "(a decompression bomb, a misconfigured camera)", min=1, max=2**30),
-    Spec("input.no_input_warn_s", 5.0, "warn when no frame arrived for this long", min=0.1, max=3600.0),
+    Spec(
+        "input.max_age_s",
+        0.5,
+        "drop frames older than this at inference: now - stamp, less the "
+        "input clock offset when that exceeds input.max_clock_offset_s; 0 = never",
+        min=0.0,
+        max=3600.0,
+    ),
+    Spec(
+        "input.max_clock_offset_s",
+        0.25,
+        "input stamps further than this from the node's clock "
+        "(the smallest reception - stamp of the last frames) come from an unsynchronised clock: "
+        "WARN, and staleness counts only the delay beyond; 0 = always, 1e9 = trust the stamps",
+        min=0.0,
+        max=1e10,
+    ),
+    Spec(
+        "input.max_pixels",
+        4096 * 4096,
+        "frames with more pixels are dropped before decoding "
+        "(a decompression bomb, a misconfigured camera)",
+        min=1,
+        max=2**30,
+    ),
+    Spec(
+        "input.no_input_warn_s",
+        5.0,
+        "warn when no frame arrived for this long",
+        min=0.1,
+        max=3600.0,
+    ),
     Spec("output.color", True, "publish ~/color (rgb8)"),
     Spec("output.overlay", True, "publish ~/overlay (rgb8)"),
     Spec("output.overlay_alpha", 0.5, "weight of the colour mask in the overlay", min=0.0, max=1.0),
     Spec("output.confidence", True, "publish ~/confidence"),
-    Spec("output.confidence_encoding", "mono8", "mono8 (0-255) or 32FC1 (0-1)", choices=CONFIDENCE_ENCODINGS),
-    Spec("output.confidence_threshold", 0.0, "pixels below it are published as 255 (unlabelled)", min=0.0, max=1.0),
+    Spec(
+        "output.confidence_encoding",
+        "mono8",
+        "mono8 (0-255) or 32FC1 (0-1)",
+        choices=CONFIDENCE_ENCODINGS,
+    ),
+    Spec(
+        "output.confidence_threshold",
+        0.0,
+        "pixels below it are published as 255 (unlabelled)",
+        min=0.0,
+        max=1.0,
+    ),
     Spec("output.grid_rows", 6, "rows of the ~/occupancy grid", min=1, max=255),
     Spec("output.grid_cols", 8, "columns of the ~/occupancy grid", min=1, max=255),
-    Spec("diagnostics_period_s", 1.0, "period of /diagnostics", read_only=True, min=0.05, max=3600.0),
+    Spec(
+        "diagnostics_period_s", 1.0, "period of /diagnostics", read_only=True, min=0.05, max=3600.0
+    ),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in PARAMETERS}
 
@@ -122,15 +184,19 @@ def validate(name: str, value: Any) -> str | None:
         return f"{name} must be >= {spec.min}, got {value!r}"
     if spec.max is not None and value > spec.max:
         return f"{name} must be <= {spec.max}, got {value!r}"
-    if name == "model.device" and not (value == "cpu" or value == "cuda" or
-                                       (value.startswith("cuda:") and value[5:].isdigit())):
+    if name == "model.device" and not (
+        value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit())
+    ):
         return f"model.device must be cpu, cuda or cuda:N, got {value!r}"
     return None
 
 
-
-_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+_TYPES = {
+    bool: ParameterType.PARAMETER_BOOL,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    str: ParameterType.PARAMETER_STRING,
+}
 
 
 def descriptor(spec: Spec) -> ParameterDescriptor:
@@ -138,12 +204,16 @@ def descriptor(spec: Spec) -> ParameterDescriptor:
     text = spec.description
     if spec.choices:
         text += f" (one of: {', '.join(spec.choices)})"
-    result = ParameterDescriptor(name=spec.name, type=_TYPES[type(spec.default)], description=text,
-                                 read_only=spec.read_only)
+    result = ParameterDescriptor(
+        name=spec.name, type=_TYPES[type(spec.default)], description=text, read_only=spec.read_only
+    )
     if spec.min is not None and spec.max is not None:
         if isinstance(spec.default, int):
-            result.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+            result.integer_range = [
+                IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)
+            ]
         else:
-            result.floating_point_range = [FloatingPointRange(from_value=float(spec.min),
-                                                              to_value=float(spec.max), step=0.0)]
+            result.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)
+            ]
     return result

@@ -60,7 +60,9 @@ class PipelineOutput:
 class SegmentationPipeline:
     """Wraps a ``t2g_core.StreamingSegmenter`` with the post-processing every consumer shares."""
 
-    def __init__(self, segmenter, label_set: LabelSet, options: OutputOptions = OutputOptions()) -> None:
+    def __init__(
+        self, segmenter, label_set: LabelSet, options: OutputOptions = OutputOptions()
+    ) -> None:
         self.segmenter = segmenter
         self.label_set = label_set
         self.options = options
@@ -85,8 +87,15 @@ class SegmentationPipeline:
         self.segmenter.reset(reason)
         self._previous_labels = None
 
-    def process(self, rgb: np.ndarray, stamp_s: float, *, color: bool = False, overlay_image: bool = False,
-                confidence_mono8: bool = False) -> PipelineOutput:
+    def process(
+        self,
+        rgb: np.ndarray,
+        stamp_s: float,
+        *,
+        color: bool = False,
+        overlay_image: bool = False,
+        confidence_mono8: bool = False,
+    ) -> PipelineOutput:
         """Segment one frame. ``rgb``: ``(H, W, 3) uint8``; ``stamp_s``: its header stamp in seconds.
 
         Raises ``ValueError`` (from the core) for a frame the model cannot take; the state is unchanged then.
@@ -94,15 +103,21 @@ class SegmentationPipeline:
         result = self.segmenter.step(rgb, stamp_s)
         labels = result.labels
         if self.options.confidence_threshold > 0.0:
-            labels = np.where(result.confidence < self.options.confidence_threshold, np.uint8(UNLABELLED), labels)
+            labels = np.where(
+                result.confidence < self.options.confidence_threshold, np.uint8(UNLABELLED), labels
+            )
         previous = None if result.reset_reason is not None else self._previous_labels
         # A frame smaller than the grid (a 7x5 thumbnail, a 255-column grid on a narrow image) gets
         # one cell per pixel on that axis; the message carries the grid it got.
         height, width = labels.shape
-        occupancy = summarize_occupancy(labels, result.confidence, num_classes=self.label_set.num_classes,
-                                        grid_rows=min(self.options.grid_rows, height),
-                                        grid_cols=min(self.options.grid_cols, width),
-                                        previous_labels=previous)
+        occupancy = summarize_occupancy(
+            labels,
+            result.confidence,
+            num_classes=self.label_set.num_classes,
+            grid_rows=min(self.options.grid_rows, height),
+            grid_cols=min(self.options.grid_cols, width),
+            previous_labels=previous,
+        )
         self._previous_labels = labels
         color_mask = colorize(labels, self._lut) if (color or overlay_image) else None
         return PipelineOutput(
@@ -112,6 +127,8 @@ class SegmentationPipeline:
             reset_reason=result.reset_reason,
             memory_frames=result.frames_in_memory,
             color=color_mask if color else None,
-            overlay=overlay(rgb, color_mask, self.options.overlay_alpha, labels) if overlay_image else None,
+            overlay=overlay(rgb, color_mask, self.options.overlay_alpha, labels)
+            if overlay_image
+            else None,
             confidence_mono8=confidence_to_mono8(result.confidence) if confidence_mono8 else None,
         )

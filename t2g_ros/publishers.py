@@ -18,8 +18,9 @@ from t2g_ros.msg_fields import as_ros_sequence, class_occupancy_fields, label_in
 from t2g_ros.pipeline import PipelineOutput
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 IMAGE_TOPICS = ("labels", "color", "overlay", "confidence")
 
 
@@ -30,8 +31,10 @@ class NodePublishers:
 
     def __init__(self, node: LifecycleNode) -> None:
         self._node = node
-        self.images = {name: node.create_lifecycle_publisher(Image, f"~/{name}", OUTPUT_QOS)
-                       for name in IMAGE_TOPICS}
+        self.images = {
+            name: node.create_lifecycle_publisher(Image, f"~/{name}", OUTPUT_QOS)
+            for name in IMAGE_TOPICS
+        }
         self.occupancy = node.create_lifecycle_publisher(ClassOccupancy, "~/occupancy", OUTPUT_QOS)
         self.label_info = node.create_lifecycle_publisher(LabelInfo, "~/label_info", LATCHED_QOS)
         self.diagnostics = node.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -41,12 +44,16 @@ class NodePublishers:
         then)."""
         return self.images[name].get_subscription_count() > 0
 
-    def publish(self, header: Any, out: PipelineOutput, label_set: LabelSet, *,
-                confidence: Any | None) -> None:
+    def publish(
+        self, header: Any, out: PipelineOutput, label_set: LabelSet, *, confidence: Any | None
+    ) -> None:
         """Publish ``out`` with ``header``; ``confidence``: the ``(H, W)`` image to send (mono8 or
         32FC1), or None to send none."""
-        images = {"labels": (out.labels, "mono8"), "color": (out.color, "rgb8"),
-                  "overlay": (out.overlay, "rgb8")}
+        images = {
+            "labels": (out.labels, "mono8"),
+            "color": (out.color, "rgb8"),
+            "overlay": (out.overlay, "rgb8"),
+        }
         if confidence is not None:
             encoding = "mono8" if confidence.dtype.itemsize == 1 else "32FC1"
             images["confidence"] = (confidence, encoding)
@@ -54,15 +61,18 @@ class NodePublishers:
             if array is not None:
                 fields = rgb_to_image_fields(array, encoding)
                 self.images[name].publish(Image(header=header, **fields))
-        fields = class_occupancy_fields(out.occupancy, label_set, reset_reason=out.reset_reason,
-                                        memory_frames=out.memory_frames)
+        fields = class_occupancy_fields(
+            out.occupancy, label_set, reset_reason=out.reset_reason, memory_frames=out.memory_frames
+        )
         self.occupancy.publish(ClassOccupancy(header=header, **as_ros_sequence(fields)))
 
     def publish_label_info(self, label_set: LabelSet, *, threshold: float, stamp: Any) -> None:
         classes, colors = label_info_entries(label_set)
-        msg = LabelInfo(class_map=[VisionClass(class_id=i, class_name=n) for i, n in classes],
-                        threshold=float(threshold),
-                        class_colors=[ColorRGBA(r=r, g=g, b=b, a=a) for r, g, b, a in colors])
+        msg = LabelInfo(
+            class_map=[VisionClass(class_id=i, class_name=n) for i, n in classes],
+            threshold=float(threshold),
+            class_colors=[ColorRGBA(r=r, g=g, b=b, a=a) for r, g, b, a in colors],
+        )
         msg.header.stamp = stamp
         self.label_info.publish(msg)
 

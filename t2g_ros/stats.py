@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 #: Why a frame was dropped; each has a ``dropped_<reason>_total`` counter in diagnostics.
 #: (Frames replaced in the one-frame mailbox by a newer one are counted by the worker, not here.)
 DROP_REASONS = ("stale", "too_large", "bad_input", "internal_error", "lost_in_transport")

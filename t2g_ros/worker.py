@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from t2g_ros.latest_slot import LatestSlot
 
@@ -20,8 +21,13 @@ class FrameWorker(Generic[T]):
     """Runs ``process(item)`` on a daemon thread for the newest item put; ``on_error(traceback)``
     when ``process`` raises. Started once, stopped once (a new activation makes a new worker)."""
 
-    def __init__(self, process: Callable[[T], None], *, on_error: Callable[[str], None],
-                 name: str = "t2g_inference") -> None:
+    def __init__(
+        self,
+        process: Callable[[T], None],
+        *,
+        on_error: Callable[[str], None],
+        name: str = "t2g_inference",
+    ) -> None:
         self._process = process
         self._on_error = on_error
         self._slot: LatestSlot[T] = LatestSlot()

@@ -20,9 +20,13 @@ SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") not in ("LOCALHOST", "OFF"):
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml"))
+os.environ.setdefault(
+    "FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml")
+)
 if sys.prefix not in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(p for p in (sys.prefix, os.environ.get("AMENT_PREFIX_PATH")) if p)
+    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(
+        p for p in (sys.prefix, os.environ.get("AMENT_PREFIX_PATH")) if p
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from t2g_core import BACKBONES, FrozenBackbone, LabelSet, Provenance, build_model, register_backbone
-from t2g_core import save_checkpoint
+from t2g_core import (
+    BACKBONES,
+    FrozenBackbone,
+    LabelSet,
+    Provenance,
+    build_model,
+    register_backbone,
+    save_checkpoint,
+)
 from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +89,9 @@ def tiny_config(
         num_classes=num_classes,
         dim=dim,
         num_queries=num_queries,
-        decoder=DecoderConfig(num_layers=num_layers, num_heads=2, ffn_dim=32,
-                              memory_strides=(32, 16)),
+        decoder=DecoderConfig(
+            num_layers=num_layers, num_heads=2, ffn_dim=32, memory_strides=(32, 16)
+        ),
         temporal=TemporalConfig(enabled=temporal, memory_length=memory_length),
     )
 
@@ -96,8 +104,16 @@ def camvid_config(
     temporal: bool = True,
 ) -> ModelConfig:
     """A tiny model over the 11 CamVid classes, as saved in checkpoints (evaluation, bags, node)."""
-    return tiny_config(backbone=backbone, input_size=input_size, num_classes=11, dim=32,
-                       num_queries=8, num_layers=1, memory_length=memory_length, temporal=temporal)
+    return tiny_config(
+        backbone=backbone,
+        input_size=input_size,
+        num_classes=11,
+        dim=32,
+        num_queries=8,
+        num_layers=1,
+        memory_length=memory_length,
+        temporal=temporal,
+    )
 
 
 def save_tiny_checkpoint(path: Path, config: ModelConfig, *, seed: int | None = None) -> Path:
@@ -107,6 +123,10 @@ def save_tiny_checkpoint(path: Path, config: ModelConfig, *, seed: int | None = 
         if seed is not None:
             torch.manual_seed(seed)
         model = build_model(config)
-    save_checkpoint(path, model, LabelSet.from_yaml(CAMVID_CLASSES),
-                    Provenance(data="none: random initialisation for tests"))
+    save_checkpoint(
+        path,
+        model,
+        LabelSet.from_yaml(CAMVID_CLASSES),
+        Provenance(data="none: random initialisation for tests"),
+    )
     return path

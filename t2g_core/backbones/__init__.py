@@ -8,7 +8,7 @@ its only (keyword) argument.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .base import STRIDES, FrozenBackbone
 from .efficientnet_lite import EfficientNetLite, build_efficientnet_lite0, build_efficientnet_lite2

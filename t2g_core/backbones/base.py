@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -29,7 +29,9 @@ class FrozenBackbone(nn.Module):
     def __init__(self, *, out_channels: dict[int, int]) -> None:
         super().__init__()
         if set(out_channels) != set(STRIDES):
-            raise ValueError(f"out_channels must have exactly the strides {STRIDES}, got {sorted(out_channels)}")
+            raise ValueError(
+                f"out_channels must have exactly the strides {STRIDES}, got {sorted(out_channels)}"
+            )
         self.out_channels = dict(out_channels)
 
     def _freeze(self) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,9 @@ class EfficientNetLite(FrozenBackbone):
 
     def __init__(self, *, variant: str, weights: str | Path | None = None) -> None:
         if variant not in _TAPS:
-            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {sorted(_TAPS)}")
+            raise ValueError(
+                f"unknown EfficientNet-Lite variant {variant!r}; known: {sorted(_TAPS)}"
+            )
         taps = _TAPS[variant]
         super().__init__(out_channels=taps["channels"])
         # image_size=None selects TF-style dynamic "SAME" padding, correct at any input size; the static
@@ -86,6 +88,7 @@ class EfficientNetLite(FrozenBackbone):
         """
         convs = [m for m in self.modules() if isinstance(m, Conv2dDynamicSamePadding)]
         sizes: dict[nn.Module, tuple[int, int]] = {}
+
         def record(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             sizes[module] = tuple(args[0].shape[-2:])
 
@@ -118,7 +121,9 @@ def build_efficientnet_lite2(*, weights: str | None = None) -> EfficientNetLite:
 def _same_pads(conv: nn.Conv2d, size: tuple[int, int]) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) of TensorFlow "SAME" padding for ``conv`` on an input of ``size`` (H, W)."""
     pads = []
-    for length, kernel, stride, dilation in zip(size, conv.weight.shape[-2:], conv.stride, conv.dilation):
+    for length, kernel, stride, dilation in zip(
+        size, conv.weight.shape[-2:], conv.stride, conv.dilation
+    ):
         out = -(-length // stride)
         total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
         pads.append((total // 2, total - total // 2))
@@ -126,9 +131,13 @@ def _same_pads(conv: nn.Conv2d, size: tuple[int, int]) -> tuple[int, int, int, i
     return left, right, top, bottom
 
 
-def _static_same_conv(conv: nn.Conv2d, pads: tuple[int, int, int, int], x: torch.Tensor) -> torch.Tensor:
+def _static_same_conv(
+    conv: nn.Conv2d, pads: tuple[int, int, int, int], x: torch.Tensor
+) -> torch.Tensor:
     left, right, top, bottom = pads
     if (left, top) == (right, bottom):  # symmetric: the Conv's own padding, no Pad op
-        return F.conv2d(x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups)
+        return F.conv2d(
+            x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups
+        )
     x = F.pad(x, [left, right, top, bottom])  # constant pads; the exporter folds them into the Conv
     return F.conv2d(x, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)

@@ -33,6 +33,7 @@ from .pseudo_clip import (
 )
 
 __all__ = [
+    "sample_stride",
     "AugmentConfig",
     "CAMVID_NUM_CLASSES",
     "CAMVID_SOURCE_FPS",

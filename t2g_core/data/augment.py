@@ -58,10 +58,14 @@ class AugmentConfig:
             raise ValueError(f"crop_size must be positive, got {self.crop_size!r}")
         for field in ("hflip_prob", "photometric_prob", "blur_prob", "noise_prob"):
             if not 0 <= getattr(self, field) <= 1:
-                raise ValueError(f"AugmentConfig.{field} must be in [0, 1], got {getattr(self, field)!r}")
+                raise ValueError(
+                    f"AugmentConfig.{field} must be in [0, 1], got {getattr(self, field)!r}"
+                )
         for field in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, field) < 1:
-                raise ValueError(f"AugmentConfig.{field} must be in [0, 1), got {getattr(self, field)!r}")
+                raise ValueError(
+                    f"AugmentConfig.{field} must be in [0, 1), got {getattr(self, field)!r}"
+                )
         if self.hue_deg < 0 or self.blur_sigma_max < 0.1 or self.noise_std_max < 0:
             raise ValueError(
                 f"need hue_deg >= 0, blur_sigma_max >= 0.1, noise_std_max >= 0; got {self.hue_deg!r}, "
@@ -95,7 +99,9 @@ def augment_clip(
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != frames.shape[:3] or labels.dtype.kind not in "iu":
-            raise ValueError(f"labels must be {frames.shape[:3]} integers, got {labels.dtype} {labels.shape}")
+            raise ValueError(
+                f"labels must be {frames.shape[:3]} integers, got {labels.dtype} {labels.shape}"
+            )
         if labels.size and (labels.min() < 0 or labels.max() > 255):
             raise ValueError(f"label ids must be in 0..255, got {labels.min()}..{labels.max()}")
     frames, labels = _geometric(frames, labels, rng=rng, config=config, void_id=void_id)
@@ -113,23 +119,33 @@ def _geometric(frames, labels, *, rng, config, void_id):
     top = int(rng.integers(min(0, scaled_h - out_h), max(0, scaled_h - out_h) + 1))
     left = int(rng.integers(min(0, scaled_w - out_w), max(0, scaled_w - out_w) + 1))
     out_frames = np.zeros((len(frames), out_h, out_w, 3), dtype=np.uint8)
-    out_labels = None if labels is None else np.full((len(frames), out_h, out_w), void_id, dtype=labels.dtype)
+    out_labels = (
+        None
+        if labels is None
+        else np.full((len(frames), out_h, out_w), void_id, dtype=labels.dtype)
+    )
     src_y, dst_y, n_y = _overlap(top, scaled_h, out_h)
     src_x, dst_x, n_x = _overlap(left, scaled_w, out_w)
     for t in range(len(frames)):
         image = cv2.resize(frames[t], (scaled_w, scaled_h), interpolation=cv2.INTER_LINEAR)
         if flip:
             image = image[:, ::-1]
-        out_frames[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = image[src_y : src_y + n_y, src_x : src_x + n_x]
+        out_frames[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = image[
+            src_y : src_y + n_y, src_x : src_x + n_x
+        ]
         if labels is not None:
             # NEAREST_EXACT samples pixel centres like INTER_LINEAR does; plain NEAREST is off by up to half a
             # source pixel, which misaligns labels and image at non-integer scales.
             lab = cv2.resize(
-                labels[t].astype(np.uint8), (scaled_w, scaled_h), interpolation=cv2.INTER_NEAREST_EXACT
+                labels[t].astype(np.uint8),
+                (scaled_w, scaled_h),
+                interpolation=cv2.INTER_NEAREST_EXACT,
             )
             if flip:
                 lab = lab[:, ::-1]
-            out_labels[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = lab[src_y : src_y + n_y, src_x : src_x + n_x]
+            out_labels[t, dst_y : dst_y + n_y, dst_x : dst_x + n_x] = lab[
+                src_y : src_y + n_y, src_x : src_x + n_x
+            ]
     return out_frames, out_labels
 
 

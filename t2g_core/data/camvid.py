@@ -85,7 +85,9 @@ def parse_frame_name(name: str) -> tuple[str, int]:
     stem = Path(name).stem
     match = _NAME_RE.fullmatch(stem)
     if match is None:
-        raise ValueError(f"CamVid frame name {name!r} is not '<sequence>_<frame>' (e.g. '0016E5_07959')")
+        raise ValueError(
+            f"CamVid frame name {name!r} is not '<sequence>_<frame>' (e.g. '0016E5_07959')"
+        )
     return match["sequence"], int(match["frame"])
 
 
@@ -121,7 +123,9 @@ def camvid_root(data_root: str | Path) -> Path:
     holds_lists = any((data_root / f"{split}.txt").is_file() for split in CAMVID_SPLITS)
     root = data_root if holds_lists else data_root / CAMVID_SUBDIR
     if not root.is_dir():
-        raise FileNotFoundError(f"CamVid folder {str(root)!r} does not exist under {str(data_root)!r}")
+        raise FileNotFoundError(
+            f"CamVid folder {str(root)!r} does not exist under {str(data_root)!r}"
+        )
     return root
 
 
@@ -150,7 +154,9 @@ def read_split_list(root: str | Path, *, split: str) -> tuple[CamVidFrame, ...]:
         image_rel, label_rel = parts
         name = Path(image_rel).stem
         if Path(label_rel).stem != name:
-            raise ValueError(f"{list_path}:{line_no}: image {image_rel!r} and label {label_rel!r} differ")
+            raise ValueError(
+                f"{list_path}:{line_no}: image {image_rel!r} and label {label_rel!r} differ"
+            )
         sequence, frame_number = parse_frame_name(name)
         frames.append(
             CamVidFrame(
@@ -187,14 +193,17 @@ def group_sequences(
         ordered = sorted(by_sequence[sequence], key=lambda f: f.frame_number)
         for prev, cur in zip(ordered, ordered[1:]):
             if cur.frame_number == prev.frame_number:
-                raise ValueError(f"frame {cur.frame_number} of sequence {sequence!r} is listed twice")
+                raise ValueError(
+                    f"frame {cur.frame_number} of sequence {sequence!r} is listed twice"
+                )
         runs = [[ordered[0]]]
         for prev, cur in zip(ordered, ordered[1:]):
             if max_gap_s is not None and cur.time_s - prev.time_s > max_gap_s:
                 runs.append([])
             runs[-1].append(cur)
         sequences.extend(
-            CamVidSequence(sequence=sequence, run=i, frames=tuple(run)) for i, run in enumerate(runs)
+            CamVidSequence(sequence=sequence, run=i, frames=tuple(run))
+            for i, run in enumerate(runs)
         )
     return tuple(sequences)
 

@@ -36,7 +36,9 @@ def check_stride_range(s_min: int, s_max: int) -> None:
     if not (isinstance(s_min, (int, np.integer)) and isinstance(s_max, (int, np.integer))):
         raise ValueError(f"stride range must be integers, got s_min={s_min!r}, s_max={s_max!r}")
     if not 1 <= s_min <= s_max:
-        raise ValueError(f"stride range needs 1 <= s_min <= s_max, got s_min={s_min}, s_max={s_max}")
+        raise ValueError(
+            f"stride range needs 1 <= s_min <= s_max, got s_min={s_min}, s_max={s_max}"
+        )
 
 
 def sample_stride(rng: np.random.Generator, *, s_min: int, s_max: int) -> int:
@@ -69,7 +71,9 @@ class ClipSampler:
         self._times = [np.asarray(t, dtype=np.float64) for t in sequence_times_s]
         for i, t in enumerate(self._times):
             if t.ndim != 1 or np.any(np.diff(t) <= 0):
-                raise ValueError(f"times of sequence {i} must be 1-D and strictly increasing, got {t!r}")
+                raise ValueError(
+                    f"times of sequence {i} must be 1-D and strictly increasing, got {t!r}"
+                )
         self.clip_len = clip_len
         self.s_min = s_min
         self.s_max = s_max

@@ -156,9 +156,15 @@ class EgoVideoConfig:
             )
         for name in ("zoom_per_s", "yaw_per_s", "object_offset", "object_speed"):
             _range_field(name, getattr(self, name), low=0.0, high=1.0)
-        for name in ("sway_amplitude", "bob_amplitude", "brightness_amplitude",
-                     "contrast_amplitude", "gamma_amplitude", "white_balance_amplitude",
-                     "flicker_std"):
+        for name in (
+            "sway_amplitude",
+            "bob_amplitude",
+            "brightness_amplitude",
+            "contrast_amplitude",
+            "gamma_amplitude",
+            "white_balance_amplitude",
+            "flicker_std",
+        ):
             _range_field(name, getattr(self, name), low=0.0, high=0.5)
         for name in ("sway_hz_range", "bob_hz_range", "photometric_hz_range"):
             _range_field(name, getattr(self, name), low=0.0, high=10.0)
@@ -279,17 +285,34 @@ def render_ego_video(
         homography = _translation(*jitter[t]) @ camera(time_s)
         homographies[t] = homography
         src_image, src_labels = _composite(image, labels, patches, dt=time_s - times_s[label_index])
-        warped = cv2.warpPerspective(src_image, homography, (width, height), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REFLECT_101)
-        out_labels[t] = cv2.warpPerspective(src_labels, homography, (width, height),
-                                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                                            borderValue=void_id)
+        warped = cv2.warpPerspective(
+            src_image,
+            homography,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        out_labels[t] = cv2.warpPerspective(
+            src_labels,
+            homography,
+            (width, height),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=void_id,
+        )
         warped = cv2.LUT(warped, _tone_lut(photo, time_s=time_s, gain=gains[t]))
-        warped = _add_noise(warped, rng, noise_std=photo["noise_std"],
-                            shot_noise=photo["shot_noise"])
+        warped = _add_noise(
+            warped, rng, noise_std=photo["noise_std"], shot_noise=photo["shot_noise"]
+        )
         frames[t] = _jpeg(warped, quality=int(qualities[t]))
-    return EgoVideo(frames=frames, labels=out_labels, times_s=times_s, homographies=homographies,
-                    label_index=label_index, fps=fps)
+    return EgoVideo(
+        frames=frames,
+        labels=out_labels,
+        times_s=times_s,
+        homographies=homographies,
+        label_index=label_index,
+        fps=fps,
+    )
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -317,30 +340,41 @@ def _draw_camera(rng, config: EgoVideoConfig, *, height: int, width: int, t_labe
 
     def wave(amplitude, hz, phase, time_s):
         # Relative to the labelled frame: the labelled frame keeps the identity pose.
-        return amplitude * (np.sin(2 * np.pi * hz * time_s + phase)
-                            - np.sin(2 * np.pi * hz * t_label + phase))
+        return amplitude * (
+            np.sin(2 * np.pi * hz * time_s + phase) - np.sin(2 * np.pi * hz * t_label + phase)
+        )
 
     def homography(time_s: float) -> np.ndarray:
         dt = time_s - t_label
         k = road * dt / w_bottom
         # Road plane: (u, w) -> (u, w) (1 + k v_y) / (1 - k w); rows expand more the lower they lie.
-        road_plane = np.array([[1.0 + k * v_y, 0.0, 0.0], [0.0, 1.0 + k * v_y, 0.0],
-                               [0.0, -k, 1.0]])
+        road_plane = np.array(
+            [[1.0 + k * v_y, 0.0, 0.0], [0.0, 1.0 + k * v_y, 0.0], [0.0, -k, 1.0]]
+        )
         scale = np.exp(zoom * dt)
         angle = wave(roll, sway_hz, phases[0], time_s)
-        rotate_zoom = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 0.0],
-                                [scale * np.sin(angle), scale * np.cos(angle), 0.0],
-                                [0.0, 0.0, 1.0]])
+        rotate_zoom = np.array(
+            [
+                [scale * np.cos(angle), -scale * np.sin(angle), 0.0],
+                [scale * np.sin(angle), scale * np.cos(angle), 0.0],
+                [0.0, 0.0, 1.0],
+            ]
+        )
         shift_x = yaw * dt + wave(sway, sway_hz, phases[1], time_s)
         shift_y = wave(bob, bob_hz, phases[2], time_s)
-        return (_translation(v_x + shift_x, v_y + shift_y) @ rotate_zoom @ road_plane
-                @ _translation(-v_x, -v_y))
+        return (
+            _translation(v_x + shift_x, v_y + shift_y)
+            @ rotate_zoom
+            @ road_plane
+            @ _translation(-v_x, -v_y)
+        )
 
     return homography
 
 
-def _draw_patches(rng, config: EgoVideoConfig, image: np.ndarray,
-                  labels: np.ndarray) -> list[_Patch]:
+def _draw_patches(
+    rng, config: EgoVideoConfig, image: np.ndarray, labels: np.ndarray
+) -> list[_Patch]:
     """Up to ``objects_range`` components of the moving classes, each with its own path."""
     height, width = labels.shape
     max_area = config.object_max_area_frac * height * width
@@ -353,7 +387,7 @@ def _draw_patches(rng, config: EgoVideoConfig, image: np.ndarray,
         for index in range(1, count):
             left, top, box_w, box_h, area = (int(v) for v in stats[index])
             if config.object_min_area <= area <= max_area:
-                crop = components[top:top + box_h, left:left + box_w] == index
+                crop = components[top : top + box_h, left : left + box_w] == index
                 candidates.append((top, left, crop))
     wanted = int(rng.integers(config.objects_range[0], config.objects_range[1] + 1))
     chosen = rng.permutation(len(candidates))[:wanted]
@@ -362,15 +396,27 @@ def _draw_patches(rng, config: EgoVideoConfig, image: np.ndarray,
         top, left, crop = candidates[index]
         box_h, box_w = crop.shape
         sign = rng.choice([-1.0, 1.0])
-        offset0 = np.array([sign * _uniform(rng, config.object_offset) * width,
-                            _uniform(rng, (-0.02, 0.02)) * height])
+        offset0 = np.array(
+            [
+                sign * _uniform(rng, config.object_offset) * width,
+                _uniform(rng, (-0.02, 0.02)) * height,
+            ]
+        )
         speed = _uniform(rng, config.object_speed) * width * rng.choice([-1.0, 1.0])
         velocity = np.array([speed, speed * _uniform(rng, (-0.1, 0.1))])
         accel = rng.uniform(-0.2, 0.2, size=2) * abs(speed)
-        patches.append(_Patch(top=top, left=left, mask=crop,
-                              pixels=image[top:top + box_h, left:left + box_w].copy(),
-                              labels=labels[top:top + box_h, left:left + box_w].copy(),
-                              offset0=offset0, velocity=velocity, accel=accel))
+        patches.append(
+            _Patch(
+                top=top,
+                left=left,
+                mask=crop,
+                pixels=image[top : top + box_h, left : left + box_w].copy(),
+                labels=labels[top : top + box_h, left : left + box_w].copy(),
+                offset0=offset0,
+                velocity=velocity,
+                accel=accel,
+            )
+        )
     return patches
 
 
@@ -390,7 +436,7 @@ def _composite(image, labels, patches: list[_Patch], *, dt: float) -> tuple[np.n
         y1, x1 = min(top + box_h, height), min(left + box_w, width)
         if y0 >= y1 or x0 >= x1:
             continue
-        crop = np.s_[y0 - top:y1 - top, x0 - left:x1 - left]
+        crop = np.s_[y0 - top : y1 - top, x0 - left : x1 - left]
         mask = patch.mask[crop]
         image[y0:y1, x0:x1][mask] = patch.pixels[crop][mask]
         labels[y0:y1, x0:x1][mask] = patch.labels[crop][mask]

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .clips import sample_stride
-
 
 @dataclass(frozen=True)
 class MotionRange:
@@ -141,7 +139,9 @@ def render_pseudo_clip(
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (height, width) or labels.dtype.kind not in "iu":
-            raise ValueError(f"labels must be ({height}, {width}) integers, got {labels.dtype} {labels.shape}")
+            raise ValueError(
+                f"labels must be ({height}, {width}) integers, got {labels.dtype} {labels.shape}"
+            )
         if labels.size and (labels.min() < 0 or labels.max() > 255):
             raise ValueError(f"label ids must be in 0..255, got {labels.min()}..{labels.max()}")
     if not 0 <= void_id <= 255:
@@ -169,12 +169,20 @@ def render_pseudo_clip(
                 out_labels[t] = labels
             continue
         warp = dict(dsize=(width, height), borderMode=cv2.BORDER_CONSTANT)
-        valid[t] = cv2.warpAffine(ones, affines[t], flags=cv2.INTER_NEAREST, borderValue=0, **warp) > 0
-        frames[t] = cv2.warpAffine(image, affines[t], flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0), **warp)
+        valid[t] = (
+            cv2.warpAffine(ones, affines[t], flags=cv2.INTER_NEAREST, borderValue=0, **warp) > 0
+        )
+        frames[t] = cv2.warpAffine(
+            image, affines[t], flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0), **warp
+        )
         frames[t][~valid[t]] = 0
         if labels is not None:
             warped = cv2.warpAffine(
-                labels.astype(np.uint8), affines[t], flags=cv2.INTER_NEAREST, borderValue=void_id, **warp
+                labels.astype(np.uint8),
+                affines[t],
+                flags=cv2.INTER_NEAREST,
+                borderValue=void_id,
+                **warp,
             )
             warped[~valid[t]] = void_id
             out_labels[t] = warped

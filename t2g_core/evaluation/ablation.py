@@ -49,8 +49,9 @@ def label_change(preds_a: Iterable[np.ndarray], preds_b: Iterable[np.ndarray]) -
     """
     preds_a, preds_b = list(preds_a), list(preds_b)
     if len(preds_a) != len(preds_b):
-        raise ValueError(f"{len(preds_a)} predictions against {len(preds_b)}: "
-                         "compare the same frames")
+        raise ValueError(
+            f"{len(preds_a)} predictions against {len(preds_b)}: compare the same frames"
+        )
     result = LabelChange()
     for t, (a, b) in enumerate(zip(preds_a, preds_b)):
         a, b = np.asarray(a), np.asarray(b)
@@ -63,8 +64,13 @@ def label_change(preds_a: Iterable[np.ndarray], preds_b: Iterable[np.ndarray]) -
 
 def flicker_ratio(full: float | None, memory1: float | None) -> float:
     """``full / memory1``; NaN when either is missing or ``memory1`` is 0."""
-    if full is None or memory1 is None or not np.isfinite(full) or not np.isfinite(memory1) \
-            or memory1 <= 0:
+    if (
+        full is None
+        or memory1 is None
+        or not np.isfinite(full)
+        or not np.isfinite(memory1)
+        or memory1 <= 0
+    ):
         return float("nan")
     return full / memory1
 

@@ -42,7 +42,9 @@ class EmaConfig:
 
     def __post_init__(self) -> None:
         if not self.alphas or not all(0 < a < 1 for a in self.alphas):
-            raise ValueError(f"ema.alphas must be a non-empty list of values in (0, 1), got {self.alphas}")
+            raise ValueError(
+                f"ema.alphas must be a non-empty list of values in (0, 1), got {self.alphas}"
+            )
         if not 0 <= self.max_miou_drop < 1:
             raise ValueError(f"ema.max_miou_drop must be in [0, 1), got {self.max_miou_drop}")
         if self.vc_window < 2:
@@ -63,7 +65,9 @@ class CorruptedConfig:
     def __post_init__(self) -> None:
         unknown = set(self.corruptions) - set(WEATHER_CORRUPTIONS)
         if not self.corruptions or unknown:
-            raise ValueError(f"camvid_corrupted.corruptions must be from {WEATHER_CORRUPTIONS}, got {self.corruptions}")
+            raise ValueError(
+                f"camvid_corrupted.corruptions must be from {WEATHER_CORRUPTIONS}, got {self.corruptions}"
+            )
         if self.severity not in (1, 2, 3, 4, 5):
             raise ValueError(f"camvid_corrupted.severity must be 1..5, got {self.severity}")
 
@@ -106,7 +110,9 @@ class Val15HzConfig:
             )
         _check_strides("val_15hz.strides", self.strides)
         if not self.vc_windows or min(self.vc_windows) < 2:
-            raise ValueError(f"val_15hz.vc_windows must be window lengths >= 2, got {self.vc_windows}")
+            raise ValueError(
+                f"val_15hz.vc_windows must be window lengths >= 2, got {self.vc_windows}"
+            )
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,13 @@ class SpeedConfig:
 
     def __post_init__(self) -> None:
         if not self.sizes or min(min(s) for s in self.sizes) < 32:
-            raise ValueError(f"speed.sizes must be (H, W) pairs of at least 32 pixels, got {self.sizes}")
+            raise ValueError(
+                f"speed.sizes must be (H, W) pairs of at least 32 pixels, got {self.sizes}"
+            )
         if self.warmup_steps < 0 or self.steps < 2:
-            raise ValueError(f"speed needs warmup_steps >= 0 and steps >= 2, got {self.warmup_steps}, {self.steps}")
+            raise ValueError(
+                f"speed needs warmup_steps >= 0 and steps >= 2, got {self.warmup_steps}, {self.steps}"
+            )
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,9 @@ class EvalConfig:
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.backend not in BACKEND_NAMES:
-            raise ValueError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}")
+            raise ValueError(
+                f"backend must be one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}"
+            )
         if not (math.isfinite(self.max_gap_s) and self.max_gap_s > 0):
             raise ValueError(f"max_gap_s must be > 0, got {self.max_gap_s}")
 

@@ -64,9 +64,16 @@ class Contender:
 
     def segmenter(self, *, max_gap_s: float, device: str) -> StreamBase:
         """A fresh streaming state (empty memory, no EMA history)."""
-        return open_segmenter(self.checkpoint, backend=self.backend, device=device, threads=self.threads,
-                              max_gap_s=max_gap_s, ema_alpha=self.ema_alpha, loaded=self.loaded,
-                              memory_length=self.memory_length)
+        return open_segmenter(
+            self.checkpoint,
+            backend=self.backend,
+            device=device,
+            threads=self.threads,
+            max_gap_s=max_gap_s,
+            ema_alpha=self.ema_alpha,
+            loaded=self.loaded,
+            memory_length=self.memory_length,
+        )
 
 
 def make_contenders(
@@ -93,11 +100,20 @@ def make_contenders(
             f"{paths[0]}: the per-frame checkpoint has a memory of {perframe.model.memory_length} frames, expected 1"
         )
     if perframe.label_set != t2g.label_set:
-        raise ValueError(f"{paths[0]} and {paths[1]} have different label sets; they cannot be compared")
+        raise ValueError(
+            f"{paths[0]} and {paths[1]} have different label sets; they cannot be compared"
+        )
     runtime = {"backend": backend, "threads": threads}
     return [
         Contender(PERFRAME, "per-frame", perframe, None, paths[0], **runtime),
-        Contender(PERFRAME_EMA, f"per-frame + EMA (α={ema_alpha:g})", perframe, ema_alpha, paths[0], **runtime),
+        Contender(
+            PERFRAME_EMA,
+            f"per-frame + EMA (α={ema_alpha:g})",
+            perframe,
+            ema_alpha,
+            paths[0],
+            **runtime,
+        ),
         Contender(T2G, "T2G", t2g, None, paths[1], **runtime),
     ]
 
@@ -107,8 +123,9 @@ def memory_ablation_contender(t2g: Contender) -> Contender | None:
     state. None when the checkpoint has no memory to ablate (capacity 1)."""
     if t2g.model.memory_length <= 1:
         return None
-    return dataclasses.replace(t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1",
-                               memory_length=1)
+    return dataclasses.replace(
+        t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1", memory_length=1
+    )
 
 
 def predict_stream(
@@ -129,8 +146,9 @@ def predict_stream(
     Returns:
         One (H, W) uint8 label map (ids 0..K-1) per frame.
     """
-    return predict_streams([contender], frames, stamps_s, max_gap_s=max_gap_s, device=device,
-                           tick=tick)[0]
+    return predict_streams(
+        [contender], frames, stamps_s, max_gap_s=max_gap_s, device=device, tick=tick
+    )[0]
 
 
 def predict_streams(

@@ -47,7 +47,9 @@ class EmaTuning:
         )
 
 
-def select_alpha(reference: AlphaScore, candidates: Sequence[AlphaScore], *, max_miou_drop: float) -> float:
+def select_alpha(
+    reference: AlphaScore, candidates: Sequence[AlphaScore], *, max_miou_drop: float
+) -> float:
     """The weight the criterion picks (see the module docstring); NaN scores never win."""
     floor = reference.miou - max_miou_drop
     best = reference
@@ -55,7 +57,11 @@ def select_alpha(reference: AlphaScore, candidates: Sequence[AlphaScore], *, max
         # Written as `not >=` so that a NaN reference mIoU lets no candidate through.
         if not math.isfinite(cand.vc) or not cand.miou >= floor:
             continue
-        better = not math.isfinite(best.vc) or cand.vc > best.vc or (cand.vc == best.vc and cand.alpha > best.alpha)
+        better = (
+            not math.isfinite(best.vc)
+            or cand.vc > best.vc
+            or (cand.vc == best.vc and cand.alpha > best.alpha)
+        )
         if better:
             best = cand
     return best.alpha

@@ -32,7 +32,11 @@ def git_commit(repo: str | Path) -> str:
     """HEAD of the repository at ``repo``, with ``-dirty`` when tracked files differ; ``unknown`` if no git."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -49,7 +53,7 @@ def git_commit(repo: str | Path) -> str:
 def describe_run(repo: str | Path) -> dict[str, object]:
     """Date (UTC), machine and software of this run, as builtins for the results file."""
     return {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
         "nproc": usable_cores(),
         "torch_threads": torch.get_num_threads(),

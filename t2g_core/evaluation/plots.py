@@ -48,21 +48,33 @@ def plot_grouped_bars(
         series: name -> G values in percent (0..100).
     """
     width = 0.8 / max(len(series), 1)
-    fig = Figure(figsize=(min(13.0, max(6.0, 0.4 * len(groups) * max(len(series), 1))), 4.2), dpi=DPI)
+    fig = Figure(
+        figsize=(min(13.0, max(6.0, 0.4 * len(groups) * max(len(series), 1))), 4.2), dpi=DPI
+    )
     ax = fig.subplots()
     x = np.arange(len(groups))
     for k, (name, values) in enumerate(series.items()):
         heights = _floats(values)
         bars = ax.bar(x + (k - (len(series) - 1) / 2) * width, heights, width, label=name)
         ax.bar_label(bars, labels=["" if np.isnan(h) else f"{h:.0f}" for h in heights], fontsize=7)
-    ax.set_xticks(x, groups, rotation=20 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center")
+    ax.set_xticks(
+        x,
+        groups,
+        rotation=20 if len(groups) > 6 else 0,
+        ha="right" if len(groups) > 6 else "center",
+    )
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     # Below the axes: high bars (sky, road) would hide under a legend inside them.
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(groups) > 6 else -0.1),
-              ncol=len(series), frameon=False)
+    ax.legend(
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18 if len(groups) > 6 else -0.1),
+        ncol=len(series),
+        frameon=False,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -124,27 +136,42 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
     panels = []
     if "video" in targets:
         video = targets["video"]
-        panels.append(LinePanel(
-            title=f"real video, gray-stable pixels ({video['fps']:g} fps / stride)",
-            x=video["strides"],
-            series={
-                label: _percent([_at_stride(video["models"][name]["per_stride"], s, "rate") for s in video["strides"]])
-                for name, label in models
-            },
-            xlabel="stride (frames)",
-            ylabel="flicker (%)",
-        ))
+        panels.append(
+            LinePanel(
+                title=f"real video, gray-stable pixels ({video['fps']:g} fps / stride)",
+                x=video["strides"],
+                series={
+                    label: _percent(
+                        [
+                            _at_stride(video["models"][name]["per_stride"], s, "rate")
+                            for s in video["strides"]
+                        ]
+                    )
+                    for name, label in models
+                },
+                xlabel="stride (frames)",
+                ylabel="flicker (%)",
+            )
+        )
     if "val_15hz" in targets:
         val = targets["val_15hz"]
-        for key, ylabel in [("flicker", "flicker (%)")] + [(f"vc{n}", f"VC_{n} (%)") for n in val["vc_windows"][:1]]:
-            panels.append(LinePanel(
-                title=f"CamVid val run, GT-stable pixels ({val['rate_hz']:g} Hz / stride)",
-                x=val["strides"],
-                series={label: _percent([_at_stride(val["models"][name], s, key) for s in val["strides"]])
-                        for name, label in models},
-                xlabel="stride (frames)",
-                ylabel=ylabel,
-            ))
+        for key, ylabel in [("flicker", "flicker (%)")] + [
+            (f"vc{n}", f"VC_{n} (%)") for n in val["vc_windows"][:1]
+        ]:
+            panels.append(
+                LinePanel(
+                    title=f"CamVid val run, GT-stable pixels ({val['rate_hz']:g} Hz / stride)",
+                    x=val["strides"],
+                    series={
+                        label: _percent(
+                            [_at_stride(val["models"][name], s, key) for s in val["strides"]]
+                        )
+                        for name, label in models
+                    },
+                    xlabel="stride (frames)",
+                    ylabel=ylabel,
+                )
+            )
     if panels:
         plot_lines(out_dir / STABILITY_FILE, panels)
         written["stability"] = STABILITY_FILE
@@ -152,7 +179,10 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
         plot_grouped_bars(
             out_dir / PER_CLASS_FILE,
             groups=list(results["class_names"]),
-            series={label: _percent(targets["camvid_test"]["models"][name]["per_class_iou"]) for name, label in models},
+            series={
+                label: _percent(targets["camvid_test"]["models"][name]["per_class_iou"])
+                for name, label in models
+            },
             ylabel="IoU (%)",
             title="per-class IoU on CamVid test",
         )

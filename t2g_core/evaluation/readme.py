@@ -22,7 +22,9 @@ def replace_block(text: str, block: str) -> str:
     """
     for marker in (START_MARKER, END_MARKER):
         if text.count(marker) != 1:
-            raise ValueError(f"README must contain {marker!r} exactly once, found {text.count(marker)}")
+            raise ValueError(
+                f"README must contain {marker!r} exactly once, found {text.count(marker)}"
+            )
     start = text.index(START_MARKER) + len(START_MARKER)
     end = text.index(END_MARKER)
     if end < start:
@@ -38,7 +40,9 @@ def readme_block(results_path: str | Path, *, image_prefix: str) -> str:
     """
     results = load_results(results_path)
     if results["meta"].get("quick"):
-        raise ValueError(f"{results_path} is a --quick smoke run; run the full evaluation (make bench) first")
+        raise ValueError(
+            f"{results_path} is a --quick smoke run; run the full evaluation (make bench) first"
+        )
     return render_markdown(results, image_prefix=image_prefix, level=3)
 
 
@@ -48,9 +52,13 @@ def update_readme(readme_path: str | Path, results_path: str | Path) -> bool:
     Chart links are made relative to the README's folder.
     """
     readme_path, results_path = Path(readme_path), Path(results_path)
-    prefix = Path(os.path.relpath(results_path.parent.resolve(), readme_path.parent.resolve())).as_posix()
+    prefix = Path(
+        os.path.relpath(results_path.parent.resolve(), readme_path.parent.resolve())
+    ).as_posix()
     text = readme_path.read_text(encoding="utf-8")
-    new = replace_block(text, readme_block(results_path, image_prefix=f"{prefix}/" if prefix != "." else ""))
+    new = replace_block(
+        text, readme_block(results_path, image_prefix=f"{prefix}/" if prefix != "." else "")
+    )
     if new == text:
         return False
     readme_path.write_text(new, encoding="utf-8")

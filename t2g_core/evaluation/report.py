@@ -45,7 +45,9 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> tuple[Path, P
     json_path = out_dir / RESULTS_FILE
     json_path.write_text(json.dumps(plain, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     summary_path = out_dir / SUMMARY_FILE
-    summary_path.write_text("# t2g evaluation results\n\n" + render_markdown(plain), encoding="utf-8")
+    summary_path.write_text(
+        "# t2g evaluation results\n\n" + render_markdown(plain), encoding="utf-8"
+    )
     return json_path, summary_path
 
 
@@ -64,8 +66,9 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
     """
     h = "#" * level
     meta = results["meta"]
-    models = [(m["name"], m["label"]) for m in results["models"]
-              if m["name"] not in ABLATIONS]  # the ablation has its own table
+    models = [
+        (m["name"], m["label"]) for m in results["models"] if m["name"] not in ABLATIONS
+    ]  # the ablation has its own table
     out = [
         f"Generated from `results.json` of the run of **{meta['date_utc']}** on **{meta['cpu']}** "
         f"({meta['nproc']} cores, {meta['torch_threads']} torch threads, torch {meta['torch']}), "
@@ -73,9 +76,21 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
     ]
     if meta.get("quick"):
         out.append("\n**Quick smoke run: a few frames per target. These numbers are not results.**")
-    out += ["", _table(["model", "checkpoint", "memory (frames)", "EMA α"],
-                       [[m["label"], f"`{m['checkpoint']}`", str(m["memory_frames"]), _num(m["ema_alpha"], 2)]
-                        for m in results["models"]])]
+    out += [
+        "",
+        _table(
+            ["model", "checkpoint", "memory (frames)", "EMA α"],
+            [
+                [
+                    m["label"],
+                    f"`{m['checkpoint']}`",
+                    str(m["memory_frames"]),
+                    _num(m["ema_alpha"], 2),
+                ]
+                for m in results["models"]
+            ],
+        ),
+    ]
     targets = results["targets"]
     out += _accuracy_section(h, targets, models)
     out += _stability_section(h, targets, models)
@@ -84,7 +99,10 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
         names = results["class_names"]
         per_class = {n: targets["camvid_test"]["models"][n]["per_class_iou"] for n, _ in models}
         rows = [[c] + [_pct(per_class[n][k]) for n, _ in models] for k, c in enumerate(names)]
-        out += [f"\n{h} Per-class IoU on CamVid test (%)\n", _table(["class"] + [lab for _, lab in models], rows)]
+        out += [
+            f"\n{h} Per-class IoU on CamVid test (%)\n",
+            _table(["class"] + [lab for _, lab in models], rows),
+        ]
     if "speed" in results:
         out += _speed_section(h, results["speed"])
     out += _tuning_section(h, results["ema_tuning"])
@@ -107,7 +125,9 @@ def _accuracy_section(h: str, targets: dict[str, Any], models: list[tuple[str, s
         corrupted = targets["camvid_corrupted"]
         for name, per_model in corrupted["corruptions"].items():
             header.append(f"{name} (retention)")
-            columns.append(lambda n, p=per_model: f"{_pct(p[n]['miou'])} ({_pct(p[n]['retention'], 0)} %)")
+            columns.append(
+                lambda n, p=per_model: f"{_pct(p[n]['miou'])} ({_pct(p[n]['retention'], 0)} %)"
+            )
         header.append("mean corrupted (retention)")
         mean = corrupted["mean"]
         columns.append(lambda n: f"{_pct(mean[n]['miou'])} ({_pct(mean[n]['retention'], 0)} %)")
@@ -145,10 +165,12 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
             "of GT-stable pixels whose prediction changes between consecutive frames the model saw. A stride s "
             "streams every s-th frame (all s phases pooled).",
         ]
-        for key, title, fmt in [(f"vc{n}", f"VC_{n}", lambda v: _num(v, 3)) for n in val["vc_windows"]] + [
-            ("flicker", "flicker (%)", lambda v: _pct(v, 2))
-        ]:
-            values = {n: [_stride(val["models"][n], s).get(key) for s in strides] for n, _ in models}
+        for key, title, fmt in [
+            (f"vc{n}", f"VC_{n}", lambda v: _num(v, 3)) for n in val["vc_windows"]
+        ] + [("flicker", "flicker (%)", lambda v: _pct(v, 2))]:
+            values = {
+                n: [_stride(val["models"][n], s).get(key) for s in strides] for n, _ in models
+            }
             rows = [[label] + [fmt(v) for v in values[n]] for n, label in models]
             if key == "flicker":
                 rows.append(_ratio_row(values))
@@ -163,17 +185,25 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
             "at most 20 between the two frames (DGVSS protocol); ego-motion inflates every model's number, so "
             "compare models, not absolute values.\n",
         ]
-        values = {n: [_stride(video["models"][n]["per_stride"], s).get("rate") for s in strides] for n, _ in models}
+        values = {
+            n: [_stride(video["models"][n]["per_stride"], s).get("rate") for s in strides]
+            for n, _ in models
+        }
         rows = [[label] + [_pct(v, 2) for v in values[n]] for n, label in models]
         rows.append(_ratio_row(values))
-        lines.append(_table(["model"] + [f"{s} ({video['fps'] / s:.3g} fps)" for s in strides], rows))
+        lines.append(
+            _table(["model"] + [f"{s} ({video['fps'] / s:.3g} fps)" for s in strides], rows)
+        )
     return lines
 
 
 def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, Any]]) -> list[str]:
     """The memory ablation table: one row per target and stride (see ``runner`` for the schema)."""
-    ablated = [(key, targets[key]) for key in ("val_15hz", "video")
-               if "memory_ablation" in targets.get(key, {})]
+    ablated = [
+        (key, targets[key])
+        for key in ("val_15hz", "video")
+        if "memory_ablation" in targets.get(key, {})
+    ]
     if not ablated:
         return []
     entries = {m["name"]: m for m in models}
@@ -189,17 +219,37 @@ def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, An
                 name = f"val {stride} ({target['rate_hz'] / stride:.3g} Hz)"
                 a = _stride(target["models"][ablation["full"]], stride)
                 b = _stride(target["models"][ablation["memory1"]], stride)
-                extra = [_num(a.get(vc_key), 3), _num(b.get(vc_key), 3),
-                         _pct(a.get("miou")), _pct(b.get("miou"))]
+                extra = [
+                    _num(a.get(vc_key), 3),
+                    _num(b.get(vc_key), 3),
+                    _pct(a.get("miou")),
+                    _pct(b.get("miou")),
+                ]
             else:
                 name = f"video {stride} ({target['fps'] / stride:.3g} fps)"
                 extra = [DASH] * 4
-            rows.append([name, _pct(e["changed"], 2), _pct(e["flicker_full"], 2),
-                         _pct(e["flicker_memory1"], 2), _num(e["flicker_ratio"], 2), *extra])
+            rows.append(
+                [
+                    name,
+                    _pct(e["changed"], 2),
+                    _pct(e["flicker_full"], 2),
+                    _pct(e["flicker_memory1"], 2),
+                    _num(e["flicker_ratio"], 2),
+                    *extra,
+                ]
+            )
     vc = f"VC_{vc_key[2:]}" if vc_key else "VC"
-    header = ["target, stride", "labels changed (%)", "flicker full (%)", "flicker memory 1 (%)",
-              "full ÷ memory 1", f"{vc} full", f"{vc} memory 1", "mIoU full (%)",
-              "mIoU memory 1 (%)"]
+    header = [
+        "target, stride",
+        "labels changed (%)",
+        "flicker full (%)",
+        "flicker memory 1 (%)",
+        "full ÷ memory 1",
+        f"{vc} full",
+        f"{vc} memory 1",
+        "mIoU full (%)",
+        "mIoU memory 1 (%)",
+    ]
     return [
         f"\n{h} Memory ablation: {full['label']} with memory {full['memory_frames']} vs memory 1\n",
         f"The same checkpoint streamed on the same frames with its full memory "
@@ -214,7 +264,9 @@ def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, An
 
 def _speed_section(h: str, speed: dict[str, Any]) -> list[str]:
     sizes, labels = speed["sizes"], speed["labels"]
-    header = ["model"] + [f"{size} {what}" for size in sizes for what in ("FPS", "p50 ms", "p95 ms")]
+    header = ["model"] + [
+        f"{size} {what}" for size in sizes for what in ("FPS", "p50 ms", "p95 ms")
+    ]
     rows = []
     for name, label in labels.items():
         row = [label]
@@ -222,8 +274,12 @@ def _speed_section(h: str, speed: dict[str, Any]) -> list[str]:
             stats = speed["models"][name][size]
             row += [_num(stats["fps"], 1), _num(stats["p50_ms"], 0), _num(stats["p95_ms"], 0)]
         rows.append(row)
-    ratio_names = list(dict.fromkeys(r for per in speed["ratios"].values() for r in per))  # first-seen order
-    ratio_rows = [[f"`{r}`"] + [_num(speed["ratios"][s].get(r), 2) + "×" for s in sizes] for r in ratio_names]
+    ratio_names = list(
+        dict.fromkeys(r for per in speed["ratios"].values() for r in per)
+    )  # first-seen order
+    ratio_rows = [
+        [f"`{r}`"] + [_num(speed["ratios"][s].get(r), 2) + "×" for s in sizes] for r in ratio_names
+    ]
     return [
         f"\n{h} Speed of one streaming step on this CPU\n",
         f"Warm-up: {speed['warmup_steps']} steps, then {speed['steps']} timed steps per model and frame size "
@@ -236,9 +292,15 @@ def _speed_section(h: str, speed: dict[str, Any]) -> list[str]:
 
 
 def _tuning_section(h: str, tuning: dict[str, Any]) -> list[str]:
-    rows = [[_num(s["alpha"], 2) + (" (no EMA)" if s is tuning["reference"] else ""), _pct(s["miou"]), _num(s["vc"], 3),
-             "**chosen**" if s["alpha"] == tuning["alpha"] else ""]
-            for s in [tuning["reference"], *tuning["candidates"]]]
+    rows = [
+        [
+            _num(s["alpha"], 2) + (" (no EMA)" if s is tuning["reference"] else ""),
+            _pct(s["miou"]),
+            _num(s["vc"], 3),
+            "**chosen**" if s["alpha"] == tuning["alpha"] else "",
+        ]
+        for s in [tuning["reference"], *tuning["candidates"]]
+    ]
     return [
         f"\n{h} EMA baseline: alpha tuned on CamVid {tuning['split']}\n",
         f"Criterion: {tuning['criterion']}. Tuned on the val run at stride 1; the test split is never used.\n",
@@ -263,7 +325,8 @@ def _ratio_row(values: dict[str, list[Any]]) -> list[str]:
     if perframe is None or t2g is None:
         return []
     return ["*T2G ÷ per-frame*"] + [
-        _num(b / a, 2) if _finite(a) and _finite(b) and a > 0 else DASH for a, b in zip(perframe, t2g, strict=True)
+        _num(b / a, 2) if _finite(a) and _finite(b) and a > 0 else DASH
+        for a, b in zip(perframe, t2g, strict=True)
     ]
 
 
@@ -287,4 +350,3 @@ def _num(value: Any, digits: int) -> str:
 
 def _minutes(seconds: Any) -> str:
     return f"{seconds / 60:.1f} min" if _finite(seconds) else "unknown time"
-

@@ -55,14 +55,21 @@ from tqdm import tqdm
 
 from ..checkpoint import LoadedCheckpoint, load_checkpoint
 from ..metrics import ConfusionAccumulator, StrideScores
-from .config import EvalConfig
 from .ablation import ablation_entry
+from .config import EvalConfig
 from .contenders import PERFRAME, T2G, Contender, make_contenders, memory_ablation_contender
 from .ema_tuning import AlphaScore, EmaTuning, tune_ema_alpha
 from .environment import describe_run
 from .plots import draw_result_charts
 from .report import write_results
-from .sources import LabelledRun, VideoClip, corrupt_run, load_test_runs, load_val_run, load_video_clips
+from .sources import (
+    LabelledRun,
+    VideoClip,
+    corrupt_run,
+    load_test_runs,
+    load_val_run,
+    load_video_clips,
+)
 from .speed import (
     SEGFORMER_LABEL,
     SEGFORMER_PEER,
@@ -116,16 +123,24 @@ class Evaluation:
         )
         tuning = self._tune_ema(val_run)
         contenders = make_contenders(
-            self.perframe, self.t2g, ema_alpha=tuning.alpha, paths=(cfg.models.perframe, cfg.models.t2g),
-            backend=cfg.backend, threads=cfg.threads,
+            self.perframe,
+            self.t2g,
+            ema_alpha=tuning.alpha,
+            paths=(cfg.models.perframe, cfg.models.t2g),
+            backend=cfg.backend,
+            threads=cfg.threads,
         )
         # The memory ablation runs beside the contenders on the streaming targets only.
         ablation = memory_ablation_contender(next(c for c in contenders if c.name == T2G))
         streamed = contenders + ([ablation] if ablation else [])
         compare = (T2G, ablation.name) if ablation else None
         results: dict[str, Any] = {
-            "meta": {**describe_run(Path(__file__).resolve().parents[2]), "quick": cfg.is_quick,
-                     "config_path": self.config_path, "config": cfg.to_dict()},
+            "meta": {
+                **describe_run(Path(__file__).resolve().parents[2]),
+                "quick": cfg.is_quick,
+                "config_path": self.config_path,
+                "config": cfg.to_dict(),
+            },
             "class_names": list(self.label_set.names),
             "models": [self._model_entry(c) for c in streamed],
             "ema_tuning": _tuning_entry(tuning),
@@ -134,7 +149,11 @@ class Evaluation:
         targets = results["targets"]
         if cfg.targets.camvid_test.enabled or cfg.targets.camvid_corrupted.enabled:
             test_runs = load_test_runs(cfg.data_root, max_frames=cfg.max_frames)
-            clean = self._camvid_test(contenders, test_runs) if cfg.targets.camvid_test.enabled else None
+            clean = (
+                self._camvid_test(contenders, test_runs)
+                if cfg.targets.camvid_test.enabled
+                else None
+            )
             if clean is not None:
                 targets["camvid_test"] = clean
             if cfg.targets.camvid_corrupted.enabled:
@@ -160,13 +179,23 @@ class Evaluation:
         bar = self._bar("EMA alpha on val", len(val_run) * (len(cfg.ema.alphas) + 1))
 
         def score(alpha: float | None) -> tuple[float, float]:
-            contender = Contender("ema_tuning", "per-frame + EMA", self.perframe, alpha, cfg.models.perframe,
-                                  backend=cfg.backend, threads=cfg.threads)
-            s = self._val_scores([contender], val_run, strides=(1,), vc_windows=(n,),
-                                 tick=bar.update).per_model[contender.name][1]
+            contender = Contender(
+                "ema_tuning",
+                "per-frame + EMA",
+                self.perframe,
+                alpha,
+                cfg.models.perframe,
+                backend=cfg.backend,
+                threads=cfg.threads,
+            )
+            s = self._val_scores(
+                [contender], val_run, strides=(1,), vc_windows=(n,), tick=bar.update
+            ).per_model[contender.name][1]
             return s.mean_iou, s.vc[n].mean_of_windows
 
-        tuning = tune_ema_alpha(score, alphas=cfg.ema.alphas, max_miou_drop=cfg.ema.max_miou_drop, vc_window=n)
+        tuning = tune_ema_alpha(
+            score, alphas=cfg.ema.alphas, max_miou_drop=cfg.ema.max_miou_drop, vc_window=n
+        )
         bar.close()
         return tuning
 
@@ -174,8 +203,15 @@ class Evaluation:
         models = {}
         for c in contenders:
             confusion = self._labelled(c, runs, f"CamVid test · {c.label}")
-            models[c.name] = {"miou": confusion.mean_iou(), "per_class_iou": confusion.per_class_iou().tolist()}
-        return {"frames": sum(map(len, runs)), "runs": {r.name: len(r) for r in runs}, "models": models}
+            models[c.name] = {
+                "miou": confusion.mean_iou(),
+                "per_class_iou": confusion.per_class_iou().tolist(),
+            }
+        return {
+            "frames": sum(map(len, runs)),
+            "runs": {r.name: len(r) for r in runs},
+            "models": models,
+        }
 
     def _camvid_corrupted(
         self, contenders: list[Contender], runs: list[LabelledRun], clean: dict[str, Any] | None
@@ -204,17 +240,28 @@ class Evaluation:
             "mean": mean,
         }
 
-    def _video(self, contenders: list[Contender], streamed: list[Contender],
-               compare: Pair | None) -> dict[str, Any]:
+    def _video(
+        self, contenders: list[Contender], streamed: list[Contender], compare: Pair | None
+    ) -> dict[str, Any]:
         """Flicker of every ``streamed`` contender (in lockstep); the strip shows ``contenders``."""
         spec = self.cfg.targets.video
         clips = load_video_clips(
-            self.cfg.data_root, pattern=spec.pattern, fps=spec.fps, width=spec.width, max_frames=self.cfg.max_frames
+            self.cfg.data_root,
+            pattern=spec.pattern,
+            fps=spec.fps,
+            width=spec.width,
+            max_frames=self.cfg.max_frames,
         )
         bar = self._bar("video flicker", sum(map(len, clips)) * len(spec.strides) * len(streamed))
-        scores = score_video_flicker(streamed, clips, strides=spec.strides,
-                                     max_gap_s=self.cfg.max_gap_s, device=self.cfg.device,
-                                     tick=bar.update, compare=compare)
+        scores = score_video_flicker(
+            streamed,
+            clips,
+            strides=spec.strides,
+            max_gap_s=self.cfg.max_gap_s,
+            device=self.cfg.device,
+            tick=bar.update,
+            compare=compare,
+        )
         bar.close()
         stride1 = {c.name: scores.flicker[c.name].stride1_preds for c in contenders}
         models = {}
@@ -222,7 +269,12 @@ class Evaluation:
             flicker = scores.flicker[c.name]
             models[c.name] = {
                 "per_stride": [
-                    {"stride": s, "rate": r.rate, "numerator": r.numerator, "denominator": r.denominator}
+                    {
+                        "stride": s,
+                        "rate": r.rate,
+                        "numerator": r.numerator,
+                        "denominator": r.denominator,
+                    }
                     for s, r in flicker.per_stride.items()
                 ],
                 "per_clip": {
@@ -240,7 +292,9 @@ class Evaluation:
         if compare is not None:
             full, memory1 = (scores.flicker[name].per_stride for name in compare)
             entry["memory_ablation"] = ablation_entry(
-                full=compare[0], memory1=compare[1], changed=scores.changed,
+                full=compare[0],
+                memory1=compare[1],
+                changed=scores.changed,
                 flicker_full={s: r.rate for s, r in full.items()},
                 flicker_memory1={s: r.rate for s, r in memory1.items()},
             )
@@ -251,13 +305,18 @@ class Evaluation:
         return entry
 
     def _draw_strip(
-        self, contenders: list[Contender], clips: list[VideoClip], stride1: dict[str, dict[str, list[np.ndarray]]]
+        self,
+        contenders: list[Contender],
+        clips: list[VideoClip],
+        stride1: dict[str, dict[str, list[np.ndarray]]],
     ) -> FlickerWindow | None:
         """The per-frame model's flickeriest window over all clips, drawn with every contender's labels."""
         best: FlickerWindow | None = None
         for clip in clips:
             preds = stride1[PERFRAME][clip.name]
-            length = min(STRIP_LENGTH, len(clip))  # a quick run's clips may be shorter than the strip
+            length = min(
+                STRIP_LENGTH, len(clip)
+            )  # a quick run's clips may be shorter than the strip
             start, rate = flickeriest_window(*pair_flicker(preds, clip.frames), length=length)
             if np.isfinite(rate) and (best is None or rate > best.rate):
                 best = FlickerWindow(clip.name, start, length, rate)
@@ -278,25 +337,36 @@ class Evaluation:
         )
         return best
 
-    def _val_15hz(self, streamed: list[Contender], run: LabelledRun,
-                  compare: Pair | None) -> dict[str, Any]:
+    def _val_15hz(
+        self, streamed: list[Contender], run: LabelledRun, compare: Pair | None
+    ) -> dict[str, Any]:
         spec = self.cfg.targets.val_15hz
         bar = self._bar("val 15 Hz strides", len(run) * len(spec.strides) * len(streamed))
-        scores = self._val_scores(streamed, run, strides=spec.strides, vc_windows=spec.vc_windows,
-                                  tick=bar.update, compare=compare)
+        scores = self._val_scores(
+            streamed,
+            run,
+            strides=spec.strides,
+            vc_windows=spec.vc_windows,
+            tick=bar.update,
+            compare=compare,
+        )
         bar.close()
         entry: dict[str, Any] = {
             "frames": len(run),
             "rate_hz": CAMVID_FPS / spec.frame_step,
             "strides": list(spec.strides),
             "vc_windows": list(spec.vc_windows),
-            "models": {name: [_stride_entry(s) for s in per.values()]
-                       for name, per in scores.per_model.items()},
+            "models": {
+                name: [_stride_entry(s) for s in per.values()]
+                for name, per in scores.per_model.items()
+            },
         }
         if compare is not None:
             full, memory1 = (scores.per_model[name] for name in compare)
             entry["memory_ablation"] = ablation_entry(
-                full=compare[0], memory1=compare[1], changed=scores.changed,
+                full=compare[0],
+                memory1=compare[1],
+                changed=scores.changed,
                 flicker_full={s: v.flicker.rate for s, v in full.items()},
                 flicker_memory1={s: v.flicker.rate for s, v in memory1.items()},
             )
@@ -311,7 +381,9 @@ class Evaluation:
         for size in spec.sizes:
             key = f"{size[1]}x{size[0]}"
             steps: dict[str, Callable[[int], object]] = {
-                c.name: streaming_step(c, size, max_gap_s=self.cfg.max_gap_s, device=self.cfg.device)
+                c.name: streaming_step(
+                    c, size, max_gap_s=self.cfg.max_gap_s, device=self.cfg.device
+                )
                 for c in contenders
             }
             if self.peer:
@@ -337,7 +409,9 @@ class Evaluation:
 
     # ---------------------------------------------------------------------------------------- helpers
 
-    def _labelled(self, contender: Contender, runs: list[LabelledRun], desc: str) -> ConfusionAccumulator:
+    def _labelled(
+        self, contender: Contender, runs: list[LabelledRun], desc: str
+    ) -> ConfusionAccumulator:
         bar = self._bar(desc, sum(map(len, runs)))
         confusion = score_labelled_runs(
             contender,
@@ -375,7 +449,9 @@ class Evaluation:
         )
 
     def _model_entry(self, contender: Contender) -> dict[str, Any]:
-        checkpoint: LoadedCheckpoint = self.perframe if contender.model is self.perframe.model else self.t2g
+        checkpoint: LoadedCheckpoint = (
+            self.perframe if contender.model is self.perframe.model else self.t2g
+        )
         return {
             "name": contender.name,
             "label": contender.label,
@@ -386,10 +462,14 @@ class Evaluation:
         }
 
     def _bar(self, desc: str, total: int) -> tqdm:
-        return tqdm(total=total, desc=desc, unit="frame", disable=not self.progress, dynamic_ncols=True)
+        return tqdm(
+            total=total, desc=desc, unit="frame", disable=not self.progress, dynamic_ncols=True
+        )
 
 
-def run_evaluation(cfg: EvalConfig, *, config_path: str = "", progress: bool = True) -> dict[str, Any]:
+def run_evaluation(
+    cfg: EvalConfig, *, config_path: str = "", progress: bool = True
+) -> dict[str, Any]:
     """Run everything ``cfg`` enables and write ``results.json``, ``summary.md`` and PNGs to ``cfg.output_dir``.
 
     The torch thread count is set to ``cfg.threads`` for the whole process (speed numbers depend on it).
@@ -420,10 +500,13 @@ def _tuning_entry(tuning: EmaTuning) -> dict[str, Any]:
 
 
 def _stride_entry(scores: StrideScores) -> dict[str, Any]:
-    entry: dict[str, Any] = {"stride": scores.stride, "miou": scores.mean_iou, "flicker": scores.flicker.rate}
+    entry: dict[str, Any] = {
+        "stride": scores.stride,
+        "miou": scores.mean_iou,
+        "flicker": scores.flicker.rate,
+    }
     for n, vc in scores.vc.items():
         entry[f"vc{n}"] = vc.mean_of_windows
         entry[f"vc{n}_pooled"] = vc.pooled
         entry[f"vc{n}_windows"] = len(vc.window_ratios)
     return entry
-

@@ -69,7 +69,13 @@ def load_test_runs(data_root: str | Path, *, max_frames: int | None) -> list[Lab
 
 
 def load_val_run(
-    data_root: str | Path, *, sequence: str, first_frame: int, last_frame: int, frame_step: int, max_frames: int | None
+    data_root: str | Path,
+    *,
+    sequence: str,
+    first_frame: int,
+    last_frame: int,
+    frame_step: int,
+    max_frames: int | None,
 ) -> LabelledRun:
     """The labelled high-rate run of CamVid val: frames ``first_frame..last_frame`` every ``frame_step``.
 
@@ -81,7 +87,9 @@ def load_val_run(
     by_number = {f.frame_number: f for f in split.frames if f.sequence == sequence}
     missing = [n for n in wanted if n not in by_number]
     if missing:
-        raise ValueError(f"CamVid val has no frame(s) {missing[:5]} of {sequence} {first_frame}..{last_frame}")
+        raise ValueError(
+            f"CamVid val has no frame(s) {missing[:5]} of {sequence} {first_frame}..{last_frame}"
+        )
     frames = [by_number[n] for n in wanted][:max_frames]
     return _load_run(split, sequence, frames)
 
@@ -113,7 +121,11 @@ def load_video_clips(
     clips = []
     for path in paths:
         frames = decode_video(path, width=width, max_frames=max_frames)
-        clips.append(VideoClip(path.parent.name, tuple(frames), np.arange(len(frames), dtype=np.float64) / fps))
+        clips.append(
+            VideoClip(
+                path.parent.name, tuple(frames), np.arange(len(frames), dtype=np.float64) / fps
+            )
+        )
     return clips
 
 

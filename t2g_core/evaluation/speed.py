@@ -45,8 +45,13 @@ class LatencyStats:
         return 1000.0 / self.mean_ms
 
     def to_dict(self) -> dict[str, float]:
-        return {"steps": self.steps, "fps": self.fps, "mean_ms": self.mean_ms, "p50_ms": self.p50_ms,
-                "p95_ms": self.p95_ms}
+        return {
+            "steps": self.steps,
+            "fps": self.fps,
+            "mean_ms": self.mean_ms,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+        }
 
 
 def measure_latency(
@@ -116,7 +121,11 @@ class SegformerPeer:
 
         # SegformerConfig()'s defaults are MiT-b0: hidden sizes 32/64/160/256, depths 2/2/2/2, decoder 256.
         self._device = torch.device(device)
-        self._model = SegformerForSemanticSegmentation(SegformerConfig(num_labels=num_classes)).to(self._device).eval()
+        self._model = (
+            SegformerForSemanticSegmentation(SegformerConfig(num_labels=num_classes))
+            .to(self._device)
+            .eval()
+        )
 
     def step(self, frame_rgb: np.ndarray) -> np.ndarray:
         """Segment one frame at its own size.
@@ -127,10 +136,14 @@ class SegformerPeer:
             (H, W) uint8 class ids.
         """
         with torch.inference_mode():
-            x = torch.from_numpy(frame_rgb).permute(2, 0, 1)[None].float().to(self._device)  # (1, 3, H, W)
+            x = (
+                torch.from_numpy(frame_rgb).permute(2, 0, 1)[None].float().to(self._device)
+            )  # (1, 3, H, W)
             x = (x - _IMAGENET_MEAN.to(self._device)) / _IMAGENET_STD.to(self._device)
             logits = self._model(pixel_values=x).logits  # (1, K, H/4, W/4)
-            logits = F.interpolate(logits, size=frame_rgb.shape[:2], mode="bilinear", align_corners=False)
+            logits = F.interpolate(
+                logits, size=frame_rgb.shape[:2], mode="bilinear", align_corners=False
+            )
             return logits[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
 
 
@@ -149,5 +162,10 @@ def latency_ratios(p50_ms: dict[str, float]) -> dict[str, float]:
         ``"a/b"`` -> p50(a) / p50(b), e.g. ``"t2g/perframe"`` (what the memory costs) and
         ``"segformer_b0/t2g"`` (how much slower the peer is).
     """
-    pairs = [(T2G, PERFRAME), (PERFRAME_EMA, PERFRAME), (SEGFORMER_PEER, T2G), (SEGFORMER_PEER, PERFRAME)]
+    pairs = [
+        (T2G, PERFRAME),
+        (PERFRAME_EMA, PERFRAME),
+        (SEGFORMER_PEER, T2G),
+        (SEGFORMER_PEER, PERFRAME),
+    ]
     return {f"{a}/{b}": p50_ms[a] / p50_ms[b] for a, b in pairs if a in p50_ms and b in p50_ms}

@@ -28,7 +28,9 @@ class FlickerWindow:
     rate: float
 
 
-def pair_flicker(preds: Sequence[np.ndarray], frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def pair_flicker(
+    preds: Sequence[np.ndarray], frames: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair flicker counts on gray-stable pixels.
 
     Args:
@@ -36,14 +38,18 @@ def pair_flicker(preds: Sequence[np.ndarray], frames: Sequence[np.ndarray]) -> t
     Returns:
         numerators, denominators: (L-1,) int64; entry t is the pair (t, t+1).
     """
-    counts = [flicker_rate(preds[t : t + 2], frames=frames[t : t + 2]) for t in range(len(preds) - 1)]
+    counts = [
+        flicker_rate(preds[t : t + 2], frames=frames[t : t + 2]) for t in range(len(preds) - 1)
+    ]
     return (
         np.array([c.numerator for c in counts], dtype=np.int64),
         np.array([c.denominator for c in counts], dtype=np.int64),
     )
 
 
-def flickeriest_window(numerators: np.ndarray, denominators: np.ndarray, *, length: int) -> tuple[int, float]:
+def flickeriest_window(
+    numerators: np.ndarray, denominators: np.ndarray, *, length: int
+) -> tuple[int, float]:
     """Start of the ``length``-frame window (``length - 1`` pairs) with the highest pooled flicker.
 
     Args:
@@ -102,7 +108,9 @@ def draw_flicker_strip(
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [Patch(color=lut[k] / 255.0, label=name) for k, name in enumerate(class_names)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 11), fontsize=7, frameon=False)
+    fig.legend(
+        handles=handles, loc="lower center", ncol=min(len(handles), 11), fontsize=7, frameon=False
+    )
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
     path = Path(path)

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..metrics import ConfusionAccumulator, FlickerResult, StrideScores, flicker_rate, scores_per_stride, stride_phases
+from ..metrics import (
+    ConfusionAccumulator,
+    FlickerResult,
+    StrideScores,
+    flicker_rate,
+    scores_per_stride,
+    stride_phases,
+)
 from .ablation import LabelChange, label_change
 from .contenders import Contender, predict_stream, predict_streams
 from .sources import LabelledRun, VideoClip
@@ -39,7 +46,9 @@ def score_labelled_runs(
     """
     confusion = ConfusionAccumulator(num_classes, void_id=void_id)
     for run in runs:
-        preds = predict_stream(contender, run.images, run.stamps_s, max_gap_s=max_gap_s, device=device, tick=tick)
+        preds = predict_stream(
+            contender, run.images, run.stamps_s, max_gap_s=max_gap_s, device=device, tick=tick
+        )
         for pred, labels in zip(preds, run.labels, strict=True):
             confusion.update(pred, labels)
     return confusion
@@ -101,8 +110,14 @@ def score_video_flicker(
             pooled = {c.name: FlickerResult() for c in contenders}
             for indices in stride_phases(len(clip), stride=stride):
                 frames = [clip.frames[i] for i in indices]
-                preds = predict_streams(contenders, frames, clip.stamps_s[indices],
-                                        max_gap_s=max_gap_s, device=device, tick=tick)
+                preds = predict_streams(
+                    contenders,
+                    frames,
+                    clip.stamps_s[indices],
+                    max_gap_s=max_gap_s,
+                    device=device,
+                    tick=tick,
+                )
                 for c, own in zip(contenders, preds):
                     pooled[c.name] = pooled[c.name].merge(flicker_rate(own, frames=frames))
                     if stride == 1:
@@ -158,8 +173,14 @@ def score_val_strides(
         preds: dict[int, list[list[np.ndarray]]] = {}  # first frame of a phase -> per contender
         for indices in stride_phases(len(run), stride=stride):
             frames = [run.images[i] for i in indices]
-            preds[int(indices[0])] = predict_streams(contenders, frames, run.stamps_s[indices],
-                                                     max_gap_s=max_gap_s, device=device, tick=tick)
+            preds[int(indices[0])] = predict_streams(
+                contenders,
+                frames,
+                run.stamps_s[indices],
+                max_gap_s=max_gap_s,
+                device=device,
+                tick=tick,
+            )
         if first is not None:
             change = LabelChange()
             for per_contender in preds.values():
@@ -167,7 +188,7 @@ def score_val_strides(
             result.changed[stride] = change
         for k, c in enumerate(contenders):
             result.per_model[c.name][stride] = scores_per_stride(
-                lambda indices, k=k: preds[int(indices[0])][k],
+                lambda indices, k=k, preds=preds: preds[int(indices[0])][k],
                 strides=(stride,),
                 labels=run.labels,
                 frames=None,
@@ -178,8 +199,9 @@ def score_val_strides(
     return result
 
 
-def _compare_indices(contenders: Sequence[Contender],
-                     compare: Pair | None) -> tuple[int | None, int | None]:
+def _compare_indices(
+    contenders: Sequence[Contender], compare: Pair | None
+) -> tuple[int | None, int | None]:
     """Positions of the two ``compare`` names in ``contenders`` (None, None without ``compare``)."""
     if compare is None:
         return None, None

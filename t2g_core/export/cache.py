@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manifest
 from .onnx_export import export_model, runtime_versions
@@ -31,13 +32,26 @@ def default_cache_dir() -> Path:
 def cache_key(checkpoint_sha256: str, input_size: Sequence[int]) -> str:
     """What a cached export depends on: the checkpoint's bytes, the input size, the versions, the format."""
     versions = runtime_versions()
-    text = json.dumps({"checkpoint": checkpoint_sha256, "input_size": list(input_size), "versions": versions,
-                       "format": FORMAT_VERSION, "opset": OPSET}, sort_keys=True)
+    text = json.dumps(
+        {
+            "checkpoint": checkpoint_sha256,
+            "input_size": list(input_size),
+            "versions": versions,
+            "format": FORMAT_VERSION,
+            "opset": OPSET,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cached_export(checkpoint: str | Path, *, cache_dir: str | Path | None = None,
-                  model: T2GModel | None = None, log: Callable[[str], None] | None = None) -> Path:
+def cached_export(
+    checkpoint: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    model: T2GModel | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
     """The export directory of ``checkpoint`` in the cache, exported first when missing, stale or corrupt.
 
     The directory is written under a temporary name and renamed when complete, so a crash or a
@@ -73,16 +87,22 @@ def cached_export(checkpoint: str | Path, *, cache_dir: str | Path | None = None
         if log is not None:
             log(f"cached ONNX export {target} is unusable ({problem}); rebuilding it")
     elif log is not None:
-        log(f"exporting {checkpoint.name} to ONNX in {target} (once per checkpoint and version set)")
+        log(
+            f"exporting {checkpoint.name} to ONNX in {target} (once per checkpoint and version set)"
+        )
     tmp = cache / f".tmp-{uuid.uuid4().hex}"
     try:
         export_model(model, tmp, checkpoint_sha256=digest)
-        if _unusable(target, digest) is not None:  # else another process has just finished the same export
+        if (
+            _unusable(target, digest) is not None
+        ):  # else another process has just finished the same export
             shutil.rmtree(target, ignore_errors=True)
             try:
                 os.rename(tmp, target)
             except OSError:
-                if _unusable(target, digest) is not None:  # not a concurrent finisher: a real failure
+                if (
+                    _unusable(target, digest) is not None
+                ):  # not a concurrent finisher: a real failure
                     raise
     except OSError as exc:
         raise ExportError(f"cannot write the ONNX export cache {cache}: {exc}") from exc
@@ -100,4 +120,8 @@ def _unusable(folder: Path, checkpoint_sha256: str) -> str | None:
         manifest = load_manifest(folder)
     except ExportError as exc:
         return str(exc)
-    return None if manifest.checkpoint_sha256 == checkpoint_sha256 else "exported from another checkpoint"
+    return (
+        None
+        if manifest.checkpoint_sha256 == checkpoint_sha256
+        else "exported from another checkpoint"
+    )

@@ -37,7 +37,9 @@ def decode_file(memory_frames: int) -> str:
 def decode_inputs(memory_frames: int, num_layers: int) -> tuple[str, ...]:
     """Input names of ``decode_file(memory_frames)``, in order."""
     keys = [f"memory_keys_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
-    values = [f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
+    values = [
+        f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)
+    ]
     return ("pixel_embedding", "offsets_s", *keys, *values)
 
 
@@ -79,7 +81,12 @@ class ExportManifest:
     files: dict[str, str]
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}, indent=2
+            )
+            + "\n"
+        )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -103,12 +110,16 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
     folder = Path(export_dir)
     path = folder / MANIFEST
     if not path.is_file():
-        raise ExportError(f"{folder}: no {MANIFEST}; not a complete t2g ONNX export (re-run t2g-export)")
+        raise ExportError(
+            f"{folder}: no {MANIFEST}; not a complete t2g ONNX export (re-run t2g-export)"
+        )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
-            raise ExportError(f"{path}: format {raw.get('format')!r} version {raw.get('format_version')!r}, "
-                              f"this code reads {FORMAT!r} version {FORMAT_VERSION} (re-run t2g-export)")
+            raise ExportError(
+                f"{path}: format {raw.get('format')!r} version {raw.get('format_version')!r}, "
+                f"this code reads {FORMAT!r} version {FORMAT_VERSION} (re-run t2g-export)"
+            )
         fields = {k: v for k, v in raw.items() if k not in ("format", "format_version")}
         fields["input_size"] = tuple(fields["input_size"])
         fields["embedding_size"] = tuple(fields["embedding_size"])
@@ -116,18 +127,23 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
     except ExportError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ExportError(f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); "
-                          "re-run t2g-export") from exc
+        raise ExportError(
+            f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); re-run t2g-export"
+        ) from exc
     expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
     expected |= {FUSE_FILE} if manifest.pixel_fusion else set()
     if set(manifest.files) != expected:
-        raise ExportError(f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; "
-                          "re-run t2g-export")
+        raise ExportError(
+            f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; "
+            "re-run t2g-export"
+        )
     if verify_files:
         for name, digest in manifest.files.items():
             if not (folder / name).is_file():
                 raise ExportError(f"{folder / name}: missing from the export; re-run t2g-export")
             if file_sha256(folder / name) != digest:
-                raise ExportError(f"{folder / name}: contents differ from the manifest (corrupt or edited); "
-                                  "re-run t2g-export")
+                raise ExportError(
+                    f"{folder / name}: contents differ from the manifest (corrupt or edited); "
+                    "re-run t2g-export"
+                )
     return manifest

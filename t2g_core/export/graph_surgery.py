@@ -36,8 +36,13 @@ def _constant_value(graph, name: str, producers: dict) -> np.ndarray | None:
             stack.extend(node.input)
     nodes = [n for n in graph.node if id(n) in needed]  # graph order is topological
     used = {i for n in nodes for i in n.input}
-    sub = onnx.helper.make_graph(nodes, "constant", [], [onnx.helper.make_tensor_value_info(name, 0, None)],
-                                 initializer=[t for t in graph.initializer if t.name in used])
+    sub = onnx.helper.make_graph(
+        nodes,
+        "constant",
+        [],
+        [onnx.helper.make_tensor_value_info(name, 0, None)],
+        initializer=[t for t in graph.initializer if t.name in used],
+    )
     model = onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
     return ReferenceEvaluator(model).run(None, {})[0]
 
@@ -61,18 +66,38 @@ def fold_pads_into_convs(path: Path) -> int:
     for pad in [n for n in graph.node if n.op_type == "Pad"]:
         mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
         users = consumers.get(pad.output[0], [])
-        if mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv" or len(pad.input) < 2:
+        if (
+            mode != b"constant"
+            or len(users) != 1
+            or users[0].op_type != "Conv"
+            or len(pad.input) < 2
+        ):
             continue
         amounts = _constant_value(graph, pad.input[1], producers)
-        value = _constant_value(graph, pad.input[2], producers) if len(pad.input) > 2 and pad.input[2] else 0
-        if amounts is None or amounts.shape != (8,) or value is None or value != 0 or amounts[[0, 1, 4, 5]].any():
+        value = (
+            _constant_value(graph, pad.input[2], producers)
+            if len(pad.input) > 2 and pad.input[2]
+            else 0
+        )
+        if (
+            amounts is None
+            or amounts.shape != (8,)
+            or value is None
+            or value != 0
+            or amounts[[0, 1, 4, 5]].any()
+        ):
             continue
         conv = users[0]
         attrs = {a.name: a for a in conv.attribute}
         if "auto_pad" in attrs and attrs["auto_pad"].s not in (b"", b"NOTSET"):
             continue
         old = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
-        new = [old[0] + int(amounts[2]), old[1] + int(amounts[3]), old[2] + int(amounts[6]), old[3] + int(amounts[7])]
+        new = [
+            old[0] + int(amounts[2]),
+            old[1] + int(amounts[3]),
+            old[2] + int(amounts[6]),
+            old[3] + int(amounts[7]),
+        ]
         if "pads" in attrs:
             conv.attribute.remove(attrs["pads"])
         conv.attribute.append(onnx.helper.make_attribute("pads", new))

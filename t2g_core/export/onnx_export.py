@@ -39,7 +39,11 @@ def runtime_versions() -> dict[str, str]:
     import onnx
     import onnxruntime
 
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    return {
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 class _Encode(nn.Module):
@@ -52,8 +56,9 @@ class _Encode(nn.Module):
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         image = frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W), RGB 0..255
         # transforms.resize_images, unconditionally: a Resize to the same size is the identity.
-        image = F.interpolate(image, size=self.model.input_size, mode="bilinear", align_corners=False,
-                              antialias=False)
+        image = F.interpolate(
+            image, size=self.model.input_size, mode="bilinear", align_corners=False, antialias=False
+        )
         features = self.model.encode_frames(image)
         keys = torch.stack(features.memory_keys, dim=1)  # (1, L, N_tok, d)
         values = torch.stack(features.memory_values, dim=1)  # (1, L, N_tok, d)
@@ -69,8 +74,9 @@ class _Decode(nn.Module):
         self.memory_frames = memory_frames
         self.num_layers = num_layers
 
-    def forward(self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor,
-                *memory_kv: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor, *memory_kv: torch.Tensor
+    ) -> torch.Tensor:
         """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values likewise."""
         count = self.memory_frames * self.num_layers
         keys, values = memory_kv[:count], memory_kv[count:]
@@ -79,7 +85,9 @@ class _Decode(nn.Module):
         memory = [
             FrameFeatures(
                 pixel_embedding=pixel_embedding,
-                memory_keys=tuple(keys[m * self.num_layers + layer] for layer in layers),  # each (1, N_tok, d)
+                memory_keys=tuple(
+                    keys[m * self.num_layers + layer] for layer in layers
+                ),  # each (1, N_tok, d)
                 memory_values=tuple(values[m * self.num_layers + layer] for layer in layers),
             )
             for m in range(self.memory_frames)
@@ -95,13 +103,18 @@ class _Fuse(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, pixel_embedding: torch.Tensor, fusion_state: torch.Tensor,
-                state_offset_s: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        pixel_embedding: torch.Tensor,
+        fusion_state: torch.Tensor,
+        state_offset_s: torch.Tensor,
+    ) -> torch.Tensor:
         return self.model.fuse(pixel_embedding, fusion_state, state_offset_s)  # (1, d, h8, w8)
 
 
-def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "",
-                 opset: int = OPSET) -> ExportManifest:
+def export_model(
+    model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "", opset: int = OPSET
+) -> ExportManifest:
     """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
 
     Returns:
@@ -116,8 +129,13 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
     height, width = model.input_size
     capacity = model.memory_length
     # A frame of another size than input_size, so the traced graph resizes (the frame axes are dynamic).
-    frame = torch.randint(0, 256, (height + 3, width + 5, 3), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(0))
+    frame = torch.randint(
+        0,
+        256,
+        (height + 3, width + 5, 3),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(0),
+    )
     with torch.no_grad():
         embedding, keys, values = _Encode(model)(frame)
     _, layers, tokens, dim = keys.shape
@@ -126,8 +144,13 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
         # which is constant here: the model input size is fixed.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Encode(model), (frame,), str(out / ENCODE_FILE), dynamo=False, opset_version=opset,
-            input_names=list(ENCODE_INPUTS), output_names=list(ENCODE_OUTPUTS),
+            _Encode(model),
+            (frame,),
+            str(out / ENCODE_FILE),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(ENCODE_INPUTS),
+            output_names=list(ENCODE_OUTPUTS),
             dynamic_axes={"frame": {0: "height", 1: "width"}},
         )
     fold_pads_into_convs(out / ENCODE_FILE)
@@ -135,17 +158,28 @@ def export_model(model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str
         warnings.simplefilter("ignore")
         for m in range(1, capacity + 1):
             offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
-            pieces = [keys[:, layer] for _ in range(m) for layer in range(layers)]  # each (1, N_tok, d)
+            pieces = [
+                keys[:, layer] for _ in range(m) for layer in range(layers)
+            ]  # each (1, N_tok, d)
             pieces += [values[:, layer] for _ in range(m) for layer in range(layers)]
             torch.onnx.export(
-                _Decode(model, m, layers), (embedding, offsets, *pieces),
-                str(out / decode_file(m)), dynamo=False, opset_version=opset,
-                input_names=list(decode_inputs(m, layers)), output_names=list(DECODE_OUTPUTS),
+                _Decode(model, m, layers),
+                (embedding, offsets, *pieces),
+                str(out / decode_file(m)),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(decode_inputs(m, layers)),
+                output_names=list(DECODE_OUTPUTS),
             )
         if model.pixel_fusion is not None:
             torch.onnx.export(
-                _Fuse(model), (embedding, embedding.clone(), torch.tensor([-0.04])), str(out / FUSE_FILE),
-                dynamo=False, opset_version=opset, input_names=list(FUSE_INPUTS), output_names=list(FUSE_OUTPUTS),
+                _Fuse(model),
+                (embedding, embedding.clone(), torch.tensor([-0.04])),
+                str(out / FUSE_FILE),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(FUSE_INPUTS),
+                output_names=list(FUSE_OUTPUTS),
             )
     names = [ENCODE_FILE] + [decode_file(m) for m in range(1, capacity + 1)]
     names += [FUSE_FILE] if model.pixel_fusion is not None else []

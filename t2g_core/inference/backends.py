@@ -14,9 +14,10 @@ the EMA baseline is ``ema_alpha`` on any backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..resources import shipped_path
 
@@ -97,8 +98,10 @@ def open_segmenter(
         names = " or ".join(repr(name) for name in BACKEND_NAMES)
         raise ValueError(f"backend {backend!r} is not available; use {names}")
     if device.split(":")[0] not in BACKENDS[backend].devices:
-        raise ValueError(f"backend {backend!r} runs on the CPU, got device {device!r}; "
-                         "use backend 'torch' for CUDA")
+        raise ValueError(
+            f"backend {backend!r} runs on the CPU, got device {device!r}; "
+            "use backend 'torch' for CUDA"
+        )
     import torch
 
     from ..checkpoint import CheckpointError, load_checkpoint
@@ -117,12 +120,23 @@ def open_segmenter(
 
         # ExportError is a ValueError: a broken cache or export fails with its reason.
         export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model, log=log)
-        return OrtStreamingSegmenter(export_dir, max_gap_s=max_gap_s, threads=threads,
-                                     memory_length=memory_length, ema_alpha=ema_alpha,
-                                     label_set=loaded.label_set)
+        return OrtStreamingSegmenter(
+            export_dir,
+            max_gap_s=max_gap_s,
+            threads=threads,
+            memory_length=memory_length,
+            ema_alpha=ema_alpha,
+            label_set=loaded.label_set,
+        )
     from .streaming import StreamingSegmenter
 
     autocast = "float16" if device.startswith("cuda") else None
-    return StreamingSegmenter(loaded.model, max_gap_s=max_gap_s, device=device,
-                              memory_length=memory_length, ema_alpha=ema_alpha, autocast=autocast,
-                              label_set=loaded.label_set)
+    return StreamingSegmenter(
+        loaded.model,
+        max_gap_s=max_gap_s,
+        device=device,
+        memory_length=memory_length,
+        ema_alpha=ema_alpha,
+        autocast=autocast,
+        label_set=loaded.label_set,
+    )

@@ -62,9 +62,15 @@ def load_session(path: Path, threads: int):
     import onnxruntime as ort
 
     try:
-        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
-        raise ExportError(f"{path}: onnxruntime cannot load it ({type(exc).__name__}: {exc})") from exc
+        return ort.InferenceSession(
+            str(path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except (
+        Exception
+    ) as exc:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
+        raise ExportError(
+            f"{path}: onnxruntime cannot load it ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class OrtStreamingSegmenter(StreamBase):
@@ -83,9 +89,16 @@ class OrtStreamingSegmenter(StreamBase):
         ValueError: a bad ``threads``, ``max_gap_s`` or ``memory_length``.
     """
 
-    def __init__(self, export_dir: str | Path, *, max_gap_s: float, threads: int = 2,
-                 memory_length: int | None = None, ema_alpha: float | None = None,
-                 label_set: LabelSet | None = None) -> None:
+    def __init__(
+        self,
+        export_dir: str | Path,
+        *,
+        max_gap_s: float,
+        threads: int = 2,
+        memory_length: int | None = None,
+        ema_alpha: float | None = None,
+        label_set: LabelSet | None = None,
+    ) -> None:
         check_ema_alpha(ema_alpha)
         self._ema_alpha = ema_alpha
         self._ema: np.ndarray | None = None  # (K, h8, w8) smoothed probabilities
@@ -93,7 +106,9 @@ class OrtStreamingSegmenter(StreamBase):
         self.manifest: ExportManifest = load_manifest(folder)
         m = self.manifest
         self._encode = load_session(folder / ENCODE_FILE, threads)
-        self._decoders = {n: load_session(folder / decode_file(n), threads) for n in range(1, m.memory_frames + 1)}
+        self._decoders = {
+            n: load_session(folder / decode_file(n), threads) for n in range(1, m.memory_frames + 1)
+        }
         cache_shape = (m.memory_frames, m.num_layers, m.num_tokens, m.dim)
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
         self._values = np.zeros(cache_shape, np.float32)
@@ -107,8 +122,12 @@ class OrtStreamingSegmenter(StreamBase):
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         self._readout = LabelReadout()
-        super().__init__(memory_capacity=m.memory_frames, memory_length=memory_length, max_gap_s=max_gap_s,
-                         label_set=label_set)
+        super().__init__(
+            memory_capacity=m.memory_frames,
+            memory_length=memory_length,
+            max_gap_s=max_gap_s,
+            label_set=label_set,
+        )
 
     @property
     def frames_in_memory(self) -> int:
@@ -142,7 +161,9 @@ class OrtStreamingSegmenter(StreamBase):
                 self.fuse(self._state_stamp - stamp_s)
             np.copyto(self._state, self._embedding)
             self._state_stamp = stamp_s
-        offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[None]  # (1, M), slot order
+        offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[
+            None
+        ]  # (1, M), slot order
         logits = self.decode(offsets)[0]  # (K, h8, w8)
         if self._ema_alpha is not None:
             logits = self._smooth(logits)
@@ -160,7 +181,9 @@ class OrtStreamingSegmenter(StreamBase):
         """Inputs of ``decode_m{count}`` but ``offsets_s``: views of slots 0..count-1 of the ring buffers."""
         layers = self.manifest.num_layers
         pieces = [self._keys[m, layer : layer + 1] for m in range(count) for layer in range(layers)]
-        pieces += [self._values[m, layer : layer + 1] for m in range(count) for layer in range(layers)]
+        pieces += [
+            self._values[m, layer : layer + 1] for m in range(count) for layer in range(layers)
+        ]
         names = [n for n in decode_inputs(count, layers) if n != "offsets_s"]
         return dict(zip(names, [self._embedding, *pieces]))
 
@@ -172,11 +195,13 @@ class OrtStreamingSegmenter(StreamBase):
         embedding and its memory keys/values into ring-buffer slot ``slot`` (0..memory_length-1)."""
         binding = self._encode.io_binding()
         binding.bind_cpu_input("frame", np.ascontiguousarray(frame_rgb))
-        for name, target in (("pixel_embedding", self._embedding), ("memory_keys", self._keys[slot : slot + 1]),
-                             ("memory_values", self._values[slot : slot + 1])):
+        for name, target in (
+            ("pixel_embedding", self._embedding),
+            ("memory_keys", self._keys[slot : slot + 1]),
+            ("memory_values", self._values[slot : slot + 1]),
+        ):
             binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
         self._encode.run_with_iobinding(binding)
-
 
     def fuse(self, state_offset_s: float) -> None:
         """Run ``fuse.onnx``: the current pixel embedding becomes its fusion with the state (the previous
@@ -185,7 +210,14 @@ class OrtStreamingSegmenter(StreamBase):
         binding.bind_cpu_input("pixel_embedding", self._embedding)
         binding.bind_cpu_input("fusion_state", self._state)
         binding.bind_cpu_input("state_offset_s", np.array([state_offset_s], np.float32))
-        binding.bind_output("fused_embedding", "cpu", 0, np.float32, list(self._fused.shape), self._fused.ctypes.data)
+        binding.bind_output(
+            "fused_embedding",
+            "cpu",
+            0,
+            np.float32,
+            list(self._fused.shape),
+            self._fused.ctypes.data,
+        )
         self._fuse.run_with_iobinding(binding)
         np.copyto(self._embedding, self._fused)
 

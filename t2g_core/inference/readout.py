@@ -43,7 +43,9 @@ class LabelReadout:
             if scores.shape[1:] == (height, width):
                 planes[k] = scores[k]
             else:  # bilinear, half-pixel centres: equal to F.interpolate(align_corners=False) to ~1e-6
-                cv2.resize(scores[k], (width, height), dst=planes[k], interpolation=cv2.INTER_LINEAR)
+                cv2.resize(
+                    scores[k], (width, height), dst=planes[k], interpolation=cv2.INTER_LINEAR
+                )
         best = planes[0].copy()
         labels = np.zeros((height, width), np.uint8)
         above = np.empty((height, width), np.uint8)

@@ -60,8 +60,14 @@ class StreamBase:
         label_set: the classes of the checkpoint it runs (set by ``open_segmenter``); None: unknown.
     """
 
-    def __init__(self, *, memory_capacity: int, memory_length: int | None, max_gap_s: float,
-                 label_set: LabelSet | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        memory_capacity: int,
+        memory_length: int | None,
+        max_gap_s: float,
+        label_set: LabelSet | None = None,
+    ) -> None:
         self.label_set = label_set
         self._memory_capacity = int(memory_capacity)
         self._memory_length = self._memory_capacity
@@ -100,8 +106,10 @@ class StreamBase:
             memory_length = self.memory_capacity
         valid_int = isinstance(memory_length, int) and not isinstance(memory_length, bool)
         if not (valid_int and 1 <= memory_length <= self.memory_capacity):
-            raise ValueError(f"memory_length must be an int in 1..{self.memory_capacity} "
-                             f"(the model's memory capacity), got {memory_length!r}")
+            raise ValueError(
+                f"memory_length must be an int in 1..{self.memory_capacity} "
+                f"(the model's memory capacity), got {memory_length!r}"
+            )
         self._max_gap_s = float(max_gap_s)
         self._memory_length = memory_length
         self._resize_memory(memory_length)
@@ -128,7 +136,11 @@ class StreamBase:
             ValueError: bad frame (type, dtype, shape, empty) or non-finite stamp; the state is unchanged.
         """
         _check_frame(frame_rgb)
-        if isinstance(stamp_s, bool) or not isinstance(stamp_s, numbers.Real) or not math.isfinite(stamp_s):
+        if (
+            isinstance(stamp_s, bool)
+            or not isinstance(stamp_s, numbers.Real)
+            or not math.isfinite(stamp_s)
+        ):
             raise ValueError(f"stamp_s must be a finite number of seconds, got {stamp_s!r}")
         stamp_s = float(stamp_s)
         size = frame_rgb.shape[:2]
@@ -136,8 +148,12 @@ class StreamBase:
         labels, confidence = self._segment(frame_rgb, stamp_s)
         reason, self._pending_reason = self._pending_reason, None
         self._last_stamp, self._last_size = stamp_s, size
-        return FrameResult(labels=labels, confidence=confidence, reset_reason=reason,
-                           frames_in_memory=self.frames_in_memory)
+        return FrameResult(
+            labels=labels,
+            confidence=confidence,
+            reset_reason=reason,
+            frames_in_memory=self.frames_in_memory,
+        )
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Add the frame to the memory and return (labels (H, W) uint8, confidence (H, W) float32)."""

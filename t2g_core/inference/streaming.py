@@ -62,7 +62,9 @@ class StreamingSegmenter(StreamBase):
     ) -> None:
         check_ema_alpha(ema_alpha)
         if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)} or None, got {autocast!r}")
+            raise ValueError(
+                f"autocast must be one of {sorted(AUTOCAST_DTYPES)} or None, got {autocast!r}"
+            )
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
         self._ema_alpha = ema_alpha
@@ -71,8 +73,12 @@ class StreamingSegmenter(StreamBase):
         self._readout = LabelReadout()
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
         self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
-        super().__init__(memory_capacity=model.memory_length, memory_length=memory_length, max_gap_s=max_gap_s,
-                         label_set=label_set)
+        super().__init__(
+            memory_capacity=model.memory_length,
+            memory_length=memory_length,
+            max_gap_s=max_gap_s,
+            label_set=label_set,
+        )
 
     @property
     def frames_in_memory(self) -> int:
@@ -89,20 +95,33 @@ class StreamingSegmenter(StreamBase):
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         size = frame_rgb.shape[:2]
-        with torch.inference_mode(), torch.autocast(
-            device_type=self._device.type, dtype=self._autocast or torch.float32, enabled=self._autocast is not None
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=self._device.type,
+                dtype=self._autocast or torch.float32,
+                enabled=self._autocast is not None,
+            ),
         ):
             image = resize_images(self._to_device(frame_rgb), self._model.input_size)
             current = self._model.encode_frames(image)
             self._memory.append((current, stamp_s))
-            offsets = torch.tensor([[s - stamp_s for _, s in self._memory]], dtype=torch.float32)  # (1, M)
+            offsets = torch.tensor(
+                [[s - stamp_s for _, s in self._memory]], dtype=torch.float32
+            )  # (1, M)
             fused = self._fuse(current.pixel_embedding, stamp_s)
-            logits = self._model.decode(current, [f for f, _ in self._memory], offsets, pixel_embedding=fused)
+            logits = self._model.decode(
+                current, [f for f, _ in self._memory], offsets, pixel_embedding=fused
+            )
             logits = logits.float()  # (1, K, h, w)
         with torch.inference_mode():
             if self._ema_alpha is not None:
                 probs = logits.softmax(dim=1)
-                self._ema = probs if self._ema is None else self._ema_alpha * probs + (1 - self._ema_alpha) * self._ema
+                self._ema = (
+                    probs
+                    if self._ema is None
+                    else self._ema_alpha * probs + (1 - self._ema_alpha) * self._ema
+                )
                 # log p̄ has softmax p̄, so the output path below stays the same with and without the EMA.
                 logits = torch.log(self._ema.clamp_min(1e-12))
             if self._device.type == "cpu":
@@ -117,7 +136,10 @@ class StreamingSegmenter(StreamBase):
             return embedding
         state, offset = None, torch.zeros(1)
         if self._fused is not None:
-            state, offset = self._fused[0], torch.tensor([self._fused[1] - stamp_s], dtype=torch.float32)
+            state, offset = (
+                self._fused[0],
+                torch.tensor([self._fused[1] - stamp_s], dtype=torch.float32),
+            )
         fused = self._model.fuse(embedding, state, offset)
         self._fused = (fused, stamp_s)
         return fused
@@ -126,5 +148,7 @@ class StreamingSegmenter(StreamBase):
         """(1, 3, H, W) float32 on the device; a GPU gets the uint8 frame (4x fewer bytes to copy)."""
         if self._device.type == "cpu":
             return frames_to_tensor(frame_rgb)
-        frame = torch.from_numpy(np.ascontiguousarray(frame_rgb)).to(self._device)  # (H, W, 3) uint8
+        frame = torch.from_numpy(np.ascontiguousarray(frame_rgb)).to(
+            self._device
+        )  # (H, W, 3) uint8
         return frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W)

@@ -33,7 +33,9 @@ class OrtBackbone:
     float32 tensors, like the backbone.
     """
 
-    def __init__(self, backbone: FrozenBackbone, *, input_size: tuple[int, int], threads: int) -> None:
+    def __init__(
+        self, backbone: FrozenBackbone, *, input_size: tuple[int, int], threads: int
+    ) -> None:
         import onnxruntime as ort
 
         self.input_size = tuple(input_size)
@@ -43,9 +45,14 @@ class OrtBackbone:
             with warnings.catch_warnings(), backbone.export_friendly(self.input_size):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    _Maps(backbone, self.strides), (torch.zeros(1, 3, *self.input_size),), str(path),
-                    dynamo=False, opset_version=_OPSET, input_names=["images"],
-                    output_names=[f"s{s}" for s in self.strides], dynamic_axes={"images": {0: "n"}},
+                    _Maps(backbone, self.strides),
+                    (torch.zeros(1, 3, *self.input_size),),
+                    str(path),
+                    dynamo=False,
+                    opset_version=_OPSET,
+                    input_names=["images"],
+                    output_names=[f"s{s}" for s in self.strides],
+                    dynamic_axes={"images": {0: "n"}},
                 )
             fold_pads_into_convs(path)
             options = ort.SessionOptions()
@@ -53,13 +60,19 @@ class OrtBackbone:
             options.inter_op_num_threads = 1
             # Spinning threads steal the core other work needs (measured in results/speed.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
 
     def __call__(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
         if tuple(images.shape[2:]) != self.input_size:
-            raise ValueError(f"images must be (N, 3, {self.input_size[0]}, {self.input_size[1]}), "
-                             f"got {tuple(images.shape)}")
-        outputs = self._session.run(None, {"images": np.ascontiguousarray(images.numpy(), dtype=np.float32)})
+            raise ValueError(
+                f"images must be (N, 3, {self.input_size[0]}, {self.input_size[1]}), "
+                f"got {tuple(images.shape)}"
+            )
+        outputs = self._session.run(
+            None, {"images": np.ascontiguousarray(images.numpy(), dtype=np.float32)}
+        )
         return {s: torch.from_numpy(o) for s, o in zip(self.strides, outputs)}
 
 

@@ -42,8 +42,9 @@ class BankConfig:
     pseudo_motions: int = 2
     pseudo_length: int = 7
     pseudo_gap_s: float = 1 / 15
-    motion: MotionRange = field(default_factory=lambda: MotionRange(zoom_per_s=0.6, shift_per_s=0.3,
-                                                                     rotation_deg_per_s=6.0))
+    motion: MotionRange = field(
+        default_factory=lambda: MotionRange(zoom_per_s=0.6, shift_per_s=0.3, rotation_deg_per_s=6.0)
+    )
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ego_videos: int = 0
     ego: EgoVideoConfig = field(default_factory=EgoVideoConfig)
@@ -51,9 +52,16 @@ class BankConfig:
     def __post_init__(self) -> None:
         if self.ego_videos < 0:
             raise ValueError(f"bank.ego_videos must be >= 0, got {self.ego_videos}")
-        if min(self.crop_size) < 32 or self.real_views < 1 or self.pseudo_motions < 0 or self.pseudo_length < 1:
-            raise ValueError(f"bank: need crop >= 32 px, real_views >= 1, pseudo_motions >= 0, pseudo_length >= 1; "
-                             f"got {self.crop_size}, {self.real_views}, {self.pseudo_motions}, {self.pseudo_length}")
+        if (
+            min(self.crop_size) < 32
+            or self.real_views < 1
+            or self.pseudo_motions < 0
+            or self.pseudo_length < 1
+        ):
+            raise ValueError(
+                f"bank: need crop >= 32 px, real_views >= 1, pseudo_motions >= 0, pseudo_length >= 1; "
+                f"got {self.crop_size}, {self.real_views}, {self.pseudo_motions}, {self.pseudo_length}"
+            )
         if not self.pseudo_gap_s > 0:
             raise ValueError(f"bank.pseudo_gap_s must be > 0, got {self.pseudo_gap_s}")
 
@@ -75,11 +83,15 @@ class ClipConfig:
 
     def __post_init__(self) -> None:
         if self.length < 0:
-            raise ValueError(f"clips.length must be >= 0 (0 = the model's memory length), got {self.length}")
+            raise ValueError(
+                f"clips.length must be >= 0 (0 = the model's memory length), got {self.length}"
+            )
         for kind in ("real", "pseudo"):
             lo, hi = getattr(self, f"{kind}_stride_min"), getattr(self, f"{kind}_stride_max")
             if not 1 <= lo <= hi:
-                raise ValueError(f"clips.{kind}_stride_min/max must satisfy 1 <= min <= max, got {lo}, {hi}")
+                raise ValueError(
+                    f"clips.{kind}_stride_min/max must satisfy 1 <= min <= max, got {lo}, {hi}"
+                )
         if not 0.0 <= self.pseudo_fraction <= 1.0:
             raise ValueError(f"clips.pseudo_fraction must be in [0, 1], got {self.pseudo_fraction}")
 
@@ -103,11 +115,15 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if self.class_weighting not in CLASS_WEIGHTINGS:
-            raise ValueError(f"loss.class_weighting must be one of {CLASS_WEIGHTINGS}, got {self.class_weighting!r}")
+            raise ValueError(
+                f"loss.class_weighting must be one of {CLASS_WEIGHTINGS}, got {self.class_weighting!r}"
+            )
         if not 1 <= self.label_subsample <= 8:
             raise ValueError(f"loss.label_subsample must be in 1..8, got {self.label_subsample}")
         if self.grad_share_every < 0:
-            raise ValueError(f"loss.grad_share_every must be >= 0 (0 = never), got {self.grad_share_every}")
+            raise ValueError(
+                f"loss.grad_share_every must be >= 0 (0 = never), got {self.grad_share_every}"
+            )
         if min(self.dice_weight, self.aux_weight, self.mtc_weight, self.consecutive_weight) < 0:
             raise ValueError("loss weights must be >= 0")
 
@@ -125,8 +141,12 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_pairs < 1 or self.threads < 1 or self.warmup_steps < 0:
-            raise ValueError("optim: steps, batch_pairs and threads must be >= 1, warmup_steps >= 0")
-        if not (self.lr > 0 and self.max_minutes > 0 and self.grad_clip > 0 and self.weight_decay >= 0):
+            raise ValueError(
+                "optim: steps, batch_pairs and threads must be >= 1, warmup_steps >= 0"
+            )
+        if not (
+            self.lr > 0 and self.max_minutes > 0 and self.grad_clip > 0 and self.weight_decay >= 0
+        ):
             raise ValueError("optim: lr, max_minutes and grad_clip must be > 0, weight_decay >= 0")
 
 
@@ -139,7 +159,9 @@ class EvalConfig:
         if self.every_steps < 1:
             raise ValueError(f"eval.every_steps must be >= 1, got {self.every_steps}")
         if self.val_split == "test":
-            raise ValueError("eval.val_split must not be 'test': the CamVid test split is for final evaluation only")
+            raise ValueError(
+                "eval.val_split must not be 'test': the CamVid test split is for final evaluation only"
+            )
 
 
 @dataclass(frozen=True)
@@ -188,5 +210,9 @@ def _read_with_base(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        merged[key] = (
+            _merge(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
     return merged

@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -61,7 +61,9 @@ class FeatureBank:
         runs: the real runs first, then the pseudo-videos.
     """
 
-    def __init__(self, levels: dict[int, torch.Tensor], labels: torch.Tensor, runs: list[Run]) -> None:
+    def __init__(
+        self, levels: dict[int, torch.Tensor], labels: torch.Tensor, runs: list[Run]
+    ) -> None:
         self.levels = levels
         self.labels = labels
         self.runs = runs
@@ -75,9 +77,18 @@ class FeatureBank:
 
     def save(self, path: Path) -> None:
         """Write the bank (atomically) so another job with the same bank key can load it."""
-        payload = {"levels": self.levels, "labels": self.labels,
-                   "runs": [{"frames": torch.from_numpy(r.frames), "times_s": torch.from_numpy(r.times_s),
-                             "pseudo": r.pseudo} for r in self.runs]}
+        payload = {
+            "levels": self.levels,
+            "labels": self.labels,
+            "runs": [
+                {
+                    "frames": torch.from_numpy(r.frames),
+                    "times_s": torch.from_numpy(r.times_s),
+                    "pseudo": r.pseudo,
+                }
+                for r in self.runs
+            ],
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(payload, tmp)
@@ -86,8 +97,10 @@ class FeatureBank:
     @classmethod
     def load(cls, path: Path) -> FeatureBank:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        runs = [Run(frames=r["frames"].numpy(), times_s=r["times_s"].numpy(), pseudo=bool(r["pseudo"]))
-                for r in payload["runs"]]
+        runs = [
+            Run(frames=r["frames"].numpy(), times_s=r["times_s"].numpy(), pseudo=bool(r["pseudo"]))
+            for r in payload["runs"]
+        ]
         return cls(payload["levels"], payload["labels"], runs)
 
     def class_pixel_counts(self, num_classes: int) -> np.ndarray:
@@ -103,9 +116,16 @@ def bank_key(split: CamVidSplit, backbone_name: str, config: BankConfig, *, seed
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: BankConfig, *, seed: int,
-                       void_id: int, progress: bool = True,
-                       runner: Callable[[torch.Tensor], dict[int, torch.Tensor]] | None = None) -> FeatureBank:
+def build_feature_bank(
+    split: CamVidSplit,
+    backbone: FrozenBackbone,
+    config: BankConfig,
+    *,
+    seed: int,
+    void_id: int,
+    progress: bool = True,
+    runner: Callable[[torch.Tensor], dict[int, torch.Tensor]] | None = None,
+) -> FeatureBank:
     """Draw the augmented views of ``split`` and run ``backbone`` on each of their frames once.
 
     Deterministic: the same split, config and seed give the same bank (each view has its own generator).
@@ -114,11 +134,18 @@ def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: Ban
     on a CPU); it takes (n, 3, H, W) float32 0..255 at ``config.crop_size``.
     """
     runner = runner or backbone
-    total = len(split.frames) * (config.real_views + config.pseudo_motions * config.pseudo_length
-                                 + config.ego_videos * config.ego.length)
+    total = len(split.frames) * (
+        config.real_views
+        + config.pseudo_motions * config.pseudo_length
+        + config.ego_videos * config.ego.length
+    )
     height, width = config.crop_size
-    levels = {stride: torch.empty((total, channels, -(-height // stride), -(-width // stride)), dtype=torch.float16)
-              for stride, channels in backbone.out_channels.items()}
+    levels = {
+        stride: torch.empty(
+            (total, channels, -(-height // stride), -(-width // stride)), dtype=torch.float16
+        )
+        for stride, channels in backbone.out_channels.items()
+    }
     all_labels = torch.empty((total, height, width), dtype=torch.uint8)
     runs: list[Run] = []
     cursor = 0
@@ -127,13 +154,22 @@ def build_feature_bank(split: CamVidSplit, backbone: FrozenBackbone, config: Ban
         for images, labels, times, pseudo in _views(split, config, seed=seed, void_id=void_id):
             length = len(images)
             for start in range(0, length, _BACKBONE_BATCH):
-                chunk = frames_to_tensor(images[start:start + _BACKBONE_BATCH])  # (n, 3, H, W) float32 0..255
+                chunk = frames_to_tensor(
+                    images[start : start + _BACKBONE_BATCH]
+                )  # (n, 3, H, W) float32 0..255
                 for stride, features in runner(chunk).items():
-                    levels[stride][cursor + start: cursor + start + len(chunk)] = features.half()
+                    levels[stride][cursor + start : cursor + start + len(chunk)] = features.half()
                 bar.update(len(chunk))
-            all_labels[cursor: cursor + length] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.uint8))
-            runs.append(Run(frames=np.arange(cursor, cursor + length, dtype=np.int64),
-                            times_s=np.asarray(times, np.float64), pseudo=pseudo))
+            all_labels[cursor : cursor + length] = torch.from_numpy(
+                np.ascontiguousarray(labels, dtype=np.uint8)
+            )
+            runs.append(
+                Run(
+                    frames=np.arange(cursor, cursor + length, dtype=np.int64),
+                    times_s=np.asarray(times, np.float64),
+                    pseudo=pseudo,
+                )
+            )
             cursor += length
     bar.close()
     assert cursor == total, f"bank holds {cursor} frames, expected {total}"
@@ -155,16 +191,30 @@ def _views(split: CamVidSplit, config: BankConfig, *, seed: int, void_id: int):
         for frame_index, frame in enumerate(split.frames):
             rng = np.random.default_rng([seed, 1, motion_index, frame_index])
             image, labels = loaded[frame.name]
-            times = sample_times(rng, clip_len=config.pseudo_length, gap_s=config.pseudo_gap_s,
-                                 gap_jitter=_PSEUDO_GAP_JITTER)
-            clip = render_pseudo_clip(image, labels, motion=sample_motion(rng, config.motion), times_s=times,
-                                      target_index=-1, void_id=void_id)
-            images, clip_labels = augment_clip(clip.frames, clip.labels, rng=rng, config=augment, void_id=void_id)
+            times = sample_times(
+                rng,
+                clip_len=config.pseudo_length,
+                gap_s=config.pseudo_gap_s,
+                gap_jitter=_PSEUDO_GAP_JITTER,
+            )
+            clip = render_pseudo_clip(
+                image,
+                labels,
+                motion=sample_motion(rng, config.motion),
+                times_s=times,
+                target_index=-1,
+                void_id=void_id,
+            )
+            images, clip_labels = augment_clip(
+                clip.frames, clip.labels, rng=rng, config=augment, void_id=void_id
+            )
             yield images, clip_labels, clip.times_s, True
     for video_index in range(config.ego_videos):
         for frame_index, frame in enumerate(split.frames):
             rng = np.random.default_rng([seed, 2, video_index, frame_index])
             image, labels = loaded[frame.name]
             video = render_ego_video(image, labels, rng=rng, config=config.ego, void_id=void_id)
-            images, clip_labels = augment_clip(video.frames, video.labels, rng=rng, config=augment, void_id=void_id)
+            images, clip_labels = augment_clip(
+                video.frames, video.labels, rng=rng, config=augment, void_id=void_id
+            )
             yield images, clip_labels, video.times_s, True

@@ -80,24 +80,53 @@ class PairSampler:
         self.pseudo_fraction = clips.pseudo_fraction
         real = [run for run in bank.runs if not run.pseudo]
         pseudo = [run for run in bank.runs if run.pseudo]
-        self._kinds = [(real, ClipSampler([r.times_s for r in real], clip_len=clip_len,
-                                          s_min=clips.real_stride_min, s_max=clips.real_stride_max))]
+        self._kinds = [
+            (
+                real,
+                ClipSampler(
+                    [r.times_s for r in real],
+                    clip_len=clip_len,
+                    s_min=clips.real_stride_min,
+                    s_max=clips.real_stride_max,
+                ),
+            )
+        ]
         if pseudo:
-            self._kinds.append((pseudo, ClipSampler([r.times_s for r in pseudo], clip_len=clip_len,
-                                                    s_min=clips.pseudo_stride_min, s_max=clips.pseudo_stride_max)))
+            self._kinds.append(
+                (
+                    pseudo,
+                    ClipSampler(
+                        [r.times_s for r in pseudo],
+                        clip_len=clip_len,
+                        s_min=clips.pseudo_stride_min,
+                        s_max=clips.pseudo_stride_max,
+                    ),
+                )
+            )
         else:
             self.pseudo_fraction = 0.0
 
     def sample(self, rng: np.random.Generator, batch_pairs: int) -> ClipBatch:
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for _ in range(batch_pairs):
-            runs, sampler = self._kinds[int(len(self._kinds) > 1 and rng.random() < self.pseudo_fraction)]
+            runs, sampler = self._kinds[
+                int(len(self._kinds) > 1 and rng.random() < self.pseudo_fraction)
+            ]
             first, second = sampler.sample_pair(rng)
             dense, sparse = (first, second) if first.stride <= second.stride else (second, first)
             run = runs[dense.sequence]
-            rows.append((run.frames[dense.indices], run.frames[sparse.indices], dense.times_s, sparse.times_s))
+            rows.append(
+                (
+                    run.frames[dense.indices],
+                    run.frames[sparse.indices],
+                    dense.times_s,
+                    sparse.times_s,
+                )
+            )
         fa, fb, ta, tb = (np.stack(column) for column in zip(*rows))
-        return ClipBatch(torch.from_numpy(fa), torch.from_numpy(fb), torch.from_numpy(ta), torch.from_numpy(tb))
+        return ClipBatch(
+            torch.from_numpy(fa), torch.from_numpy(fb), torch.from_numpy(ta), torch.from_numpy(tb)
+        )
 
 
 class ClipPairForward(nn.Module):
@@ -114,30 +143,49 @@ class ClipPairForward(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, levels: dict[int, torch.Tensor], slots_a: torch.Tensor, slots_b: torch.Tensor,
-                times_a: torch.Tensor, times_b: torch.Tensor
-                ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    def forward(
+        self,
+        levels: dict[int, torch.Tensor],
+        slots_a: torch.Tensor,
+        slots_b: torch.Tensor,
+        times_a: torch.Tensor,
+        times_b: torch.Tensor,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         features = self.model.encode_backbone_features(levels)  # N distinct frames
         last_a, before_last_a = self._decode_clip(features, slots_a, times_a, with_before_last=True)
         last_b, _ = self._decode_clip(features, slots_b, times_b, with_before_last=False)
         return last_a, last_b, before_last_a
 
-    def _decode_clip(self, features: FrameFeatures, slots: torch.Tensor, times: torch.Tensor, *,
-                     with_before_last: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    def _decode_clip(
+        self,
+        features: FrameFeatures,
+        slots: torch.Tensor,
+        times: torch.Tensor,
+        *,
+        with_before_last: bool,
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         frames = [features.select(slots[:, t]) for t in range(slots.shape[1])]  # T x (B frames)
         times = times.to(torch.float64)
         fused, state = [], None
         for t, frame in enumerate(frames):
-            gap = (times[:, t - 1] - times[:, t]).float() if t else torch.zeros(len(times))  # (B,) <= 0
+            gap = (
+                (times[:, t - 1] - times[:, t]).float() if t else torch.zeros(len(times))
+            )  # (B,) <= 0
             state = self.model.fuse(frame.pixel_embedding, state, gap)
             fused.append(state)
 
         def decode(t: int, *, with_aux: bool) -> list[torch.Tensor]:
             first = max(0, t - self.model.memory_length + 1)
-            offsets = (times[:, first:t + 1] - times[:, t:t + 1]).float()  # (B, M) <= 0
+            offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M) <= 0
             if with_aux:
-                return self.model.decode_with_aux(frames[t], frames[first:t + 1], offsets, pixel_embedding=fused[t])
-            return [self.model.decode(frames[t], frames[first:t + 1], offsets, pixel_embedding=fused[t])]
+                return self.model.decode_with_aux(
+                    frames[t], frames[first : t + 1], offsets, pixel_embedding=fused[t]
+                )
+            return [
+                self.model.decode(
+                    frames[t], frames[first : t + 1], offsets, pixel_embedding=fused[t]
+                )
+            ]
 
         last = decode(len(frames) - 1, with_aux=True)
         before_last = decode(len(frames) - 2, with_aux=False)[0] if with_before_last else None
@@ -147,25 +195,46 @@ class ClipPairForward(nn.Module):
 class Trainer:
     """Runs (or resumes) one training job described by a ``TrainConfig``; rank 0 writes all files."""
 
-    def __init__(self, config: TrainConfig, model: T2GModel, label_set: LabelSet, bank: FeatureBank,
-                 val: CamVidSplit, *, config_path: str, device: torch.device = torch.device("cpu")) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: T2GModel,
+        label_set: LabelSet,
+        bank: FeatureBank,
+        val: CamVidSplit,
+        *,
+        config_path: str,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.config = config
-        self.model = model.to(device)
+        self.model = model.to(torch.device(device))
         self.label_set = label_set
         self.bank = bank
-        self.device = device
+        self.device = torch.device(device)
         self.config_path = config_path
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.out_dir = Path(config.out_dir)
-        self.sampler = PairSampler(bank, clip_len=max(model.memory_length, config.clips.length, 2), config=config)
+        self.sampler = PairSampler(
+            bank, clip_len=max(model.memory_length, config.clips.length, 2), config=config
+        )
         forward = ClipPairForward(self.model)
-        self.forward = (nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False)
-                        if self.world > 1 else forward)
+        self.forward = (
+            nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False)
+            if self.world > 1
+            else forward
+        )
         optim = config.optim
-        self.optimizer = torch.optim.AdamW(model.trainable.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-        self.class_weights = (inverse_sqrt_frequency_weights(bank.class_pixel_counts(label_set.num_classes)).to(device)
-                              if config.loss.class_weighting == "inverse_sqrt" else None)
+        self.optimizer = torch.optim.AdamW(
+            model.trainable.parameters(), lr=optim.lr, weight_decay=optim.weight_decay
+        )
+        self.class_weights = (
+            inverse_sqrt_frequency_weights(bank.class_pixel_counts(label_set.num_classes)).to(
+                device
+            )
+            if config.loss.class_weighting == "inverse_sqrt"
+            else None
+        )
         self.step = 0
         self.best_val_miou = -1.0
         self.elapsed_s = 0.0  # training wall time of earlier sessions of this job (resume)
@@ -191,11 +260,14 @@ class Trainer:
     def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
         batch = self._trim(self.sampler.sample(self.rng, self.config.optim.batch_pairs))
         all_frames = torch.cat([batch.frames_a, batch.frames_b], dim=1)  # (B, 2T)
-        distinct, slots = torch.unique(all_frames, return_inverse=True)  # slots (B, 2T) into distinct
+        distinct, slots = torch.unique(
+            all_frames, return_inverse=True
+        )  # slots (B, 2T) into distinct
         t = batch.frames_a.shape[1]
         levels = {s: v.to(self.device) for s, v in self.bank.gather(distinct).items()}
-        preds_a, preds_b, before_last_a = self.forward(levels, slots[:, :t], slots[:, t:], batch.times_a,
-                                                       batch.times_b)
+        preds_a, preds_b, before_last_a = self.forward(
+            levels, slots[:, :t], slots[:, t:], batch.times_a, batch.times_b
+        )
 
         loss_cfg = self.config.loss
         labels_all = self.bank.labels[all_frames].long().to(self.device)  # (B, 2T, H, W)
@@ -204,27 +276,47 @@ class Trainer:
         target_before = labels_all[:, t - 2, ::sub, ::sub]  # the frame before it in clip a
         void = self.label_set.void_id
         final = torch.cat([preds_a[-1], preds_b[-1], before_last_a])
-        seg = segmentation_loss(final, torch.cat([target, target, target_before]), void_id=void,
-                                class_weights=self.class_weights, dice_weight=loss_cfg.dice_weight)
+        seg = segmentation_loss(
+            final,
+            torch.cat([target, target, target_before]),
+            void_id=void,
+            class_weights=self.class_weights,
+            dice_weight=loss_cfg.dice_weight,
+        )
         weighted = {"seg": seg.total}
         terms = {"ce": seg.ce.item(), "dice": seg.dice.item()}
         if loss_cfg.aux_weight > 0 and len(preds_a) > 1:
             small = labels_all[:, t - 1, ::_AUX_LABEL_SUBSAMPLE, ::_AUX_LABEL_SUBSAMPLE]
-            aux = torch.stack([segmentation_loss(torch.cat([pa, pb]), torch.cat([small, small]), void_id=void,
-                                                 class_weights=self.class_weights,
-                                                 dice_weight=loss_cfg.dice_weight).total
-                               for pa, pb in zip(preds_a[:-1], preds_b[:-1])]).mean()
+            aux = torch.stack(
+                [
+                    segmentation_loss(
+                        torch.cat([pa, pb]),
+                        torch.cat([small, small]),
+                        void_id=void,
+                        class_weights=self.class_weights,
+                        dice_weight=loss_cfg.dice_weight,
+                    ).total
+                    for pa, pb in zip(preds_a[:-1], preds_b[:-1])
+                ]
+            ).mean()
             weighted["aux"] = loss_cfg.aux_weight * aux
             terms["aux"] = aux.item()
         if loss_cfg.mtc_weight > 0:
-            mask = stable_label_mask(labels_all[..., ::sub, ::sub], void_id=void)  # (B, H/sub, W/sub)
-            mtc = masked_temporal_consistency_loss(preds_a[-1], preds_b[-1], mask,
-                                                   stop_gradient="a" if loss_cfg.mtc_stop_gradient else None)
+            mask = stable_label_mask(
+                labels_all[..., ::sub, ::sub], void_id=void
+            )  # (B, H/sub, W/sub)
+            mtc = masked_temporal_consistency_loss(
+                preds_a[-1],
+                preds_b[-1],
+                mask,
+                stop_gradient="a" if loss_cfg.mtc_stop_gradient else None,
+            )
             weighted["mtc"] = loss_cfg.mtc_weight * mtc
             terms["mtc"] = mtc.item()
         if loss_cfg.consecutive_weight > 0:
-            consecutive = consecutive_consistency_loss(before_last_a, preds_a[-1], target_before, target,
-                                                       void_id=void)
+            consecutive = consecutive_consistency_loss(
+                before_last_a, preds_a[-1], target_before, target, void_id=void
+            )
             weighted["consecutive"] = loss_cfg.consecutive_weight * consecutive
             terms["consecutive"] = consecutive.item()
         total = sum(weighted.values())
@@ -247,8 +339,12 @@ class Trainer:
         if self.model.pixel_fusion is not None:
             return batch
         keep = max(self.model.memory_length, 2)
-        return ClipBatch(batch.frames_a[:, -keep:], batch.frames_b[:, -keep:], batch.times_a[:, -keep:],
-                         batch.times_b[:, -keep:])
+        return ClipBatch(
+            batch.frames_a[:, -keep:],
+            batch.frames_b[:, -keep:],
+            batch.times_a[:, -keep:],
+            batch.times_b[:, -keep:],
+        )
 
     def _gradient_shares(self, weighted: dict[str, torch.Tensor]) -> dict[str, float]:
         """Each weighted term's gradient norm over the trainable parameters, as a share of their sum.
@@ -269,7 +365,9 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """mIoU and VC_8 on the val run, streamed causally with real stamps (15 Hz) at the model input size."""
         self.model.eval()
-        chunks = [self.model.encode_frames(chunk.to(self.device)) for chunk in self.val_frames.split(16)]
+        chunks = [
+            self.model.encode_frames(chunk.to(self.device)) for chunk in self.val_frames.split(16)
+        ]
         features = FrameFeatures.concat(chunks)
         confusion = ConfusionAccumulator(self.label_set.num_classes, void_id=self.label_set.void_id)
         preds = []
@@ -277,9 +375,13 @@ class Trainer:
         for t in range(features.num_frames):
             first = max(0, t - self.model.memory_length + 1)
             memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
-            offsets = torch.tensor([[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
-                                   dtype=torch.float32)
-            gap = torch.tensor([self.val_times[t - 1] - self.val_times[t] if t else 0.0], dtype=torch.float32)
+            offsets = torch.tensor(
+                [[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
+                dtype=torch.float32,
+            )
+            gap = torch.tensor(
+                [self.val_times[t - 1] - self.val_times[t] if t else 0.0], dtype=torch.float32
+            )
             state = self.model.fuse(memory[-1].pixel_embedding, state, gap)
             logits = self.model.decode(memory[-1], memory, offsets, pixel_embedding=state)
             label = self.val_labels[t]
@@ -289,15 +391,23 @@ class Trainer:
         self.model.train()
         vc8 = video_consistency(preds, list(self.val_labels), n=8, void_id=self.label_set.void_id)
         ious = confusion.per_class_iou()
-        return {"val_miou": confusion.mean_iou(), "val_vc8": vc8.mean_of_windows,
-                **{f"iou_{name}": float(iou) for name, iou in zip(self.label_set.names, ious)}}
+        return {
+            "val_miou": confusion.mean_iou(),
+            "val_vc8": vc8.mean_of_windows,
+            **{f"iou_{name}": float(iou) for name, iou in zip(self.label_set.names, ious)},
+        }
 
     # ---- the job ----------------------------------------------------------------------------------
     def run(self, *, progress: bool = True) -> dict[str, float]:
         optim, evaluation = self.config.optim, self.config.eval
         started = time.monotonic() - self.elapsed_s
         budget_s = optim.max_minutes * 60
-        bar = tqdm(total=optim.steps, initial=self.step, desc="train", disable=not (progress and self.rank == 0))
+        bar = tqdm(
+            total=optim.steps,
+            initial=self.step,
+            desc="train",
+            disable=not (progress and self.rank == 0),
+        )
         stopped_early = False
         last_val: dict[str, float] = {}
         self.model.train()
@@ -310,22 +420,34 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
             if not progress and self.rank == 0 and self.step % 50 == 0:
-                print(f"step {self.step}/{optim.steps} {self.elapsed_s / 60:.1f} min loss {terms['loss']:.4f}",
-                      flush=True)
+                print(
+                    f"step {self.step}/{optim.steps} {self.elapsed_s / 60:.1f} min loss {terms['loss']:.4f}",
+                    flush=True,
+                )
             if self.rank == 0:
                 stamp = {"step": self.step, "elapsed_s": round(self.elapsed_s, 1)}
                 shares = {k: v for k, v in terms.items() if k.startswith("grad_share_")}
-                self._append_csv("log.csv", {**stamp, **{k: v for k, v in terms.items() if k not in shares}})
+                self._append_csv(
+                    "log.csv", {**stamp, **{k: v for k, v in terms.items() if k not in shares}}
+                )
                 if shares:
                     self._append_csv("grad_shares.csv", {**stamp, **shares})
             if self.step % evaluation.every_steps == 0 or self.step == optim.steps:
                 last_val = self._validate_and_save()
         bar.close()
         if stopped_early and self.rank == 0:
-            tqdm.write(f"stopped at step {self.step}/{optim.steps}: the {optim.max_minutes} min budget ran out")
+            tqdm.write(
+                f"stopped at step {self.step}/{optim.steps}: the {optim.max_minutes} min budget ran out"
+            )
             last_val = self._validate_and_save()
-        summary = {"steps": self.step, "planned_steps": optim.steps, "minutes": self.elapsed_s / 60,
-                   "stopped_early": stopped_early, "best_val_miou": self.best_val_miou, **last_val}
+        summary = {
+            "steps": self.step,
+            "planned_steps": optim.steps,
+            "minutes": self.elapsed_s / 60,
+            "stopped_early": stopped_early,
+            "best_val_miou": self.best_val_miou,
+            **last_val,
+        }
         if self.rank == 0:
             (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
@@ -334,32 +456,51 @@ class Trainer:
         if self.rank != 0:
             return {}
         metrics = self.validate()
-        self._append_csv("val.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **metrics})
-        tqdm.write(f"step {self.step}: val mIoU {metrics['val_miou']:.4f}  VC_8 {metrics['val_vc8']:.4f}")
+        self._append_csv(
+            "val.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **metrics}
+        )
+        tqdm.write(
+            f"step {self.step}: val mIoU {metrics['val_miou']:.4f}  VC_8 {metrics['val_vc8']:.4f}"
+        )
         if metrics["val_miou"] > self.best_val_miou:
             self.best_val_miou = metrics["val_miou"]
-            save_checkpoint(self.out_dir / "best.pt", self.model, self.label_set, self._provenance(metrics))
-        save_checkpoint(self.out_dir / "last.pt", self.model, self.label_set, self._provenance(metrics))
+            save_checkpoint(
+                self.out_dir / "best.pt", self.model, self.label_set, self._provenance(metrics)
+            )
+        save_checkpoint(
+            self.out_dir / "last.pt", self.model, self.label_set, self._provenance(metrics)
+        )
         self.save_state()
         return metrics
 
     def _provenance(self, metrics: dict[str, float]) -> Provenance:
         return Provenance(
-            data=(f"CamVid train ({len(self.bank)} bank frames: {self.config.bank.real_views} augmented views "
-                  f"+ {self.config.bank.pseudo_motions} pseudo-videos per frame); selected on CamVid val"),
+            data=(
+                f"CamVid train ({len(self.bank)} bank frames: {self.config.bank.real_views} augmented views "
+                f"+ {self.config.bank.pseudo_motions} pseudo-videos per frame); selected on CamVid val"
+            ),
             git_commit=_git_commit(),
             hardware=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-                     f"{self.world} process(es), device {self.device}",
+            f"{self.world} process(es), device {self.device}",
             metrics={k: v for k, v in metrics.items() if k.startswith("val_")},
-            extra={"step": self.step, "minutes": round(self.elapsed_s / 60, 2), "config": self.config_path,
-                   "seed": self.config.seed},
+            extra={
+                "step": self.step,
+                "minutes": round(self.elapsed_s / 60, 2),
+                "config": self.config_path,
+                "seed": self.config.seed,
+            },
         )
 
     # ---- resume -----------------------------------------------------------------------------------
     def save_state(self) -> None:
-        state = {"step": self.step, "elapsed_s": self.elapsed_s, "best_val_miou": self.best_val_miou,
-                 "trainable": self.model.trainable.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "rng": self.rng.bit_generator.state}
+        state = {
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "best_val_miou": self.best_val_miou,
+            "trainable": self.model.trainable.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
         tmp = self.out_dir / (STATE_FILE + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.out_dir / STATE_FILE)
@@ -368,7 +509,11 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.trainable.load_state_dict(state["trainable"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.elapsed_s, self.best_val_miou = state["step"], state["elapsed_s"], state["best_val_miou"]
+        self.step, self.elapsed_s, self.best_val_miou = (
+            state["step"],
+            state["elapsed_s"],
+            state["best_val_miou"],
+        )
         self.rng.bit_generator.state = state["rng"]
 
     def _append_csv(self, name: str, row: dict) -> None:
@@ -381,7 +526,9 @@ class Trainer:
             writer.writerow(row)
 
 
-def _load_val(split: CamVidSplit, input_size: tuple[int, int]) -> tuple[torch.Tensor, list[np.ndarray], np.ndarray]:
+def _load_val(
+    split: CamVidSplit, input_size: tuple[int, int]
+) -> tuple[torch.Tensor, list[np.ndarray], np.ndarray]:
     """Val frames resized to the model input (N, 3, H, W), labels at full size, times (N,) s, in time order.
 
     CamVid val is one run (0016E5 at 15 Hz), streamed as one causal sequence.
@@ -395,8 +542,12 @@ def _load_val(split: CamVidSplit, input_size: tuple[int, int]) -> tuple[torch.Te
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-

@@ -34,12 +34,28 @@ from typing import Any
 from tqdm import tqdm
 
 from t2g_core.inference import BACKEND_NAMES, default_checkpoint, open_segmenter
+from t2g_core.meters import (
+    FLICKER_PROTOCOL,
+    FlickerMeter,
+    GroundTruthMeter,
+    OccupancyMeter,
+    finite_or_none,
+)
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError
-
-from t2g_ros.bags.frames import IMAGE, IMAGE_TYPES, check_topic_type, decode_frame, decode_label_image
+from t2g_ros.bags.frames import (
+    IMAGE,
+    IMAGE_TYPES,
+    check_topic_type,
+    decode_frame,
+    decode_label_image,
+)
 from t2g_ros.bags.io import BagError, BagReader, BagWriter, open_reader
-from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, GroundTruthMeter, OccupancyMeter, finite_or_none
-from t2g_ros.bags.outputs import DEFAULT_PREFIX, declare_outputs, label_info_message, output_messages
+from t2g_ros.bags.outputs import (
+    DEFAULT_PREFIX,
+    declare_outputs,
+    label_info_message,
+    output_messages,
+)
 from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.stats import percentile
@@ -64,10 +80,20 @@ def sibling(out_bag: Path, suffix: str) -> Path:
     return out_bag.with_name(f"{out_bag.name}.{suffix}")
 
 
-def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_topic: str | None = None,
-             checkpoint: str | Path | None = None, baseline_checkpoint: str | Path | None = None,
-             preview_rows: int = 4, threads: int = 1, progress: bool = True,
-             video: bool = True, backend: str = "torch") -> dict[str, Any]:
+def evaluate(
+    in_bag: str | Path,
+    image_topic: str,
+    out_bag: str | Path,
+    *,
+    gt_topic: str | None = None,
+    checkpoint: str | Path | None = None,
+    baseline_checkpoint: str | Path | None = None,
+    preview_rows: int = 4,
+    threads: int = 1,
+    progress: bool = True,
+    video: bool = True,
+    backend: str = "torch",
+) -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
     Raises:
@@ -79,35 +105,69 @@ def evaluate(in_bag: str | Path, image_topic: str, out_bag: str | Path, *, gt_to
     """
     out_bag = Path(out_bag)
     if out_bag.suffix in (".mcap", ".db3"):
-        raise BagError(f"OUT_BAG {out_bag} is the rosbag2 directory to create; give it without {out_bag.suffix}")
+        raise BagError(
+            f"OUT_BAG {out_bag} is the rosbag2 directory to create; give it without {out_bag.suffix}"
+        )
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         reader = open_reader(in_bag)
     report: dict[str, Any] = {
-        "input": {"bag": str(in_bag), "image_topic": image_topic, "gt_topic": gt_topic,
-                  "truncated_files": [str(p) for p in reader.truncated]},
+        "input": {
+            "bag": str(in_bag),
+            "image_topic": image_topic,
+            "gt_topic": gt_topic,
+            "truncated_files": [str(p) for p in reader.truncated],
+        },
         "warnings": [str(w.message) for w in caught],
     }
     with reader:
         msgtype = check_topic_type(reader, image_topic, IMAGE_TYPES)
-        if reader.message_count(image_topic) == 0:  # an exit code 0 with "frames in 0" hides a bad bag
+        if (
+            reader.message_count(image_topic) == 0
+        ):  # an exit code 0 with "frames in 0" hides a bad bag
             raise BagError(f"{in_bag} has no messages on {image_topic}: nothing to evaluate")
         report["input"]["image_type"] = msgtype
         ground_truth = _read_ground_truth(reader, gt_topic) if gt_topic else None
-        models = _build_models(checkpoint, baseline_checkpoint, threads=threads, backend=backend,
-                               with_gt=ground_truth is not None)
-        report["checkpoints"] = {"t2g": str(checkpoint), "baseline": str(baseline_checkpoint or "") or None}
+        models = _build_models(
+            checkpoint,
+            baseline_checkpoint,
+            threads=threads,
+            backend=backend,
+            with_gt=ground_truth is not None,
+        )
+        report["checkpoints"] = {
+            "t2g": str(checkpoint),
+            "baseline": str(baseline_checkpoint or "") or None,
+        }
         with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
             writer.add_topic(image_topic, msgtype)
             declare_outputs(writer)
-            report.update(_run(reader, writer, image_topic, msgtype, models, ground_truth, out_bag,
-                               preview_rows=preview_rows, progress=progress, video=video))
+            report.update(
+                _run(
+                    reader,
+                    writer,
+                    image_topic,
+                    msgtype,
+                    models,
+                    ground_truth,
+                    out_bag,
+                    preview_rows=preview_rows,
+                    progress=progress,
+                    video=video,
+                )
+            )
     report["warnings"] += report.pop("video_warnings")
-    report["output"] = {"bag": str(out_bag), "prefix": DEFAULT_PREFIX, "metrics": str(sibling(out_bag, "metrics.json")),
-                        "preview": report.pop("preview_path"),
-                        "side_by_side": report.pop("video_path")}
-    sibling(out_bag, "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report["output"] = {
+        "bag": str(out_bag),
+        "prefix": DEFAULT_PREFIX,
+        "metrics": str(sibling(out_bag, "metrics.json")),
+        "preview": report.pop("preview_path"),
+        "side_by_side": report.pop("video_path"),
+    }
+    sibling(out_bag, "metrics.json").write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
     return report
 
 
@@ -123,8 +183,9 @@ def _pipeline(checkpoint: str | Path, **open_kwargs: Any) -> SegmentationPipelin
     return SegmentationPipeline(segmenter, segmenter.label_set)
 
 
-def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int, backend: str,
-                  with_gt: bool) -> list[_Model]:
+def _build_models(
+    checkpoint: Path, baseline: str | Path | None, *, threads: int, backend: str, with_gt: bool
+) -> list[_Model]:
     t2g = _pipeline(checkpoint, threads=threads, backend=backend)
     # The same weights with a one-frame memory: what the node does with model.memory_length:=1.
     per_frame = _pipeline(checkpoint, memory_length=1, threads=threads, backend=backend)
@@ -133,15 +194,29 @@ def _build_models(checkpoint: Path, baseline: str | Path | None, *, threads: int
         specs.append(("baseline", _pipeline(baseline, threads=threads, backend=backend)))
     for name, pipeline in specs[1:]:
         if pipeline.label_set != t2g.label_set:
-            raise ValueError(f"{name} checkpoint predicts {pipeline.label_set.names}, "
-                             f"{checkpoint} predicts {t2g.label_set.names}; metrics need one label set")
-    return [_Model(name, pipeline, ground_truth=GroundTruthMeter(t2g.label_set) if with_gt else None)
-            for name, pipeline in specs]
+            raise ValueError(
+                f"{name} checkpoint predicts {pipeline.label_set.names}, "
+                f"{checkpoint} predicts {t2g.label_set.names}; metrics need one label set"
+            )
+    return [
+        _Model(name, pipeline, ground_truth=GroundTruthMeter(t2g.label_set) if with_gt else None)
+        for name, pipeline in specs
+    ]
 
 
-def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models: list[_Model],
-         ground_truth: dict[int, Any] | None, out_bag: Path, *, preview_rows: int, progress: bool,
-         video: bool) -> dict[str, Any]:
+def _run(
+    reader: BagReader,
+    writer: BagWriter,
+    topic: str,
+    msgtype: str,
+    models: list[_Model],
+    ground_truth: dict[int, Any] | None,
+    out_bag: Path,
+    *,
+    preview_rows: int,
+    progress: bool,
+    video: bool,
+) -> dict[str, Any]:
     """The frame loop: copy, segment with every model, write T2G's outputs, update the meters."""
     t2g = models[0]
     label_set = t2g.pipeline.label_set
@@ -152,8 +227,13 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
     shown = [1, 0, *range(2, len(models))]
     preview = PreviewStrip(("input", *(_TITLES[models[i].name] for i in shown)))
     # The frame rate comes from the first stamps: the bag's rate, not the inference rate.
-    side_by_side = SideBySideWriter(sibling(out_bag, "side_by_side"), label_set=label_set,
-                                    captions=preview.columns) if video else None
+    side_by_side = (
+        SideBySideWriter(
+            sibling(out_bag, "side_by_side"), label_set=label_set, captions=preview.columns
+        )
+        if video
+        else None
+    )
     video_warnings: list[str] = []
     changed_pixels = pixels = 0  # labels the memory changes: T2G vs the same checkpoint per frame
     occupancy = OccupancyMeter(label_set)
@@ -161,14 +241,18 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
     problems: list[str] = []
     processing_ms: list[float] = []
     error = None
-    bar = tqdm(total=total, unit="frame", desc=PROG, disable=None if progress else True, file=sys.stderr)
+    bar = tqdm(
+        total=total, unit="frame", desc=PROG, disable=None if progress else True, file=sys.stderr
+    )
     messages = reader.messages(topic)
     while True:
         try:
             bag_msg = next(messages)
         except StopIteration:
             break
-        except BagError as exc:  # a corrupt record mid-file: keep what was done, say where it stopped
+        except (
+            BagError
+        ) as exc:  # a corrupt record mid-file: keep what was done, say where it stopped
             error = str(exc)
             break
         index, frames_in = frames_in, frames_in + 1
@@ -178,17 +262,25 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
         try:
             rgb = decode_frame(msgtype, bag_msg.msg)
             started = time.perf_counter()
-            out = t2g.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, color=True, overlay_image=True,
-                                       confidence_mono8=True)
+            out = t2g.pipeline.process(
+                rgb, bag_msg.stamp_ns * 1e-9, color=True, overlay_image=True, confidence_mono8=True
+            )
             processing_ms.append((time.perf_counter() - started) * 1e3)
-            others = [m.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, overlay_image=index in chosen)
-                      for m in models[1:]]
+            others = [
+                m.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, overlay_image=index in chosen)
+                for m in models[1:]
+            ]
         except ValueError as exc:  # undecodable or unusable frame: the node drops it too
             problems.append(f"frame {index} (stamp {bag_msg.stamp_ns}): {exc}")
             continue
         if frames_out == 0:
-            writer.write(f"{DEFAULT_PREFIX}/label_info", label_info_message(
-                store, header, label_set, t2g.pipeline.options.confidence_threshold), bag_msg.log_time_ns)
+            writer.write(
+                f"{DEFAULT_PREFIX}/label_info",
+                label_info_message(
+                    store, header, label_set, t2g.pipeline.options.confidence_threshold
+                ),
+                bag_msg.log_time_ns,
+            )
         for out_topic, out_msg in output_messages(store, header, out, label_set):
             writer.write(out_topic, out_msg, bag_msg.log_time_ns)
         frames_out += 1
@@ -199,8 +291,13 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
             model.flicker.update(result.labels, rgb)
         changed_pixels += int((out.labels != others[0].labels).sum())
         pixels += out.labels.size
-        side_by_side = _add_video_frame(side_by_side, rgb, [results[i].labels for i in shown],
-                                        bag_msg.stamp_ns * 1e-9, video_warnings)
+        side_by_side = _add_video_frame(
+            side_by_side,
+            rgb,
+            [results[i].labels for i in shown],
+            bag_msg.stamp_ns * 1e-9,
+            video_warnings,
+        )
         gt_msg = ground_truth.get(bag_msg.stamp_ns) if ground_truth is not None else None
         if gt_msg is not None:
             gt_frames_used += _score_ground_truth(models, results, gt_msg, index, problems)
@@ -211,10 +308,17 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
     video_path = _close_video(side_by_side, video_warnings)
     flicker = {m.name: finite_or_none(m.flicker.rate) for m in models}
     report: dict[str, Any] = {
-        "frames": {"in": frames_in, "out": frames_out, "dropped_bad": frames_in - frames_out,
-                   "problems": problems[:_MAX_PROBLEMS]},
-        "flicker": {"protocol": FLICKER_PROTOCOL, **flicker,
-                    "t2g_reduction_vs_per_frame": _reduction(flicker["t2g"], flicker["per_frame"])},
+        "frames": {
+            "in": frames_in,
+            "out": frames_out,
+            "dropped_bad": frames_in - frames_out,
+            "problems": problems[:_MAX_PROBLEMS],
+        },
+        "flicker": {
+            "protocol": FLICKER_PROTOCOL,
+            **flicker,
+            "t2g_reduction_vs_per_frame": _reduction(flicker["t2g"], flicker["per_frame"]),
+        },
         "memory_ablation": {
             "what": "T2G vs the same checkpoint with memory_length 1, on the same frames",
             "labels_changed": round(changed_pixels / pixels, 6) if pixels else None,
@@ -224,20 +328,27 @@ def _run(reader: BagReader, writer: BagWriter, topic: str, msgtype: str, models:
         },
         "occupancy": occupancy.report(),
         "memory_resets_after_start": resets,
-        "t2g_processing_ms": {"p50": finite_or_none(percentile(processing_ms, 50)),
-                              "p95": finite_or_none(percentile(processing_ms, 95))},
+        "t2g_processing_ms": {
+            "p50": finite_or_none(percentile(processing_ms, 50)),
+            "p95": finite_or_none(percentile(processing_ms, 95)),
+        },
         "preview_path": str(preview_path) if preview_path else None,
         "video_path": str(video_path) if video_path else None,
         "video_warnings": video_warnings,
         "error": error,
     }
     if ground_truth is not None:
-        report["ground_truth"] = {"frames_with_gt": len(ground_truth), "frames_scored": gt_frames_used,
-                                  "models": {m.name: m.ground_truth.report(label_set.names) for m in models}}
+        report["ground_truth"] = {
+            "frames_with_gt": len(ground_truth),
+            "frames_scored": gt_frames_used,
+            "models": {m.name: m.ground_truth.report(label_set.names) for m in models},
+        }
     return report
 
 
-def _score_ground_truth(models: list[_Model], results: list[Any], gt_msg: Any, index: int, problems: list[str]) -> int:
+def _score_ground_truth(
+    models: list[_Model], results: list[Any], gt_msg: Any, index: int, problems: list[str]
+) -> int:
     """Add one frame to every model's ground-truth meter; 1 if scored, 0 (with a problem noted) if not."""
     try:
         gt = decode_label_image(gt_msg)
@@ -249,8 +360,13 @@ def _score_ground_truth(models: list[_Model], results: list[Any], gt_msg: Any, i
     return 1
 
 
-def _add_video_frame(writer: SideBySideWriter | None, rgb: Any, label_maps: list[Any],
-                     stamp_s: float, notes: list[str]) -> SideBySideWriter | None:
+def _add_video_frame(
+    writer: SideBySideWriter | None,
+    rgb: Any,
+    label_maps: list[Any],
+    stamp_s: float,
+    notes: list[str],
+) -> SideBySideWriter | None:
     """Add a frame to the side-by-side video; without a playable format, note why, stop (None)."""
     if writer is None:
         return None
@@ -290,15 +406,25 @@ def _reduction(ours: float | None, reference: float | None) -> float | None:
 def _print_summary(report: dict[str, Any]) -> None:
     frames, flicker = report["frames"], report["flicker"]
     print(f"frames in {frames['in']}, out {frames['out']}, dropped {frames['dropped_bad']}")
-    print("flicker (gray-stable pixels): " + ", ".join(
-        f"{name} {_fmt(flicker[name])}" for name in ("t2g", "per_frame", "baseline") if name in flicker))
+    print(
+        "flicker (gray-stable pixels): "
+        + ", ".join(
+            f"{name} {_fmt(flicker[name])}"
+            for name in ("t2g", "per_frame", "baseline")
+            if name in flicker
+        )
+    )
     ablation = report["memory_ablation"]
-    print(f"memory ablation (T2G vs memory 1, same checkpoint): labels changed "
-          f"{_fmt(ablation['labels_changed'])}, flicker ratio T2G / memory 1 "
-          f"{_fmt(ablation['flicker_ratio'])}")
+    print(
+        f"memory ablation (T2G vs memory 1, same checkpoint): labels changed "
+        f"{_fmt(ablation['labels_changed'])}, flicker ratio T2G / memory 1 "
+        f"{_fmt(ablation['flicker_ratio'])}"
+    )
     for name, scores in report.get("ground_truth", {}).get("models", {}).items():
-        print(f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} "
-              f"over {scores['frames']} labelled frames")
+        print(
+            f"{name}: mIoU {_fmt(scores['miou'])}, VC_8 {_fmt(scores['vc8'])} "
+            f"over {scores['frames']} labelled frames"
+        )
     output = report["output"]
     files = (output["preview"], output["side_by_side"])
     written = [output["bag"], output["metrics"], *(path for path in files if path)]
@@ -311,30 +437,60 @@ def _fmt(value: float | None) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file")
-    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
-    parser.add_argument("--gt-topic", help="mono8 class-id images matched to frames by header stamp")
-    parser.add_argument("--out", required=True, metavar="OUT_BAG", help="bag directory to create (mcap)")
+    parser.add_argument(
+        "in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file"
+    )
+    parser.add_argument(
+        "--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic"
+    )
+    parser.add_argument(
+        "--gt-topic", help="mono8 class-id images matched to frames by header stamp"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="OUT_BAG", help="bag directory to create (mcap)"
+    )
     parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped one)")
-    parser.add_argument("--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with")
+    parser.add_argument(
+        "--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with"
+    )
     # 1 by default: on a busy 2-core machine two torch threads ran 14x slower than one (measured).
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1)")
-    parser.add_argument("--backend", choices=BACKEND_NAMES, default="torch",
-                        help="inference backend of every model (default torch)")
-    parser.add_argument("--preview-rows", type=int, default=4, help="frames in the preview image (0: none)")
-    parser.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
-                        help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
-                             "T2G label colours at the bag's frame rate (default: on)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for inference (default 1)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_NAMES,
+        default="torch",
+        help="inference backend of every model (default torch)",
+    )
+    parser.add_argument(
+        "--preview-rows", type=int, default=4, help="frames in the preview image (0: none)"
+    )
+    parser.add_argument(
+        "--video",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
+        "T2G label colours at the bag's frame rate (default: on)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        report = evaluate(args.in_bag, args.image_topic, args.out, gt_topic=args.gt_topic,
-                          checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                          preview_rows=args.preview_rows, threads=args.threads, video=args.video,
-                          backend=args.backend)
+        report = evaluate(
+            args.in_bag,
+            args.image_topic,
+            args.out,
+            gt_topic=args.gt_topic,
+            checkpoint=args.checkpoint,
+            baseline_checkpoint=args.baseline_checkpoint,
+            preview_rows=args.preview_rows,
+            threads=args.threads,
+            video=args.video,
+            backend=args.backend,
+        )
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -342,7 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     _print_summary(report)
     if report["error"]:
-        print(f"{PROG}: error: stopped after {report['frames']['in']} frames: {report['error']}", file=sys.stderr)
+        print(
+            f"{PROG}: error: stopped after {report['frames']['in']} frames: {report['error']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -27,7 +27,9 @@ def check_topic_type(reader: BagReader, topic: str, allowed: tuple[str, ...]) ->
     reader.message_count(topic)  # raises BagError naming the topic and listing the bag's topics
     msgtype = reader.topics[topic]
     if msgtype not in allowed:
-        raise BagError(f"topic {topic!r} in {reader.path} carries {msgtype}; expected {' or '.join(allowed)}")
+        raise BagError(
+            f"topic {topic!r} in {reader.path} carries {msgtype}; expected {' or '.join(allowed)}"
+        )
     return msgtype
 
 
@@ -47,7 +49,9 @@ def decode_label_image(msg: Any) -> np.ndarray:
         ValueError: another encoding, or ``data`` shorter than ``step * height``.
     """
     if msg.encoding != "mono8":
-        raise ValueError(f"ground-truth labels must be mono8 class ids, got encoding {msg.encoding!r}")
+        raise ValueError(
+            f"ground-truth labels must be mono8 class ids, got encoding {msg.encoding!r}"
+        )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = np.frombuffer(msg.data, np.uint8)
     if width == 0 or height == 0 or step < width or data.size < step * height:

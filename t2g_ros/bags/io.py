@@ -27,9 +27,16 @@ from typing import Any, Literal
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
-from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -51,8 +58,20 @@ class BagError(Exception):
 
 # What a damaged bag makes the parsers raise (metadata.yaml, mcap records, sqlite3, CDR payloads):
 # each becomes a BagError naming the file, so a tool exits with a reason instead of a traceback.
-_DAMAGE = (ReaderError, YAMLError, UnicodeDecodeError, McapError, sqlite3.DatabaseError,
-           struct.error, EOFError, KeyError, IndexError, TypeError, ValueError, OverflowError)
+_DAMAGE = (
+    ReaderError,
+    YAMLError,
+    UnicodeDecodeError,
+    McapError,
+    sqlite3.DatabaseError,
+    struct.error,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
 
 
 _Raw = tuple[str, str, int, bytes]  # topic, message type, log time in ns, CDR bytes
@@ -77,7 +96,9 @@ def find_msg_dir() -> Path:
     for candidate in candidates:
         if (candidate / "ClassOccupancy.msg").is_file():
             return candidate
-    raise BagError(f"{MSG_PACKAGE} .msg files not found; looked in: {', '.join(map(str, candidates))}")
+    raise BagError(
+        f"{MSG_PACKAGE} .msg files not found; looked in: {', '.join(map(str, candidates))}"
+    )
 
 
 def make_typestore(msg_dir: Path | None = None) -> Typestore:
@@ -89,7 +110,9 @@ def make_typestore(msg_dir: Path | None = None) -> Typestore:
     store = get_typestore(STORE)
     types: dict[str, Any] = {}
     for path in sorted(msg_dir.glob("*.msg")):
-        types.update(get_types_from_msg(path.read_text(encoding="utf-8"), f"{MSG_PACKAGE}/msg/{path.stem}"))
+        types.update(
+            get_types_from_msg(path.read_text(encoding="utf-8"), f"{MSG_PACKAGE}/msg/{path.stem}")
+        )
     if not types:
         raise BagError(f"no .msg files in {msg_dir}")
     store.register(types)
@@ -159,8 +182,10 @@ class BagReader:
             try:
                 self._recovery = _McapRecovery(_storage_files(path))
             except _DAMAGE as scan_err:
-                raise BagError(f"cannot read bag {path}: {_reason(err)}; and its readable part is "
-                               f"damaged: {_reason(scan_err)}") from scan_err
+                raise BagError(
+                    f"cannot read bag {path}: {_reason(err)}; and its readable part is "
+                    f"damaged: {_reason(scan_err)}"
+                ) from scan_err
             warnings.warn(
                 BagTruncatedWarning(
                     f"bag file(s) {', '.join(map(str, truncated))} end early ({err}); reading the "
@@ -214,10 +239,16 @@ class BagReader:
             try:
                 msg = self.typestore.deserialize_cdr(data, msgtype)
             except _DAMAGE as err:
-                raise BagError(f"message on {topic!r} at log time {log_time} ns in {self.path} is "
-                               f"corrupt: {_reason(err)}") from err
+                raise BagError(
+                    f"message on {topic!r} at log time {log_time} ns in {self.path} is "
+                    f"corrupt: {_reason(err)}"
+                ) from err
             header = getattr(msg, "header", None)
-            stamp = stamp_to_ns(header.stamp) if header is not None and hasattr(header, "stamp") else None
+            stamp = (
+                stamp_to_ns(header.stamp)
+                if header is not None and hasattr(header, "stamp")
+                else None
+            )
             yield BagMessage(topic, msgtype, log_time, stamp, msg)
 
     def close(self) -> None:
@@ -228,7 +259,10 @@ class BagReader:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -236,8 +270,13 @@ class BagReader:
         present = self.topics
         missing = [topic for topic in topics if topic not in present]
         if missing:
-            listing = ", ".join(f"{name} ({msgtype})" for name, msgtype in sorted(present.items())) or "none"
-            raise BagError(f"topic(s) {', '.join(map(repr, missing))} not in {self.path}; topics: {listing}")
+            listing = (
+                ", ".join(f"{name} ({msgtype})" for name, msgtype in sorted(present.items()))
+                or "none"
+            )
+            raise BagError(
+                f"topic(s) {', '.join(map(repr, missing))} not in {self.path}; topics: {listing}"
+            )
 
     def _rosbags_messages(self, topics: tuple[str, ...]) -> Iterator[tuple[str, str, int, bytes]]:
         assert self._reader is not None
@@ -263,7 +302,9 @@ def _storage_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     try:
-        metadata = YAML(typ="safe").load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        metadata = YAML(typ="safe").load((path / "metadata.yaml").read_text())[
+            "rosbag2_bagfile_information"
+        ]
         return [path / Path(name).name for name in metadata["relative_file_paths"]]
     except (OSError, YAMLError, UnicodeDecodeError, KeyError, TypeError):
         return []
@@ -289,7 +330,9 @@ class _McapRecovery:
         self.files = files
         self.types: dict[str, str] = {}
         self.counts: Counter[str] = Counter()
-        for topic, _, _, _ in self._scan(None):  # the scan also fills self.types from channel records
+        for topic, _, _, _ in self._scan(
+            None
+        ):  # the scan also fills self.types from channel records
             self.counts[topic] += 1
 
     def messages(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
@@ -339,7 +382,11 @@ class BagWriter:
     """
 
     def __init__(
-        self, path: str | Path, *, storage: Literal["mcap", "sqlite3"] = "mcap", typestore: Typestore | None = None
+        self,
+        path: str | Path,
+        *,
+        storage: Literal["mcap", "sqlite3"] = "mcap",
+        typestore: Typestore | None = None,
     ) -> None:
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
         if storage not in plugins:
@@ -347,7 +394,9 @@ class BagWriter:
         self.path = Path(path)
         self.typestore = typestore or make_typestore()
         try:
-            self._writer = Writer(self.path, version=METADATA_VERSION, storage_plugin=plugins[storage])
+            self._writer = Writer(
+                self.path, version=METADATA_VERSION, storage_plugin=plugins[storage]
+            )
         except WriterError as err:
             raise BagError(str(err)) from err
         self._connections: dict[str, Any] = {}
@@ -405,7 +454,10 @@ class BagWriter:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._writer.__exit__(exc_type, exc, tb)
 

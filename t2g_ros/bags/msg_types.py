@@ -13,5 +13,7 @@ def message_class(msgtype: str) -> type:
     try:
         return getattr(importlib.import_module(f"{package}.msg"), name)
     except (ImportError, AttributeError, ValueError):
-        raise BagError(f"message type {msgtype!r} has no Python class in this ROS environment "
-                       f"(is its package installed and sourced?)") from None
+        raise BagError(
+            f"message type {msgtype!r} has no Python class in this ROS environment "
+            f"(is its package installed and sourced?)"
+        ) from None

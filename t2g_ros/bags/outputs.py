@@ -27,31 +27,56 @@ def declare_outputs(writer: BagWriter, prefix: str = DEFAULT_PREFIX) -> None:
     for name in IMAGE_OUTPUTS:
         writer.add_topic(f"{prefix}/{name}", "sensor_msgs/msg/Image")
     writer.add_topic(f"{prefix}/{OCCUPANCY}", "t2g_msgs/msg/ClassOccupancy")
-    writer.add_topic(f"{prefix}/{LABEL_INFO}", "t2g_msgs/msg/LabelInfo", durability="transient_local")
+    writer.add_topic(
+        f"{prefix}/{LABEL_INFO}", "t2g_msgs/msg/LabelInfo", durability="transient_local"
+    )
 
 
-def output_messages(store: Typestore, header: Any, out: PipelineOutput, label_set: LabelSet,
-                    prefix: str = DEFAULT_PREFIX) -> list[tuple[str, Any]]:
+def output_messages(
+    store: Typestore,
+    header: Any,
+    out: PipelineOutput,
+    label_set: LabelSet,
+    prefix: str = DEFAULT_PREFIX,
+) -> list[tuple[str, Any]]:
     """``(topic, message)`` for every per-frame output, each with ``header``.
 
     ``out`` must come from ``process(..., color=True, overlay_image=True, confidence_mono8=True)``;
     confidence is written as mono8, the node's default encoding.
     """
     image = store.types["sensor_msgs/msg/Image"]
-    images = {"labels": (out.labels, "mono8"), "color": (out.color, "rgb8"), "overlay": (out.overlay, "rgb8"),
-              "confidence": (out.confidence_mono8, "mono8")}
-    messages = [(f"{prefix}/{name}", image(header=header, **rgb_to_image_fields(array, encoding, data_type="numpy")))
-                for name, (array, encoding) in images.items()]
-    fields = class_occupancy_fields(out.occupancy, label_set, reset_reason=out.reset_reason,
-                                    memory_frames=out.memory_frames)
-    messages.append((f"{prefix}/{OCCUPANCY}", store.types["t2g_msgs/msg/ClassOccupancy"](header=header, **fields)))
+    images = {
+        "labels": (out.labels, "mono8"),
+        "color": (out.color, "rgb8"),
+        "overlay": (out.overlay, "rgb8"),
+        "confidence": (out.confidence_mono8, "mono8"),
+    }
+    messages = [
+        (
+            f"{prefix}/{name}",
+            image(header=header, **rgb_to_image_fields(array, encoding, data_type="numpy")),
+        )
+        for name, (array, encoding) in images.items()
+    ]
+    fields = class_occupancy_fields(
+        out.occupancy, label_set, reset_reason=out.reset_reason, memory_frames=out.memory_frames
+    )
+    messages.append(
+        (
+            f"{prefix}/{OCCUPANCY}",
+            store.types["t2g_msgs/msg/ClassOccupancy"](header=header, **fields),
+        )
+    )
     return messages
 
 
 def label_info_message(store: Typestore, header: Any, label_set: LabelSet, threshold: float) -> Any:
     """``t2g_msgs/LabelInfo``: class ids, names and colours, as the node latches it at start-up."""
     classes, colors = label_info_entries(label_set)
-    vision_class, color = store.types["t2g_msgs/msg/VisionClass"], store.types["std_msgs/msg/ColorRGBA"]
+    vision_class, color = (
+        store.types["t2g_msgs/msg/VisionClass"],
+        store.types["std_msgs/msg/ColorRGBA"],
+    )
     return store.types["t2g_msgs/msg/LabelInfo"](
         header=header,
         class_map=[vision_class(class_id=class_id, class_name=name) for class_id, name in classes],

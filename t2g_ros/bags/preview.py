@@ -37,11 +37,21 @@ class PreviewStrip:
         if len(tiles) != len(self.columns):
             raise ValueError(f"{len(tiles)} tiles for {len(self.columns)} columns {self.columns}")
         height = round(tiles[0].shape[0] * self.tile_width / tiles[0].shape[1])
-        scaled = [cv2.resize(tile, (self.tile_width, height), interpolation=cv2.INTER_AREA) for tile in tiles]
-        row = np.concatenate([self._captioned(tile, f"{name}  {caption}") for tile, name in zip(scaled, self.columns)],
-                             axis=1)
+        scaled = [
+            cv2.resize(tile, (self.tile_width, height), interpolation=cv2.INTER_AREA)
+            for tile in tiles
+        ]
+        row = np.concatenate(
+            [
+                self._captioned(tile, f"{name}  {caption}")
+                for tile, name in zip(scaled, self.columns)
+            ],
+            axis=1,
+        )
         if self._rows and row.shape != self._rows[0].shape:
-            row = cv2.resize(row, (self._rows[0].shape[1], self._rows[0].shape[0]), interpolation=cv2.INTER_AREA)
+            row = cv2.resize(
+                row, (self._rows[0].shape[1], self._rows[0].shape[0]), interpolation=cv2.INTER_AREA
+            )
         self._rows.append(row)
 
     def __len__(self) -> int:
@@ -52,7 +62,9 @@ class PreviewStrip:
         if not self._rows:
             raise ValueError(f"no frames to preview for {path}")
         path = Path(path)
-        if not cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(self._rows, axis=0), cv2.COLOR_RGB2BGR)):
+        if not cv2.imwrite(
+            str(path), cv2.cvtColor(np.concatenate(self._rows, axis=0), cv2.COLOR_RGB2BGR)
+        ):
             raise OSError(f"cv2 could not write the preview {path}")
         return path
 

@@ -47,8 +47,15 @@ class BagRecorder:
         on_message: called after each message is written.
     """
 
-    def __init__(self, node: Node, out: str | Path, topics: dict[str, str], *, storage: str = "mcap",
-                 on_message: MessageHook | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        out: str | Path,
+        topics: dict[str, str],
+        *,
+        storage: str = "mcap",
+        on_message: MessageHook | None = None,
+    ) -> None:
         if not topics:
             raise ValueError("name at least one topic to record")
         self.node, self.out, self.storage, self.on_message = node, Path(out), storage, on_message
@@ -60,11 +67,17 @@ class BagRecorder:
 
     def unpublished(self, topics: list[str] | None = None) -> list[str]:
         """Live topics (default: all) that no publisher offers yet (their type is unknown until one does)."""
-        topics = self.topics if topics is None else [self.node.resolve_topic_name(t) for t in topics]
+        topics = (
+            self.topics if topics is None else [self.node.resolve_topic_name(t) for t in topics]
+        )
         return [live for live in topics if not self.node.get_publishers_info_by_topic(live)]
 
-    def wait_for_publishers(self, timeout_s: float, topics: list[str] | None = None,
-                            alive: Callable[[], bool] = lambda: True) -> list[str]:
+    def wait_for_publishers(
+        self,
+        timeout_s: float,
+        topics: list[str] | None = None,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> list[str]:
         """Wait until every one of ``topics`` (default: all) has a publisher, ``timeout_s`` passes or
         ``alive()`` turns false; return the live topics still without one."""
         deadline = time.monotonic() + timeout_s
@@ -89,18 +102,39 @@ class BagRecorder:
             if self._writer is None:
                 self._writer = BagWriter(self.out, storage=self.storage).__enter__()
             msgtype = offers[0].topic_type
-            best_effort = any(o.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for o in offers)
-            latched = all(o.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for o in offers)
-            self._writer.add_topic(bag, msgtype, reliability="best_effort" if best_effort else "reliable",
-                                   durability="transient_local" if latched else "volatile")
+            best_effort = any(
+                o.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for o in offers
+            )
+            latched = all(
+                o.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for o in offers
+            )
+            self._writer.add_topic(
+                bag,
+                msgtype,
+                reliability="best_effort" if best_effort else "reliable",
+                durability="transient_local" if latched else "volatile",
+            )
             if latched:
                 self.latched.add(bag)
-            qos = QoSProfile(depth=1 if latched else 100,
-                             reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+            qos = QoSProfile(
+                depth=1 if latched else 100,
+                reliability=ReliabilityPolicy.BEST_EFFORT
+                if best_effort
+                else ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL
+                if latched
+                else DurabilityPolicy.VOLATILE,
+            )
             self.counts[bag] = 0
-            self._subscriptions.append(self.node.create_subscription(
-                message_class(msgtype), live, self._callback(bag, msgtype, self._writer.typestore), qos, raw=True))
+            self._subscriptions.append(
+                self.node.create_subscription(
+                    message_class(msgtype),
+                    live,
+                    self._callback(bag, msgtype, self._writer.typestore),
+                    qos,
+                    raw=True,
+                )
+            )
         return pending
 
     def wait_matched(self, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
@@ -126,6 +160,7 @@ class BagRecorder:
             self.counts[bag] += 1
             if self.on_message is not None:
                 self.on_message(bag, message, received_ns)
+
         return on_raw
 
     def close(self) -> None:
@@ -147,13 +182,24 @@ def header_stamp_ns(message: Any) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("out", metavar="OUT", help="bag directory to create (mcap)")
-    parser.add_argument("--node", default="/t2g", help="the node's fully qualified name (default /t2g)")
+    parser.add_argument(
+        "--node", default="/t2g", help="the node's fully qualified name (default /t2g)"
+    )
     parser.add_argument("--input", metavar="TOPIC", help="also record this input topic")
-    parser.add_argument("--topics", nargs="+", metavar="T", help="record exactly these topics instead")
+    parser.add_argument(
+        "--topics", nargs="+", metavar="T", help="record exactly these topics instead"
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    parser.add_argument("--count", type=int, metavar="N", help="stop once every non-latched topic has N messages")
-    parser.add_argument("--wait", type=float, default=30.0, metavar="S",
-                        help="wait up to S seconds for the topics' publishers (default 30)")
+    parser.add_argument(
+        "--count", type=int, metavar="N", help="stop once every non-latched topic has N messages"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="wait up to S seconds for the topics' publishers (default 30)",
+    )
     return parser
 
 
@@ -180,15 +226,25 @@ def main(argv: list[str] | None = None) -> int:
         if not running():
             return 0
         if len(missing) == len(awaited):
-            print(f"{PROG}: error: no publisher on {', '.join(missing)} after {args.wait:g} s", file=sys.stderr)
+            print(
+                f"{PROG}: error: no publisher on {', '.join(missing)} after {args.wait:g} s",
+                file=sys.stderr,
+            )
             return 1
         pending = recorder.subscribe_available()
         recorder.wait_matched(args.wait, alive=running)
-        print(f"recording {len(recorder.counts)} topic(s) to {args.out}"
-              + (f"; waiting for {', '.join(pending)}" if pending else ""), flush=True)
+        print(
+            f"recording {len(recorder.counts)} topic(s) to {args.out}"
+            + (f"; waiting for {', '.join(pending)}" if pending else ""),
+            flush=True,
+        )
         deadline = time.monotonic() + args.duration if args.duration else float("inf")
         next_poll = time.monotonic()
-        while running() and time.monotonic() < deadline and not (args.count and recorder.has_count(args.count)):
+        while (
+            running()
+            and time.monotonic() < deadline
+            and not (args.count and recorder.has_count(args.count))
+        ):
             rclpy.spin_once(node, timeout_sec=0.05)
             if pending and time.monotonic() >= next_poll:
                 pending, next_poll = recorder.subscribe_available(), time.monotonic() + 0.1
@@ -198,8 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if recorder is not None:
             recorder.close()
-            print(f"recorded {sum(recorder.counts.values())} message(s): "
-                  + ", ".join(f"{topic} {n}" for topic, n in recorder.counts.items()))
+            print(
+                f"recorded {sum(recorder.counts.values())} message(s): "
+                + ", ".join(f"{topic} {n}" for topic, n in recorder.counts.items())
+            )
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

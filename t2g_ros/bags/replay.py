@@ -64,8 +64,17 @@ class BagPlayer:
         BagError: unreadable bag, a topic not in it, or a type without a Python class.
     """
 
-    def __init__(self, node: Node, bag: str | Path, *, topics: list[str] | None = None, rate: float = 1.0,
-                 clock: bool = False, clock_hz: float = 40.0, reliability: str = "reliable") -> None:
+    def __init__(
+        self,
+        node: Node,
+        bag: str | Path,
+        *,
+        topics: list[str] | None = None,
+        rate: float = 1.0,
+        clock: bool = False,
+        clock_hz: float = 40.0,
+        reliability: str = "reliable",
+    ) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         if not clock_hz > 0:
@@ -79,19 +88,34 @@ class BagPlayer:
         for warning in caught:  # a truncated bag: play its readable part, say so once
             node.get_logger().warning(str(warning.message))
         self.topics = list(self.reader.topics) if topics is None else list(topics)
-        self.counts = {topic: self.reader.message_count(topic) for topic in self.topics}  # raises for a missing one
+        self.counts = {
+            topic: self.reader.message_count(topic) for topic in self.topics
+        }  # raises for a missing one
         if not any(self.counts.values()):
             self.reader.close()
-            raise BagError(f"{self.bag} has no messages on {', '.join(self.topics) or 'any topic'}: "
-                           "nothing to replay")
-        policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+            raise BagError(
+                f"{self.bag} has no messages on {', '.join(self.topics) or 'any topic'}: "
+                "nothing to replay"
+            )
+        policy = (
+            ReliabilityPolicy.RELIABLE
+            if reliability == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT
+        )
         self._channels: dict[str, _Channel] = {}
         for topic in self.topics:
             msgtype = self.reader.topics[topic]
             latched = msgtype in LATCHED_TYPES
-            qos = QoSProfile(depth=1 if latched else 10, reliability=policy,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
-            self._channels[topic] = _Channel(msgtype, node.create_publisher(message_class(msgtype), topic, qos))
+            qos = QoSProfile(
+                depth=1 if latched else 10,
+                reliability=policy,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL
+                if latched
+                else DurabilityPolicy.VOLATILE,
+            )
+            self._channels[topic] = _Channel(
+                msgtype, node.create_publisher(message_class(msgtype), topic, qos)
+            )
         self._clock = node.create_publisher(Clock, "/clock", QoSProfile(depth=1)) if clock else None
 
     def live_topic(self, topic: str) -> str:
@@ -100,18 +124,29 @@ class BagPlayer:
 
     def unmatched(self) -> list[str]:
         """Live names of the topics that no subscription listens to yet."""
-        return [c.publisher.topic_name for c in self._channels.values() if c.publisher.get_subscription_count() == 0]
+        return [
+            c.publisher.topic_name
+            for c in self._channels.values()
+            if c.publisher.get_subscription_count() == 0
+        ]
 
     def wait_for_subscribers(self, timeout_s: float) -> list[str]:
         """Wait until every topic has a subscription or ``timeout_s`` passes; return those still without one."""
         deadline = time.monotonic() + timeout_s
         while (missing := self.unmatched()) and time.monotonic() < deadline:
-            time.sleep(0.02)  # polling the graph; discovery takes 0.25 s typically, seconds under load
+            time.sleep(
+                0.02
+            )  # polling the graph; discovery takes 0.25 s typically, seconds under load
         return missing
 
-    def play(self, *, loop: bool = False, stop: threading.Event | None = None,
-             on_publish: Callable[[BagMessage, int], None] | None = None,
-             gate: Callable[[BagMessage], None] | None = None) -> int:
+    def play(
+        self,
+        *,
+        loop: bool = False,
+        stop: threading.Event | None = None,
+        on_publish: Callable[[BagMessage, int], None] | None = None,
+        gate: Callable[[BagMessage], None] | None = None,
+    ) -> int:
         """Publish the bag (again and again with ``loop``) until done or ``stop`` is set.
 
         ``on_publish(message, publish_time_ns)`` is called after each message (``time.time_ns()``).
@@ -128,8 +163,12 @@ class BagPlayer:
                 break
         return published
 
-    def _play_once(self, stop: threading.Event, on_publish: Callable[[BagMessage, int], None] | None,
-                   gate: Callable[[BagMessage], None] | None) -> int:
+    def _play_once(
+        self,
+        stop: threading.Event,
+        on_publish: Callable[[BagMessage, int], None] | None,
+        gate: Callable[[BagMessage], None] | None,
+    ) -> int:
         store = self.reader.typestore
         start_wall = bag_start = None
         published = 0
@@ -152,8 +191,9 @@ class BagPlayer:
             self.node.get_logger().error(f"stopped after {published} messages: {exc}")
         return published
 
-    def _wait_until(self, due: float, due_bag_ns: int, start_wall: float, bag_start: int,
-                    stop: threading.Event) -> bool:
+    def _wait_until(
+        self, due: float, due_bag_ns: int, start_wall: float, bag_start: int, stop: threading.Event
+    ) -> bool:
         """Sleep until ``due`` (monotonic), ticking /clock on the way; False when asked to stop."""
         while (remaining := due - time.monotonic()) > 0:
             step = min(remaining, self.clock_period_s) if self._clock is not None else remaining
@@ -182,8 +222,14 @@ class StampGate:
     of the node skipping frames. ``node`` must be spun (e.g. by an executor thread) for answers to arrive.
     """
 
-    def __init__(self, node: Node, output_topic: str, *, timeout_s: float = 10.0,
-                 alive: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        node: Node,
+        output_topic: str,
+        *,
+        timeout_s: float = 10.0,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.node, self.topic = node, node.resolve_topic_name(output_topic)
         self.timeout_s, self.alive = timeout_s, alive
         self.answered: set[int] = set()  # header stamps (ns) seen on the output topic
@@ -199,11 +245,22 @@ class StampGate:
                 return False
             time.sleep(0.02)
         msgtype = offers[0].topic_type
-        best_effort = any(o.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for o in offers)
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort
-                         else ReliabilityPolicy.RELIABLE)
+        best_effort = any(
+            o.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for o in offers
+        )
+        qos = QoSProfile(
+            depth=100,
+            reliability=ReliabilityPolicy.BEST_EFFORT
+            if best_effort
+            else ReliabilityPolicy.RELIABLE,
+        )
         subscription = self.node.create_subscription(
-            message_class(msgtype), self.topic, lambda data: self._on_answer(data, msgtype), qos, raw=True)
+            message_class(msgtype),
+            self.topic,
+            lambda data: self._on_answer(data, msgtype),
+            qos,
+            raw=True,
+        )
         while subscription.get_publisher_count() == 0:
             if time.monotonic() > deadline or not self.alive():
                 return False
@@ -226,25 +283,55 @@ class StampGate:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                     epilog="Rename topics with --ros-args -r FROM:=TO (standard ROS remapping).")
-    parser.add_argument("in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file")
-    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (default 1.0: recorded timing)")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog="Rename topics with --ros-args -r FROM:=TO (standard ROS remapping).",
+    )
+    parser.add_argument(
+        "in_bag", metavar="IN_BAG", help="rosbag2 directory (mcap or sqlite3) or a .mcap file"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="speed factor (default 1.0: recorded timing)"
+    )
     parser.add_argument("--loop", action="store_true", help="restart at the end until interrupted")
-    parser.add_argument("--clock", action="store_true", help="publish /clock for use_sim_time subscribers")
-    parser.add_argument("--clock-hz", type=float, default=40.0, help="/clock rate between messages (default 40)")
-    parser.add_argument("--topics", nargs="+", metavar="T", help="bag topics to play (default: all)")
-    parser.add_argument("--reliability", choices=("reliable", "best_effort"), default="reliable",
-                        help="QoS reliability of the data topics (default reliable)")
-    parser.add_argument("--wait", type=float, default=10.0, metavar="S",
-                        help="wait up to S seconds for a subscriber on every topic before playing (default 10)")
+    parser.add_argument(
+        "--clock", action="store_true", help="publish /clock for use_sim_time subscribers"
+    )
+    parser.add_argument(
+        "--clock-hz", type=float, default=40.0, help="/clock rate between messages (default 40)"
+    )
+    parser.add_argument(
+        "--topics", nargs="+", metavar="T", help="bag topics to play (default: all)"
+    )
+    parser.add_argument(
+        "--reliability",
+        choices=("reliable", "best_effort"),
+        default="reliable",
+        help="QoS reliability of the data topics (default reliable)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="wait up to S seconds for a subscriber on every topic before playing (default 10)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="start at once, subscribers or not")
-    parser.add_argument("--lockstep", metavar="OUTPUT_TOPIC",
-                        help="publish each message only once OUTPUT_TOPIC carried an output with the previous "
-                             "message's stamp, e.g. /t2g/occupancy (the node's last output per frame): a slow "
-                             "node then segments every frame. Play only the input topic with it (--topics)")
-    parser.add_argument("--lockstep-timeout", type=float, default=10.0, metavar="S",
-                        help="release a message after S seconds without an answer (default 10)")
+    parser.add_argument(
+        "--lockstep",
+        metavar="OUTPUT_TOPIC",
+        help="publish each message only once OUTPUT_TOPIC carried an output with the previous "
+        "message's stamp, e.g. /t2g/occupancy (the node's last output per frame): a slow "
+        "node then segments every frame. Play only the input topic with it (--topics)",
+    )
+    parser.add_argument(
+        "--lockstep-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="release a message after S seconds without an answer (default 10)",
+    )
     return parser
 
 
@@ -255,28 +342,44 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=[PROG, *argv], signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     node = rclpy.create_node("t2g_replay")
-    executor = SingleThreadedExecutor()  # spins only for --lockstep answers; publishing needs no spinning
+    executor = (
+        SingleThreadedExecutor()
+    )  # spins only for --lockstep answers; publishing needs no spinning
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, name="t2g_replay_spin", daemon=True)
     player = None
     try:
-        player = BagPlayer(node, args.in_bag, topics=args.topics, rate=args.rate, clock=args.clock,
-                           clock_hz=args.clock_hz, reliability=args.reliability)
+        player = BagPlayer(
+            node,
+            args.in_bag,
+            topics=args.topics,
+            rate=args.rate,
+            clock=args.clock,
+            clock_hz=args.clock_hz,
+            reliability=args.reliability,
+        )
         gate = None
         if args.lockstep:
             gate = StampGate(node, args.lockstep, timeout_s=args.lockstep_timeout)
             spinner.start()
             if not gate.connect(args.wait):
-                print(f"{PROG}: error: no publisher on {gate.topic} after {args.wait:g} s", file=sys.stderr)
+                print(
+                    f"{PROG}: error: no publisher on {gate.topic} after {args.wait:g} s",
+                    file=sys.stderr,
+                )
                 return 1
         if not args.no_wait:
             for topic in player.wait_for_subscribers(args.wait):
-                print(f"{PROG}: warning: no subscriber on {topic} after {args.wait:g} s; playing anyway",
-                      file=sys.stderr)
+                print(
+                    f"{PROG}: warning: no subscriber on {topic} after {args.wait:g} s; playing anyway",
+                    file=sys.stderr,
+                )
         started = time.monotonic()
         count = player.play(loop=args.loop, gate=gate)
-        print(f"published {count} messages on {len(player.topics)} topic(s) in {time.monotonic() - started:.1f} s"
-              + (f"; {gate.timeouts} released without an answer" if gate is not None else ""))
+        print(
+            f"published {count} messages on {len(player.topics)} topic(s) in {time.monotonic() - started:.1f} s"
+            + (f"; {gate.timeouts} released without an answer" if gate is not None else "")
+        )
         return 0
     except KeyboardInterrupt:
         return 0
@@ -286,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         executor.shutdown()
         if spinner.is_alive():
-            spinner.join(timeout=5)  # a thread still inside rcl when the node is destroyed aborts the process
+            spinner.join(
+                timeout=5
+            )  # a thread still inside rcl when the node is destroyed aborts the process
         if player is not None:
             player.close()
         node.destroy_node()

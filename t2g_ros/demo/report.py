@@ -17,10 +17,10 @@ from typing import Any
 
 import cv2
 
-from t2g_ros.bags.frames import decode_frame, decode_label_image
-from t2g_ros.bags.io import open_reader
 from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError, frame_rate
+from t2g_ros.bags.frames import decode_frame, decode_label_image
+from t2g_ros.bags.io import open_reader
 from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.image_codec import image_msg_to_rgb
 from t2g_ros.pipeline import SegmentationPipeline
@@ -32,47 +32,84 @@ class LiveRun:
     """What the demo saw live, keyed by input header stamp (ns). Filled from two threads; each key is
     written once (dict stores are atomic under the GIL)."""
 
-    published_ns: dict[int, int] = field(default_factory=dict)  # stamp -> wall time the replay published it
-    labels_received_ns: dict[int, int] = field(default_factory=dict)  # stamp -> wall time its labels arrived
-    outputs: dict[str, set[int]] = field(default_factory=dict)  # output topic in the bag -> stamps received
-    diagnostics: list[dict[str, str]] = field(default_factory=list)  # the node's key/values, oldest first
+    published_ns: dict[int, int] = field(
+        default_factory=dict
+    )  # stamp -> wall time the replay published it
+    labels_received_ns: dict[int, int] = field(
+        default_factory=dict
+    )  # stamp -> wall time its labels arrived
+    outputs: dict[str, set[int]] = field(
+        default_factory=dict
+    )  # output topic in the bag -> stamps received
+    diagnostics: list[dict[str, str]] = field(
+        default_factory=list
+    )  # the node's key/values, oldest first
 
 
-def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: str, recorded_bag: Path,
-            per_frame: SegmentationPipeline, out_dir: Path, preview_rows: int = 4) -> dict[str, Any]:
+def analyse(
+    live: LiveRun,
+    *,
+    source_bag: Path,
+    input_topic: str,
+    input_type: str,
+    recorded_bag: Path,
+    per_frame: SegmentationPipeline,
+    out_dir: Path,
+    preview_rows: int = 4,
+) -> dict[str, Any]:
     """Summarise a finished live run; writes ``out_dir/preview.png``,
     ``out_dir/side_by_side.<ext>`` and ``out_dir/side_by_side.png`` (its middle frame). Returns the
     summary (JSON-safe)."""
     with open_reader(recorded_bag) as recorded:
-        labels = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")} if "/t2g/labels" in recorded.topics \
+        labels = (
+            {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")}
+            if "/t2g/labels" in recorded.topics
             else {}
+        )
         stamps = sorted(labels)
         chosen = {stamps[i] for i in preview_indices(len(stamps), preview_rows)}
-        overlays = {m.stamp_ns: m.msg for m in recorded.messages("/t2g/overlay") if m.stamp_ns in chosen} \
-            if "/t2g/overlay" in recorded.topics else {}
+        overlays = (
+            {m.stamp_ns: m.msg for m in recorded.messages("/t2g/overlay") if m.stamp_ns in chosen}
+            if "/t2g/overlay" in recorded.topics
+            else {}
+        )
     t2g, single = FlickerMeter(), FlickerMeter()
     preview = PreviewStrip(("input", "per-frame (offline)", "T2G (live node)"))
-    video = SideBySideWriter(out_dir / "side_by_side", label_set=per_frame.label_set,
-                             captions=preview.columns, fps=frame_rate([s * 1e-9 for s in stamps]),
-                             still_index=len(stamps) // 2)
+    video = SideBySideWriter(
+        out_dir / "side_by_side",
+        label_set=per_frame.label_set,
+        captions=preview.columns,
+        fps=frame_rate([s * 1e-9 for s in stamps]),
+        still_index=len(stamps) // 2,
+    )
     with open_reader(source_bag) as source:
         for message in source.messages(input_topic):
             if message.stamp_ns not in labels:
                 continue
             rgb = decode_frame(input_type, message.msg)
             ours = decode_label_image(labels[message.stamp_ns])
-            theirs = per_frame.process(rgb, message.stamp_ns * 1e-9, overlay_image=message.stamp_ns in overlays)
+            theirs = per_frame.process(
+                rgb, message.stamp_ns * 1e-9, overlay_image=message.stamp_ns in overlays
+            )
             t2g.update(ours, rgb)
             single.update(theirs.labels, rgb)
             video.add(rgb, [theirs.labels, ours])
             if message.stamp_ns in overlays:
-                preview.add_row(f"#{stamps.index(message.stamp_ns)}",
-                                [rgb, theirs.overlay, image_msg_to_rgb(overlays[message.stamp_ns])])
-    latency_ms = [(live.labels_received_ns[s] - live.published_ns[s]) * 1e-6
-                  for s in live.labels_received_ns if s in live.published_ns]
+                preview.add_row(
+                    f"#{stamps.index(message.stamp_ns)}",
+                    [rgb, theirs.overlay, image_msg_to_rgb(overlays[message.stamp_ns])],
+                )
+    latency_ms = [
+        (live.labels_received_ns[s] - live.published_ns[s]) * 1e-6
+        for s in live.labels_received_ns
+        if s in live.published_ns
+    ]
     last = live.diagnostics[-1] if live.diagnostics else {}
-    processing = [float(d["processing_ms_p50"]) for d in live.diagnostics
-                  if d.get("processing_ms_p50", "nan") != "nan"]
+    processing = [
+        float(d["processing_ms_p50"])
+        for d in live.diagnostics
+        if d.get("processing_ms_p50", "nan") != "nan"
+    ]
     return {
         "frames": {
             "in": len(live.published_ns),
@@ -87,7 +124,9 @@ def analyse(live: LiveRun, *, source_bag: Path, input_topic: str, input_type: st
             "what": "replay publish -> /t2g/labels received (DDS + decode + inference + encode)",
             "p50": finite_or_none(percentile(latency_ms, 50)),
             "p95": finite_or_none(percentile(latency_ms, 95)),
-            "node_processing_p50": finite_or_none(statistics.median(processing)) if processing else None,
+            "node_processing_p50": finite_or_none(statistics.median(processing))
+            if processing
+            else None,
         },
         "flicker": {
             "protocol": FLICKER_PROTOCOL,
@@ -109,7 +148,8 @@ def _side_by_side(video: SideBySideWriter, still_path: Path) -> dict[str, Any]:
     except VideoFormatError as exc:
         return {"side_by_side": None, "side_by_side_frame": None, "side_by_side_error": str(exc)}
     written = video.still is not None and cv2.imwrite(
-        str(still_path), cv2.cvtColor(video.still, cv2.COLOR_RGB2BGR))
+        str(still_path), cv2.cvtColor(video.still, cv2.COLOR_RGB2BGR)
+    )
     return {"side_by_side": path, "side_by_side_frame": str(still_path) if written else None}
 
 
@@ -118,9 +158,13 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     frames, latency, flicker = summary["frames"], summary["latency_ms"], summary["flicker"]
     replay = summary["replay"]
     lines = [
-        "replay: " + (f"lockstep, each frame once the node answered the previous one "
-                      f"({replay['lockstep_timeouts']} released unanswered after a timeout)" if replay["lockstep"]
-                      else f"recorded timing at rate {replay['rate']:g}"),
+        "replay: "
+        + (
+            f"lockstep, each frame once the node answered the previous one "
+            f"({replay['lockstep_timeouts']} released unanswered after a timeout)"
+            if replay["lockstep"]
+            else f"recorded timing at rate {replay['rate']:g}"
+        ),
         f"frames in {frames['in']} (replayed), out {frames['out']} (/t2g/labels recorded); node skipped "
         f"{frames['node_skipped_busy']} while busy (it always takes the newest frame), dropped "
         f"{frames['node_dropped_stale']} stale and {frames['node_dropped_bad']} bad; "
@@ -135,8 +179,10 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     if t2g is not None and single:
         lines.append(f"  ratio T2G / per-frame: {t2g / single:.2f} (below 1: T2G is steadier)")
     if not replay["lockstep"] and frames["out"] < frames["in"] / 2:
-        lines.append("note: the node segmented under half of the frames in real time, so its memory saw gaps of "
-                     "several frames; without --realtime the demo segments every frame")
+        lines.append(
+            "note: the node segmented under half of the frames in real time, so its memory saw gaps of "
+            "several frames; without --realtime the demo segments every frame"
+        )
     return lines
 
 
@@ -158,4 +204,3 @@ def diagnostic_values(array: Any, status_prefix: str) -> dict[str, str] | None:
         if status.name.startswith(status_prefix):
             return {kv.key: kv.value for kv in status.values}
     return None
-

@@ -42,10 +42,10 @@ from t2g_ros import params as P
 from t2g_ros.bags.frames import COMPRESSED, IMAGE_TYPES
 from t2g_ros.bags.io import BagError, BagMessage, open_reader
 from t2g_ros.bags.outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
-from t2g_ros.demo.report import LiveRun, analyse, diagnostic_values, format_summary
 from t2g_ros.bags.record import BagRecorder, header_stamp_ns
-from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.bags.replay import BagPlayer, StampGate
+from t2g_ros.demo.report import LiveRun, analyse, diagnostic_values, format_summary
+from t2g_ros.pipeline import SegmentationPipeline
 
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
@@ -70,27 +70,53 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(format_summary(summary)))
     if summary.get("side_by_side_error"):
         print(f"{PROG}: warning: {summary['side_by_side_error']}", file=sys.stderr)
-    written = (summary["bag"], summary["preview"], summary["side_by_side"],
-               summary["side_by_side_frame"], summary["summary"])
+    written = (
+        summary["bag"],
+        summary["preview"],
+        summary["side_by_side"],
+        summary["side_by_side_frame"],
+        summary["summary"],
+    )
     print("wrote " + ", ".join(str(path) for path in written if path))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped checkpoints/t2g_lite0_camvid.pt)")
-    parser.add_argument("--bag", help="bag to replay (default: the shipped data/sample/solidwhiteright)")
+    parser.add_argument(
+        "--checkpoint", help="T2G checkpoint (default: the shipped checkpoints/t2g_lite0_camvid.pt)"
+    )
+    parser.add_argument(
+        "--bag", help="bag to replay (default: the shipped data/sample/solidwhiteright)"
+    )
     parser.add_argument("--topic", help="image topic in the bag (default: its only image topic)")
-    parser.add_argument("--out", default="artifacts/demo", help="output folder (default artifacts/demo)")
-    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default 1.0: real time)")
-    parser.add_argument("--realtime", action="store_true",
-                        help="replay with the recorded timing only, as a camera would: the node skips the frames "
-                             "it cannot keep up with. Default: lockstep, each frame once the node answered the "
-                             "previous one (never earlier than recorded), so every frame is segmented")
-    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra node parameter, e.g. model.memory_length:=1 for a per-frame checkpoint")
-    parser.add_argument("--timeout", type=float, default=180.0, metavar="S",
-                        help="longest wait for the node to start or to finish the last frame (default 180)")
+    parser.add_argument(
+        "--out", default="artifacts/demo", help="output folder (default artifacts/demo)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="replay speed factor (default 1.0: real time)"
+    )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="replay with the recorded timing only, as a camera would: the node skips the frames "
+        "it cannot keep up with. Default: lockstep, each frame once the node answered the "
+        "previous one (never earlier than recorded), so every frame is segmented",
+    )
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra node parameter, e.g. model.memory_length:=1 for a per-frame checkpoint",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        metavar="S",
+        help="longest wait for the node to start or to finish the last frame (default 180)",
+    )
     return parser
 
 
@@ -114,29 +140,56 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Lockstep sends each frame once, so the node must not lose the first one: a best-effort reader drops
     # what a writer sends before the reader has discovered it; a reliable reader gets it once matched.
     reliability = [] if args.realtime else ["input.reliability:=reliable"]
-    node_proc = _start_node(checkpoint, namespace, live_input, msgtype == COMPRESSED,
-                            reliability + args.node_param, out / "node.log")
+    node_proc = _start_node(
+        checkpoint,
+        namespace,
+        live_input,
+        msgtype == COMPRESSED,
+        reliability + args.node_param,
+        out / "node.log",
+    )
     live = LiveRun()
     # Python's own Ctrl-C handling: KeyboardInterrupt in this thread runs the clean-up below with a valid
     # context (rclpy's handler would invalidate it first, and the bag could not be closed properly).
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
-        demo_node = rclpy.create_node("t2g_demo", cli_args=["--ros-args", "-r", f"{topic}:={live_input}"])
+        demo_node = rclpy.create_node(
+            "t2g_demo", cli_args=["--ros-args", "-r", f"{topic}:={live_input}"]
+        )
         player = BagPlayer(demo_node, bag, topics=[topic], rate=args.rate)
-        recorder = BagRecorder(demo_node, recorded, _recorded_topics(namespace, topic, live_input),
-                               on_message=_tracker(live, f"{namespace}/t2g:"))
+        recorder = BagRecorder(
+            demo_node,
+            recorded,
+            _recorded_topics(namespace, topic, live_input),
+            on_message=_tracker(live, f"{namespace}/t2g:"),
+        )
         executor = SingleThreadedExecutor()
         executor.add_node(demo_node)
         spinner = threading.Thread(target=executor.spin, name="t2g_demo_spin", daemon=True)
         spinner.start()
         # The node publishes occupancy last for each frame: its stamp means the frame is answered.
-        gate = None if args.realtime else StampGate(demo_node, f"{namespace}/t2g/{OCCUPANCY}",
-                                                    alive=lambda: node_proc.poll() is None)
+        gate = (
+            None
+            if args.realtime
+            else StampGate(
+                demo_node, f"{namespace}/t2g/{OCCUPANCY}", alive=lambda: node_proc.poll() is None
+            )
+        )
         try:
-            _connect(node_proc, f"{namespace}/t2g", player, recorder, gate, args.timeout, out / "node.log")
-            print(f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
-                  f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
-                  flush=True)
+            _connect(
+                node_proc,
+                f"{namespace}/t2g",
+                player,
+                recorder,
+                gate,
+                args.timeout,
+                out / "node.log",
+            )
+            print(
+                f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
+                f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
+                flush=True,
+            )
             player.play(on_publish=lambda m, t: _published(live, m, t), gate=gate)
             _wait_for_last_outputs(live, node_proc, args.timeout)
         finally:
@@ -147,14 +200,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         stop_node(node_proc)
         rclpy.try_shutdown()
-    print(f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
-          flush=True)
-    summary = analyse(live, source_bag=bag, input_topic=topic, input_type=msgtype, recorded_bag=recorded,
-                      per_frame=per_frame, out_dir=out)
-    summary.update(replay={"rate": args.rate, "lockstep": gate is not None,
-                           "lockstep_timeouts": gate.timeouts if gate is not None else None},
-                   checkpoint=str(checkpoint), input_bag=str(bag), bag=str(recorded),
-                   summary=str(out / "summary.json"), wall_time_s=round(time.monotonic() - started, 1))
+    print(
+        f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
+        flush=True,
+    )
+    summary = analyse(
+        live,
+        source_bag=bag,
+        input_topic=topic,
+        input_type=msgtype,
+        recorded_bag=recorded,
+        per_frame=per_frame,
+        out_dir=out,
+    )
+    summary.update(
+        replay={
+            "rate": args.rate,
+            "lockstep": gate is not None,
+            "lockstep_timeouts": gate.timeouts if gate is not None else None,
+        },
+        checkpoint=str(checkpoint),
+        input_bag=str(bag),
+        bag=str(recorded),
+        summary=str(out / "summary.json"),
+        wall_time_s=round(time.monotonic() - started, 1),
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -168,8 +238,10 @@ def _checkpoint(given: str | None) -> Path:
     try:
         return default_checkpoint()
     except FileNotFoundError as exc:
-        raise DemoError(f"the shipped checkpoint is missing: {exc}. It is written by training; until then pass "
-                        "--checkpoint PATH (make demo DEMO_ARGS='--checkpoint PATH')") from None
+        raise DemoError(
+            f"the shipped checkpoint is missing: {exc}. It is written by training; until then pass "
+            "--checkpoint PATH (make demo DEMO_ARGS='--checkpoint PATH')"
+        ) from None
 
 
 def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:
@@ -180,12 +252,18 @@ def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:
             images = {t: m for t, m in reader.topics.items() if m in IMAGE_TYPES}
             if topic is None:
                 if len(images) != 1:
-                    raise DemoError(f"{path} has {len(images)} image topics ({', '.join(images) or 'none'}); "
-                                    "choose one with --topic")
+                    raise DemoError(
+                        f"{path} has {len(images)} image topics ({', '.join(images) or 'none'}); "
+                        "choose one with --topic"
+                    )
                 topic = next(iter(images))
-            reader.message_count(topic)  # names the topic and lists the bag's topics when it is absent
+            reader.message_count(
+                topic
+            )  # names the topic and lists the bag's topics when it is absent
             if topic not in images:
-                raise DemoError(f"topic {topic!r} in {path} carries {reader.topics[topic]}, not an image")
+                raise DemoError(
+                    f"topic {topic!r} in {path} carries {reader.topics[topic]}, not an image"
+                )
             return path, topic, images[topic]
     except (BagError, OSError) as exc:
         raise DemoError(str(exc)) from exc
@@ -196,18 +274,32 @@ def _clear_previous(out: Path, recorded: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if recorded.exists():
         if not all(p.suffix in (".mcap", ".yaml") for p in recorded.iterdir()):
-            raise DemoError(f"{recorded} exists and holds more than a bag; move it away or choose --out")
+            raise DemoError(
+                f"{recorded} exists and holds more than a bag; move it away or choose --out"
+            )
         shutil.rmtree(recorded)
 
 
-def _start_node(checkpoint: Path, namespace: str, live_input: str, compressed: bool, extra: list[str],
-                log: Path) -> subprocess.Popen:
+def _start_node(
+    checkpoint: Path, namespace: str, live_input: str, compressed: bool, extra: list[str], log: Path
+) -> subprocess.Popen:
     """The node with the shipped parameter file, as the launch file starts it, then ``extra`` overrides."""
-    args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={namespace}",
-            "--params-file", str(shipped_path("config", "t2g.yaml")),
-            "-p", f"model.checkpoint:={checkpoint.resolve()}",
-            "-p", f"input.compressed:={'true' if compressed else 'false'}",
-            "-r", f"{'image/compressed' if compressed else 'image'}:={live_input}"]
+    args = [
+        sys.executable,
+        "-m",
+        "t2g_ros.node",
+        "--ros-args",
+        "-r",
+        f"__ns:={namespace}",
+        "--params-file",
+        str(shipped_path("config", "t2g.yaml")),
+        "-p",
+        f"model.checkpoint:={checkpoint.resolve()}",
+        "-p",
+        f"input.compressed:={'true' if compressed else 'false'}",
+        "-r",
+        f"{'image/compressed' if compressed else 'image'}:={live_input}",
+    ]
     for override in extra:
         args += ["-p", override]
     with log.open("w") as stream:
@@ -231,6 +323,7 @@ def _tracker(live: LiveRun, status_prefix: str):
         live.outputs.setdefault(bag_topic, set()).add(stamp)
         if bag_topic == f"{DEFAULT_PREFIX}/labels":
             live.labels_received_ns.setdefault(stamp, received_ns)
+
     return on_message
 
 
@@ -238,14 +331,25 @@ def _published(live: LiveRun, message: BagMessage, publish_ns: int) -> None:
     live.published_ns[message.stamp_ns] = publish_ns
 
 
-def _connect(node_proc: subprocess.Popen, node_fqn: str, player: BagPlayer, recorder: BagRecorder,
-             gate: StampGate | None, timeout: float, log: Path) -> None:
+def _connect(
+    node_proc: subprocess.Popen,
+    node_fqn: str,
+    player: BagPlayer,
+    recorder: BagRecorder,
+    gate: StampGate | None,
+    timeout: float,
+    log: Path,
+) -> None:
     """Wait until the node is up and the DDS links are matched: recorder (and gate) <- node, replay -> node."""
     missing = recorder.wait_for_publishers(timeout, alive=lambda: node_proc.poll() is None)
     if node_proc.poll() is not None:
-        raise DemoError(f"the node exited with code {node_proc.returncode} during start-up:\n{_tail(log)}")
+        raise DemoError(
+            f"the node exited with code {node_proc.returncode} during start-up:\n{_tail(log)}"
+        )
     if missing:
-        raise DemoError(f"no publisher on {', '.join(missing)} after {timeout:g} s; node log:\n{_tail(log)}")
+        raise DemoError(
+            f"no publisher on {', '.join(missing)} after {timeout:g} s; node log:\n{_tail(log)}"
+        )
     recorder.subscribe_available()
     if not recorder.wait_matched(timeout):
         raise DemoError(f"the recorder did not match the node's publishers within {timeout:g} s")
@@ -254,7 +358,9 @@ def _connect(node_proc: subprocess.Popen, node_fqn: str, player: BagPlayer, reco
     # The node subscribes at the start of its activation: once it is active it has discovered the
     # player too, and the first frame cannot be lost to discovery.
     if not _wait_active(player.node, node_fqn, timeout, alive=lambda: node_proc.poll() is None):
-        raise DemoError(f"the node did not become active within {timeout:g} s; node log:\n{_tail(log)}")
+        raise DemoError(
+            f"the node did not become active within {timeout:g} s; node log:\n{_tail(log)}"
+        )
     unheard = player.wait_for_subscribers(timeout)
     if unheard:
         raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
@@ -279,7 +385,9 @@ def _wait_active(node: Any, node_fqn: str, timeout: float, *, alive: Any) -> boo
 
 
 def _answered(live: LiveRun, stamp: int) -> bool:
-    return all(stamp in live.outputs.get(f"{DEFAULT_PREFIX}/{name}", ()) for name in PER_FRAME_OUTPUTS)
+    return all(
+        stamp in live.outputs.get(f"{DEFAULT_PREFIX}/{name}", ()) for name in PER_FRAME_OUTPUTS
+    )
 
 
 def _wait_for_last_outputs(live: LiveRun, node_proc: subprocess.Popen, timeout: float) -> None:

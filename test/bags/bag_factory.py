@@ -24,12 +24,22 @@ def scene(index: int, shape=(48, 64), *, static: bool = False) -> np.ndarray:
 
 def image_message(store, rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8"):
     fields = rgb_to_image_fields(rgb, encoding, data_type="numpy")
-    return store.types["sensor_msgs/msg/Image"](header=make_header(store, stamp_ns, "camera"), **fields)
+    return store.types["sensor_msgs/msg/Image"](
+        header=make_header(store, stamp_ns, "camera"), **fields
+    )
 
 
-def write_image_bag(path: Path, store, frames: list[np.ndarray], *, period_ns: int = 40_000_000,
-                    storage: str = "mcap", topic: str = IMAGE_TOPIC, encoding: str = "rgb8",
-                    labels: list[np.ndarray] | None = None) -> list[int]:
+def write_image_bag(
+    path: Path,
+    store,
+    frames: list[np.ndarray],
+    *,
+    period_ns: int = 40_000_000,
+    storage: str = "mcap",
+    topic: str = IMAGE_TOPIC,
+    encoding: str = "rgb8",
+    labels: list[np.ndarray] | None = None,
+) -> list[int]:
     """A bag of ``frames`` as sensor_msgs/Image (plus mono8 ``labels`` on GT_TOPIC); returns the stamps."""
     stamps = [T0 + i * period_ns for i in range(len(frames))]
     with BagWriter(path, storage=storage, typestore=store) as bag:

@@ -24,7 +24,9 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
     config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=4)
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", config, seed=0)
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", config, seed=0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -38,5 +40,8 @@ def sample_frames():
 
     sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"
     with open_reader(sample) as bag:
-        frames = [compressed_msg_to_rgb(m.msg) for m, _ in zip(bag.messages("/camera/image_raw/compressed"), range(36))]
+        frames = [
+            compressed_msg_to_rgb(m.msg)
+            for m, _ in zip(bag.messages("/camera/image_raw/compressed"), range(36))
+        ]
     return [cv2.resize(f, (128, 72), interpolation=cv2.INTER_AREA) for f in frames[::4]]

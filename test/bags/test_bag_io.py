@@ -22,7 +22,12 @@ from t2g_ros.bags.io import (
     make_typestore,
     open_reader,
 )
-from t2g_ros.image_codec import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_compressed_fields, rgb_to_image_fields
+from t2g_ros.image_codec import (
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_compressed_fields,
+    rgb_to_image_fields,
+)
 
 T0 = 1_700_000_000_000_000_000  # ns
 FRAME_NS = 40_000_000
@@ -40,7 +45,9 @@ def frame(index: int, shape=(12, 16)) -> np.ndarray:
 
 def image_msg(store, index):
     fields = rgb_to_image_fields(frame(index), "bgr8", data_type="numpy")
-    return store.types["sensor_msgs/msg/Image"](header=make_header(store, T0 + index * FRAME_NS, "camera"), **fields)
+    return store.types["sensor_msgs/msg/Image"](
+        header=make_header(store, T0 + index * FRAME_NS, "camera"), **fields
+    )
 
 
 def compressed_msg(store, index):
@@ -52,13 +59,15 @@ def compressed_msg(store, index):
 def occupancy_msg(store, index):
     return store.types["t2g_msgs/msg/ClassOccupancy"](
         header=make_header(store, T0 + index * FRAME_NS, "camera"),
-        height=12, width=16,
+        height=12,
+        width=16,
         class_ids=np.array([0, 1, 2], np.uint8),
         class_names=["sky", "building", "road"],
         pixel_fraction=np.array([0.5, 0.25, 0.125], np.float32),
         mean_confidence=np.array([0.9, 0.8, 0.0], np.float32),
         unlabelled_fraction=0.125,
-        grid_rows=1, grid_cols=2,
+        grid_rows=1,
+        grid_cols=2,
         grid_class=np.array([0, 255], np.uint8),
         grid_share=np.array([0.75, 0.5], np.float32),
         stability=float("nan") if index == 0 else 0.5,
@@ -72,7 +81,10 @@ def label_info_msg(store):
     types = store.types
     return types["t2g_msgs/msg/LabelInfo"](
         header=make_header(store, T0, "camera"),
-        class_map=[types["t2g_msgs/msg/VisionClass"](class_id=i, class_name=n) for i, n in enumerate(["sky", "road"])],
+        class_map=[
+            types["t2g_msgs/msg/VisionClass"](class_id=i, class_name=n)
+            for i, n in enumerate(["sky", "road"])
+        ],
         threshold=0.3,
         class_colors=[types["std_msgs/msg/ColorRGBA"](r=0.5, g=0.5, b=0.5, a=1.0)] * 2,
     )
@@ -81,7 +93,10 @@ def label_info_msg(store):
 def diagnostics_msg(store, index):
     types = store.types
     status = types["diagnostic_msgs/msg/DiagnosticStatus"](
-        level=0, name="t2g: segmentation", message="ok", hardware_id="camera",
+        level=0,
+        name="t2g: segmentation",
+        message="ok",
+        hardware_id="camera",
         values=[types["diagnostic_msgs/msg/KeyValue"](key="latency_ms", value=str(10 + index))],
     )
     header = make_header(store, T0 + index * FRAME_NS, "")
@@ -126,7 +141,9 @@ def test_round_trip(tmp_path, store, storage):
         assert [m.log_time_ns for m in images] == [T0 + i * FRAME_NS + 1_000_000 for i in range(3)]
         assert [m.stamp_ns for m in images] == [T0 + i * FRAME_NS for i in range(3)]
         for i, message in enumerate(images):
-            assert message.topic == "/camera/image_raw" and message.msgtype == "sensor_msgs/msg/Image"
+            assert (
+                message.topic == "/camera/image_raw" and message.msgtype == "sensor_msgs/msg/Image"
+            )
             assert message.msg.header.frame_id == "camera" and message.msg.encoding == "bgr8"
             np.testing.assert_array_equal(image_msg_to_rgb(message.msg), frame(i))
 
@@ -137,7 +154,9 @@ def test_round_trip(tmp_path, store, storage):
         assert math.isnan(occupancy[0].stability) and occupancy[1].stability == 0.5
         assert occupancy[0].class_names == ["sky", "building", "road"]
         np.testing.assert_array_equal(occupancy[2].grid_class, [0, 255])
-        np.testing.assert_array_equal(occupancy[2].pixel_fraction, np.array([0.5, 0.25, 0.125], np.float32))
+        np.testing.assert_array_equal(
+            occupancy[2].pixel_fraction, np.array([0.5, 0.25, 0.125], np.float32)
+        )
         assert (occupancy[0].memory_reset, occupancy[0].memory_reset_reason) == (True, "start")
         assert occupancy[2].memory_frames == 3
 
@@ -166,13 +185,17 @@ def test_out_of_order_writes_are_read_in_log_time_order(tmp_path, store):
         for i in (2, 0, 1):
             bag.write("/camera/image_raw", image_msg(store, i), T0 + i * FRAME_NS)
     with open_reader(path, typestore=store) as bag:
-        assert [m.stamp_ns for m in bag.messages("/camera/image_raw")] == [T0 + i * FRAME_NS for i in range(3)]
+        assert [m.stamp_ns for m in bag.messages("/camera/image_raw")] == [
+            T0 + i * FRAME_NS for i in range(3)
+        ]
 
 
 def test_metadata_offers_the_qos_ros2_bag_play_replays(tmp_path, store):
     path = tmp_path / "bag"
     write_sample(path, store, "mcap")
-    info = YAML(typ="safe").load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    info = YAML(typ="safe").load((path / "metadata.yaml").read_text())[
+        "rosbag2_bagfile_information"
+    ]
     assert info["version"] == 9 and info["storage_identifier"] == "mcap"
     assert info["relative_file_paths"] == ["bag.mcap"] and info["message_count"] == 13
     topics = {t["topic_metadata"]["name"]: t for t in info["topics_with_message_count"]}
@@ -206,7 +229,11 @@ def test_messages_without_header_have_no_stamp(tmp_path, store):
 
 def test_typestore_has_t2g_msgs_from_the_source_tree(store):
     assert (find_msg_dir() / "ClassOccupancy.msg").is_file()
-    assert {"t2g_msgs/msg/ClassOccupancy", "t2g_msgs/msg/LabelInfo", "t2g_msgs/msg/VisionClass"} <= set(store.types)
+    assert {
+        "t2g_msgs/msg/ClassOccupancy",
+        "t2g_msgs/msg/LabelInfo",
+        "t2g_msgs/msg/VisionClass",
+    } <= set(store.types)
     fields = [name for name, _ in store.get_msgdef("t2g_msgs/msg/ClassOccupancy").fields]
     assert fields[:3] == ["header", "height", "width"] and fields[-1] == "memory_frames"
 
@@ -219,7 +246,9 @@ def write_big_frames(path, store, count=8):
     with BagWriter(path, typestore=store) as bag:
         bag.add_topic("/camera/image_raw", "sensor_msgs/msg/Image")
         for i in range(count):
-            fields = rgb_to_image_fields(np.full((256, 360, 3), i, np.uint8), "rgb8", data_type="numpy")
+            fields = rgb_to_image_fields(
+                np.full((256, 360, 3), i, np.uint8), "rgb8", data_type="numpy"
+            )
             header = make_header(store, T0 + i * FRAME_NS, "camera")
             message = store.types["sensor_msgs/msg/Image"](header=header, **fields)
             bag.write("/camera/image_raw", message, T0 + i * FRAME_NS)
@@ -335,7 +364,9 @@ def test_writer_errors(tmp_path, store):
             bag.add_topic("/camera/image_raw", "sensor_msgs/msg/Image")
         with pytest.raises(BagError, match=r"'/other' was not added .*; added: /camera/image_raw"):
             bag.write("/other", image_msg(store, 0), 1)
-        with pytest.raises(BagError, match="carries sensor_msgs/msg/Image, got a sensor_msgs/msg/CompressedImage"):
+        with pytest.raises(
+            BagError, match="carries sensor_msgs/msg/Image, got a sensor_msgs/msg/CompressedImage"
+        ):
             bag.write("/camera/image_raw", compressed_msg(store, 0), 1)
         with pytest.raises(BagError, match="log time"):
             bag.write("/camera/image_raw", image_msg(store, 0), -1)

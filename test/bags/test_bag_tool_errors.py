@@ -47,8 +47,13 @@ def test_bag_eval_exits_1_with_the_reason(case, request, tmp_path, capsys):
 @pytest.mark.parametrize("case", ["corrupt_metadata_bag", "empty_bag"])
 def test_replay_exits_1_with_the_reason(case, request):
     bag = request.getfixturevalue(case)
-    run = subprocess.run([sys.executable, "-m", "t2g_ros.bags.replay", str(bag), "--no-wait", "--loop"],
-                         capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    run = subprocess.run(
+        [sys.executable, "-m", "t2g_ros.bags.replay", str(bag), "--no-wait", "--loop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     expected = "cannot read bag" if case == "corrupt_metadata_bag" else "nothing to replay"
     assert run.returncode == 1 and expected in run.stderr, run.stderr
     assert "Traceback" not in run.stderr + run.stdout

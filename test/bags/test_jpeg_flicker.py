@@ -13,15 +13,29 @@ from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
 from t2g_ros.bags.io import open_reader
 
-ROW_KEYS = {"clip", "quality", "frames", "size", "jpeg_bytes_per_frame", "flicker_t2g",
-            "flicker_per_frame", "ratio_t2g_per_frame", "flicker_memory_1", "ratio_full_memory_1",
-            "labels_changed_by_memory", "bag", "metrics"}
+ROW_KEYS = {
+    "clip",
+    "quality",
+    "frames",
+    "size",
+    "jpeg_bytes_per_frame",
+    "flicker_t2g",
+    "flicker_per_frame",
+    "ratio_t2g_per_frame",
+    "flicker_memory_1",
+    "ratio_full_memory_1",
+    "labels_changed_by_memory",
+    "bag",
+    "metrics",
+}
 
 
 def _random_checkpoint(folder, *, memory_length: int, seed: int):
     """Random weights; seeds 1 and 5 predict two classes that change on the road frames at memory 4
     and 1 (seed 0, the conftest's, predicts one class there), so every flicker below is above 0."""
-    config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=memory_length)
+    config = camvid_config(
+        backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=memory_length
+    )
     return save_tiny_checkpoint(folder / f"random_t{memory_length}.pt", config, seed=seed)
 
 
@@ -29,8 +43,10 @@ def _random_checkpoint(folder, *, memory_length: int, seed: int):
 def checkpoints(tmp_path_factory):
     """(T2G with a memory of 4, the per-frame baseline: other weights, a memory of 1)."""
     folder = tmp_path_factory.mktemp("ckpt")
-    return (_random_checkpoint(folder, memory_length=4, seed=1),
-            _random_checkpoint(folder, memory_length=1, seed=5))
+    return (
+        _random_checkpoint(folder, memory_length=4, seed=1),
+        _random_checkpoint(folder, memory_length=1, seed=5),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +62,22 @@ def road_video(tmp_path_factory, sample_frames):
 
 
 def test_report_rows_are_the_bag_evaluations_and_ratios_their_quotients(
-        tmp_path, checkpoints, road_video):
+    tmp_path, checkpoints, road_video
+):
     t2g, per_frame = checkpoints
-    report = jpeg_flicker.measure({"road": road_video}, out_dir=tmp_path / "runs",
-                                  checkpoint=t2g, baseline_checkpoint=per_frame,
-                                  qualities=(85, 100), width=96, fps=25.0, backend="torch",
-                                  threads=1, command="python scripts/jpeg_flicker.py", progress=False)
+    report = jpeg_flicker.measure(
+        {"road": road_video},
+        out_dir=tmp_path / "runs",
+        checkpoint=t2g,
+        baseline_checkpoint=per_frame,
+        qualities=(85, 100),
+        width=96,
+        fps=25.0,
+        backend="torch",
+        threads=1,
+        command="python scripts/jpeg_flicker.py",
+        progress=False,
+    )
 
     json.dumps(report)  # what main writes: no NaN, no paths left as objects
     assert report["backend"] == "torch" and report["width"] == 96
@@ -76,9 +102,11 @@ def test_report_rows_are_the_bag_evaluations_and_ratios_their_quotients(
         assert row["flicker_memory_1"] > 0
         assert row["flicker_per_frame"] != row["flicker_memory_1"]  # the baseline is not T2G at 1
         assert row["ratio_t2g_per_frame"] == pytest.approx(
-            row["flicker_t2g"] / row["flicker_per_frame"], rel=1e-9)
+            row["flicker_t2g"] / row["flicker_per_frame"], rel=1e-9
+        )
         assert row["ratio_full_memory_1"] == pytest.approx(
-            row["flicker_t2g"] / row["flicker_memory_1"], rel=1e-9)
+            row["flicker_t2g"] / row["flicker_memory_1"], rel=1e-9
+        )
         assert 0 <= row["labels_changed_by_memory"] <= 1
     assert rows[1]["jpeg_bytes_per_frame"] > rows[0]["jpeg_bytes_per_frame"]  # q100 is larger
 

@@ -34,15 +34,21 @@ def test_replay_publishes_the_recorded_bytes_with_clock_and_timing(tmp_path, sto
 
     from t2g_ros.bags.replay import BagPlayer
 
-    stamps = write_image_bag(tmp_path / "in", store, [scene(i) for i in range(4)], period_ns=100_000_000)
+    stamps = write_image_bag(
+        tmp_path / "in", store, [scene(i) for i in range(4)], period_ns=100_000_000
+    )
     live = f"/replay_{uuid.uuid4().hex[:8]}/image"
     player_node = ros.create_node("player", cli_args=["--ros-args", "-r", f"{IMAGE_TOPIC}:={live}"])
     listener = ros.create_node("listener")
     frames: list[bytes] = []
     clock: list[int] = []
     listener.create_subscription(Image, live, frames.append, QoSProfile(depth=10), raw=True)
-    listener.create_subscription(Clock, "/clock", lambda m: clock.append(m.clock.sec * 10**9 + m.clock.nanosec),
-                                 QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    listener.create_subscription(
+        Clock,
+        "/clock",
+        lambda m: clock.append(m.clock.sec * 10**9 + m.clock.nanosec),
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+    )
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -63,32 +69,77 @@ def test_replay_publishes_the_recorded_bytes_with_clock_and_timing(tmp_path, sto
     finally:
         executor.shutdown()
         spinner.join(timeout=5)
-    expected = [bytes(store.serialize_cdr(m.msg, "sensor_msgs/msg/Image"))
-                for m in read_topic(tmp_path / "in", IMAGE_TOPIC)]
+    expected = [
+        bytes(store.serialize_cdr(m.msg, "sensor_msgs/msg/Image"))
+        for m in read_topic(tmp_path / "in", IMAGE_TOPIC)
+    ]
     assert frames == expected  # byte for byte, headers included
     assert elapsed >= 0.3 / 2.0 - 0.01  # 300 ms of bag time at rate 2
-    assert set(stamps) <= set(clock)  # /clock reached each message's log time before it was published
+    assert set(stamps) <= set(
+        clock
+    )  # /clock reached each message's log time before it was published
     assert clock == sorted(clock)
 
 
-def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_path, store, tiny_checkpoint):
+def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(
+    tmp_path, store, tiny_checkpoint
+):
     # Lockstep replay (each frame once the node's last output for the previous one arrived) and a reliable
     # input: however loaded the machine, the node never has to skip a frame.
-    stamps = write_image_bag(tmp_path / "in", store, [scene(i) for i in range(6)], period_ns=100_000_000)
-    node = NodeProcess({"model.checkpoint": str(tiny_checkpoint), "model.threads": 1, "input.max_age_s": 0.0,
-                        "input.reliability": "reliable", "input.depth": 10})
+    stamps = write_image_bag(
+        tmp_path / "in", store, [scene(i) for i in range(6)], period_ns=100_000_000
+    )
+    node = NodeProcess(
+        {
+            "model.checkpoint": str(tiny_checkpoint),
+            "model.threads": 1,
+            "input.max_age_s": 0.0,
+            "input.reliability": "reliable",
+            "input.depth": 10,
+        }
+    )
     recorder = replayer = None
     try:
         recorder = subprocess.Popen(
-            [sys.executable, "-m", "t2g_ros.bags.record", str(tmp_path / "rec"), "--node", node.fqn, "--count", "6",
-             "--duration", "90", "--wait", "90"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "t2g_ros.bags.record",
+                str(tmp_path / "rec"),
+                "--node",
+                node.fqn,
+                "--count",
+                "6",
+                "--duration",
+                "90",
+                "--wait",
+                "90",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         ready = _first_line(recorder, node, timeout=90.0)
         assert ready.startswith("recording 6 topic(s)"), ready + recorder.stdout.read()
         started_ns = time.time_ns()
         replayer = subprocess.run(
-            [sys.executable, "-m", "t2g_ros.bags.replay", str(tmp_path / "in"), "--wait", "60",
-             "--lockstep", node.output("occupancy"), "--ros-args", "-r", f"{IMAGE_TOPIC}:={node.topic('image')}"],
-            capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "t2g_ros.bags.replay",
+                str(tmp_path / "in"),
+                "--wait",
+                "60",
+                "--lockstep",
+                node.output("occupancy"),
+                "--ros-args",
+                "-r",
+                f"{IMAGE_TOPIC}:={node.topic('image')}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert replayer.returncode == 0, replayer.stderr
         assert "published 6 messages on 1 topic(s)" in replayer.stdout
         assert "0 released without an answer" in replayer.stdout
@@ -102,11 +153,14 @@ def test_replay_node_record_gives_one_output_per_frame_with_input_stamps(tmp_pat
     for name in OUTPUTS:
         messages = read_topic(tmp_path / "rec", node.output(name))
         assert [m.stamp_ns for m in messages] == stamps, f"{name}\n{log}"
-        assert all(m.log_time_ns >= started_ns for m in messages)  # reception times, not the old stamps
+        assert all(
+            m.log_time_ns >= started_ns for m in messages
+        )  # reception times, not the old stamps
     assert len(read_topic(tmp_path / "rec", node.output("label_info"))) == 1
     labels = read_topic(tmp_path / "rec", node.output("labels"))
-    assert {(m.msg.encoding, m.msg.height, m.msg.width, m.msg.header.frame_id) for m in labels} == \
-        {("mono8", 48, 64, "camera")}
+    assert {(m.msg.encoding, m.msg.height, m.msg.width, m.msg.header.frame_id) for m in labels} == {
+        ("mono8", 48, 64, "camera")
+    }
 
 
 def _first_line(proc: subprocess.Popen, node: NodeProcess, timeout: float) -> str:
@@ -121,8 +175,21 @@ def _first_line(proc: subprocess.Popen, node: NodeProcess, timeout: float) -> st
 
 
 def test_record_without_publishers_fails_naming_the_topics(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "t2g_ros.bags.record", str(tmp_path / "rec"), "--node",
-                             "/nobody_here/t2g", "--wait", "0.5"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t2g_ros.bags.record",
+            str(tmp_path / "rec"),
+            "--node",
+            "/nobody_here/t2g",
+            "--wait",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "no publisher on /nobody_here/t2g/labels" in result.stderr
     assert not (tmp_path / "rec").exists()
@@ -130,7 +197,19 @@ def test_record_without_publishers_fails_naming_the_topics(tmp_path):
 
 def test_replay_of_a_missing_topic_names_it(tmp_path, store):
     write_image_bag(tmp_path / "in", store, [scene(0)])
-    result = subprocess.run([sys.executable, "-m", "t2g_ros.bags.replay", str(tmp_path / "in"), "--topics", "/nope",
-                             "--no-wait"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t2g_ros.bags.replay",
+            str(tmp_path / "in"),
+            "--topics",
+            "/nope",
+            "--no-wait",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "'/nope' not in" in result.stderr and IMAGE_TOPIC in result.stderr

@@ -31,7 +31,10 @@ def _wheel_state(variant: str) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     "name, channels",
-    [("efficientnet_lite0", {8: 40, 16: 112, 32: 1280}), ("efficientnet_lite2", {8: 48, 16: 120, 32: 1280})],
+    [
+        ("efficientnet_lite0", {8: 40, 16: 112, 32: 1280}),
+        ("efficientnet_lite2", {8: 48, 16: 120, 32: 1280}),
+    ],
 )
 @pytest.mark.parametrize("size", [(64, 96), (65, 97)])
 def test_feature_shapes_follow_contract(name, channels, size, lite0, lite2):
@@ -40,7 +43,12 @@ def test_feature_shapes_follow_contract(name, channels, size, lite0, lite2):
     feats = backbone(torch.rand(2, 3, *size) * 255)
     assert sorted(feats) == [8, 16, 32]
     for stride, f in feats.items():
-        assert f.shape == (2, channels[stride], math.ceil(size[0] / stride), math.ceil(size[1] / stride))
+        assert f.shape == (
+            2,
+            channels[stride],
+            math.ceil(size[0] / stride),
+            math.ceil(size[1] / stride),
+        )
         assert f.dtype == torch.float32
         assert torch.isfinite(f).all()
 
@@ -113,9 +121,14 @@ def test_lite0_export_friendly_form_equals_the_dynamic_one_at_its_size(lite0):
     dynamic = lite0(images)
     with lite0.export_friendly(size):
         static = lite0(images)
-        patched = [m for m in lite0.modules() if isinstance(m, Conv2dDynamicSamePadding) and "forward" in vars(m)]
+        patched = [
+            m
+            for m in lite0.modules()
+            if isinstance(m, Conv2dDynamicSamePadding) and "forward" in vars(m)
+        ]
     assert len(patched) == sum(isinstance(m, Conv2dDynamicSamePadding) for m in lite0.modules()) > 0
-    assert not any("forward" in vars(m) for m in lite0.modules() if isinstance(m, Conv2dDynamicSamePadding))
+    assert not any(
+        "forward" in vars(m) for m in lite0.modules() if isinstance(m, Conv2dDynamicSamePadding)
+    )
     for stride in dynamic:
         torch.testing.assert_close(static[stride], dynamic[stride], rtol=0, atol=1e-5)
-

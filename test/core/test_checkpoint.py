@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from t2g_core import CheckpointError, LabelSet, Provenance, build_model, load_checkpoint, save_checkpoint
+from t2g_core import (
+    CheckpointError,
+    LabelSet,
+    Provenance,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def _labels(k: int = 5) -> LabelSet:
@@ -55,7 +62,9 @@ def test_file_holds_trainable_weights_only(saved):
     assert set(payload["trainable_state"]) == set(model.trainable.state_dict())
     assert not any("backbone" in key for key in payload["trainable_state"])
     stored = sum(t.numel() for t in payload["trainable_state"].values())
-    assert stored == sum(p.numel() for p in model.trainable.parameters())  # no buffers beyond parameters
+    assert stored == sum(
+        p.numel() for p in model.trainable.parameters()
+    )  # no buffers beyond parameters
     assert payload["model_config"] == model.config.to_dict()
 
 
@@ -70,15 +79,34 @@ def _mutate(path, change) -> None:
     [
         (lambda p: p.update(format_version=99), "unknown checkpoint format_version 99"),
         (lambda p: p.pop("provenance"), "checkpoint keys"),
-        (lambda p: p["trainable_state"].pop("stability_queries.queries"), r"missing \['stability_queries.queries'\]"),
+        (
+            lambda p: p["trainable_state"].pop("stability_queries.queries"),
+            r"missing \['stability_queries.queries'\]",
+        ),
         (lambda p: p["trainable_state"].update(extra=torch.zeros(1)), r"unexpected \['extra'\]"),
-        (lambda p: p["trainable_state"].update({"stability_queries.queries": torch.zeros(7, 16)}),
-         r"shape mismatch for stability_queries.queries: checkpoint \(7, 16\), model \(4, 16\)"),
+        (
+            lambda p: p["trainable_state"].update(
+                {"stability_queries.queries": torch.zeros(7, 16)}
+            ),
+            r"shape mismatch for stability_queries.queries: checkpoint \(7, 16\), model \(4, 16\)",
+        ),
         (lambda p: p["model_config"].update(dim=12), "invalid config"),
-        (lambda p: p["model_config"].update(num_queries=5), "shape mismatch for stability_queries.queries"),
-        (lambda p: p["model_config"]["backbone"].update(name="not_registered"), "unknown backbone 'not_registered'"),
-        (lambda p: p["labels"].update(names=["a", "b"], colors=[[0, 0, 0]] * 2, void_id=2), "label set has 2 classes"),
-        (lambda p: p["provenance"].update(metrics={"miou": "high"}), "invalid config, labels or provenance"),
+        (
+            lambda p: p["model_config"].update(num_queries=5),
+            "shape mismatch for stability_queries.queries",
+        ),
+        (
+            lambda p: p["model_config"]["backbone"].update(name="not_registered"),
+            "unknown backbone 'not_registered'",
+        ),
+        (
+            lambda p: p["labels"].update(names=["a", "b"], colors=[[0, 0, 0]] * 2, void_id=2),
+            "label set has 2 classes",
+        ),
+        (
+            lambda p: p["provenance"].update(metrics={"miou": "high"}),
+            "invalid config, labels or provenance",
+        ),
     ],
 )
 def test_bad_checkpoint_contents(saved, change, message):
@@ -110,7 +138,9 @@ def test_unreadable_files(saved, kind):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("payload", [torch.zeros(3), {"state_dict": {"w": torch.zeros(1)}}, {"format": "other"}])
+@pytest.mark.parametrize(
+    "payload", [torch.zeros(3), {"state_dict": {"w": torch.zeros(1)}}, {"format": "other"}]
+)
 def test_torch_files_that_are_not_t2g_checkpoints(tmp_path, payload):
     path = tmp_path / "other.pt"
     torch.save(payload, path)
@@ -148,6 +178,8 @@ def test_provenance_types_are_checked(kwargs, message):
 
 
 def test_provenance_numpy_scalars_become_builtins():
-    prov = Provenance(metrics={"miou": np.float32(0.5)}, extra={"step": np.int64(3), "lr": np.float64(1e-3)})
+    prov = Provenance(
+        metrics={"miou": np.float32(0.5)}, extra={"step": np.int64(3), "lr": np.float64(1e-3)}
+    )
     assert prov.metrics == {"miou": 0.5} and type(prov.metrics["miou"]) is float
     assert type(prov.extra["step"]) is int and type(prov.extra["lr"]) is float

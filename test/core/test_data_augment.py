@@ -27,14 +27,17 @@ def _block_interior(labels):
     padded = np.pad(labels.astype(np.int64), 1, constant_values=-1)
     height, width = labels.shape
     return np.all(
-        [padded[dy : dy + height, dx : dx + width] == labels for dy in range(3) for dx in range(3)], axis=0
+        [padded[dy : dy + height, dx : dx + width] == labels for dy in range(3) for dx in range(3)],
+        axis=0,
     )
 
 
 def test_flip_only_mirrors_frames_and_labels():
     frames, labels = _block_clip()
     config = AugmentConfig(scale_range=(1.0, 1.0), hflip_prob=1.0, **NO_PHOTOMETRY)
-    out_frames, out_labels = augment_clip(frames, labels, rng=np.random.default_rng(1), config=config, void_id=VOID)
+    out_frames, out_labels = augment_clip(
+        frames, labels, rng=np.random.default_rng(1), config=config, void_id=VOID
+    )
     np.testing.assert_array_equal(out_frames, frames[:, :, ::-1])
     np.testing.assert_array_equal(out_labels, labels[:, :, ::-1])
 
@@ -61,7 +64,9 @@ def test_geometry_is_shared_by_all_frames_and_labels_stay_aligned():
 def test_shrinking_pads_with_black_and_void():
     frames, labels = _block_clip(frames=2)
     config = AugmentConfig(scale_range=(0.5, 0.5), **NO_PHOTOMETRY)
-    out_frames, out_labels = augment_clip(frames, labels, rng=np.random.default_rng(2), config=config, void_id=VOID)
+    out_frames, out_labels = augment_clip(
+        frames, labels, rng=np.random.default_rng(2), config=config, void_id=VOID
+    )
     assert out_frames.shape == frames.shape
     # The 24x32 scaled frame sits somewhere inside 48x64; the rest is padding.
     assert (out_labels == VOID).sum() == 2 * (48 * 64 - 24 * 32)
@@ -70,13 +75,26 @@ def test_shrinking_pads_with_black_and_void():
 
 def test_photometry_is_per_clip_and_noise_per_frame():
     frames, labels = _block_clip()
-    config = AugmentConfig(scale_range=(1.0, 1.0), hflip_prob=0.0, photometric_prob=1.0, blur_prob=1.0, noise_prob=0.0)
-    out_frames, out_labels = augment_clip(frames, labels, rng=np.random.default_rng(3), config=config, void_id=VOID)
+    config = AugmentConfig(
+        scale_range=(1.0, 1.0), hflip_prob=0.0, photometric_prob=1.0, blur_prob=1.0, noise_prob=0.0
+    )
+    out_frames, out_labels = augment_clip(
+        frames, labels, rng=np.random.default_rng(3), config=config, void_id=VOID
+    )
     np.testing.assert_array_equal(out_labels, labels)
     assert not np.array_equal(out_frames[0], frames[0])
     np.testing.assert_array_equal(out_frames[1], out_frames[0])
-    noisy = AugmentConfig(scale_range=(1.0, 1.0), hflip_prob=0.0, photometric_prob=0.0, blur_prob=0.0, noise_prob=1.0, noise_std_max=8.0)
-    out_frames, _ = augment_clip(frames, labels, rng=np.random.default_rng(4), config=noisy, void_id=VOID)
+    noisy = AugmentConfig(
+        scale_range=(1.0, 1.0),
+        hflip_prob=0.0,
+        photometric_prob=0.0,
+        blur_prob=0.0,
+        noise_prob=1.0,
+        noise_std_max=8.0,
+    )
+    out_frames, _ = augment_clip(
+        frames, labels, rng=np.random.default_rng(4), config=noisy, void_id=VOID
+    )
     assert not np.array_equal(out_frames[1], out_frames[0])
 
 
@@ -89,7 +107,9 @@ def test_seeded_and_validated():
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
     assert not np.array_equal(first[0], other[0])
-    frames_only, none_labels = augment_clip(frames, None, rng=np.random.default_rng(5), config=config, void_id=VOID)
+    frames_only, none_labels = augment_clip(
+        frames, None, rng=np.random.default_rng(5), config=config, void_id=VOID
+    )
     assert none_labels is None
     np.testing.assert_array_equal(frames_only, first[0])
     with pytest.raises(ValueError, match="scale_range"):
@@ -97,4 +117,10 @@ def test_seeded_and_validated():
     with pytest.raises(ValueError, match="hflip_prob"):
         AugmentConfig(hflip_prob=1.5)
     with pytest.raises(ValueError, match="uint8"):
-        augment_clip(frames.astype(np.float32), labels, rng=np.random.default_rng(0), config=config, void_id=VOID)
+        augment_clip(
+            frames.astype(np.float32),
+            labels,
+            rng=np.random.default_rng(0),
+            config=config,
+            void_id=VOID,
+        )

@@ -34,7 +34,9 @@ def test_parse_frame_name(name, expected):
     assert parse_frame_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["0001TP", "0001TP_", "0001TP_f", "_008550", "0001TP_00x5", "a_b_1"])
+@pytest.mark.parametrize(
+    "name", ["0001TP", "0001TP_", "0001TP_f", "_008550", "0001TP_00x5", "a_b_1"]
+)
 def test_parse_frame_name_rejects_malformed(name):
     with pytest.raises(ValueError, match="frame name"):
         parse_frame_name(name)
@@ -46,7 +48,9 @@ def _write_fake_camvid(root: Path, split: str, names: list[str], *, size=(4, 6))
     lines = []
     for i, name in enumerate(names):
         image = np.full((*size, 3), (10 * i, 20, 30), dtype=np.uint8)  # RGB
-        cv2.imwrite(str(root / split / "images" / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(root / split / "images" / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        )
         labels = np.full(size, i % 12, dtype=np.uint8)
         cv2.imwrite(str(root / split / "labels" / f"{name}.png"), labels)
         lines.append(f"{split}/images/{name}.png {split}/labels/{name}.png")
@@ -130,7 +134,11 @@ def test_real_camvid_splits(shared_data):
     train = CamVidSplit(shared_data, split="train", max_gap_s=None)
     assert len(train) == 367
     # Counts per drive from the data README.
-    assert {s.sequence: len(s) for s in train.sequences} == {"0001TP": 62, "0006R0": 101, "0016E5": 204}
+    assert {s.sequence: len(s) for s in train.sequences} == {
+        "0001TP": 62,
+        "0006R0": 101,
+        "0016E5": 204,
+    }
     for sequence in train.sequences:
         assert np.all(np.diff(sequence.times_s) > 0)
     # 0016E5 train frames sit before and after the val run: the default 2 s cut splits them.

@@ -52,7 +52,9 @@ def test_clips_are_uniform_over_all_clips_of_a_stride():
     # clip_len 3, stride 1: 1 clip in the 3-frame run, 3 in the 5-frame run.
     sampler = ClipSampler([np.arange(3.0), np.arange(5.0)], clip_len=3, s_min=1, s_max=1)
     rng = np.random.default_rng(2)
-    ends = Counter((c.sequence, int(c.indices[-1])) for c in (sampler.sample_pair(rng)[0] for _ in range(4000)))
+    ends = Counter(
+        (c.sequence, int(c.indices[-1])) for c in (sampler.sample_pair(rng)[0] for _ in range(4000))
+    )
     assert set(ends) == {(0, 2), (1, 2), (1, 3), (1, 4)}
     for key in ends:
         assert abs(ends[key] / 4000 - 0.25) < 0.03

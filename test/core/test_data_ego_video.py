@@ -19,9 +19,15 @@ ROAD = LABEL_SET.names.index("road")
 SKY = LABEL_SET.names.index("sky")
 
 # No camera motion and no jitter: what moves is pasted objects only.
-STILL = dict(zoom_per_s=(0.0, 0.0), road_per_s=(0.0, 0.0), yaw_per_s=(0.0, 0.0),
-             sway_amplitude=(0.0, 0.0), bob_amplitude=(0.0, 0.0), roll_amplitude_deg=(0.0, 0.0),
-             jitter_px=0.0)
+STILL = dict(
+    zoom_per_s=(0.0, 0.0),
+    road_per_s=(0.0, 0.0),
+    yaw_per_s=(0.0, 0.0),
+    sway_amplitude=(0.0, 0.0),
+    bob_amplitude=(0.0, 0.0),
+    roll_amplitude_deg=(0.0, 0.0),
+    jitter_px=0.0,
+)
 
 
 def _scene(height=72, width=160, seed=0):
@@ -30,7 +36,7 @@ def _scene(height=72, width=160, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.full((height, width), ROAD, dtype=np.uint8)
     labels[: int(0.4 * height)] = SKY
-    labels[int(0.6 * height): int(0.6 * height) + 10, 60:76] = CAR
+    labels[int(0.6 * height) : int(0.6 * height) + 10, 60:76] = CAR
     colours = np.zeros((256, 3), dtype=np.int16)
     colours[[SKY, ROAD, CAR]] = [(150, 170, 200), (90, 90, 100), (220, 20, 20)]
     texture = rng.integers(-20, 21, size=(height, width, 3))
@@ -40,8 +46,9 @@ def _scene(height=72, width=160, seed=0):
 
 def _render(seed, config, *, scene=None):
     image, labels = _scene() if scene is None else scene
-    return render_ego_video(image, labels, rng=np.random.default_rng(seed), config=config,
-                            void_id=VOID)
+    return render_ego_video(
+        image, labels, rng=np.random.default_rng(seed), config=config, void_id=VOID
+    )
 
 
 def test_same_seed_same_video_other_seed_other_video():
@@ -109,9 +116,14 @@ def test_road_plane_is_a_homography_expanding_the_bottom_faster_than_the_horizon
 
 
 def test_pasted_object_moves_on_its_own():
-    config = EgoVideoConfig(objects_range=(1, 1), object_offset=(0.2, 0.2),
-                            object_speed=(0.15, 0.15),
-                            fps_range=(15.0, 15.0), gap_jitter=0.0, **STILL)
+    config = EgoVideoConfig(
+        objects_range=(1, 1),
+        object_offset=(0.2, 0.2),
+        object_speed=(0.15, 0.15),
+        fps_range=(15.0, 15.0),
+        gap_jitter=0.0,
+        **STILL,
+    )
     image, labels = _scene()
     video = _render(5, config, scene=(image, labels))
     centres = [np.argwhere(frame == CAR)[:, 1].mean() for frame in video.labels]
@@ -130,8 +142,13 @@ def test_pasted_object_moves_on_its_own():
 
 
 def test_no_source_is_void_in_labels_and_reflected_in_the_image():
-    config = EgoVideoConfig(length=6, fps_range=(2.0, 2.0), gap_jitter=0.0, objects_range=(0, 0),
-                            **{**STILL, "zoom_per_s": (0.5, 0.5)})
+    config = EgoVideoConfig(
+        length=6,
+        fps_range=(2.0, 2.0),
+        gap_jitter=0.0,
+        objects_range=(0, 0),
+        **{**STILL, "zoom_per_s": (0.5, 0.5)},
+    )
     seed = next(s for s in range(50) if _render(s, config).label_index >= 2)
     video = _render(seed, config)
     for t in range(len(video.frames)):
@@ -144,9 +161,18 @@ def test_no_source_is_void_in_labels_and_reflected_in_the_image():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("length", 1), ("fps_range", (10.0, 5.0)), ("gap_jitter", 0.6), ("jitter_px", 1.0),
-     ("road_per_s", (0.0, 0.9)), ("jpeg_quality", (60, 101)), ("vanishing_y_range", (0.4, 0.7)),
-     ("objects_range", (2, 1)), ("noise_std", (-1.0, 1.0)), ("object_ids", (300,))],
+    [
+        ("length", 1),
+        ("fps_range", (10.0, 5.0)),
+        ("gap_jitter", 0.6),
+        ("jitter_px", 1.0),
+        ("road_per_s", (0.0, 0.9)),
+        ("jpeg_quality", (60, 101)),
+        ("vanishing_y_range", (0.4, 0.7)),
+        ("objects_range", (2, 1)),
+        ("noise_std", (-1.0, 1.0)),
+        ("object_ids", (300,)),
+    ],
 )
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -155,5 +181,6 @@ def test_config_validation_names_the_field(field, value):
 
 def test_default_object_ids_come_from_the_label_file():
     assert EgoVideoConfig().object_ids == moving_class_ids(LABEL_SET)
-    assert set(EgoVideoConfig().object_ids) == {LABEL_SET.names.index(n)
-                                                 for n in ("car", "pedestrian", "bicyclist")}
+    assert set(EgoVideoConfig().object_ids) == {
+        LABEL_SET.names.index(n) for n in ("car", "pedestrian", "bicyclist")
+    }

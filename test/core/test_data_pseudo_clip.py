@@ -28,14 +28,20 @@ def _random_clip(image, labels, *, seed: int, clip_len: int):
     rng = np.random.default_rng(seed)
     times = sample_times(rng, clip_len=clip_len, gap_s=1 / 15, gap_jitter=0.2)
     motion = sample_motion(rng, MotionRange())
-    return render_pseudo_clip(image, labels, motion=motion, times_s=times, target_index=-1, void_id=VOID)
+    return render_pseudo_clip(
+        image, labels, motion=motion, times_s=times, target_index=-1, void_id=VOID
+    )
 
 
 def test_translation_moves_pixels_by_hand_computed_amount():
     image, labels = _scene(height=20, width=100)
     # 0.1 widths per second for 1 s before the target: the earlier frame sees the scene 10 px to the left.
-    motion = CameraMotion(zoom_per_s=0.0, shift_x_per_s=0.1, shift_y_per_s=0.0, rotation_deg_per_s=0.0)
-    clip = render_pseudo_clip(image, labels, motion=motion, times_s=np.array([0.0, 1.0]), void_id=VOID)
+    motion = CameraMotion(
+        zoom_per_s=0.0, shift_x_per_s=0.1, shift_y_per_s=0.0, rotation_deg_per_s=0.0
+    )
+    clip = render_pseudo_clip(
+        image, labels, motion=motion, times_s=np.array([0.0, 1.0]), void_id=VOID
+    )
     np.testing.assert_array_equal(clip.frames[0][:, :90], image[:, 10:])
     np.testing.assert_array_equal(clip.labels[0][:, :90], labels[:, 10:])
     assert clip.valid[0][:, :90].all() and not clip.valid[0][:, 90:].any()
@@ -46,12 +52,18 @@ def test_translation_moves_pixels_by_hand_computed_amount():
 def test_zoom_out_leaves_a_void_border():
     image, labels = _scene(height=40, width=40)
     # Scale exp(ln 2 * -1) = 1/2 one second before the target: the scene fills the central 20x20.
-    motion = CameraMotion(zoom_per_s=np.log(2.0), shift_x_per_s=0.0, shift_y_per_s=0.0, rotation_deg_per_s=0.0)
-    clip = render_pseudo_clip(image, labels, motion=motion, times_s=np.array([0.0, 1.0]), void_id=VOID)
+    motion = CameraMotion(
+        zoom_per_s=np.log(2.0), shift_x_per_s=0.0, shift_y_per_s=0.0, rotation_deg_per_s=0.0
+    )
+    clip = render_pseudo_clip(
+        image, labels, motion=motion, times_s=np.array([0.0, 1.0]), void_id=VOID
+    )
     assert 18 * 18 <= clip.valid[0].sum() <= 22 * 22
     assert clip.valid[0][10:30, 10:30].mean() > 0.9
     assert not clip.valid[0][:8].any() and not clip.valid[0][:, 32:].any()
-    np.testing.assert_array_equal(clip.labels[0] == VOID, ~clip.valid[0])  # the base frame has no void
+    np.testing.assert_array_equal(
+        clip.labels[0] == VOID, ~clip.valid[0]
+    )  # the base frame has no void
 
 
 def test_target_frame_is_the_input_and_labels_keep_their_ids():
@@ -89,10 +101,16 @@ def test_times_are_video_like_with_bounded_jitter():
 def test_two_strides_of_one_motion_sample_one_camera_path():
     """The bank's pseudo-clips: two frame rates of the same motion see the same frame at the same time."""
     image, labels = _scene()
-    motion = sample_motion(np.random.default_rng(5),
-                           MotionRange(zoom_per_s=1.0, shift_per_s=0.5, rotation_deg_per_s=10.0))
-    dense = render_pseudo_clip(image, labels, motion=motion, times_s=np.arange(4) / 15, void_id=VOID)
-    sparse = render_pseudo_clip(image, labels, motion=motion, times_s=np.arange(4) * 2 / 15, void_id=VOID)
+    motion = sample_motion(
+        np.random.default_rng(5),
+        MotionRange(zoom_per_s=1.0, shift_per_s=0.5, rotation_deg_per_s=10.0),
+    )
+    dense = render_pseudo_clip(
+        image, labels, motion=motion, times_s=np.arange(4) / 15, void_id=VOID
+    )
+    sparse = render_pseudo_clip(
+        image, labels, motion=motion, times_s=np.arange(4) * 2 / 15, void_id=VOID
+    )
     # Both end on the target; 2/15 s before it are frame 1 of the stride-1 clip and frame 2 of the stride-2 one.
     np.testing.assert_allclose(dense.affines[1], sparse.affines[2], atol=1e-9)
     assert np.abs(dense.frames[1].astype(int) - sparse.frames[2]).max() <= 1
@@ -102,8 +120,10 @@ def test_two_strides_of_one_motion_sample_one_camera_path():
 
 def test_reproducible_and_validated():
     image, labels = _scene()
-    np.testing.assert_array_equal(_random_clip(image, labels, seed=6, clip_len=3).frames,
-                                  _random_clip(image, labels, seed=6, clip_len=3).frames)
+    np.testing.assert_array_equal(
+        _random_clip(image, labels, seed=6, clip_len=3).frames,
+        _random_clip(image, labels, seed=6, clip_len=3).frames,
+    )
     with pytest.raises(ValueError, match="uint8"):
         _random_clip(image.astype(np.float32), labels, seed=0, clip_len=3)
     with pytest.raises(ValueError, match="labels"):

@@ -14,13 +14,22 @@ import pytest
 import torch
 from tiny_models import tiny_config
 
-from t2g_core import LabelSet, Provenance, build_model, frames_to_tensor, resize_images, save_checkpoint
+from t2g_core import (
+    LabelSet,
+    Provenance,
+    build_model,
+    frames_to_tensor,
+    resize_images,
+    save_checkpoint,
+)
 from t2g_core import export as E
 from t2g_core.export import cache as export_cache
 
 
 def _labels(k: int = 5) -> LabelSet:
-    return LabelSet(names=tuple(f"c{i}" for i in range(k)), colors=tuple((i, i, i) for i in range(k)), void_id=k)
+    return LabelSet(
+        names=tuple(f"c{i}" for i in range(k)), colors=tuple((i, i, i) for i in range(k)), void_id=k
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +50,17 @@ def _session(path):
 
 def test_manifest_describes_the_files(exported, tiny_model):
     folder, manifest = exported
-    assert set(manifest.files) == {"encode.onnx", "decode_m1.onnx", "decode_m2.onnx", "decode_m3.onnx"}
-    assert manifest.input_size == (32, 48) and manifest.memory_frames == 3 and manifest.num_classes == 5
+    assert set(manifest.files) == {
+        "encode.onnx",
+        "decode_m1.onnx",
+        "decode_m2.onnx",
+        "decode_m3.onnx",
+    }
+    assert (
+        manifest.input_size == (32, 48)
+        and manifest.memory_frames == 3
+        and manifest.num_classes == 5
+    )
     assert manifest.embedding_size == (4, 6) and manifest.dim == 16 and manifest.num_layers == 2
     assert manifest.num_tokens == 1 * 2 + 2 * 3  # strides 32 and 16 of a 32x48 input
     assert set(manifest.versions) == {"torch", "onnx", "onnxruntime"}
@@ -58,7 +76,9 @@ def test_encode_graph_equals_encode_frames_at_any_frame_size(exported, tiny_mode
     assert embedding.shape == (1, 16, 4, 6) and embedding.dtype == np.float32
     assert keys.shape == values.shape == (1, manifest.num_layers, manifest.num_tokens, manifest.dim)
     with torch.no_grad():
-        expected = tiny_model.encode_frames(resize_images(frames_to_tensor(frame), tiny_model.input_size))
+        expected = tiny_model.encode_frames(
+            resize_images(frames_to_tensor(frame), tiny_model.input_size)
+        )
     np.testing.assert_allclose(embedding, expected.pixel_embedding.numpy(), atol=1e-4)
     np.testing.assert_allclose(keys[0, 1], expected.memory_keys[1][0].numpy(), atol=1e-4)
     np.testing.assert_allclose(values[0, 0], expected.memory_values[0][0].numpy(), atol=1e-4)
@@ -73,12 +93,19 @@ def test_decode_graph_equals_decode(exported, tiny_model, memory):
         feats = [tiny_model.encode_frames(frames_to_tensor(f)) for f in frames]
         offsets = torch.tensor([[-0.1 * (memory - 1 - m) for m in range(memory)]])
         expected = tiny_model.decode(feats[-1], feats, offsets).numpy()
-    pieces = [k.numpy() for f in feats for k in f.memory_keys] + [v.numpy() for f in feats for v in f.memory_values]
+    pieces = [k.numpy() for f in feats for k in f.memory_keys] + [
+        v.numpy() for f in feats for v in f.memory_values
+    ]
     session = _session(folder / f"decode_m{memory}.onnx")
     names = E.decode_inputs(memory, manifest.num_layers)
     assert [i.name for i in session.get_inputs()] == list(names)
-    assert names[2:4] == ("memory_keys_0_0", "memory_keys_0_1") and names[-1] == f"memory_values_{memory - 1}_1"
-    (logits,) = session.run(None, dict(zip(names, [feats[-1].pixel_embedding.numpy(), offsets.numpy(), *pieces])))
+    assert (
+        names[2:4] == ("memory_keys_0_0", "memory_keys_0_1")
+        and names[-1] == f"memory_values_{memory - 1}_1"
+    )
+    (logits,) = session.run(
+        None, dict(zip(names, [feats[-1].pixel_embedding.numpy(), offsets.numpy(), *pieces]))
+    )
     assert logits.shape == (1, 5, 4, 6)
     np.testing.assert_allclose(logits, expected, atol=1e-4)
 
@@ -115,15 +142,22 @@ def test_cache_reuses_a_valid_export_and_rebuilds_a_corrupt_one(tiny_model, tmp_
     cache = tmp_path / "cache"
     exports, lines = [], []
     real_export = export_cache.export_model
-    monkeypatch.setattr(export_cache, "export_model", lambda *a, **k: exports.append(1) or real_export(*a, **k))
+    monkeypatch.setattr(
+        export_cache, "export_model", lambda *a, **k: exports.append(1) or real_export(*a, **k)
+    )
 
     first = E.cached_export(checkpoint, cache_dir=cache, log=lines.append)
     assert first.parent == cache and first.name.startswith("tiny-") and len(exports) == 1
     assert E.load_manifest(first).checkpoint_sha256 == E.file_sha256(checkpoint)
-    assert E.cached_export(checkpoint, cache_dir=cache) == first and len(exports) == 1, "a valid export is reused"
+    assert E.cached_export(checkpoint, cache_dir=cache) == first and len(exports) == 1, (
+        "a valid export is reused"
+    )
 
     (first / "encode.onnx").write_bytes(b"truncated")
-    assert E.cached_export(checkpoint, cache_dir=cache, log=lines.append) == first and len(exports) == 2
+    assert (
+        E.cached_export(checkpoint, cache_dir=cache, log=lines.append) == first
+        and len(exports) == 2
+    )
     assert "unusable" in lines[-1] and "encode.onnx" in lines[-1]
     E.load_manifest(first)  # rebuilt whole
     assert [p.name for p in cache.iterdir()] == [first.name], "no temporary directories left behind"
@@ -158,7 +192,9 @@ def test_cli_exports_and_reports_errors(tiny_model, tmp_path, capsys):
     assert "no such checkpoint file" in capsys.readouterr().err
 
 
-def test_exporter_traces_the_encoder_inside_the_backbone_export_hook(tiny_model, tmp_path, monkeypatch):
+def test_exporter_traces_the_encoder_inside_the_backbone_export_hook(
+    tiny_model, tmp_path, monkeypatch
+):
     """The exporter names no backbone: it enters ``backbone.export_friendly(input_size)`` around the trace."""
     entered = []
     backbone_type = type(tiny_model.backbone)
@@ -171,4 +207,3 @@ def test_exporter_traces_the_encoder_inside_the_backbone_export_hook(tiny_model,
     monkeypatch.setattr(backbone_type, "export_friendly", recording)
     E.export_model(tiny_model, tmp_path / "export")
     assert entered == [(tiny_model.backbone, tuple(tiny_model.input_size))]
-

@@ -43,7 +43,11 @@ def test_class_weights_weight_the_mean():
     # Pixels of class 0 and 1 with CE l0 = -ln(1/2) and l1 = -ln(3/4); weights (1, 3): (l0 + 3 l1) / 4.
     logits = _pixel_logits([0.0, 0.0], [0.0, math.log(3.0)])
     terms = segmentation_loss(
-        logits, torch.tensor([[[0, 1]]]), void_id=VOID, class_weights=torch.tensor([1.0, 3.0]), dice_weight=0.0
+        logits,
+        torch.tensor([[[0, 1]]]),
+        void_id=VOID,
+        class_weights=torch.tensor([1.0, 3.0]),
+        dice_weight=0.0,
     )
     assert terms.ce.item() == pytest.approx((math.log(2.0) + 3 * -math.log(0.75)) / 4)
 
@@ -97,7 +101,9 @@ def test_seg_loss_rejects_bad_labels():
 
 def test_inverse_sqrt_frequency_weights():
     # 1/sqrt of frequencies (1/5, 4/5) is proportional to (1, 1/2); normalised to mean 1: (4/3, 2/3).
-    np.testing.assert_allclose(inverse_sqrt_frequency_weights(np.array([1, 4])).numpy(), [4 / 3, 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(
+        inverse_sqrt_frequency_weights(np.array([1, 4])).numpy(), [4 / 3, 2 / 3], rtol=1e-6
+    )
     # An absent class takes the largest weight of the others: (1, 1/2, 1) / (5/6).
     np.testing.assert_allclose(
         inverse_sqrt_frequency_weights(np.array([1, 4, 0])).numpy(), [1.2, 0.6, 1.2], rtol=1e-6
@@ -113,7 +119,9 @@ def test_mtc_zero_for_identical_and_hand_value_otherwise():
     a = _pixel_logits([0.0, 0.0])
     b = _pixel_logits([math.log(3.0), 0.0])
     mask = torch.ones(1, 1, 1, dtype=torch.bool)
-    assert masked_temporal_consistency_loss(a, a.clone(), mask).item() == pytest.approx(0.0, abs=1e-12)
+    assert masked_temporal_consistency_loss(a, a.clone(), mask).item() == pytest.approx(
+        0.0, abs=1e-12
+    )
     # p = (1/2, 1/2), q = (3/4, 1/4), m = (5/8, 3/8).
     p, q, m = (0.5, 0.5), (0.75, 0.25), (0.625, 0.375)
     js = 0.5 * sum(pi * math.log(pi / mi) for pi, mi in zip(p, m)) + 0.5 * sum(
@@ -155,8 +163,18 @@ def test_mtc_empty_mask_is_zero_not_nan():
 
 
 def test_mtc_gradients_are_finite_and_stop_gradient_detaches():
-    a = torch.tensor([[80.0, -80.0, 0.0], [0.0, 0.0, 0.0]]).T[None, :, None, :].clone().requires_grad_(True)
-    b = torch.tensor([[-80.0, 80.0, 0.0], [1.0, 0.0, -1.0]]).T[None, :, None, :].clone().requires_grad_(True)
+    a = (
+        torch.tensor([[80.0, -80.0, 0.0], [0.0, 0.0, 0.0]])
+        .T[None, :, None, :]
+        .clone()
+        .requires_grad_(True)
+    )
+    b = (
+        torch.tensor([[-80.0, 80.0, 0.0], [1.0, 0.0, -1.0]])
+        .T[None, :, None, :]
+        .clone()
+        .requires_grad_(True)
+    )
     mask = torch.ones(1, 1, 2, dtype=torch.bool)
     masked_temporal_consistency_loss(a, b, mask).backward()
     assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
@@ -173,7 +191,9 @@ def test_mtc_upsamples_low_resolution_logits_to_the_mask():
     b = torch.zeros(1, 2, 2, 2)
     b[0, 0] = math.log(3.0)  # constant field: upsampled it stays (3/4, 1/4) everywhere
     full = masked_temporal_consistency_loss(a, b, torch.ones(1, 8, 8, dtype=torch.bool))
-    one = masked_temporal_consistency_loss(a[..., :1, :1], b[..., :1, :1], torch.ones(1, 1, 1, dtype=torch.bool))
+    one = masked_temporal_consistency_loss(
+        a[..., :1, :1], b[..., :1, :1], torch.ones(1, 1, 1, dtype=torch.bool)
+    )
     assert full.item() == pytest.approx(one.item())
 
 
@@ -193,7 +213,8 @@ def test_stable_label_mask_by_hand():
     valid = torch.ones(3, 2, 2, dtype=torch.bool)
     valid[1, 1, 1] = False  # left the view in one frame
     assert torch.equal(
-        stable_label_mask(labels, void_id=VOID, valid=valid), torch.tensor([[True, False], [False, False]])
+        stable_label_mask(labels, void_id=VOID, valid=valid),
+        torch.tensor([[True, False], [False, False]]),
     )
     assert torch.equal(stable_label_mask(None, valid=valid), valid.all(0))
     batched = stable_label_mask(torch.stack([labels, labels]), void_id=VOID)

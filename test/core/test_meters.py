@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from t2g_core.labels import LabelSet
+from t2g_core.meters import FlickerMeter, GroundTruthMeter, OccupancyMeter
 from t2g_core.metrics import ConfusionAccumulator, flicker_rate, video_consistency
 from t2g_core.postprocess import summarize_occupancy
-from t2g_core.meters import FlickerMeter, GroundTruthMeter, OccupancyMeter
 
 LABELS = LabelSet(names=("a", "b", "c"), colors=((0, 0, 0), (1, 1, 1), (2, 2, 2)), void_id=3)
 
@@ -37,7 +37,10 @@ def test_flicker_meter_pools_pairs_like_the_whole_sequence():
         meter.update(pred, frame)
     whole = flicker_rate(labels, frames=frames)
     assert 0 < whole.numerator < whole.denominator  # labels change, some pixels are gray-unstable
-    assert (meter.result.numerator, meter.result.denominator) == (whole.numerator, whole.denominator)
+    assert (meter.result.numerator, meter.result.denominator) == (
+        whole.numerator,
+        whole.denominator,
+    )
 
 
 def test_ground_truth_meter_matches_confusion_and_vc_and_ignores_255():
@@ -76,8 +79,16 @@ def test_occupancy_meter_averages_shares_and_stability():
     meter = OccupancyMeter(LABELS)
     previous = None
     for x in labels:
-        meter.update(summarize_occupancy(x, np.ones(x.shape, np.float32), num_classes=3, grid_rows=1, grid_cols=1,
-                                         previous_labels=previous))
+        meter.update(
+            summarize_occupancy(
+                x,
+                np.ones(x.shape, np.float32),
+                num_classes=3,
+                grid_rows=1,
+                grid_cols=1,
+                previous_labels=previous,
+            )
+        )
         previous = x
     report = meter.report()
     shares = np.mean([np.bincount(x.ravel(), minlength=3) / x.size for x in labels], axis=0)

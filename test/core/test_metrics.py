@@ -187,7 +187,13 @@ def test_scores_per_stride_runs_the_model_per_phase():
         return [labels[i] for i in indices]
 
     scores = scores_per_stride(
-        oracle, strides=[1, 3], labels=labels, frames=frames, num_classes=3, void_id=VOID, vc_windows=(2, 3)
+        oracle,
+        strides=[1, 3],
+        labels=labels,
+        frames=frames,
+        num_classes=3,
+        void_id=VOID,
+        vc_windows=(2, 3),
     )
     assert calls == [list(range(10)), [0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     for stride in (1, 3):

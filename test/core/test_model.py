@@ -57,7 +57,12 @@ def test_gradients_reach_trainable_modules_never_backbone(tiny_model):
     missing = [name for name, p in named.items() if p.grad is None]
     assert missing == []
     assert named["stability_queries.queries"].grad.abs().sum() > 0
-    for prefix in ("stability_queries.levels.", "pixel_decoder.", "memory_decoder.layers.", "memory_decoder.time_"):
+    for prefix in (
+        "stability_queries.levels.",
+        "pixel_decoder.",
+        "memory_decoder.layers.",
+        "memory_decoder.time_",
+    ):
         assert any(p.grad.abs().sum() > 0 for n, p in named.items() if n.startswith(prefix)), prefix
 
 
@@ -96,7 +101,9 @@ def test_memory_window_is_T_frames(tiny_model):
     changed = clip.clone()
     changed[:, 1] = 255 - changed[:, 1]
     other = tiny_model.forward_clip(changed, _times(1, 5), with_aux=False).sem_logits
-    assert not torch.allclose(base[:, 3], other[:, 3], atol=1e-4)  # frame 1 is in frame 3's memory (1..3)
+    assert not torch.allclose(
+        base[:, 3], other[:, 3], atol=1e-4
+    )  # frame 1 is in frame 3's memory (1..3)
     assert torch.allclose(base[:, 4], other[:, 4], atol=1e-6)  # but not in frame 4's (2..4)
 
 
@@ -172,7 +179,9 @@ def test_semantic_head_matches_mask2former_combination():
     for k in range(3):
         for y in range(2):
             for x in range(3):
-                expected[k, y, x] = sum(cls[i, k] * torch.sigmoid(emb[i] @ pixels[0, :, y, x]) for i in range(4))
+                expected[k, y, x] = sum(
+                    cls[i, k] * torch.sigmoid(emb[i] @ pixels[0, :, y, x]) for i in range(4)
+                )
     assert torch.allclose(got[0], torch.log(expected + 1e-6), atol=1e-5)
 
 
@@ -180,7 +189,9 @@ def test_lite0_t2g_config_trainable_parameter_budget():
     model = build_model(load_model_config("config/model_t2g.yaml"))
     trainable = sum(p.numel() for p in model.trainable.parameters())
     assert all(p.requires_grad for p in model.trainable.parameters())
-    assert 0.5e6 < trainable < 2e6, trainable  # light head: well under the 3.4M frozen Lite0 parameters
+    assert 0.5e6 < trainable < 2e6, (
+        trainable
+    )  # light head: well under the 3.4M frozen Lite0 parameters
 
 
 def test_feature_bank_path_matches_encode_frames(tiny_model):
@@ -188,7 +199,9 @@ def test_feature_bank_path_matches_encode_frames(tiny_model):
     with torch.no_grad():
         direct = tiny_model.encode_frames(images)
         banked = tiny_model.encode_backbone_features(tiny_model.backbone(images))
-        half = tiny_model.encode_backbone_features({s: f.half() for s, f in tiny_model.backbone(images).items()})
+        half = tiny_model.encode_backbone_features(
+            {s: f.half() for s, f in tiny_model.backbone(images).items()}
+        )
     assert torch.equal(direct.pixel_embedding, banked.pixel_embedding)
     assert all(torch.equal(a, b) for a, b in zip(direct.memory_keys, banked.memory_keys))
     assert half.pixel_embedding.dtype == torch.float32
@@ -228,11 +241,15 @@ def test_cached_memory_projection_matches_written_keys_and_values():
     cached = [attn.project(m, p) for m, p in zip(tokens, pos)]
     got = attn(queries, [k for k, _ in cached], [v for _, v in cached], tau)
 
-    keys = torch.cat([attn.k(m + p + tau[:, i]) for i, (m, p) in enumerate(zip(tokens, pos))], dim=1)
+    keys = torch.cat(
+        [attn.k(m + p + tau[:, i]) for i, (m, p) in enumerate(zip(tokens, pos))], dim=1
+    )
     values = torch.cat([attn.v(m + tau[:, i]) for i, m in enumerate(tokens)], dim=1)
     q = attn.q(queries)
     heads = []
     for h in (slice(0, 4), slice(4, 8)):  # 2 heads of width 4, scaled by 1/sqrt(4)
-        weights = torch.softmax(q[..., h] @ keys[..., h].transpose(1, 2) / 2.0, dim=-1)  # (1, Q, 8 tokens)
+        weights = torch.softmax(
+            q[..., h] @ keys[..., h].transpose(1, 2) / 2.0, dim=-1
+        )  # (1, Q, 8 tokens)
         heads.append(weights @ values[..., h])
     assert torch.allclose(got, attn.out(torch.cat(heads, dim=-1)), atol=1e-5)

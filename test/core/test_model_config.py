@@ -16,7 +16,11 @@ def test_shipped_configs_load():
     assert t2g.backbone.name == "efficientnet_lite0" and t2g.backbone.weights is None
     assert t2g.input_size == (360, 480) and t2g.decoder.memory_strides == (32, 16)
     # The two differ only in the temporal switch, so the comparison is the memory alone.
-    assert perframe.backbone == t2g.backbone and perframe.decoder == t2g.decoder and perframe.dim == t2g.dim
+    assert (
+        perframe.backbone == t2g.backbone
+        and perframe.decoder == t2g.decoder
+        and perframe.dim == t2g.dim
+    )
 
 
 def test_dict_round_trip():
@@ -73,6 +77,8 @@ def test_checkpoints_with_the_old_memory_key_still_load():
 
 def test_pixel_fusion_needs_the_temporal_model():
     assert ModelConfig.from_dict({"fusion": {"enabled": True}}).pixel_fusion
-    assert not ModelConfig.from_dict({"fusion": {"enabled": True}, "temporal": {"enabled": False}}).pixel_fusion
+    assert not ModelConfig.from_dict(
+        {"fusion": {"enabled": True}, "temporal": {"enabled": False}}
+    ).pixel_fusion
     with pytest.raises(ValueError, match="fusion.window must be an odd int"):
         ModelConfig.from_dict({"fusion": {"window": 4}})

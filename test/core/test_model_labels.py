@@ -34,9 +34,18 @@ def _entry(index: int, name: str) -> dict:
 @pytest.mark.parametrize(
     "doc, message",
     [
-        ({"void_id": 2, "classes": [{"id": 1, "name": "a", "color": [0, 0, 0]}]}, "ids must be 0..K-1"),
-        ({"void_id": 2, "classes": [{"id": 0, "name": "a", "color": [0, 0, 300]}]}, "colour of class 'a'"),
-        ({"void_id": 0, "classes": [{"id": 0, "name": "a", "color": [0, 0, 0]}]}, "void_id must be an int in 1..255"),
+        (
+            {"void_id": 2, "classes": [{"id": 1, "name": "a", "color": [0, 0, 0]}]},
+            "ids must be 0..K-1",
+        ),
+        (
+            {"void_id": 2, "classes": [{"id": 0, "name": "a", "color": [0, 0, 300]}]},
+            "colour of class 'a'",
+        ),
+        (
+            {"void_id": 0, "classes": [{"id": 0, "name": "a", "color": [0, 0, 0]}]},
+            "void_id must be an int in 1..255",
+        ),
         ({"void_id": 1, "palette": 1, "classes": []}, r"unknown keys \['palette'\]"),
         ({"classes": []}, "needs 'void_id' and 'classes'"),
         ({"void_id": 1, "classes": [{"id": 0, "name": "a"}]}, "must have exactly keys"),

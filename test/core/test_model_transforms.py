@@ -14,7 +14,12 @@ def test_frames_to_tensor_layout_and_range():
     x = frames_to_tensor(frame)
     assert x.shape == (1, 3, 4, 6) and x.dtype == torch.float32
     assert x[0, :, 1, 2].tolist() == [10.0, 20.0, 255.0]
-    assert frames_to_tensor(frame[None, :, ::-1]).shape == (1, 3, 4, 6)  # negative strides are copied
+    assert frames_to_tensor(frame[None, :, ::-1]).shape == (
+        1,
+        3,
+        4,
+        6,
+    )  # negative strides are copied
 
 
 def test_resize_images_keeps_leading_axes_and_identity():

@@ -65,16 +65,22 @@ def test_t2g_core_imports_without_ros():
     assert set(CORE_API_MODULES) <= set(report["modules"])
     # A module that needs ROS fails on the blocker; other import errors (an optional plotting package
     # missing from this environment) are those modules' own tests' business, not this one's.
-    needs_ros = {name: error for name, (error, missing) in report["failed"].items() if _is_ros(missing)}
+    needs_ros = {
+        name: error for name, (error, missing) in report["failed"].items() if _is_ros(missing)
+    }
     assert needs_ros == {}
-    assert {name: report["failed"][name] for name in CORE_API_MODULES if name in report["failed"]} == {}
+    assert {
+        name: report["failed"][name] for name in CORE_API_MODULES if name in report["failed"]
+    } == {}
     assert report["ros"] == []
 
 
 def test_probe_detects_a_ros_import(tmp_path):
     """The blocker really fires: a module importing rclpy is reported as failed."""
     (tmp_path / "uses_ros.py").write_text("import rclpy\n")
-    code = _PROBE.format(prefixes=ROS_PREFIXES).replace("import t2g_core\n", "import t2g_core, uses_ros\n", 1)
+    code = _PROBE.format(prefixes=ROS_PREFIXES).replace(
+        "import t2g_core\n", "import t2g_core, uses_ros\n", 1
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parents[2],

@@ -52,8 +52,9 @@ def export_dir(make_tiny_config, tmp_path) -> Path:
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_onnxruntime_segmenter_runs_without_torch(export_dir):
@@ -68,8 +69,11 @@ def test_onnxruntime_segmenter_runs_without_torch(export_dir):
 
 def test_probe_detects_a_torch_import(export_dir):
     """The blocker really fires: the torch segmenter cannot import under it."""
-    code = _PROBE.replace("from t2g_core.inference.ort_streaming import OrtStreamingSegmenter",
-                          "from t2g_core.inference.streaming import StreamingSegmenter", 1)
+    code = _PROBE.replace(
+        "from t2g_core.inference.ort_streaming import OrtStreamingSegmenter",
+        "from t2g_core.inference.streaming import StreamingSegmenter",
+        1,
+    )
     proc = _run(code, str(export_dir))
     assert proc.returncode != 0
     assert "torch module torch imported" in proc.stderr

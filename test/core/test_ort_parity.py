@@ -46,7 +46,9 @@ def test_onnxruntime_labels_agree_with_torch_on_camvid_val(tmp_path):
     import onnx
 
     # EfficientNet's "SAME" padding is static in the export and folded into the convolutions.
-    assert "Pad" not in {node.op_type for node in onnx.load(str(tmp_path / "encode.onnx")).graph.node}
+    assert "Pad" not in {
+        node.op_type for node in onnx.load(str(tmp_path / "encode.onnx")).graph.node
+    }
     reference = StreamingSegmenter(model, max_gap_s=0.5)
     segmenter = OrtStreamingSegmenter(tmp_path, max_gap_s=0.5, threads=1)
     agree = total = 0
@@ -58,7 +60,11 @@ def test_onnxruntime_labels_agree_with_torch_on_camvid_val(tmp_path):
         total += a.labels.size
         worst_confidence = max(worst_confidence, float(np.abs(a.confidence - b.confidence).max()))
     share = agree / total
-    print(f"\nonnxruntime vs torch ({what}): labels agree on {100 * share:.3f} % of {total} pixels, "
-          f"confidence differs by at most {worst_confidence:.2e}")
-    assert share >= MIN_AGREEMENT, f"{what}: labels agree on {100 * share:.3f} % < {100 * MIN_AGREEMENT} %"
+    print(
+        f"\nonnxruntime vs torch ({what}): labels agree on {100 * share:.3f} % of {total} pixels, "
+        f"confidence differs by at most {worst_confidence:.2e}"
+    )
+    assert share >= MIN_AGREEMENT, (
+        f"{what}: labels agree on {100 * share:.3f} % < {100 * MIN_AGREEMENT} %"
+    )
     assert worst_confidence < 0.05

@@ -38,9 +38,13 @@ def export_dir(model, tmp_path_factory):
 def _assert_same(torch_result, ort_result, context):
     assert ort_result.reset_reason == torch_result.reset_reason, context
     assert ort_result.frames_in_memory == torch_result.frames_in_memory, context
-    assert ort_result.labels.shape == torch_result.labels.shape and ort_result.labels.dtype == np.uint8
+    assert (
+        ort_result.labels.shape == torch_result.labels.shape and ort_result.labels.dtype == np.uint8
+    )
     assert ort_result.confidence.dtype == np.float32
-    np.testing.assert_allclose(ort_result.confidence, torch_result.confidence, atol=1e-4, err_msg=context)
+    np.testing.assert_allclose(
+        ort_result.confidence, torch_result.confidence, atol=1e-4, err_msg=context
+    )
     decided = torch_result.confidence > 0  # all pixels; ties within 1e-4 are rare on random weights
     agree = (ort_result.labels == torch_result.labels)[decided].mean()
     assert agree > 0.99, f"{context}: labels agree on {agree:.4f}"
@@ -49,25 +53,53 @@ def _assert_same(torch_result, ort_result, context):
 def test_same_outputs_resets_and_memory_as_torch_streaming(model, export_dir):
     reference = StreamingSegmenter(model, max_gap_s=0.5)
     segmenter = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1)
-    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (3, 3, 0)
+    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (
+        3,
+        3,
+        0,
+    )
     frames = _frames(6) + _frames(2, size=(40, 52), seed=1)
     # (frame, stamp): fill and wrap the ring buffer, gap, time backwards, resolution change.
-    script = [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1.5), (0, 1.6), (1, 1.0), (2, 1.1), (6, 1.2),
-              (7, 1.3)]
+    script = [
+        (0, 0.0),
+        (1, 0.1),
+        (2, 0.2),
+        (3, 0.3),
+        (4, 0.4),
+        (5, 1.5),
+        (0, 1.6),
+        (1, 1.0),
+        (2, 1.1),
+        (6, 1.2),
+        (7, 1.3),
+    ]
     reasons = []
     for index, stamp in script:
         a, b = reference.step(frames[index], stamp), segmenter.step(frames[index], stamp)
         _assert_same(a, b, f"frame {index} at {stamp}")
         reasons.append((b.reset_reason, b.frames_in_memory))
-    assert reasons == [("start", 1), (None, 2), (None, 3), (None, 3), (None, 3), ("gap", 1), (None, 2),
-                       ("time_backwards", 1), (None, 2), ("resolution_change", 1), (None, 2)]
+    assert reasons == [
+        ("start", 1),
+        (None, 2),
+        (None, 3),
+        (None, 3),
+        (None, 3),
+        ("gap", 1),
+        (None, 2),
+        ("time_backwards", 1),
+        (None, 2),
+        ("resolution_change", 1),
+        (None, 2),
+    ]
     for seg in (reference, segmenter):
         seg.reset("bag looped")
         seg.configure(memory_length=2, max_gap_s=0.5)
     for i in range(4):
         a, b = reference.step(frames[i], 5.0 + 0.1 * i), segmenter.step(frames[i], 5.0 + 0.1 * i)
         _assert_same(a, b, f"memory 2, step {i}")
-        assert b.frames_in_memory == min(i + 1, 2) and b.reset_reason == ("reconfigured" if i == 0 else None)
+        assert b.frames_in_memory == min(i + 1, 2) and b.reset_reason == (
+            "reconfigured" if i == 0 else None
+        )
     assert segmenter.memory_length == 2
 
 
@@ -75,9 +107,14 @@ def test_memory_stays_bounded_over_a_long_stream(export_dir):
     segmenter = OrtStreamingSegmenter(export_dir, max_gap_s=0.5, threads=1, memory_length=2)
     buffers = (segmenter._keys, segmenter._values)
     frame = _frames(1)[0]
-    counts = [segmenter.step(frame, 0.04 * i + (1.0 if i == 150 else 0.0)).frames_in_memory for i in range(300)]
+    counts = [
+        segmenter.step(frame, 0.04 * i + (1.0 if i == 150 else 0.0)).frames_in_memory
+        for i in range(300)
+    ]
     assert max(counts) == 2 and counts[:3] == [1, 2, 2] and counts[150] == 1
-    assert segmenter._keys is buffers[0] and segmenter._values is buffers[1], "the ring buffers are reused"
+    assert segmenter._keys is buffers[0] and segmenter._values is buffers[1], (
+        "the ring buffers are reused"
+    )
     assert len(segmenter._stamps) == 2
 
 
@@ -106,8 +143,16 @@ def test_corrupt_or_incomplete_export_is_refused(export_dir, tmp_path):
         OrtStreamingSegmenter(tmp_path, max_gap_s=0.5)
 
 
-@pytest.mark.parametrize("shape, size", [((11, 45, 60), (360, 480)), ((5, 4, 6), (40, 52)), ((5, 9, 7), (4, 3)),
-                                         ((3, 5, 5), (5, 5)), ((1, 3, 3), (7, 7))])
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((11, 45, 60), (360, 480)),
+        ((5, 4, 6), (40, 52)),
+        ((5, 9, 7), (4, 3)),
+        ((3, 5, 5), (5, 5)),
+        ((1, 3, 3), (7, 7)),
+    ],
+)
 def test_label_readout_equals_upsample_softmax_max(shape, size):
     scores = torch.from_numpy(np.random.default_rng(0).normal(size=shape).astype(np.float32) * 3)
     probs = upsample_logits(scores[None], size).softmax(dim=1)[0]
@@ -117,11 +162,17 @@ def test_label_readout_equals_upsample_softmax_max(shape, size):
     readout = LabelReadout()
     for _ in range(2):  # the workspace is reused
         got_labels, got_confidence = readout(scores.numpy(), size)
-        assert got_labels.shape == size and got_labels.dtype == np.uint8 and got_confidence.dtype == np.float32
+        assert (
+            got_labels.shape == size
+            and got_labels.dtype == np.uint8
+            and got_confidence.dtype == np.float32
+        )
         np.testing.assert_array_equal(got_labels[decided], labels.numpy()[decided])
         np.testing.assert_allclose(got_confidence, confidence.numpy(), atol=1e-6)
     tie_labels, tie_confidence = readout(np.zeros((4, 2, 2), np.float32), (3, 3))
-    assert (tie_labels == 0).all() and np.allclose(tie_confidence, 0.25), "ties go to the lowest class id"
+    assert (tie_labels == 0).all() and np.allclose(tie_confidence, 0.25), (
+        "ties go to the lowest class id"
+    )
 
 
 def test_ema_smoothing_equals_the_torch_segmenters(model, export_dir):
@@ -136,7 +187,9 @@ def test_ema_smoothing_equals_the_torch_segmenters(model, export_dir):
         if i in (0, 3):  # first frame after a (re)start: nothing to average with yet
             np.testing.assert_allclose(smoothed.confidence, unsmoothed.confidence, atol=1e-5)
         else:
-            assert np.abs(smoothed.confidence - unsmoothed.confidence).max() > 1e-3, f"frame {i} not smoothed"
+            assert np.abs(smoothed.confidence - unsmoothed.confidence).max() > 1e-3, (
+                f"frame {i} not smoothed"
+            )
     with pytest.raises(ValueError, match="ema_alpha"):
         OrtStreamingSegmenter(export_dir, max_gap_s=0.5, ema_alpha=0.0)
 
@@ -152,6 +205,8 @@ def test_autocast_path_runs_and_stays_close_to_float32(model):
         assert np.isfinite(b.confidence).all()
         assert np.abs(b.confidence - a.confidence).mean() < 0.05
         assert (b.labels == a.labels).mean() > 0.8
-    assert half._memory[-1][0].memory_keys[0].dtype == torch.bfloat16, "the memory is cached in the autocast dtype"
+    assert half._memory[-1][0].memory_keys[0].dtype == torch.bfloat16, (
+        "the memory is cached in the autocast dtype"
+    )
     with pytest.raises(ValueError, match="autocast must be one of"):
         StreamingSegmenter(model, max_gap_s=0.5, autocast="float8")

@@ -37,7 +37,7 @@ def test_palette_lut_places_colours_and_leaves_the_rest_black():
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     for class_id, color in enumerate(PALETTE):
         assert tuple(lut[class_id]) == color
-    assert not lut[len(PALETTE):].any()
+    assert not lut[len(PALETTE) :].any()
     assert tuple(lut[UNLABELLED]) == (0, 0, 0)
 
 
@@ -129,7 +129,9 @@ def test_confidence_to_mono8_rounds_and_clips():
     # 0.5 * 255 = 127.5 rounds half-to-even to 128; 0.2 * 255 = 51.
     np.testing.assert_array_equal(confidence_to_mono8(conf), [[0, 255, 128, 51, 0, 0, 255, 0]])
     assert confidence_to_mono8(conf).dtype == np.uint8
-    np.testing.assert_array_equal(confidence_to_mono8(conf.astype(np.float64))[:, :4], [[0, 255, 128, 51]])
+    np.testing.assert_array_equal(
+        confidence_to_mono8(conf.astype(np.float64))[:, :4], [[0, 255, 128, 51]]
+    )
 
 
 def test_confidence_to_mono8_rejects_integers():
@@ -161,7 +163,10 @@ def naive_dominant(cell: np.ndarray) -> tuple[int, float]:
 def naive_summary(labels, confidence, num_classes, row_bounds, col_bounds):
     pixels = labels.size
     fraction = [np.count_nonzero(labels == k) / pixels for k in range(num_classes)]
-    mean_conf = [float(confidence[labels == k].mean()) if (labels == k).any() else 0.0 for k in range(num_classes)]
+    mean_conf = [
+        float(confidence[labels == k].mean()) if (labels == k).any() else 0.0
+        for k in range(num_classes)
+    ]
     cells = [
         naive_dominant(labels[r0:r1, c0:c1])
         for r0, r1 in zip(row_bounds[:-1], row_bounds[1:])
@@ -181,21 +186,31 @@ def naive_summary(labels, confidence, num_classes, row_bounds, col_bounds):
 def test_summarize_occupancy_matches_naive_loops(shape, grid, row_bounds, col_bounds):
     rng = np.random.default_rng(4)
     num_classes = 5
-    labels = random_labels(rng, shape, num_classes - 1, unlabelled_share=0.3)  # class 4 stays absent
+    labels = random_labels(
+        rng, shape, num_classes - 1, unlabelled_share=0.3
+    )  # class 4 stays absent
     confidence = rng.random(shape, dtype=np.float32)
     row_bounds = row_bounds or [round(i * shape[0] / grid[0]) for i in range(grid[0] + 1)]
     col_bounds = col_bounds or [round(i * shape[1] / grid[1]) for i in range(grid[1] + 1)]
 
-    summary = summarize_occupancy(labels, confidence, num_classes=num_classes, grid_rows=grid[0], grid_cols=grid[1])
-    fraction, mean_conf, unlabelled, cells = naive_summary(labels, confidence, num_classes, row_bounds, col_bounds)
+    summary = summarize_occupancy(
+        labels, confidence, num_classes=num_classes, grid_rows=grid[0], grid_cols=grid[1]
+    )
+    fraction, mean_conf, unlabelled, cells = naive_summary(
+        labels, confidence, num_classes, row_bounds, col_bounds
+    )
 
     assert (summary.height, summary.width, summary.grid_rows, summary.grid_cols) == (*shape, *grid)
-    assert summary.pixel_fraction.dtype == np.float32 and summary.pixel_fraction.shape == (num_classes,)
+    assert summary.pixel_fraction.dtype == np.float32 and summary.pixel_fraction.shape == (
+        num_classes,
+    )
     np.testing.assert_allclose(summary.pixel_fraction, fraction, rtol=1e-6)
     np.testing.assert_allclose(summary.mean_confidence, mean_conf, rtol=1e-5)
     assert summary.mean_confidence[4] == 0.0
     assert summary.unlabelled_fraction == pytest.approx(unlabelled)
-    assert summary.pixel_fraction.sum() + summary.unlabelled_fraction == pytest.approx(1.0, abs=1e-6)
+    assert summary.pixel_fraction.sum() + summary.unlabelled_fraction == pytest.approx(
+        1.0, abs=1e-6
+    )
     assert summary.grid_class.dtype == np.uint8 and summary.grid_share.dtype == np.float32
     assert summary.grid_class.tolist() == [label for label, _ in cells]
     np.testing.assert_allclose(summary.grid_share, [share for _, share in cells], rtol=1e-6)
@@ -208,7 +223,11 @@ def test_grid_ties_and_mostly_unlabelled_cells():
     summary = summarize_occupancy(
         labels, np.ones(labels.shape, np.float32), num_classes=4, grid_rows=1, grid_cols=3
     )
-    assert summary.grid_class.tolist() == [1, 3, UNLABELLED]  # lower id wins; class beats 255 on a tie
+    assert summary.grid_class.tolist() == [
+        1,
+        3,
+        UNLABELLED,
+    ]  # lower id wins; class beats 255 on a tie
     np.testing.assert_allclose(summary.grid_share, [0.5, 0.5, 0.75])
 
 
@@ -219,14 +238,24 @@ def test_stability_compares_with_previous_labels():
     previous[3, 4] = UNLABELLED
     conf = np.ones((4, 5), np.float32)
     kwargs = dict(num_classes=2, grid_rows=2, grid_cols=2)
-    assert summarize_occupancy(labels, conf, previous_labels=previous, **kwargs).stability == pytest.approx(16 / 20)
+    assert summarize_occupancy(
+        labels, conf, previous_labels=previous, **kwargs
+    ).stability == pytest.approx(16 / 20)
     assert summarize_occupancy(labels, conf, previous_labels=labels, **kwargs).stability == 1.0
-    assert math.isnan(summarize_occupancy(labels, conf, previous_labels=np.zeros((5, 4), np.uint8), **kwargs).stability)
+    assert math.isnan(
+        summarize_occupancy(
+            labels, conf, previous_labels=np.zeros((5, 4), np.uint8), **kwargs
+        ).stability
+    )
 
 
 def test_summary_is_immutable():
     summary = summarize_occupancy(
-        np.zeros((4, 4), np.uint8), np.ones((4, 4), np.float32), num_classes=2, grid_rows=2, grid_cols=2
+        np.zeros((4, 4), np.uint8),
+        np.ones((4, 4), np.float32),
+        num_classes=2,
+        grid_rows=2,
+        grid_cols=2,
     )
     with pytest.raises(ValueError):
         summary.pixel_fraction[0] = 0.5
@@ -260,4 +289,6 @@ def test_postprocess_imports_only_numpy_and_opencv():
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"__future__", "collections", "dataclasses", "functools", "cv2", "numpy"}, imported
+    assert imported <= {"__future__", "collections", "dataclasses", "functools", "cv2", "numpy"}, (
+        imported
+    )

@@ -26,8 +26,9 @@ def label_set() -> LabelSet:
     return LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml")
 
 
-def _frames(count: int,
-            size: tuple[int, int] = (45, 61)) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+def _frames(
+    count: int, size: tuple[int, int] = (45, 61)
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Frames that all differ (a GIF writer merges identical ones), with two label maps each."""
     h, w = size
     out = []
@@ -60,8 +61,9 @@ def test_compose_frame_layout_and_palette(label_set):
     frame = np.zeros((45, 61, 3), np.uint8)
     first = np.full((45, 61), 3, np.uint8)
     second = np.full((45, 61), 7, np.uint8)
-    composed = compose_frame(frame, [first, second], lut=label_set.palette_lut(), captions=CAPTIONS,
-                             panel_width=101)
+    composed = compose_frame(
+        frame, [first, second], lut=label_set.palette_lut(), captions=CAPTIONS, panel_width=101
+    )
     height = round(45 * 101 / 61)  # 75: the panel keeps the frame's aspect
     # 3 panels of 101 px = 303, padded to even; band + 75 = 97, padded to 98.
     assert composed.shape == (98, 304, 3) and composed.dtype == np.uint8
@@ -75,8 +77,15 @@ def test_compose_frame_layout_and_palette(label_set):
 def test_writer_file_plays_back_every_frame(tmp_path, label_set, formats):
     if formats == ("gif",):
         pytest.importorskip("PIL")
-    writer = SideBySideWriter(tmp_path / "run.side_by_side", label_set=label_set, captions=CAPTIONS,
-                              fps=12.5, panel_width=101, formats=formats, still_index=4)
+    writer = SideBySideWriter(
+        tmp_path / "run.side_by_side",
+        label_set=label_set,
+        captions=CAPTIONS,
+        fps=12.5,
+        panel_width=101,
+        formats=formats,
+        still_index=4,
+    )
     for frame, maps in _frames(20):
         writer.add(frame, maps)
     try:
@@ -89,8 +98,9 @@ def test_writer_file_plays_back_every_frame(tmp_path, label_set, formats):
 
 
 def test_frame_rate_is_estimated_from_stamps(tmp_path, label_set):
-    writer = SideBySideWriter(tmp_path / "v", label_set=label_set, captions=CAPTIONS,
-                              panel_width=64)
+    writer = SideBySideWriter(
+        tmp_path / "v", label_set=label_set, captions=CAPTIONS, panel_width=64
+    )
     for k, (frame, maps) in enumerate(_frames(5)):
         writer.add(frame, maps, stamp_s=100.0 + k * 0.04)
     writer.close()
@@ -124,8 +134,9 @@ def test_no_playable_format_names_what_was_tried(tmp_path, label_set, monkeypatc
     import t2g_core.side_by_side as module
 
     monkeypatch.setattr(module, "_pillow", lambda: None)  # as if Pillow were not installed
-    writer = SideBySideWriter(tmp_path / "v", label_set=label_set, captions=CAPTIONS, fps=10.0,
-                              formats=("gif",))
+    writer = SideBySideWriter(
+        tmp_path / "v", label_set=label_set, captions=CAPTIONS, fps=10.0, formats=("gif",)
+    )
     with pytest.raises(VideoFormatError, match="gif .Pillow is not installed"):
         writer.add(*_frames(1)[0])
     assert not list(tmp_path.iterdir())

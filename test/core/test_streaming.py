@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from t2g_core import StreamingSegmenter, build_model, frames_to_tensor, resize_images, upsample_logits
+from t2g_core import (
+    StreamingSegmenter,
+    build_model,
+    frames_to_tensor,
+    resize_images,
+    upsample_logits,
+)
 
 
 def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
@@ -35,8 +41,12 @@ def test_streaming_equals_clip_mode_for_every_frame(model, frame_size):
     frames = _frames(6, size=frame_size)
     stamps = [0.0, 0.04, 0.1, 0.13, 0.2, 0.31]  # irregular: offsets are seconds, not indices
     with torch.no_grad():
-        clip = resize_images(frames_to_tensor(np.stack(frames)), model.input_size)[None]  # (1, 6, 3, 32, 48)
-        clip_logits = model.forward_clip(clip, torch.tensor([stamps], dtype=torch.float64), with_aux=False).sem_logits
+        clip = resize_images(frames_to_tensor(np.stack(frames)), model.input_size)[
+            None
+        ]  # (1, 6, 3, 32, 48)
+        clip_logits = model.forward_clip(
+            clip, torch.tensor([stamps], dtype=torch.float64), with_aux=False
+        ).sem_logits
     segmenter = StreamingSegmenter(model, max_gap_s=1.0)
     for t, (frame, stamp) in enumerate(zip(frames, stamps)):
         result = segmenter.step(frame, stamp)
@@ -76,7 +86,9 @@ def test_automatic_resets(model, second_stamp, second_size, reason):
     assert result.reset_reason == reason
     assert result.frames_in_memory == 1
     # After the reset the output is that of a fresh stream starting at this frame.
-    fresh = StreamingSegmenter(model, max_gap_s=1.0).step(_frames(1, size=second_size, seed=2)[0], second_stamp)
+    fresh = StreamingSegmenter(model, max_gap_s=1.0).step(
+        _frames(1, size=second_size, seed=2)[0], second_stamp
+    )
     np.testing.assert_array_equal(result.labels, fresh.labels)
     np.testing.assert_allclose(result.confidence, fresh.confidence, atol=1e-6)
 
@@ -145,7 +157,11 @@ def test_bad_constructor_arguments(model, kwargs, message):
 
 def test_memory_length_limits_the_ring_buffer(model):
     segmenter = StreamingSegmenter(model, max_gap_s=1.0, memory_length=2)
-    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (3, 2, 0)
+    assert (segmenter.memory_capacity, segmenter.memory_length, segmenter.frames_in_memory) == (
+        3,
+        2,
+        0,
+    )
     results = [segmenter.step(f, 0.1 * i) for i, f in enumerate(_frames(4))]
     assert [r.frames_in_memory for r in results] == [1, 2, 2, 2]
 
@@ -165,7 +181,9 @@ def test_ema_baseline_smooths_probabilities_and_restarts_with_memory(make_tiny_c
     frames = _frames(3)
     with torch.no_grad():
         feats = [perframe.encode_frames(frames_to_tensor(f)) for f in frames]
-        probs = [perframe.decode(f, [f], torch.zeros(1, 1))[0].softmax(dim=0) for f in feats]  # (K, h, w)
+        probs = [
+            perframe.decode(f, [f], torch.zeros(1, 1))[0].softmax(dim=0) for f in feats
+        ]  # (K, h, w)
     alpha = 0.3
     smoother = StreamingSegmenter(perframe, max_gap_s=1.0, ema_alpha=alpha)
     first = smoother.step(frames[0], 0.0)
@@ -174,11 +192,15 @@ def test_ema_baseline_smooths_probabilities_and_restarts_with_memory(make_tiny_c
     labels, confidence, margin = _expected_from_logits(expected.log(), (32, 48))
     np.testing.assert_allclose(second.confidence, confidence, atol=1e-5)
     np.testing.assert_array_equal(second.labels[margin > 1e-4], labels[margin > 1e-4])
-    np.testing.assert_allclose(first.confidence, _expected_from_logits(probs[0].log(), (32, 48))[1], atol=1e-5)
+    np.testing.assert_allclose(
+        first.confidence, _expected_from_logits(probs[0].log(), (32, 48))[1], atol=1e-5
+    )
     # A gap resets the average: the output is the unsmoothed prediction of the new frame.
     third = smoother.step(frames[2], 5.0)
     assert third.reset_reason == "gap"
-    np.testing.assert_allclose(third.confidence, _expected_from_logits(probs[2].log(), (32, 48))[1], atol=1e-5)
+    np.testing.assert_allclose(
+        third.confidence, _expected_from_logits(probs[2].log(), (32, 48))[1], atol=1e-5
+    )
     # alpha = 1 is the plain per-frame output.
     plain = StreamingSegmenter(perframe, max_gap_s=1.0)
     ema1 = StreamingSegmenter(perframe, max_gap_s=1.0, ema_alpha=1.0)

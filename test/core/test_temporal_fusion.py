@@ -43,7 +43,9 @@ def test_current_logits_depend_on_a_past_frame_through_the_fusion(fusion_model):
     logits = model.decode(current, [current], torch.zeros(1, 1), pixel_embedding=fused)
     logits.square().sum().backward()
     grad = sum(float(t.grad.abs().sum()) for t in past_levels.values())
-    assert grad > 0, "the current frame's logits do not depend on the past frame: the memory is disconnected"
+    assert grad > 0, (
+        "the current frame's logits do not depend on the past frame: the memory is disconnected"
+    )
 
 
 def test_without_fusion_the_past_does_not_reach_a_one_frame_memory(make_tiny_config):
@@ -77,7 +79,9 @@ def test_reset_drops_the_state(fusion_model):
     after_reset = segmenter.step(frames[2], 0.2)
     assert after_reset.reset_reason == "test"
     np.testing.assert_array_equal(after_reset.confidence, fresh.confidence)
-    assert not np.array_equal(warm.confidence, StreamingSegmenter(model, max_gap_s=1.0).step(frames[1], 0.1).confidence)
+    assert not np.array_equal(
+        warm.confidence, StreamingSegmenter(model, max_gap_s=1.0).step(frames[1], 0.1).confidence
+    )
 
 
 def test_streaming_with_fusion_equals_clip_mode(fusion_model):
@@ -87,11 +91,15 @@ def test_streaming_with_fusion_equals_clip_mode(fusion_model):
     stamps = [0.0, 0.04, 0.1, 0.13, 0.2]
     with torch.no_grad():
         clip = resize_images(frames_to_tensor(np.stack(frames)), model.input_size)[None]
-        clip_logits = model.forward_clip(clip, torch.tensor([stamps], dtype=torch.float64), with_aux=False).sem_logits
+        clip_logits = model.forward_clip(
+            clip, torch.tensor([stamps], dtype=torch.float64), with_aux=False
+        ).sem_logits
     segmenter = StreamingSegmenter(model, max_gap_s=1.0)
     for t, (frame, stamp) in enumerate(zip(frames, stamps)):
         result = segmenter.step(frame, stamp)
-        expected = upsample_logits(clip_logits[0, t][None], (32, 48)).softmax(dim=1)[0].max(dim=0).values
+        expected = (
+            upsample_logits(clip_logits[0, t][None], (32, 48)).softmax(dim=1)[0].max(dim=0).values
+        )
         np.testing.assert_allclose(result.confidence, expected.numpy(), atol=1e-5)
 
 
@@ -107,7 +115,9 @@ def test_consecutive_term_is_nonzero_and_differentiable_on_a_toy_clip(fusion_mod
     grads = [p.grad for p in model.pixel_fusion.parameters()]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     void = torch.full_like(labels, 5)
-    assert consecutive_consistency_loss(logits[:, 1], logits[:, 2], void, void, void_id=5).item() == 0
+    assert (
+        consecutive_consistency_loss(logits[:, 1], logits[:, 2], void, void, void_id=5).item() == 0
+    )
 
 
 def test_onnxruntime_equals_torch_including_the_fusion_state(fusion_model, tmp_path):
@@ -126,7 +136,9 @@ def test_onnxruntime_equals_torch_including_the_fusion_state(fusion_model, tmp_p
         frame = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
         expected, result = reference.step(frame, stamp), segmenter.step(frame, stamp)
         assert result.reset_reason == expected.reset_reason
-        np.testing.assert_allclose(result.confidence, expected.confidence, atol=1e-4, err_msg=f"frame {t}")
+        np.testing.assert_allclose(
+            result.confidence, expected.confidence, atol=1e-4, err_msg=f"frame {t}"
+        )
     # Memory 1 (no fusion state, a one-frame query memory) gives another result on the same frame.
     segmenter.configure(memory_length=1, max_gap_s=0.5)
     stateless = segmenter.step(frame, stamps[-1])

@@ -24,21 +24,28 @@ REPO = Path(__file__).resolve().parents[2]
 BANDS = ((0, (150, 180, 230)), (1, (120, 60, 40)), (3, (90, 90, 90)))
 
 
-def _write_split(root: Path, split: str, sequence: str, frames: range, rng: np.random.Generator) -> None:
+def _write_split(
+    root: Path, split: str, sequence: str, frames: range, rng: np.random.Generator
+) -> None:
     (root / split / "images").mkdir(parents=True, exist_ok=True)
     (root / split / "labels").mkdir(parents=True, exist_ok=True)
     lines = []
     for frame in frames:
         name = f"{sequence}_{frame:06d}"
         height, width = 64, 96
-        cut1, cut2 = rng.integers(14, 26), rng.integers(38, 50)  # band borders move from frame to frame
+        cut1, cut2 = (
+            rng.integers(14, 26),
+            rng.integers(38, 50),
+        )  # band borders move from frame to frame
         labels = np.full((height, width), 3, np.uint8)
         labels[:cut2], labels[:cut1] = 1, 0
         image = np.zeros((height, width, 3), np.uint8)
         for class_id, colour in BANDS:
             image[labels == class_id] = colour
         image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(root / split / "images" / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(root / split / "images" / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        )
         cv2.imwrite(str(root / split / "labels" / f"{name}.png"), labels)
         lines.append(f"{split}/images/{name}.jpg {split}/labels/{name}.png")
     (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
@@ -52,19 +59,47 @@ def job(tmp_path_factory) -> Path:
     camvid = base / "data" / "camvid"
     _write_split(camvid, "train", "0001TP", range(30, 30 * 13, 30), rng)
     _write_split(camvid, "val", "0016E5", range(100, 120, 2), rng)
-    (base / "model.yaml").write_text(yaml.safe_dump({
-        "input_size": [64, 96], "dim": 32, "num_queries": 8,
-        "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-        "temporal": {"enabled": True, "memory_length": 3}, "fusion": {"enabled": True, "window": 3}}))
-    (base / "train.yaml").write_text(yaml.safe_dump({
-        "base": str(REPO / "config" / "train_camvid.yaml"),
-        "model": str(base / "model.yaml"), "labels": str(REPO / "config" / "classes_camvid.yaml"),
-        "data_root": str(base / "data"), "out_dir": str(base / "run"), "init_from": "",
-        "bank": {"crop_size": [64, 96], "real_views": 2, "pseudo_motions": 1, "pseudo_length": 5,
-                 "ego_videos": 1, "ego": {"length": 9}},
-        "clips": {"real_stride_max": 2, "pseudo_stride_max": 2},
-        "optim": {"steps": 24, "batch_pairs": 2, "warmup_steps": 2, "lr": 0.005, "threads": 2},
-        "eval": {"every_steps": 12}}))
+    (base / "model.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "input_size": [64, 96],
+                "dim": 32,
+                "num_queries": 8,
+                "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
+                "temporal": {"enabled": True, "memory_length": 3},
+                "fusion": {"enabled": True, "window": 3},
+            }
+        )
+    )
+    (base / "train.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "base": str(REPO / "config" / "train_camvid.yaml"),
+                "model": str(base / "model.yaml"),
+                "labels": str(REPO / "config" / "classes_camvid.yaml"),
+                "data_root": str(base / "data"),
+                "out_dir": str(base / "run"),
+                "init_from": "",
+                "bank": {
+                    "crop_size": [64, 96],
+                    "real_views": 2,
+                    "pseudo_motions": 1,
+                    "pseudo_length": 5,
+                    "ego_videos": 1,
+                    "ego": {"length": 9},
+                },
+                "clips": {"real_stride_max": 2, "pseudo_stride_max": 2},
+                "optim": {
+                    "steps": 24,
+                    "batch_pairs": 2,
+                    "warmup_steps": 2,
+                    "lr": 0.005,
+                    "threads": 2,
+                },
+                "eval": {"every_steps": 12},
+            }
+        )
+    )
     return base
 
 
@@ -89,8 +124,12 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(job):
     # Every loss term is logged and carries a share of the gradient (grad_share_every 25 -> step 0 only).
     assert float(rows[0]["consecutive"]) > 0 and float(rows[0]["mtc"]) >= 0
     shares = _log(job / "run", "grad_shares.csv")
-    assert shares and {"grad_share_seg", "grad_share_consecutive", "grad_share_mtc"} <= set(shares[0])
-    assert abs(sum(float(v) for k, v in shares[0].items() if k.startswith("grad_share_")) - 1) < 1e-6
+    assert shares and {"grad_share_seg", "grad_share_consecutive", "grad_share_mtc"} <= set(
+        shares[0]
+    )
+    assert (
+        abs(sum(float(v) for k, v in shares[0].items() if k.startswith("grad_share_")) - 1) < 1e-6
+    )
 
 
 def test_warm_start_loads_the_modules_a_checkpoint_has(job, tmp_path):
@@ -104,9 +143,13 @@ def test_warm_start_loads_the_modules_a_checkpoint_has(job, tmp_path):
     from t2g_core.train import _warm_start
 
     config = load_model_config(job / "model.yaml")
-    old = build_model(dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, enabled=False)))
+    old = build_model(
+        dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, enabled=False))
+    )
     labels = LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml")
-    save_checkpoint(tmp_path / "v1.pt", old, labels, Provenance(data="test", git_commit="", hardware=""))
+    save_checkpoint(
+        tmp_path / "v1.pt", old, labels, Provenance(data="test", git_commit="", hardware="")
+    )
     new = build_model(config)
     _warm_start(new, tmp_path / "v1.pt")
     for key, value in old.trainable.state_dict().items():
@@ -148,9 +191,24 @@ def test_torchrun_two_cpu_processes(job, tmp_path):
     config["eval"]["every_steps"] = 4
     (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "t2g_core.train", "--config", str(tmp_path / "ddp.yaml"), "--no-progress"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "t2g_core.train",
+            "--config",
+            str(tmp_path / "ddp.yaml"),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert [int(r["step"]) for r in _log(tmp_path / "ddp", "log.csv")] == [1, 2, 3, 4]
     assert (tmp_path / "ddp" / STATE_FILE).is_file() and (tmp_path / "ddp" / "best.pt").is_file()

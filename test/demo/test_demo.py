@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+
 from t2g_ros.bags.io import BagWriter, open_reader
 from t2g_ros.demo import run as demo
 
@@ -36,13 +37,31 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     bag, stamps = short_bag
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "t2g_ros.demo", "--checkpoint", str(tiny_checkpoint), "--bag", str(bag),
-         "--out", str(out), "--node-param", "model.threads:=1", "--timeout", "90"],
-        capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "t2g_ros.demo",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--bag",
+            str(bag),
+            "--out",
+            str(out),
+            "--node-param",
+            "model.threads:=1",
+            "--timeout",
+            "90",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr + (out / "node.log").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["replay"] == {"rate": 1.0, "lockstep": True, "lockstep_timeouts": 0}
-    assert summary["frames"]["in"] == summary["frames"]["out"] == 10  # lockstep: the node never skips a frame
+    assert (
+        summary["frames"]["in"] == summary["frames"]["out"] == 10
+    )  # lockstep: the node never skips a frame
     assert summary["frames"]["node_skipped_busy"] == 0
     assert summary["latency_ms"]["p50"] > 0
     assert summary["flicker"]["frames"] == summary["frames"]["out"]
@@ -57,7 +76,9 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
 
     # The recorded bag: every replayed frame, and outputs carrying input stamps under bag-eval's names.
     with open_reader(out / "bag") as recorded:
-        assert {TOPIC, "/t2g/labels", "/t2g/overlay", "/t2g/label_info", "/diagnostics"} <= set(recorded.topics)
+        assert {TOPIC, "/t2g/labels", "/t2g/overlay", "/t2g/label_info", "/diagnostics"} <= set(
+            recorded.topics
+        )
     assert [m.stamp_ns for m in read_topic(out / "bag", TOPIC)] == stamps
     for topic in ("/t2g/labels", "/t2g/color", "/t2g/overlay", "/t2g/confidence", "/t2g/occupancy"):
         assert [m.stamp_ns for m in read_topic(out / "bag", topic)] == stamps, topic
@@ -92,20 +113,42 @@ def test_missing_checkpoints_are_named(tmp_path, capsys, monkeypatch):
 
 def test_a_bag_without_the_topic_is_named(tmp_path, capsys, short_bag, tiny_checkpoint):
     bag, _ = short_bag
-    assert demo.main(["--checkpoint", str(tiny_checkpoint), "--bag", str(bag), "--topic", "/nope",
-                      "--out", str(tmp_path / "o")]) == 1
+    assert (
+        demo.main(
+            [
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--bag",
+                str(bag),
+                "--topic",
+                "/nope",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "'/nope' not in" in err and TOPIC in err
 
 
-def test_side_by_side_frame_script_writes_the_chosen_frame(tmp_path, short_bag, tiny_checkpoint,
-                                                           capsys):
+def test_side_by_side_frame_script_writes_the_chosen_frame(
+    tmp_path, short_bag, tiny_checkpoint, capsys
+):
     import side_by_side_frame  # scripts/ is on the test path (pytest.ini pythonpath)
 
     bag, _ = short_bag
     out = tmp_path / "img" / "frame.png"
-    args = ["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--out", str(out),
-            "--panel-width", "200"]
+    args = [
+        "--bag",
+        str(bag),
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--out",
+        str(out),
+        "--panel-width",
+        "200",
+    ]
     assert side_by_side_frame.main([*args, "--frame", "3"]) == 0
     assert "frame 3 of" in capsys.readouterr().out
     image = cv2.imread(str(out))

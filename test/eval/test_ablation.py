@@ -52,8 +52,9 @@ def test_ablation_contender_runs_with_a_one_frame_memory(checkpoints):
         segmenter = contender.segmenter(max_gap_s=1.0, device="cpu")
         used[contender.name] = [segmenter.step(frame, 0.1 * k).frames_in_memory for k in range(4)]
     assert used == {T2G: [1, 2, 3, 3], T2G_MEMORY1: [1, 1, 1, 1]}
-    perframe = Contender("perframe", "per-frame", load_checkpoint(perframe_path), None,
-                         str(perframe_path))
+    perframe = Contender(
+        "perframe", "per-frame", load_checkpoint(perframe_path), None, str(perframe_path)
+    )
     assert memory_ablation_contender(perframe) is None  # nothing to ablate
 
 
@@ -74,11 +75,15 @@ def test_quick_run_has_the_ablation_on_both_streaming_targets(quick_results):
             assert e["changed"] == pytest.approx(e["changed_pixels"] / e["pixels"])
             assert 0 <= e["changed"] <= 1
             if key == "val_15hz":
-                full = next(s for s in targets[key]["models"][T2G]
-                            if s["stride"] == e["stride"])["flicker"]
+                full = next(s for s in targets[key]["models"][T2G] if s["stride"] == e["stride"])[
+                    "flicker"
+                ]
             else:
-                full = next(s for s in targets[key]["models"][T2G]["per_stride"]
-                            if s["stride"] == e["stride"])["rate"]
+                full = next(
+                    s
+                    for s in targets[key]["models"][T2G]["per_stride"]
+                    if s["stride"] == e["stride"]
+                )["rate"]
             assert e["flicker_full"] == full
             if e["flicker_memory1"]:
                 assert e["flicker_ratio"] == pytest.approx(e["flicker_full"] / e["flicker_memory1"])
@@ -91,40 +96,98 @@ def _synthetic_results() -> dict:
         return {"stride": 1, **values}
 
     return {
-        "meta": {"date_utc": "2025-01-01", "cpu": "cpu", "nproc": 2, "torch_threads": 1,
-                 "torch": "2",
-                 "git_commit": "abc", "wall_s": 60.0, "quick": False},
+        "meta": {
+            "date_utc": "2025-01-01",
+            "cpu": "cpu",
+            "nproc": 2,
+            "torch_threads": 1,
+            "torch": "2",
+            "git_commit": "abc",
+            "wall_s": 60.0,
+            "quick": False,
+        },
         "class_names": ["a", "b"],
         "models": [
-            {"name": "perframe", "label": "per-frame", "checkpoint": "p.pt", "ema_alpha": None,
-             "memory_frames": 1},
-            {"name": T2G, "label": "T2G", "checkpoint": "t.pt", "ema_alpha": None,
-             "memory_frames": 4},
-            {"name": T2G_MEMORY1, "label": "T2G, memory 1", "checkpoint": "t.pt", "ema_alpha": None,
-             "memory_frames": 1},
+            {
+                "name": "perframe",
+                "label": "per-frame",
+                "checkpoint": "p.pt",
+                "ema_alpha": None,
+                "memory_frames": 1,
+            },
+            {
+                "name": T2G,
+                "label": "T2G",
+                "checkpoint": "t.pt",
+                "ema_alpha": None,
+                "memory_frames": 4,
+            },
+            {
+                "name": T2G_MEMORY1,
+                "label": "T2G, memory 1",
+                "checkpoint": "t.pt",
+                "ema_alpha": None,
+                "memory_frames": 1,
+            },
         ],
-        "ema_tuning": {"alpha": 0.5, "criterion": "c", "split": "val", "vc_window": 8,
-                       "max_miou_drop": 0.005,
-                       "reference": {"alpha": 1.0, "miou": 0.6, "vc": 0.9}, "candidates": []},
+        "ema_tuning": {
+            "alpha": 0.5,
+            "criterion": "c",
+            "split": "val",
+            "vc_window": 8,
+            "max_miou_drop": 0.005,
+            "reference": {"alpha": 1.0, "miou": 0.6, "vc": 0.9},
+            "candidates": [],
+        },
         "targets": {
             "val_15hz": {
-                "frames": 10, "rate_hz": 15.0, "strides": [1], "vc_windows": [8],
+                "frames": 10,
+                "rate_hz": 15.0,
+                "strides": [1],
+                "vc_windows": [8],
                 "models": {
                     "perframe": [per_stride(miou=0.68, flicker=0.05, vc8=0.88)],
                     T2G: [per_stride(miou=0.70, flicker=0.02, vc8=0.95)],
                     T2G_MEMORY1: [per_stride(miou=0.69, flicker=0.04, vc8=0.90)],
                 },
-                "memory_ablation": {"full": T2G, "memory1": T2G_MEMORY1, "per_stride": [
-                    per_stride(changed=0.0025, changed_pixels=25, pixels=10000, flicker_full=0.02,
-                               flicker_memory1=0.04, flicker_ratio=0.5)]},
+                "memory_ablation": {
+                    "full": T2G,
+                    "memory1": T2G_MEMORY1,
+                    "per_stride": [
+                        per_stride(
+                            changed=0.0025,
+                            changed_pixels=25,
+                            pixels=10000,
+                            flicker_full=0.02,
+                            flicker_memory1=0.04,
+                            flicker_ratio=0.5,
+                        )
+                    ],
+                },
             },
             "video": {
-                "fps": 25.0, "width": 480, "strides": [1], "clips": {"c": 10},
-                "models": {name: {"per_stride": [per_stride(rate=r)], "per_clip": {}}
-                           for name, r in (("perframe", 0.05), (T2G, 0.03), (T2G_MEMORY1, 0.04))},
-                "memory_ablation": {"full": T2G, "memory1": T2G_MEMORY1, "per_stride": [
-                    per_stride(changed=0.125, changed_pixels=1, pixels=8, flicker_full=0.03,
-                               flicker_memory1=0.04, flicker_ratio=0.75)]},
+                "fps": 25.0,
+                "width": 480,
+                "strides": [1],
+                "clips": {"c": 10},
+                "models": {
+                    name: {"per_stride": [per_stride(rate=r)], "per_clip": {}}
+                    for name, r in (("perframe", 0.05), (T2G, 0.03), (T2G_MEMORY1, 0.04))
+                },
+                "memory_ablation": {
+                    "full": T2G,
+                    "memory1": T2G_MEMORY1,
+                    "per_stride": [
+                        per_stride(
+                            changed=0.125,
+                            changed_pixels=1,
+                            pixels=8,
+                            flicker_full=0.03,
+                            flicker_memory1=0.04,
+                            flicker_ratio=0.75,
+                        )
+                    ],
+                },
             },
         },
     }

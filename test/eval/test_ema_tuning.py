@@ -24,7 +24,11 @@ def test_picks_the_most_stable_alpha_within_the_miou_budget():
 
 
 def test_ties_go_to_less_smoothing_and_nan_never_wins():
-    candidates = [AlphaScore(0.3, 0.6, 0.95), AlphaScore(0.7, 0.6, 0.95), AlphaScore(0.5, 0.6, math.nan)]
+    candidates = [
+        AlphaScore(0.3, 0.6, 0.95),
+        AlphaScore(0.7, 0.6, 0.95),
+        AlphaScore(0.5, 0.6, math.nan),
+    ]
     assert select_alpha(REFERENCE, candidates, max_miou_drop=0.005) == 0.7
 
 

@@ -78,7 +78,10 @@ def test_script_exit_codes(tmp_path, full_run, capsys):
     assert script_main(["--readme", str(readme), "--results", str(full_run)]) == 1
     assert "exactly once" in capsys.readouterr().err
     readme.write_text(BEFORE)
-    done = subprocess.run([sys.executable, str(script), "--readme", str(readme), "--results", str(full_run)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(script), "--readme", str(readme), "--results", str(full_run)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "Accuracy" in readme.read_text()

@@ -22,19 +22,38 @@ def _in_unit(value: float | None) -> bool:
 def test_writes_json_markdown_and_plots(quick_config, quick_results):
     out = Path(quick_config.output_dir)
     on_disk = json.loads((out / RESULTS_FILE).read_text())
-    assert set(on_disk) == {"meta", "class_names", "models", "ema_tuning", "targets", "speed", "plots"}
+    assert set(on_disk) == {
+        "meta",
+        "class_names",
+        "models",
+        "ema_tuning",
+        "targets",
+        "speed",
+        "plots",
+    }
     assert set(on_disk["targets"]) == {"camvid_test", "camvid_corrupted", "video", "val_15hz"}
     assert set(on_disk["plots"]) == {"miou", "stability", "per_class", "strip"}
     for name in on_disk["plots"].values():
         image = cv2.imread(str(out / name))
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 100, name
     summary = (out / SUMMARY_FILE).read_text()
-    for heading in ("Accuracy: mIoU", "Stability on the labelled CamVid val run", "Flicker on real dash-cam video",
-                    "Per-class IoU", "Speed of one streaming step", "EMA baseline", "Quick smoke run",
-                    "Memory ablation"):
+    for heading in (
+        "Accuracy: mIoU",
+        "Stability on the labelled CamVid val run",
+        "Flicker on real dash-cam video",
+        "Per-class IoU",
+        "Speed of one streaming step",
+        "EMA baseline",
+        "Quick smoke run",
+        "Memory ablation",
+    ):
         assert heading in summary
     assert [m["name"] for m in on_disk["models"]] == [*MODELS, T2G_MEMORY1]
-    assert on_disk["meta"]["quick"] is True and on_disk["meta"]["nproc"] >= 1 and on_disk["meta"]["cpu"]
+    assert (
+        on_disk["meta"]["quick"] is True
+        and on_disk["meta"]["nproc"] >= 1
+        and on_disk["meta"]["cpu"]
+    )
 
 
 def test_accuracy_values_are_fractions(quick_results):
@@ -102,6 +121,13 @@ def test_speed_has_positive_fps_and_ratios(quick_results, has_transformers):
 def test_cli_reports_a_missing_checkpoint(tmp_path, capsys):
     config = tmp_path / "eval.yaml"
     text = (Path(__file__).resolve().parents[2] / "config" / "eval.yaml").read_text()
-    config.write_text(text.replace("checkpoints/perframe_lite0_camvid.pt", str(tmp_path / "missing.pt")))
-    assert main(["--config", str(config), "--quick", "--no-progress", "--output", str(tmp_path / "out")]) == 2
+    config.write_text(
+        text.replace("checkpoints/perframe_lite0_camvid.pt", str(tmp_path / "missing.pt"))
+    )
+    assert (
+        main(
+            ["--config", str(config), "--quick", "--no-progress", "--output", str(tmp_path / "out")]
+        )
+        == 2
+    )
     assert "missing.pt" in capsys.readouterr().err

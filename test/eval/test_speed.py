@@ -38,22 +38,35 @@ def test_latency_statistics_come_from_the_measured_times():
     assert stats.p50_ms == pytest.approx(25.0)
     assert stats.p95_ms == pytest.approx(89.5)  # linear interpolation between 30 and 100 ms
     assert stats.fps == pytest.approx(25.0)
-    assert stats.to_dict() == pytest.approx({"steps": 4, "fps": 25.0, "mean_ms": 40.0, "p50_ms": 25.0,
-                                             "p95_ms": 89.5})
+    assert stats.to_dict() == pytest.approx(
+        {"steps": 4, "fps": 25.0, "mean_ms": 40.0, "p50_ms": 25.0, "p95_ms": 89.5}
+    )
 
 
 def test_latency_ratios_side_by_side():
-    ratios = latency_ratios({"perframe": 50.0, "perframe_ema": 55.0, "t2g": 80.0, "segformer_b0": 240.0})
+    ratios = latency_ratios(
+        {"perframe": 50.0, "perframe_ema": 55.0, "t2g": 80.0, "segformer_b0": 240.0}
+    )
     assert ratios == pytest.approx(
-        {"t2g/perframe": 1.6, "perframe_ema/perframe": 1.1, "segformer_b0/t2g": 3.0, "segformer_b0/perframe": 4.8}
+        {
+            "t2g/perframe": 1.6,
+            "perframe_ema/perframe": 1.1,
+            "segformer_b0/t2g": 3.0,
+            "segformer_b0/perframe": 4.8,
+        }
     )
     assert latency_ratios({"t2g": 80.0}) == {}
 
 
-@pytest.mark.parametrize("backend, runtime", [("torch", "StreamingSegmenter"),
-                                              ("onnxruntime", "OrtStreamingSegmenter")])
-def test_streaming_step_runs_the_contender_on_its_backend(checkpoints, backend, runtime, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the onnxruntime export goes to a private cache
+@pytest.mark.parametrize(
+    "backend, runtime", [("torch", "StreamingSegmenter"), ("onnxruntime", "OrtStreamingSegmenter")]
+)
+def test_streaming_step_runs_the_contender_on_its_backend(
+    checkpoints, backend, runtime, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(
+        "XDG_CACHE_HOME", str(tmp_path)
+    )  # the onnxruntime export goes to a private cache
     loaded = load_checkpoint(checkpoints[1])
     contender = Contender(T2G, "T2G", loaded, None, str(checkpoints[1]), backend=backend)
     assert type(contender.segmenter(max_gap_s=2.0, device="cpu")).__name__ == runtime

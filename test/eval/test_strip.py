@@ -15,7 +15,9 @@ def test_flickeriest_window_pools_the_pairs_of_each_window():
     assert flickeriest_window(num, den, length=3) == (3, 0.9)  # pairs 3, 4
     start, rate = flickeriest_window(num, den, length=4)  # pairs 2..4: 23/30
     assert start == 2 and math.isclose(rate, 23 / 30)
-    assert flickeriest_window(num, den, length=9)[0] == 0 and math.isnan(flickeriest_window(num, den, length=9)[1])
+    assert flickeriest_window(num, den, length=9)[0] == 0 and math.isnan(
+        flickeriest_window(num, den, length=9)[1]
+    )
     assert math.isnan(flickeriest_window(num, np.zeros_like(den), length=3)[1])
 
 

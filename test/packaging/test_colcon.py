@@ -17,8 +17,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Not copied into the workspace: environments, build outputs and VCS data.
-IGNORED = shutil.ignore_patterns(".venv", ".git", ".t2g_build", "build", "install", "log", "__pycache__",
-                                 "*.egg-info", ".pytest_cache", "artifacts", "runs", "results")
+IGNORED = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    ".t2g_build",
+    "build",
+    "install",
+    "log",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    "artifacts",
+    "runs",
+    "results",
+)
 
 
 @pytest.mark.slow
@@ -31,9 +43,12 @@ def test_colcon_build_and_test_both_packages(tmp_path):
     paths = ["--paths", "src/t2g", "src/t2g/t2g_msgs"]
 
     def colcon_run(*args: str) -> str:
-        proc = subprocess.run([str(colcon), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, f"colcon {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        proc = subprocess.run(
+            [str(colcon), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, (
+            f"colcon {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
         return proc.stdout
 
     listing = colcon_run("list", *paths)
@@ -42,8 +57,12 @@ def test_colcon_build_and_test_both_packages(tmp_path):
     colcon_run("build", *paths)
     install = tmp_path / "install"
     assert (install / "t2g_ros" / "share" / "t2g_ros" / "launch" / "t2g.launch.py").is_file()
-    assert (install / "t2g_ros" / "lib" / "t2g_ros" / "t2g_node").is_file(), "ros2 run needs lib/<pkg>/<exe>"
-    assert list((install / "t2g_msgs").rglob("_class_occupancy.py")), "t2g_msgs generated no Python module"
+    assert (install / "t2g_ros" / "lib" / "t2g_ros" / "t2g_node").is_file(), (
+        "ros2 run needs lib/<pkg>/<exe>"
+    )
+    assert list((install / "t2g_msgs").rglob("_class_occupancy.py")), (
+        "t2g_msgs generated no Python module"
+    )
 
     # colcon test runs pytest in the installed package's environment; it runs the packaging checks only
     # (the full suite is this very test run, and recursing into it would never end).

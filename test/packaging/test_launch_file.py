@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "t2g.launch.py"
-ARGUMENTS = {"namespace", "params_file", "image_topic", "compressed", "use_sim_time", "log_level", "rviz"}
+ARGUMENTS = {
+    "namespace",
+    "params_file",
+    "image_topic",
+    "compressed",
+    "use_sim_time",
+    "log_level",
+    "rviz",
+}
 
 
 # Launch files wire nodes; running code or shelling out belongs elsewhere.
@@ -44,9 +52,15 @@ def forbidden_uses(path: Path) -> list[str]:
             if name in FORBIDDEN_CALLS or name.split(".")[0] == "subprocess":
                 found.append(f"line {node.lineno}: call {name}()")
         elif isinstance(node, ast.Import):
-            found += [f"line {node.lineno}: import {a.name}" for a in node.names
-                      if a.name.split(".")[0] in FORBIDDEN_MODULES]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN_MODULES:
+            found += [
+                f"line {node.lineno}: import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] in FORBIDDEN_MODULES
+            ]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").split(".")[0] in FORBIDDEN_MODULES
+        ):
             found.append(f"line {node.lineno}: from {node.module} import ...")
     return found
 
@@ -59,17 +73,27 @@ def test_launch_file_parses_and_defines_generate_launch_description():
 
 def test_launch_file_declares_the_documented_arguments_and_runs_the_node():
     tree = _tree()
-    declared = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
-                and getattr(c.func, "id", None) == "DeclareLaunchArgument"}
+    declared = {
+        c.args[0].value
+        for c in ast.walk(tree)
+        if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "DeclareLaunchArgument"
+    }
     assert declared == ARGUMENTS
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    strings = {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
     assert {"t2g_ros", "t2g_node", "t2g.yaml", "t2g.rviz"} <= strings
+
 
 def test_the_default_input_topic_follows_the_namespace():
     """An absolute default made two namespaced launches read the same camera (issue 13, D11)."""
-    defaults = {c.args[0].value: kw.value.value for c in ast.walk(_tree()) if isinstance(c, ast.Call)
-                and getattr(c.func, "id", None) == "DeclareLaunchArgument"
-                for kw in c.keywords if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)}
+    defaults = {
+        c.args[0].value: kw.value.value
+        for c in ast.walk(_tree())
+        if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "DeclareLaunchArgument"
+        for kw in c.keywords
+        if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)
+    }
     assert defaults["image_topic"] == "camera/image_raw"
 
 
@@ -77,15 +101,18 @@ def test_launch_file_runs_no_code_and_shells_out_nowhere():
     assert forbidden_uses(LAUNCH_FILE) == []
 
 
-@pytest.mark.parametrize("line", [
-    "eval('1')",
-    "exec('x = 1')",
-    "__import__('os').system('ls')",
-    "import os\nos.system('ls')",
-    "import subprocess\nsubprocess.run(['ls'])",
-    "from subprocess import run\nrun(['ls'])",
-    "import os as o\no.popen('ls')",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "eval('1')",
+        "exec('x = 1')",
+        "__import__('os').system('ls')",
+        "import os\nos.system('ls')",
+        "import subprocess\nsubprocess.run(['ls'])",
+        "from subprocess import run\nrun(['ls'])",
+        "import os as o\no.popen('ls')",
+    ],
+)
 def test_the_check_catches_code_execution_in_a_launch_file(tmp_path, line):
     bad = tmp_path / "bad.launch.py"
     bad.write_text(LAUNCH_FILE.read_text() + "\n" + line + "\n")
@@ -97,8 +124,9 @@ def test_launch_description_builds_with_launch_ros():
     spec = importlib.util.spec_from_file_location("t2g_launch", LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument
+
+    from launch import LaunchDescription
 
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)

@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _package_xml(path: Path) -> ET.Element:
     root = ET.parse(path).getroot()
-    assert root.tag == "package" and root.get("format") == "3", f"{path} is not a format 3 package.xml"
+    assert root.tag == "package" and root.get("format") == "3", (
+        f"{path} is not a format 3 package.xml"
+    )
     return root
 
 
@@ -26,9 +28,16 @@ def test_root_package_is_ament_python_named_like_setup_py():
     assert root.findtext("export/build_type") == "ament_python"
     name = root.findtext("name")
     setup_src = (REPO / "setup.py").read_text()
-    assert re.search(rf'^PACKAGE = "{name}"$', setup_src, re.M), "setup.py PACKAGE differs from package.xml name"
+    assert re.search(rf'^PACKAGE = "{name}"$', setup_src, re.M), (
+        "setup.py PACKAGE differs from package.xml name"
+    )
     assert (REPO / "resource" / name).is_file(), "ament resource marker missing"
-    assert {d.text for d in root.findall("depend")} >= {"rclpy", "sensor_msgs", "t2g_msgs", "diagnostic_msgs"}
+    assert {d.text for d in root.findall("depend")} >= {
+        "rclpy",
+        "sensor_msgs",
+        "t2g_msgs",
+        "diagnostic_msgs",
+    }
 
 
 def test_msgs_package_declares_every_message_file():
@@ -43,8 +52,13 @@ def test_msgs_package_declares_every_message_file():
 
 def test_console_scripts_point_at_existing_functions():
     tree = ast.parse((REPO / "setup.py").read_text())
-    scripts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-               and re.fullmatch(r"[\w-]+ = [\w.]+:\w+", n.value)]
+    scripts = [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and re.fullmatch(r"[\w-]+ = [\w.]+:\w+", n.value)
+    ]
     assert scripts, "no console scripts found in setup.py"
     for entry in scripts:
         module, func = entry.split(" = ")[1].split(":")
@@ -52,7 +66,12 @@ def test_console_scripts_point_at_existing_functions():
         assert callable(target), f"{entry}: {module} has no function {func}"
 
 
-SHIPPED = ["launch/t2g.launch.py", "config/t2g.yaml", "config/fastdds_large_images.xml", "package.xml"]
+SHIPPED = [
+    "launch/t2g.launch.py",
+    "config/t2g.yaml",
+    "config/fastdds_large_images.xml",
+    "package.xml",
+]
 
 
 def test_shipped_share_files_exist_in_the_source_tree():

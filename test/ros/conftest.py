@@ -28,8 +28,12 @@ def tiny_checkpoints(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("checkpoints")
     return {
-        name: save_tiny_checkpoint(folder / f"random_init_{name}.pt", camvid_config(
-            backbone=REAL_BACKBONE, input_size=(96, 128), temporal=temporal, memory_length=4))
+        name: save_tiny_checkpoint(
+            folder / f"random_init_{name}.pt",
+            camvid_config(
+                backbone=REAL_BACKBONE, input_size=(96, 128), temporal=temporal, memory_length=4
+            ),
+        )
         for name, temporal in (("temporal", True), ("per_frame", False))
     }
 

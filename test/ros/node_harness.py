@@ -15,7 +15,8 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -28,9 +29,17 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from t2g_msgs.msg import ClassOccupancy, LabelInfo
 
-OUTPUT_TYPES = {"labels": Image, "color": Image, "overlay": Image, "confidence": Image, "occupancy": ClassOccupancy}
+OUTPUT_TYPES = {
+    "labels": Image,
+    "color": Image,
+    "overlay": Image,
+    "confidence": Image,
+    "occupancy": ClassOccupancy,
+}
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 class NodeProcess:
@@ -43,8 +52,9 @@ class NodeProcess:
         defaults = {"model.threads": 1, "input.reliability": "reliable"}
         for name, value in {**defaults, **parameters}.items():
             args += ["-p", f"{name}:={_ros_literal(value)}"]
-        self.proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            args, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}/{name}"
@@ -81,15 +91,21 @@ class Probe:
         self.node: Node = rclpy.create_node(f"probe_{uuid.uuid4().hex[:8]}")
         self.proc = node_proc
         if compressed:
-            self.pub = self.node.create_publisher(CompressedImage, node_proc.topic("image/compressed"), RELIABLE)
+            self.pub = self.node.create_publisher(
+                CompressedImage, node_proc.topic("image/compressed"), RELIABLE
+            )
         else:
             self.pub = self.node.create_publisher(Image, node_proc.topic("image"), RELIABLE)
         self.received: dict[str, list[Any]] = defaultdict(list)
-        self.subs = [self.node.create_subscription(t, node_proc.output(n), self._collector(n), RELIABLE)
-                     for n, t in OUTPUT_TYPES.items()]
+        self.subs = [
+            self.node.create_subscription(t, node_proc.output(n), self._collector(n), RELIABLE)
+            for n, t in OUTPUT_TYPES.items()
+        ]
         self.diagnostics: list[DiagnosticArray] = []
         self._clients: dict[str, Any] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, RELIABLE)
+        self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", self.diagnostics.append, RELIABLE
+        )
 
     def _collector(self, name: str) -> Callable[[Any], None]:
         return lambda msg: self.received[name].append(msg)
@@ -98,16 +114,24 @@ class Probe:
         deadline = time.monotonic() + timeout
         while not condition():
             if self.proc.proc.poll() is not None:
-                raise AssertionError(f"node exited ({self.proc.proc.returncode}) while waiting for {what}:\n"
-                                     + self.proc.stop())
+                raise AssertionError(
+                    f"node exited ({self.proc.proc.returncode}) while waiting for {what}:\n"
+                    + self.proc.stop()
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
             rclpy.spin_once(self.node, timeout_sec=0.02)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the node's subscription and all its output publishers are matched with ours."""
-        self.spin_until(lambda: self.pub.get_subscription_count() > 0
-                        and all(s.get_publisher_count() > 0 for s in self.subs), timeout, "node start-up")
+        self.spin_until(
+            lambda: (
+                self.pub.get_subscription_count() > 0
+                and all(s.get_publisher_count() > 0 for s in self.subs)
+            ),
+            timeout,
+            "node start-up",
+        )
 
     def send(self, msg: Any, stamp_s: float, frame_id: str = "camera") -> None:
         msg.header.stamp.sec = int(stamp_s)
@@ -117,11 +141,23 @@ class Probe:
 
     def outputs_for(self, name: str, stamp_s: float) -> list[Any]:
         sec, nanosec = int(stamp_s), int(round((stamp_s - int(stamp_s)) * 1e9))
-        return [m for m in self.received[name] if (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec)]
+        return [
+            m
+            for m in self.received[name]
+            if (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec)
+        ]
 
-    def wait_outputs(self, stamp_s: float, names: tuple[str, ...] = ("labels", "occupancy"), timeout: float = 60.0):
-        self.spin_until(lambda: all(self.outputs_for(n, stamp_s) for n in names), timeout,
-                        f"outputs {names} for stamp {stamp_s}")
+    def wait_outputs(
+        self,
+        stamp_s: float,
+        names: tuple[str, ...] = ("labels", "occupancy"),
+        timeout: float = 60.0,
+    ):
+        self.spin_until(
+            lambda: all(self.outputs_for(n, stamp_s) for n in names),
+            timeout,
+            f"outputs {names} for stamp {stamp_s}",
+        )
         return {n: self.outputs_for(n, stamp_s)[0] for n in names}
 
     def diagnostic_value(self, key: str) -> str | None:
@@ -135,7 +171,12 @@ class Probe:
 
     def statuses(self) -> list[Any]:
         """Every DiagnosticStatus this node published so far, oldest first."""
-        return [s for array in self.diagnostics for s in array.status if s.name.startswith(self.proc.fqn + ":")]
+        return [
+            s
+            for array in self.diagnostics
+            for s in array.status
+            if s.name.startswith(self.proc.fqn + ":")
+        ]
 
     def lifecycle_state(self, timeout: float = 20.0) -> str:
         """The node's lifecycle state label (``unconfigured``, ``inactive``, ``active``, ...)."""
@@ -160,7 +201,9 @@ class Probe:
 
     def late_label_info(self, timeout: float = 10.0) -> LabelInfo:
         got: list[LabelInfo] = []
-        self.node.create_subscription(LabelInfo, self.proc.output("label_info"), got.append, LATCHED)
+        self.node.create_subscription(
+            LabelInfo, self.proc.output("label_info"), got.append, LATCHED
+        )
         self.spin_until(lambda: bool(got), timeout, "latched label_info")
         return got[0]
 

@@ -94,10 +94,20 @@ def test_image_and_class_occupancy_cross_process():
 
     prefix = f"/t2g_test_{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
-    sub = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, prefix], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    pub = subprocess.Popen([sys.executable, "-c", PUBLISHER, prefix], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    sub = subprocess.Popen(
+        [sys.executable, "-c", SUBSCRIBER, prefix],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pub = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, prefix],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         sub_out, sub_err = sub.communicate(timeout=60)
         _, pub_err = pub.communicate(timeout=30)
@@ -110,8 +120,15 @@ def test_image_and_class_occupancy_cross_process():
     result = json.loads(sub_out.strip().splitlines()[-1])
 
     expected_pixels = (np.arange(360 * 480 * 3) % 251).astype(np.uint8).tobytes()
-    assert result["image"] == dict(h=360, w=480, enc="rgb8", step=1440, frame="camera", stamp=[1234, 5678],
-                                   sha=hashlib.sha256(expected_pixels).hexdigest())
+    assert result["image"] == dict(
+        h=360,
+        w=480,
+        enc="rgb8",
+        step=1440,
+        frame="camera",
+        stamp=[1234, 5678],
+        sha=hashlib.sha256(expected_pixels).hexdigest(),
+    )
     assert result["occ"]["names"] == ["sky", "road"]
     assert result["occ"]["ids"] == [0, 3]
     assert result["occ"]["frac"] == [0.25, 0.75]

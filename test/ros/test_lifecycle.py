@@ -9,7 +9,6 @@ import time
 import pytest
 import rclpy
 from lifecycle_msgs.msg import Transition
-
 from node_harness import NodeProcess, Probe, rgb_image
 
 pytestmark = pytest.mark.slow
@@ -27,16 +26,18 @@ def _assert_no_output(probe: Probe, stamp: float) -> None:
 
 
 def test_configure_activate_deactivate_cleanup_and_again(ros, tiny_checkpoints, frames):
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "autostart": False,
-                        **FAST})
+    proc = NodeProcess(
+        {"model.checkpoint": tiny_checkpoints["temporal"], "autostart": False, **FAST}
+    )
     probe = Probe(proc)
     try:
         assert probe.lifecycle_state() == "unconfigured"
         assert probe.transition(Transition.TRANSITION_CONFIGURE)
         assert probe.lifecycle_state() == "inactive"
         # Configured: the publishers exist, but nothing listens to the input yet.
-        probe.spin_until(lambda: all(s.get_publisher_count() > 0 for s in probe.subs), 30,
-                         "the publishers")
+        probe.spin_until(
+            lambda: all(s.get_publisher_count() > 0 for s in probe.subs), 30, "the publishers"
+        )
         assert probe.pub.get_subscription_count() == 0
 
         assert probe.transition(Transition.TRANSITION_ACTIVATE)
@@ -49,15 +50,19 @@ def test_configure_activate_deactivate_cleanup_and_again(ros, tiny_checkpoints, 
 
         assert probe.transition(Transition.TRANSITION_DEACTIVATE)
         assert probe.lifecycle_state() == "inactive"
-        probe.spin_until(lambda: probe.pub.get_subscription_count() == 0, 30,
-                         "the input unsubscribed")
+        probe.spin_until(
+            lambda: probe.pub.get_subscription_count() == 0, 30, "the input unsubscribed"
+        )
         probe.send(rgb_image(frames[1]), 1.1)
         _assert_no_output(probe, 1.1)
 
         assert probe.transition(Transition.TRANSITION_CLEANUP)
         assert probe.lifecycle_state() == "unconfigured"
-        probe.spin_until(lambda: all(s.get_publisher_count() == 0 for s in probe.subs), 30,
-                         "the publishers removed")
+        probe.spin_until(
+            lambda: all(s.get_publisher_count() == 0 for s in probe.subs),
+            30,
+            "the publishers removed",
+        )
 
         # A second configure and activate load the model again and segment a fresh stream.
         assert probe.transition(Transition.TRANSITION_CONFIGURE)
@@ -79,8 +84,9 @@ def test_configure_activate_deactivate_cleanup_and_again(ros, tiny_checkpoints, 
 
 
 def test_a_failed_activation_leaves_the_node_inactive_with_the_reason(ros, tmp_path):
-    proc = NodeProcess({"model.checkpoint": str(tmp_path / "missing.pt"), "autostart": False,
-                        **FAST})
+    proc = NodeProcess(
+        {"model.checkpoint": str(tmp_path / "missing.pt"), "autostart": False, **FAST}
+    )
     probe = Probe(proc)
     try:
         assert probe.transition(Transition.TRANSITION_CONFIGURE)

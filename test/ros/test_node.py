@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
+from node_harness import NodeProcess, Probe, header_tuple, rgb_image
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
-
-from node_harness import NodeProcess, Probe, header_tuple, rgb_image
 
 pytestmark = pytest.mark.slow
 FAST = {"diagnostics_period_s": 0.2, "input.max_age_s": 0.0}
@@ -37,8 +36,15 @@ def test_outputs_topics_encodings_sizes_headers_occupancy(temporal_node, frames)
         probe.send(msg, stamp, frame_id="cam_front")
         out = probe.wait_outputs(stamp, names)
         for name in names:
-            assert header_tuple(out[name]) == header_tuple(msg), f"{name} header differs from the input's"
-        for name, encoding in (("labels", "mono8"), ("color", "rgb8"), ("overlay", "rgb8"), ("confidence", "mono8")):
+            assert header_tuple(out[name]) == header_tuple(msg), (
+                f"{name} header differs from the input's"
+            )
+        for name, encoding in (
+            ("labels", "mono8"),
+            ("color", "rgb8"),
+            ("overlay", "rgb8"),
+            ("confidence", "mono8"),
+        ):
             assert out[name].encoding == encoding
             assert (out[name].height, out[name].width) == frame.shape[:2]
         labels = np.frombuffer(bytes(out["labels"].data), np.uint8)
@@ -56,16 +62,30 @@ def test_outputs_topics_encodings_sizes_headers_occupancy(temporal_node, frames)
     info = probe.late_label_info()
     assert [c.class_name for c in info.class_map][:4] == ["sky", "building", "pole", "road"]
     assert len(info.class_colors) == len(info.class_map) == 11
-    probe.spin_until(lambda: probe.diagnostic_value("mode") is not None, 20, "a /diagnostics status")
+    probe.spin_until(
+        lambda: probe.diagnostic_value("mode") is not None, 20, "a /diagnostics status"
+    )
     assert probe.diagnostic_value("mode") == "temporal"
 
 
 BAD_IMAGES = {
-    "unknown encoding": lambda f: Image(height=2, width=2, encoding="yuv422_weird", step=4, data=bytes(8)),
-    "step smaller than a row": lambda f: Image(height=f.shape[0], width=f.shape[1], encoding="rgb8",
-                                               step=f.shape[1] * 3 - 1, data=f.tobytes()),
-    "truncated data": lambda f: Image(height=f.shape[0], width=f.shape[1], encoding="rgb8", step=f.shape[1] * 3,
-                                      data=f.tobytes()[:1000]),
+    "unknown encoding": lambda f: Image(
+        height=2, width=2, encoding="yuv422_weird", step=4, data=bytes(8)
+    ),
+    "step smaller than a row": lambda f: Image(
+        height=f.shape[0],
+        width=f.shape[1],
+        encoding="rgb8",
+        step=f.shape[1] * 3 - 1,
+        data=f.tobytes(),
+    ),
+    "truncated data": lambda f: Image(
+        height=f.shape[0],
+        width=f.shape[1],
+        encoding="rgb8",
+        step=f.shape[1] * 3,
+        data=f.tobytes()[:1000],
+    ),
     "zero size": lambda f: Image(height=0, width=0, encoding="rgb8", step=0, data=b""),
 }
 
@@ -75,8 +95,13 @@ def test_bad_inputs_are_dropped_and_the_node_keeps_publishing(temporal_node, fra
     stamp = 200.0
     for dropped, (case, make) in enumerate(BAD_IMAGES.items(), start=1):
         probe.send(make(frames[0]), stamp)
-        probe.spin_until(lambda: probe.diagnostic_value("dropped_bad_input_total") == str(dropped), 20,
-                         f"the drop of '{case}' in diagnostics")
+        probe.spin_until(
+            lambda dropped=dropped: (
+                probe.diagnostic_value("dropped_bad_input_total") == str(dropped)
+            ),
+            20,
+            f"the drop of '{case}' in diagnostics",
+        )
         stamp += 0.1
         probe.send(rgb_image(frames[1]), stamp)
         probe.wait_outputs(stamp)
@@ -86,22 +111,35 @@ def test_bad_inputs_are_dropped_and_the_node_keeps_publishing(temporal_node, fra
     probe.send(rgb_image(small), stamp)
     out = probe.wait_outputs(stamp)
     assert (out["labels"].height, out["labels"].width) == small.shape[:2]
-    assert out["occupancy"].memory_reset and out["occupancy"].memory_reset_reason == "resolution_change"
-    warned = [s for a in probe.diagnostics for s in a.status
-              if s.level == DiagnosticStatus.WARN and "bad frame" in s.message]
+    assert (
+        out["occupancy"].memory_reset
+        and out["occupancy"].memory_reset_reason == "resolution_change"
+    )
+    warned = [
+        s
+        for a in probe.diagnostics
+        for s in a.status
+        if s.level == DiagnosticStatus.WARN and "bad frame" in s.message
+    ]
     assert warned, "diagnostics never reported the bad frames as WARN"
 
 
 def test_corrupt_jpeg_is_dropped_on_the_compressed_input(ros, tiny_checkpoints, frames):
     from t2g_ros.image_codec import rgb_to_compressed_fields
 
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.compressed": True, **FAST})
+    proc = NodeProcess(
+        {"model.checkpoint": tiny_checkpoints["temporal"], "input.compressed": True, **FAST}
+    )
     probe = Probe(proc, compressed=True)
     try:
         probe.wait_ready()
         good = rgb_to_compressed_fields(frames[0], "jpeg", 90)
         probe.send(CompressedImage(format=good["format"], data=bytes(good["data"])[:2000]), 1.0)
-        probe.spin_until(lambda: probe.diagnostic_value("dropped_bad_input_total") == "1", 20, "corrupt JPEG drop")
+        probe.spin_until(
+            lambda: probe.diagnostic_value("dropped_bad_input_total") == "1",
+            20,
+            "corrupt JPEG drop",
+        )
         probe.send(CompressedImage(**good), 1.1)
         out = probe.wait_outputs(1.1)
         assert (out["labels"].height, out["labels"].width) == frames[0].shape[:2]
@@ -147,24 +185,40 @@ def test_descriptors_carry_ranges_and_allowed_values(temporal_node):
     proc, probe = temporal_node
     client = AsyncParameterClient(probe.node, proc.fqn)
     assert client.wait_for_services(timeout_sec=20.0)
-    future = client.describe_parameters(["output.grid_rows", "output.overlay_alpha", "model.backend",
-                                         "model.memory_length"])
+    future = client.describe_parameters(
+        ["output.grid_rows", "output.overlay_alpha", "model.backend", "model.memory_length"]
+    )
     probe.spin_until(future.done, 20, "describe_parameters reply")
     rows, alpha, backend, memory = future.result().descriptors
     assert (rows.integer_range[0].from_value, rows.integer_range[0].to_value) == (1, 255)
-    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (0.0, 1.0)
-    assert "torch" in backend.description and "onnxruntime" in backend.description and backend.read_only
+    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (
+        0.0,
+        1.0,
+    )
+    assert (
+        "torch" in backend.description
+        and "onnxruntime" in backend.description
+        and backend.read_only
+    )
     assert memory.integer_range[0].from_value == 1 and not memory.read_only
 
 
 def test_sim_time_backwards_stamp_resets_memory_once(ros, tiny_checkpoints, frames):
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "use_sim_time": True,
-                        "diagnostics_period_s": 0.2, "input.max_age_s": 1.0})
+    proc = NodeProcess(
+        {
+            "model.checkpoint": tiny_checkpoints["temporal"],
+            "use_sim_time": True,
+            "diagnostics_period_s": 0.2,
+            "input.max_age_s": 1.0,
+        }
+    )
     probe = Probe(proc)
     clock_pub = probe.node.create_publisher(Clock, "/clock", 10)
     try:
         probe.wait_ready()
-        probe.spin_until(lambda: clock_pub.get_subscription_count() > 0, 20, "the node's /clock subscription")
+        probe.spin_until(
+            lambda: clock_pub.get_subscription_count() > 0, 20, "the node's /clock subscription"
+        )
 
         def send_at(stamp):
             clock = Clock()
@@ -176,7 +230,14 @@ def test_sim_time_backwards_stamp_resets_memory_once(ros, tiny_checkpoints, fram
         stamps = [50.0, 50.1, 50.2, 10.0, 10.1, 10.2]  # a bag loop: time jumps back by 40 s
         occupancies = [send_at(s) for s in stamps]
         resets = [(o.memory_reset, o.memory_reset_reason) for o in occupancies]
-        assert resets == [(True, "start"), (False, ""), (False, ""), (True, "time_backwards"), (False, ""), (False, "")]
+        assert resets == [
+            (True, "start"),
+            (False, ""),
+            (False, ""),
+            (True, "time_backwards"),
+            (False, ""),
+            (False, ""),
+        ]
         assert [o.memory_frames for o in occupancies] == [1, 2, 3, 1, 2, 3]
         assert np.isnan(occupancies[3].stability) and not np.isnan(occupancies[4].stability)
     finally:
@@ -208,11 +269,19 @@ def test_per_frame_mode_vs_temporal_mode(ros, tiny_checkpoints, frames):
 def test_bad_start_up_parameters_fail_loudly(ros, tiny_checkpoints, tmp_path):
     for params, expected in (
         ({"model.checkpoint": str(tmp_path / "missing.pt")}, "no such checkpoint file"),
-        ({"model.checkpoint": tiny_checkpoints["temporal"], "output.grid_rows": 0}, "output.grid_rows"),
-        ({"model.checkpoint": tiny_checkpoints["temporal"], "input.reliability": "sometimes"},
-         "input.reliability must be one of best_effort, reliable"),
+        (
+            {"model.checkpoint": tiny_checkpoints["temporal"], "output.grid_rows": 0},
+            "output.grid_rows",
+        ),
+        (
+            {"model.checkpoint": tiny_checkpoints["temporal"], "input.reliability": "sometimes"},
+            "input.reliability must be one of best_effort, reliable",
+        ),
         # The default memory of 4 frames does not fit a per-frame checkpoint: the reason names both.
-        ({"model.checkpoint": tiny_checkpoints["per_frame"]}, "memory_length must be an int in 1..1"),
+        (
+            {"model.checkpoint": tiny_checkpoints["per_frame"]},
+            "memory_length must be an int in 1..1",
+        ),
     ):
         proc = NodeProcess(params)
         proc.proc.wait(timeout=60)

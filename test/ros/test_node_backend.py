@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from node_harness import NodeProcess, Probe, header_tuple, rgb_image
+
 from t2g_core.export import load_manifest
 from t2g_core.inference import open_segmenter
 
 
 @pytest.mark.slow
-def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frames, tmp_path, monkeypatch):
+def test_node_runs_on_onnxruntime_and_matches_torch(
+    ros, tiny_checkpoints, frames, tmp_path, monkeypatch
+):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the node process inherits it
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "model.backend": "onnxruntime",
-                        "diagnostics_period_s": 0.2, "input.max_age_s": 0.0})
+    proc = NodeProcess(
+        {
+            "model.checkpoint": tiny_checkpoints["temporal"],
+            "model.backend": "onnxruntime",
+            "diagnostics_period_s": 0.2,
+            "input.max_age_s": 0.0,
+        }
+    )
     probe = Probe(proc)
     torch_segmenter = open_segmenter(tiny_checkpoints["temporal"], backend="torch", threads=1)
     try:
@@ -32,8 +40,12 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
             labels = np.frombuffer(bytes(out["labels"].data), np.uint8).reshape(frame.shape[:2])
             expected = torch_segmenter.step(frame, stamp).labels
             agree = (labels == expected).mean()
-            assert agree > 0.99, f"frame {i}: onnxruntime node and torch agree on {agree:.4f} of the pixels"
-        probe.spin_until(lambda: probe.diagnostic_value("output_rate_hz") is not None, 10, "diagnostics")
+            assert agree > 0.99, (
+                f"frame {i}: onnxruntime node and torch agree on {agree:.4f} of the pixels"
+            )
+        probe.spin_until(
+            lambda: probe.diagnostic_value("output_rate_hz") is not None, 10, "diagnostics"
+        )
     finally:
         probe.close()
         log = proc.stop()
@@ -45,17 +57,32 @@ def test_node_runs_on_onnxruntime_and_matches_torch(ros, tiny_checkpoints, frame
 
 def test_open_segmenter_rebuilds_a_corrupt_cached_export(tiny_checkpoints, frames, tmp_path):
     lines: list[str] = []
-    first = open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                           log=lines.append)
+    first = open_segmenter(
+        tiny_checkpoints["per_frame"],
+        backend="onnxruntime",
+        threads=1,
+        cache_dir=tmp_path,
+        log=lines.append,
+    )
     assert len(lines) == 1 and "exporting" in lines[0]
     (folder,) = tmp_path.iterdir()
     expected = first.step(frames[0], 1.0).labels
-    open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                   log=lines.append)
+    open_segmenter(
+        tiny_checkpoints["per_frame"],
+        backend="onnxruntime",
+        threads=1,
+        cache_dir=tmp_path,
+        log=lines.append,
+    )
     assert len(lines) == 1, "a valid cached export is reused silently"
     (folder / "decode_m1.onnx").write_bytes(b"garbage")
-    rebuilt = open_segmenter(tiny_checkpoints["per_frame"], backend="onnxruntime", threads=1, cache_dir=tmp_path,
-                             log=lines.append)
+    rebuilt = open_segmenter(
+        tiny_checkpoints["per_frame"],
+        backend="onnxruntime",
+        threads=1,
+        cache_dir=tmp_path,
+        log=lines.append,
+    )
     assert "unusable" in lines[-1] and "decode_m1.onnx" in lines[-1]
     np.testing.assert_array_equal(rebuilt.step(frames[0], 1.0).labels, expected)
     assert rebuilt.memory_length == 1
@@ -65,7 +92,9 @@ def test_open_segmenter_errors_are_clear(tiny_checkpoints, tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
     with pytest.raises(ValueError, match="cannot write the ONNX export cache"):
-        open_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", cache_dir=blocker / "cache")
+        open_segmenter(
+            tiny_checkpoints["temporal"], backend="onnxruntime", cache_dir=blocker / "cache"
+        )
     with pytest.raises(ValueError, match="runs on the CPU"):
         open_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", device="cuda")
     with pytest.raises(ValueError, match="no such checkpoint file"):

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
+from node_harness import NodeProcess, Probe, rgb_image
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
-
-from node_harness import NodeProcess, Probe, rgb_image
 
 pytestmark = pytest.mark.slow
 FAST = {"diagnostics_period_s": 0.2, "input.max_age_s": 0.0}
@@ -68,7 +67,9 @@ def test_a_skewed_camera_clock_is_measured_and_reported_not_dropped_as_stale(
                 probe.wait_outputs(stamp, timeout=30)
             side = "behind" if skew < 0 else "ahead of"
             probe.spin_until(
-                lambda: warned(probe, f"s {side} this node's clock"), 20, f"the clock {side} WARN"
+                lambda side=side: warned(probe, f"s {side} this node's clock"),
+                20,
+                f"the clock {side} WARN",
             )
             assert abs(float(probe.diagnostic_value("clock_offset_s")) + skew) < 0.3
         assert probe.diagnostic_value("dropped_stale_total") == "0"

@@ -39,16 +39,24 @@ def to8(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.int64) + 128) // 257).astype(np.uint8)
 
 
-def raw_message(stored: np.ndarray, encoding: str, *, pad: int = 0, bigendian: bool = False, data_type=bytes):
+def raw_message(
+    stored: np.ndarray, encoding: str, *, pad: int = 0, bigendian: bool = False, data_type=bytes
+):
     """An Image-like namespace holding ``stored`` (H, W, C) in the encoding's own channel order."""
     height, width, _ = stored.shape
     itemsize = ENCODINGS[encoding][1]
     dtype = np.uint8 if itemsize == 1 else (">u2" if bigendian else "<u2")
-    rows = [stored[r].astype(dtype).tobytes() + b"\xab" * pad for r in range(height)]  # garbage padding
+    rows = [
+        stored[r].astype(dtype).tobytes() + b"\xab" * pad for r in range(height)
+    ]  # garbage padding
     data = b"".join(rows)
     return SimpleNamespace(
-        height=height, width=width, encoding=encoding, is_bigendian=int(bigendian),
-        step=len(rows[0]), data=data_type(data) if data_type is not bytes else data,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=int(bigendian),
+        step=len(rows[0]),
+        data=data_type(data) if data_type is not bytes else data,
     )
 
 
@@ -88,7 +96,8 @@ def test_16_bit_scaling_matches_cv_bridge_rounding_not_a_shift():
 
 
 @pytest.mark.parametrize(
-    "data_type", [bytes, bytearray, lambda b: array.array("B", b), lambda b: np.frombuffer(b, np.uint8)]
+    "data_type",
+    [bytes, bytearray, lambda b: array.array("B", b), lambda b: np.frombuffer(b, np.uint8)],
 )
 def test_image_msg_to_rgb_accepts_any_bytes_like_data(data_type):
     stored = random_stored(np.random.default_rng(5), "bgr8")
@@ -119,14 +128,19 @@ def test_data_longer_than_needed_is_accepted():
         (dict(height=0), "empty image"),
         (dict(width=0), "empty image"),
         (dict(step=20), "step 20 is shorter than a row of 7 px x 3 bytes = 21"),
-        (dict(data=b"\x00" * (21 * 5 - 1)), "data has 104 bytes, expected step 21 x height 5 = 105"),
+        (
+            dict(data=b"\x00" * (21 * 5 - 1)),
+            "data has 104 bytes, expected step 21 x height 5 = 105",
+        ),
     ],
 )
 def test_image_msg_to_rgb_errors_name_the_problem(change, message):
     msg = raw_message(random_stored(np.random.default_rng(8), "rgb8"), "rgb8")
     for key, value in change.items():
         setattr(msg, key, value)
-    with pytest.raises(ImageDecodeError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+    with pytest.raises(
+        ImageDecodeError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ) as info:
         image_msg_to_rgb(msg)
     assert isinstance(info.value, ValueError)
 
@@ -171,16 +185,23 @@ def test_png_variants_decode_losslessly():
     for name, (stored, expected) in cases.items():
         ok, png = cv2.imencode(".png", stored)
         assert ok
-        np.testing.assert_array_equal(compressed_msg_to_rgb(compressed(png, "png")), expected, err_msg=name)
+        np.testing.assert_array_equal(
+            compressed_msg_to_rgb(compressed(png, "png")), expected, err_msg=name
+        )
 
 
-@pytest.mark.parametrize("trailer", [b"\x00" * 8, b"\x00" * 100, b"\xff" * 100, b"EXIF-like metadata" * 8],
-                         ids=["zeros8", "zeros100", "ff_fill", "metadata"])
+@pytest.mark.parametrize(
+    "trailer",
+    [b"\x00" * 8, b"\x00" * 100, b"\xff" * 100, b"EXIF-like metadata" * 8],
+    ids=["zeros8", "zeros100", "ff_fill", "metadata"],
+)
 def test_bytes_after_the_jpeg_end_marker_are_ignored(trailer):
     """Fixed-size camera buffers, 0xFF fill and appended metadata follow real frames (issue 13, D4)."""
     _, jpeg = cv2.imencode(".jpg", smooth_rgb())
     clean = compressed_msg_to_rgb(compressed(jpeg))
-    np.testing.assert_array_equal(compressed_msg_to_rgb(compressed(jpeg.tobytes() + trailer)), clean)
+    np.testing.assert_array_equal(
+        compressed_msg_to_rgb(compressed(jpeg.tobytes() + trailer)), clean
+    )
 
 
 @pytest.mark.parametrize("kept", [0.3, 0.5, 0.8])
@@ -205,8 +226,14 @@ def test_the_pixel_cap_refuses_a_decompression_bomb_before_decoding():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1_000_000
-    assert compressed_msg_to_rgb(compressed(png, "png"), max_pixels=9_000_000).shape == (3000, 3000, 3)
-    raw = SimpleNamespace(height=2000, width=1000, encoding="rgb8", is_bigendian=0, step=3000, data=b"")
+    assert compressed_msg_to_rgb(compressed(png, "png"), max_pixels=9_000_000).shape == (
+        3000,
+        3000,
+        3,
+    )
+    raw = SimpleNamespace(
+        height=2000, width=1000, encoding="rgb8", is_bigendian=0, step=3000, data=b""
+    )
     with pytest.raises(ImageTooLargeError, match="rgb8 image is 1000x2000"):
         image_msg_to_rgb(raw, max_pixels=1_000_000)
 
@@ -218,8 +245,14 @@ def test_the_pixel_cap_refuses_a_decompression_bomb_before_decoding():
         (lambda jpg, png: compressed(jpg[: len(jpg) // 2]), "truncated"),
         (lambda jpg, png: compressed(jpg[:-2]), "truncated"),
         (lambda jpg, png: compressed(png[: len(png) // 2], "png"), "corrupt or truncated"),
-        (lambda jpg, png: compressed(b"not an image at all" * 4, "jpeg"), "not a JPEG, PNG or TIFF"),
-        (lambda jpg, png: compressed(cv2.imencode(".bmp", smooth_rgb())[1], "bmp"), "not a JPEG, PNG or TIFF"),
+        (
+            lambda jpg, png: compressed(b"not an image at all" * 4, "jpeg"),
+            "not a JPEG, PNG or TIFF",
+        ),
+        (
+            lambda jpg, png: compressed(cv2.imencode(".bmp", smooth_rgb())[1], "bmp"),
+            "not a JPEG, PNG or TIFF",
+        ),
         (lambda jpg, png: compressed(png, "16UC1; compressedDepth png"), "compressedDepth"),
     ],
 )
@@ -238,7 +271,11 @@ def test_rgb_to_image_fields_rgb8_and_bgr8():
     for encoding, stored in (("rgb8", rgb), ("bgr8", rgb[:, :, [2, 1, 0]])):
         fields = rgb_to_image_fields(rgb, encoding)
         assert {k: fields[k] for k in ("height", "width", "encoding", "is_bigendian", "step")} == {
-            "height": 3, "width": 4, "encoding": encoding, "is_bigendian": 0, "step": 12,
+            "height": 3,
+            "width": 4,
+            "encoding": encoding,
+            "is_bigendian": 0,
+            "step": 12,
         }
         assert isinstance(fields["data"], array.array) and fields["data"].typecode == "B"
         assert fields["data"].tobytes() == stored.tobytes()
@@ -352,27 +389,42 @@ def test_parity_with_cv_bridge():
         for pad, bigendian in ((0, False), (pixel_pad, False), (pixel_pad, True)):
             fake = raw_message(random_stored(rng, encoding), encoding, pad=pad, bigendian=bigendian)
             msg = msgs.Image(
-                height=fake.height, width=fake.width, encoding=encoding, is_bigendian=fake.is_bigendian,
-                step=fake.step, data=array.array("B", fake.data),
+                height=fake.height,
+                width=fake.width,
+                encoding=encoding,
+                is_bigendian=fake.is_bigendian,
+                step=fake.step,
+                data=array.array("B", fake.data),
             )
             np.testing.assert_array_equal(
-                image_msg_to_rgb(msg), bridge.imgmsg_to_cv2(msg, "rgb8"), err_msg=f"{encoding} {pad} {bigendian}"
+                image_msg_to_rgb(msg),
+                bridge.imgmsg_to_cv2(msg, "rgb8"),
+                err_msg=f"{encoding} {pad} {bigendian}",
             )
 
     rgb = smooth_rgb()
     for ours, theirs in (
         (rgb_to_image_fields(rgb, "bgr8"), bridge.cv2_to_imgmsg(rgb[:, :, ::-1].copy(), "bgr8")),
         (rgb_to_image_fields(rgb, "rgb8"), bridge.cv2_to_imgmsg(rgb, "rgb8")),
-        (rgb_to_image_fields(rgb[:, :, 0].copy(), "mono8"), bridge.cv2_to_imgmsg(rgb[:, :, 0].copy(), "mono8")),
+        (
+            rgb_to_image_fields(rgb[:, :, 0].copy(), "mono8"),
+            bridge.cv2_to_imgmsg(rgb[:, :, 0].copy(), "mono8"),
+        ),
     ):
         assert (ours["height"], ours["width"], ours["encoding"], ours["step"]) == (
-            theirs.height, theirs.width, theirs.encoding, theirs.step,
+            theirs.height,
+            theirs.width,
+            theirs.encoding,
+            theirs.step,
         )
-        if sys.byteorder == "little":  # cv_bridge declares host order; we always write little-endian
+        if (
+            sys.byteorder == "little"
+        ):  # cv_bridge declares host order; we always write little-endian
             assert ours["is_bigendian"] == theirs.is_bigendian
         assert bytes(ours["data"]) == bytes(theirs.data)
 
     compressed_msg = msgs.CompressedImage(**rgb_to_compressed_fields(rgb, "jpeg", 90))
     np.testing.assert_array_equal(
-        compressed_msg_to_rgb(compressed_msg), bridge.compressed_imgmsg_to_cv2(compressed_msg, "rgb8")
+        compressed_msg_to_rgb(compressed_msg),
+        bridge.compressed_imgmsg_to_cv2(compressed_msg, "rgb8"),
     )

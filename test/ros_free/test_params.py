@@ -28,26 +28,33 @@ def test_yaml_mirrors_the_table_with_the_same_defaults():
     values = _flatten(doc["/**"]["ros__parameters"])
     assert set(values) == set(P.SPECS)
     for name, value in values.items():
-        assert value == P.SPECS[name].default, f"{name}: YAML {value!r} != declared default {P.SPECS[name].default!r}"
+        assert value == P.SPECS[name].default, (
+            f"{name}: YAML {value!r} != declared default {P.SPECS[name].default!r}"
+        )
         assert P.validate(name, value) is None
 
 
 def test_node_params_dataclass_covers_every_parameter():
-    assert {f.name for f in fields(P.NodeParams)} == {s.name.replace(".", "_") for s in P.PARAMETERS}
+    assert {f.name for f in fields(P.NodeParams)} == {
+        s.name.replace(".", "_") for s in P.PARAMETERS
+    }
     params = P.NodeParams.from_values({"output.overlay_alpha": 0.25})
     assert params.output_overlay_alpha == 0.25 and params.model_backend == "torch"
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("output.overlay_alpha", 1.5, "<= 1.0"),
-    ("output.overlay_alpha", float("nan"), "finite"),
-    ("output.grid_rows", 0, ">= 1"),
-    ("output.grid_rows", 2.0, "must be int"),
-    ("model.backend", "tensorrt", "one of"),
-    ("model.device", "gpu0", "cpu, cuda or cuda:N"),
-    ("input.reliability", "sometimes", "one of"),
-    ("output.color", "yes", "must be bool"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("output.overlay_alpha", 1.5, "<= 1.0"),
+        ("output.overlay_alpha", float("nan"), "finite"),
+        ("output.grid_rows", 0, ">= 1"),
+        ("output.grid_rows", 2.0, "must be int"),
+        ("model.backend", "tensorrt", "one of"),
+        ("model.device", "gpu0", "cpu, cuda or cuda:N"),
+        ("input.reliability", "sometimes", "one of"),
+        ("output.color", "yes", "must be bool"),
+    ],
+)
 def test_bad_values_are_rejected_with_a_reason(name, value, reason):
     message = P.validate(name, value)
     assert message is not None and name in message and reason in message
@@ -66,7 +73,10 @@ def test_descriptors_carry_type_range_choices_and_read_only():
     assert rows.type == ParameterType.PARAMETER_INTEGER and not rows.floating_point_range
     assert (rows.integer_range[0].from_value, rows.integer_range[0].to_value) == (1, 255)
     alpha = P.descriptor(P.SPECS["output.overlay_alpha"])
-    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (
+        0.0,
+        1.0,
+    )
     backend = P.descriptor(P.SPECS["model.backend"])
     assert backend.read_only and "one of: torch, onnxruntime" in backend.description
     assert not P.descriptor(P.SPECS["output.color"]).integer_range  # no range for a bool
