@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from t2g_core import load_checkpoint
+from t2g_core.training.config import load_train_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +38,23 @@ def _val_rows(run: Path) -> list[dict[str, str]]:
         return []
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def _recipe(config_path: str) -> str:
+    """The bank and warm start of a training config, read from the file (not typed by hand)."""
+    config = load_train_config(REPO / config_path)
+    bank = config.bank
+    parts = [
+        f"{bank.real_views} augmented views of every 1 Hz CamVid train sequence",
+        f"{bank.ego_videos} ego-motion videos of {bank.ego.length} frames per labelled frame",
+        f"clips of {max(config.clips.length, 2)} frames",
+        f"consecutive-frame weight {config.loss.consecutive_weight:g}, MTC weight {config.loss.mtc_weight:g}",
+    ]
+    if config.init_from:
+        parts.append(
+            f"warm start from `{config.init_from}` (the v1 release, extracted from git by make)"
+        )
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- Model config: temporal memory T = {loaded.model.memory_length}, "
             f"input {loaded.model.input_size[1]}x{loaded.model.input_size[0]}, {params:,} trainable parameters.",
             f"- Data: {prov.data}.",
+            f"- Training recipe (`{config}`): {_recipe(config)}.",
             f"- Trained on: {prov.hardware}; step {prov.extra.get('step')} after "
             f"{prov.extra.get('minutes')} min of training steps (feature-bank build not included).",
             f"- Code commit: `{prov.git_commit}`.",

@@ -474,10 +474,13 @@ class Trainer:
         return metrics
 
     def _provenance(self, metrics: dict[str, float]) -> Provenance:
+        bank = self.config.bank
         return Provenance(
             data=(
-                f"CamVid train ({len(self.bank)} bank frames: {self.config.bank.real_views} augmented views "
-                f"+ {self.config.bank.pseudo_motions} pseudo-videos per frame); selected on CamVid val"
+                f"CamVid train ({len(self.bank)} bank frames: {bank.real_views} augmented views "
+                f"+ {bank.pseudo_motions} pseudo-clips + {bank.ego_videos} ego-motion videos per frame"
+                f"{'; warm start from ' + self.config.init_from if self.config.init_from else ''})"
+                "; selected on CamVid val"
             ),
             git_commit=_git_commit(),
             hardware=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
