@@ -1,6 +1,6 @@
 """model.backend onnxruntime: the node in its own process builds the ONNX export into its cache on first
-start and publishes what the torch backend computes; open_segmenter rebuilds a corrupt cached export and
-fails clearly where it cannot build one. Tiny randomly initialised checkpoint (test/ros/conftest.py)."""
+start and publishes what the torch backend computes (open_segmenter's own cache and error behaviour:
+test/core/test_open_segmenter.py). Tiny randomly initialised checkpoint (test/ros/conftest.py)."""
 
 from __future__ import annotations
 
@@ -53,51 +53,3 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
     exports = list((tmp_path / "xdg" / "t2g" / "onnx").iterdir())
     assert len(exports) == 1 and exports[0].name.startswith("random_init_temporal-"), exports
     assert load_manifest(exports[0]).memory_frames == 4
-
-
-def test_open_segmenter_rebuilds_a_corrupt_cached_export(tiny_checkpoints, frames, tmp_path):
-    lines: list[str] = []
-    first = open_segmenter(
-        tiny_checkpoints["per_frame"],
-        backend="onnxruntime",
-        threads=1,
-        cache_dir=tmp_path,
-        log=lines.append,
-    )
-    assert len(lines) == 1 and "exporting" in lines[0]
-    (folder,) = tmp_path.iterdir()
-    expected = first.step(frames[0], 1.0).labels
-    open_segmenter(
-        tiny_checkpoints["per_frame"],
-        backend="onnxruntime",
-        threads=1,
-        cache_dir=tmp_path,
-        log=lines.append,
-    )
-    assert len(lines) == 1, "a valid cached export is reused silently"
-    (folder / "decode_m1.onnx").write_bytes(b"garbage")
-    rebuilt = open_segmenter(
-        tiny_checkpoints["per_frame"],
-        backend="onnxruntime",
-        threads=1,
-        cache_dir=tmp_path,
-        log=lines.append,
-    )
-    assert "unusable" in lines[-1] and "decode_m1.onnx" in lines[-1]
-    np.testing.assert_array_equal(rebuilt.step(frames[0], 1.0).labels, expected)
-    assert rebuilt.memory_length == 1
-
-
-def test_open_segmenter_errors_are_clear(tiny_checkpoints, tmp_path):
-    blocker = tmp_path / "not_a_dir"
-    blocker.write_text("")
-    with pytest.raises(ValueError, match="cannot write the ONNX export cache"):
-        open_segmenter(
-            tiny_checkpoints["temporal"], backend="onnxruntime", cache_dir=blocker / "cache"
-        )
-    with pytest.raises(ValueError, match="runs on the CPU"):
-        open_segmenter(tiny_checkpoints["temporal"], backend="onnxruntime", device="cuda")
-    with pytest.raises(ValueError, match="no such checkpoint file"):
-        open_segmenter(tmp_path / "missing.pt", backend="onnxruntime", cache_dir=tmp_path)
-    with pytest.raises(ValueError, match="'tensorrt' is not available"):
-        open_segmenter(tiny_checkpoints["temporal"], backend="tensorrt")
