@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     live_input = f"{namespace}{topic}"
     # Lockstep sends each frame once, so the node must not lose the first one: a best-effort reader drops
     # what a writer sends before the reader has discovered it; a reliable reader gets it once matched.
-    reliability = [] if args.realtime else ["input.reliability:=reliable"]
+    # Nor may it drop a frame as stale: the first one can wait in the node's mailbox while the model warms
+    # up, and a frame dropped in lockstep is never answered, so every later frame waits behind it.
+    reliability = [] if args.realtime else ["input.reliability:=reliable", "input.max_age_s:=0.0"]
     node_proc = _start_node(
         checkpoint,
         namespace,
