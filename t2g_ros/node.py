@@ -482,6 +482,11 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A signal that shuts the context down while spin() is building its wait set surfaces as an
+        # RCLError ("context is not valid") instead of ExternalShutdownException: that is a clean exit.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.release()  # Ctrl-C ended the context: no transition can run any more
