@@ -472,6 +472,10 @@ def _bring_up(node: T2GNode) -> None:
             raise SystemExit(1)
 
 
+# How long main() waits for a signal's shutdown to land after spin() raised (see main).
+_SHUTDOWN_GRACE_S = 0.5
+
+
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     node = None
@@ -483,8 +487,13 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        # A signal that shuts the context down while spin() is building its wait set surfaces as an
-        # RCLError ("context is not valid") instead of ExternalShutdownException: that is a clean exit.
+        # A signal that shuts the context down while spin() is mid-wait can surface as an RCLError
+        # ("context is not valid") or a pybind11 cast error from the executor instead of
+        # ExternalShutdownException, sometimes a moment before the shutdown is visible: give it that
+        # moment, then treat it as a clean exit. An error with the context still up is real.
+        deadline = time.monotonic() + _SHUTDOWN_GRACE_S
+        while rclpy.ok() and time.monotonic() < deadline:
+            time.sleep(0.02)
         if rclpy.ok():
             raise
     finally:
