@@ -2,6 +2,10 @@
 
     ros2 launch t2g_ros t2g.launch.py image_topic:=/camera/image_raw compressed:=true rviz:=true
     ros2 launch t2g_ros t2g.launch.py namespace:=front   # reads /front/camera/image_raw
+    ros2 launch t2g_ros t2g.launch.py backend:=torch device:=cuda   # the GPU path
+
+The default backend is onnxruntime on the CPU: the first start builds the checkpoint's ONNX export
+once into the export cache (the log says so) unless the set-up already did.
 
 Tuning lives in the parameter file (config/t2g.yaml by default); this file only wires topics and the
 few arguments that differ per deployment.
@@ -43,6 +47,17 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="Use /clock (bag replay)"
         ),
+        # Given to the node after params_file, so these two win over the file's model.backend/device.
+        DeclareLaunchArgument(
+            "backend",
+            default_value="onnxruntime",
+            description="model.backend: onnxruntime (CPU, the default) or torch",
+        ),
+        DeclareLaunchArgument(
+            "device",
+            default_value="cpu",
+            description="model.device: cpu, cuda or cuda:N (cuda runs on the torch backend)",
+        ),
         DeclareLaunchArgument("log_level", default_value="info", description="Node log level"),
         DeclareLaunchArgument(
             "rviz", default_value="false", description="Also start RViz with config/t2g.rviz"
@@ -64,6 +79,8 @@ def generate_launch_description() -> LaunchDescription:
                 "input.compressed": ParameterValue(
                     LaunchConfiguration("compressed"), value_type=bool
                 ),
+                "model.backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
+                "model.device": ParameterValue(LaunchConfiguration("device"), value_type=str),
             },
         ],
         remappings=[("image", image_topic), ("image/compressed", [image_topic, "/compressed"])],

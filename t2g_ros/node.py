@@ -96,9 +96,11 @@ class T2GNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._declare_parameters()
-            self.params = self._read_parameters()
+            self.params, backend_warning = P.resolve_backend(self._read_parameters())
         except (ValueError, ParameterException) as exc:
             return self._fail("configure", exc)
+        if backend_warning is not None:
+            self.get_logger().warning(backend_warning)
         self._outputs = NodePublishers(self)
         return super().on_configure(state)
 
@@ -193,7 +195,7 @@ class T2GNode(LifecycleNode):
             memory_length=params.model_memory_length,
             max_gap_s=params.model_max_gap_s,
             log=self.get_logger().info,
-        )  # says when an onnxruntime export is built on first start
+        )  # says when (and why) an onnxruntime export is built: once, on the first start
         pipeline = SegmentationPipeline(segmenter, segmenter.label_set, self._output_options())
         memory = pipeline.memory_length
         self.get_logger().info(

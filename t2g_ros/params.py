@@ -11,12 +11,12 @@ No rclpy import here (only the ``rcl_interfaces`` message types).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from t2g_core.inference.backends import BACKEND_NAMES
+from t2g_core.inference.backends import BACKEND_NAMES, BACKENDS
 
 RELIABILITIES = ("best_effort", "reliable")
 CONFIDENCE_ENCODINGS = ("mono8", "32FC1")
@@ -42,8 +42,20 @@ PARAMETERS: tuple[Spec, ...] = (
         "checkpoint file; empty = the shipped T2G checkpoint",
         read_only=True,
     ),
-    Spec("model.backend", "torch", "inference runtime", read_only=True, choices=BACKEND_NAMES),
-    Spec("model.device", "cpu", "torch device: cpu, cuda or cuda:N", read_only=True),
+    Spec(
+        "model.backend",
+        "onnxruntime",
+        "inference runtime: onnxruntime (CPU; the checkpoint's ONNX export, built once into the "
+        "export cache) or torch (CPU or CUDA); a cuda device runs on torch",
+        read_only=True,
+        choices=BACKEND_NAMES,
+    ),
+    Spec(
+        "model.device",
+        "cpu",
+        "cpu, cuda or cuda:N; cuda runs on the torch backend whatever model.backend says (WARN)",
+        read_only=True,
+    ),
     Spec("model.threads", 2, "CPU threads for inference", read_only=True, min=1, max=256),
     Spec(
         "model.memory_length",
@@ -189,6 +201,23 @@ def validate(name: str, value: Any) -> str | None:
     ):
         return f"model.device must be cpu, cuda or cuda:N, got {value!r}"
     return None
+
+
+def resolve_backend(params: NodeParams) -> tuple[NodeParams, str | None]:
+    """The backend that can run on ``model.device``, and a warning when that is not the chosen one.
+
+    onnxruntime runs on the CPU only here, so a CUDA device means torch (the GPU path): the node
+    warns and uses torch rather than refusing to start, so ``-p model.device:=cuda`` alone works.
+    """
+    kind = params.model_device.split(":")[0]
+    if kind in BACKENDS[params.model_backend].devices:
+        return params, None
+    chosen = next(name for name, backend in BACKENDS.items() if kind in backend.devices)
+    warning = (
+        f"model.backend {params.model_backend} runs on the CPU only; model.device "
+        f"{params.model_device} runs on the {chosen} backend: using model.backend {chosen}"
+    )
+    return replace(params, model_backend=chosen), warning
 
 
 _TYPES = {

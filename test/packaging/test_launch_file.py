@@ -19,6 +19,8 @@ ARGUMENTS = {
     "image_topic",
     "compressed",
     "use_sim_time",
+    "backend",
+    "device",
     "log_level",
     "rviz",
 }
@@ -95,6 +97,31 @@ def test_the_default_input_topic_follows_the_namespace():
         if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)
     }
     assert defaults["image_topic"] == "camera/image_raw"
+
+
+def test_the_default_backend_is_onnxruntime_on_the_cpu_and_reaches_the_node():
+    """issue 15: onnxruntime is the default; backend:=torch device:=cuda is the GPU path."""
+    defaults = _defaults()
+    assert (defaults["backend"], defaults["device"]) == ("onnxruntime", "cpu")
+    wired = {
+        key.value: _dotted(value.args[0].func) + ":" + value.args[0].args[0].value
+        for node in ast.walk(_tree())
+        if isinstance(node, ast.Dict)
+        for key, value in zip(node.keys, node.values, strict=True)
+        if isinstance(key, ast.Constant) and isinstance(value, ast.Call) and value.args
+    }
+    assert wired["model.backend"] == "LaunchConfiguration:backend"
+    assert wired["model.device"] == "LaunchConfiguration:device"
+
+
+def _defaults() -> dict[str, str]:
+    return {
+        c.args[0].value: kw.value.value
+        for c in ast.walk(_tree())
+        if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "DeclareLaunchArgument"
+        for kw in c.keywords
+        if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)
+    }
 
 
 def test_launch_file_runs_no_code_and_shells_out_nowhere():

@@ -39,7 +39,33 @@ def test_node_params_dataclass_covers_every_parameter():
         s.name.replace(".", "_") for s in P.PARAMETERS
     }
     params = P.NodeParams.from_values({"output.overlay_alpha": 0.25})
-    assert params.output_overlay_alpha == 0.25 and params.model_backend == "torch"
+    assert params.output_overlay_alpha == 0.25 and params.model_backend == "onnxruntime"
+
+
+def test_the_default_backend_is_onnxruntime_in_the_table_and_the_yaml():
+    doc = yaml.safe_load((REPO / "config" / "t2g.yaml").read_text())
+    assert doc["/**"]["ros__parameters"]["model"]["backend"] == "onnxruntime"
+    assert P.SPECS["model.backend"].default == "onnxruntime"
+    assert P.SPECS["model.device"].default == "cpu"
+
+
+@pytest.mark.parametrize(
+    "backend, device, expected, warns",
+    [
+        ("onnxruntime", "cpu", "onnxruntime", False),
+        ("torch", "cpu", "torch", False),
+        ("torch", "cuda:1", "torch", False),
+        ("onnxruntime", "cuda", "torch", True),
+        ("onnxruntime", "cuda:0", "torch", True),
+    ],
+)
+def test_a_cuda_device_runs_on_torch_with_a_warning(backend, device, expected, warns):
+    chosen = P.NodeParams.from_values({"model.backend": backend, "model.device": device})
+    resolved, warning = P.resolve_backend(chosen)
+    assert resolved.model_backend == expected and resolved.model_device == device
+    assert (warning is not None) == warns
+    if warns:
+        assert device in warning and "using model.backend torch" in warning
 
 
 @pytest.mark.parametrize(
