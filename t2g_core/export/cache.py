@@ -1,8 +1,9 @@
 """The export cache (``~/.cache/t2g/onnx``): one export per checkpoint and version set.
 
-A cached export is ``<cache_dir>/<checkpoint stem>-<key>``, key = ``cache_key``: what the export
-depends on (the checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format
-and opset). It is built on first use.
+A cached export is ``<cache_dir>/<checkpoint stem>-<key>`` (fp32) or ``<checkpoint stem>-int8-<key>``
+(the backbone quantised, ``quantize``), key = ``cache_key``: what the export depends on (the
+checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format and opset, the
+precision and its recipe). It is built on first use; an int8 export is made from the fp32 one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from typing import TYPE_CHECKING
 
 from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manifest
 from .onnx_export import export_model, runtime_versions
+from .quantize import (
+    CALIBRATION_FRAMES,
+    RECIPE,
+    calibration_images,
+    check_precision,
+    export_precision,
+    quantize_export,
+    read_frames,
+)
 
 if TYPE_CHECKING:
     from ..model import T2GModel
@@ -29,19 +39,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "t2g" / "onnx"
 
 
-def cache_key(checkpoint_sha256: str, input_size: Sequence[int]) -> str:
-    """What a cached export depends on: the checkpoint's bytes, the input size, the versions, the format."""
-    versions = runtime_versions()
-    text = json.dumps(
-        {
-            "checkpoint": checkpoint_sha256,
-            "input_size": list(input_size),
-            "versions": versions,
-            "format": FORMAT_VERSION,
-            "opset": OPSET,
-        },
-        sort_keys=True,
-    )
+def cache_key(checkpoint_sha256: str, input_size: Sequence[int], *, precision: str = "fp32") -> str:
+    """What a cached export depends on: the checkpoint's bytes, the input size, the versions, the
+    format, and for int8 the quantisation recipe and calibration size."""
+    fields = {
+        "checkpoint": checkpoint_sha256,
+        "input_size": list(input_size),
+        "versions": runtime_versions(),
+        "format": FORMAT_VERSION,
+        "opset": OPSET,
+    }
+    if check_precision(precision) != "fp32":  # fp32 keys stay as before: existing caches stay valid
+        fields |= {"precision": precision, "recipe": RECIPE, "frames": CALIBRATION_FRAMES}
+    text = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -51,6 +61,8 @@ def cached_export(
     cache_dir: str | Path | None = None,
     model: T2GModel | None = None,
     log: Callable[[str], None] | None = None,
+    precision: str = "fp32",
+    data_root: str | Path | None = None,
 ) -> Path:
     """The export directory of ``checkpoint`` in the cache, exported first when missing, stale or corrupt.
 
@@ -62,13 +74,18 @@ def cached_export(
         cache_dir: default ``default_cache_dir()``.
         model: the checkpoint's model if the caller loaded it already (saves loading it again).
         log: called with one line when an export is (re)built.
+        precision: ``fp32``, or ``int8`` (the backbone quantised; built from the fp32 export).
+        data_root: the shared data folder holding ``camvid/``, whose train frames calibrate an int8
+            export; default ``../shared/data`` beside the repository.
 
     Raises:
-        ExportError: the checkpoint cannot be read, the cache cannot be written, or the fresh export is
-            unusable (the message says which).
+        ExportError: the checkpoint cannot be read, the cache cannot be written, the calibration
+            frames are missing, or the fresh export is unusable (the message says which).
+        ValueError: an unknown precision.
     """
     from ..checkpoint import CheckpointError, load_checkpoint
 
+    check_precision(precision)
     checkpoint = Path(checkpoint)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if not checkpoint.is_file():
@@ -79,29 +96,47 @@ def cached_export(
             model = load_checkpoint(checkpoint).model
         except CheckpointError as exc:
             raise ExportError(str(exc)) from exc
-    target = cache / f"{checkpoint.stem}-{cache_key(digest, model.input_size)}"
+    key = cache_key(digest, model.input_size, precision=precision)
+    tag = "" if precision == "fp32" else f"-{precision}"
+    target = cache / f"{checkpoint.stem}{tag}-{key}"
     if target.exists():
-        problem = _unusable(target, digest)
+        problem = _unusable(target, digest, precision)
         if problem is None:
             return target
         if log is not None:
             log(f"cached ONNX export {target} is unusable ({problem}); rebuilding it")
     elif log is not None:
         log(
-            f"exporting {checkpoint.name} to ONNX in {target} (once per checkpoint and version set)"
+            f"exporting {checkpoint.name} to ONNX ({precision}) in {target} "
+            "(once per checkpoint and version set)"
         )
+    if precision == "fp32":
+
+        def write(folder: Path) -> None:
+            export_model(model, folder, checkpoint_sha256=digest)
+
+    else:
+        fp32_dir = cached_export(checkpoint, cache_dir=cache, model=model, log=log)
+        images = calibration_images(data_root, count=CALIBRATION_FRAMES)
+
+        def write(folder: Path) -> None:
+            names = [image.stem for image in images]
+            quantize_export(
+                fp32_dir, folder, frames=read_frames(images), calibration=names, log=log
+            )
+
     tmp = cache / f".tmp-{uuid.uuid4().hex}"
     try:
-        export_model(model, tmp, checkpoint_sha256=digest)
+        write(tmp)
         if (
-            _unusable(target, digest) is not None
+            _unusable(target, digest, precision) is not None
         ):  # else another process has just finished the same export
             shutil.rmtree(target, ignore_errors=True)
             try:
                 os.rename(tmp, target)
             except OSError:
                 if (
-                    _unusable(target, digest) is not None
+                    _unusable(target, digest, precision) is not None
                 ):  # not a concurrent finisher: a real failure
                     raise
     except OSError as exc:
@@ -112,16 +147,16 @@ def cached_export(
     return target
 
 
-def _unusable(folder: Path, checkpoint_sha256: str) -> str | None:
-    """Why the export in ``folder`` cannot serve the checkpoint with that SHA-256, or None when it can."""
+def _unusable(folder: Path, checkpoint_sha256: str, precision: str) -> str | None:
+    """Why the export in ``folder`` cannot serve the checkpoint with that SHA-256 at ``precision``,
+    or None when it can."""
     if not folder.exists():
         return "missing"
     try:
         manifest = load_manifest(folder)
+        found = export_precision(folder)
     except ExportError as exc:
         return str(exc)
-    return (
-        None
-        if manifest.checkpoint_sha256 == checkpoint_sha256
-        else "exported from another checkpoint"
-    )
+    if manifest.checkpoint_sha256 != checkpoint_sha256:
+        return "exported from another checkpoint"
+    return None if found == precision else f"{found}, not {precision}"

@@ -6,7 +6,8 @@ their segmenters here, so each can run (and time) any backend:
 - ``torch``: ``StreamingSegmenter`` on the checkpoint's model (CPU, or CUDA under float16 autocast);
 - ``onnxruntime``: ``OrtStreamingSegmenter`` on the checkpoint's ONNX export (CPU), built on first
   use into the export cache and reused while the checkpoint and the torch/onnx/onnxruntime
-  versions stay the same.
+  versions stay the same; ``precision="int8"`` runs it with the backbone quantised
+  (``t2g_core.export.quantize``), the only backend that can.
 
 Per-frame is not a backend: it is ``memory_length=1`` (or a checkpoint whose memory capacity is 1);
 the EMA baseline is ``ema_alpha`` on any backend.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..export.quantize import check_precision
 from ..resources import shipped_path
 
 if TYPE_CHECKING:  # torch loads only when a checkpoint is opened
@@ -70,6 +72,7 @@ def open_segmenter(
     cache_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
     loaded: LoadedCheckpoint | None = None,
+    precision: str = "fp32",
 ) -> StreamBase:
     """Load ``checkpoint`` and open a streaming segmenter on ``backend``.
 
@@ -86,17 +89,26 @@ def open_segmenter(
         cache_dir: where ONNX exports are cached; default ``t2g_core.export.default_cache_dir()``.
         log: called with a line when an export is (re)built.
         loaded: ``checkpoint`` already loaded by the caller (saves loading it again).
+        precision: ``fp32``, or ``int8`` (``onnxruntime`` only): the backbone statically quantised,
+            calibrated on CamVid train frames when its export is first built.
 
     Returns:
         The segmenter (``step``, ``reset``, ``configure``), its ``label_set`` the checkpoint's.
 
     Raises:
-        ValueError: unknown backend, unavailable device, memory length out of range, an unusable
-            checkpoint or ONNX export (the message names the file and the problem).
+        ValueError: unknown backend or precision, int8 on another backend than onnxruntime,
+            unavailable device, memory length out of range, an unusable checkpoint or ONNX export
+            (the message names the file and the problem).
     """
     if backend not in BACKENDS:
         names = " or ".join(repr(name) for name in BACKEND_NAMES)
         raise ValueError(f"backend {backend!r} is not available; use {names}")
+    check_precision(precision)
+    if precision != "fp32" and backend != "onnxruntime":
+        raise ValueError(
+            f"precision {precision!r} needs backend 'onnxruntime' (got {backend!r}); "
+            "the torch backend runs fp32 (float16 autocast on CUDA)"
+        )
     if device.split(":")[0] not in BACKENDS[backend].devices:
         raise ValueError(
             f"backend {backend!r} runs on the CPU, got device {device!r}; "
@@ -119,7 +131,9 @@ def open_segmenter(
         from .ort_streaming import OrtStreamingSegmenter  # onnxruntime only loads for this backend
 
         # ExportError is a ValueError: a broken cache or export fails with its reason.
-        export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model, log=log)
+        export_dir = cached_export(
+            checkpoint, cache_dir=cache_dir, model=loaded.model, log=log, precision=precision
+        )
         return OrtStreamingSegmenter(
             export_dir,
             max_gap_s=max_gap_s,

@@ -1,0 +1,210 @@
+"""int8 exports: the frozen backbone of ``encode.onnx`` statically quantised (onnxruntime QDQ).
+
+Only the nodes under the backbone's scope (``/backbone/``: EfficientNet's convolutions, ReLU6 clips
+and residual adds) get QuantizeLinear/DequantizeLinear pairs; the resize in front of it and the
+trainable heads after it (Stability Queries, pixel decoder, memory K/V projections) stay float32,
+as do ``decode_m*.onnx`` and ``fuse.onnx``. Weights are int8 per output channel, activations uint8
+per tensor with ranges calibrated (MinMax) on a fixed, evenly spaced subset of the CamVid **train**
+frames; val and test are never read here, so they stay clean for the acceptance measurement.
+
+An int8 export is a copy of the fp32 one with ``encode.onnx`` replaced, its manifest's file digest
+updated, and ``quantization.json`` beside it saying how it was quantised (``export_precision`` reads
+it; an export without it is fp32).
+
+onnxruntime fuses the QDQ pairs into QLinearConv / QLinearAdd kernels when the session is created
+(graph optimisation), so the saved graph stays portable and the int8 kernels are chosen per CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .format import ENCODE_FILE, MANIFEST, ExportError, file_sha256, load_manifest
+
+PRECISIONS = ("fp32", "int8")
+QUANTIZATION_FILE = "quantization.json"
+BACKBONE_SCOPE = "/backbone/"
+CALIBRATION_FRAMES = 128
+# Bump when the recipe below changes, so cached int8 exports rebuild.
+RECIPE_VERSION = 1
+RECIPE = {
+    "recipe_version": RECIPE_VERSION,
+    "format": "QDQ",
+    "scope": BACKBONE_SCOPE,
+    "weights": "int8 symmetric, per output channel",
+    "activations": "uint8 asymmetric, per tensor",
+    # 7-bit weights: x86 without VNNI multiplies u8 x s8 with VPMADDUBSW, whose int16 pair sums can
+    # saturate with full-range weights (onnxruntime's advice for per-channel models on AVX2).
+    "reduce_range": True,
+    "calibration": "MinMax",
+    "calibration_split": "train",
+}
+_REPO_DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of ``PRECISIONS``, else ``ValueError`` naming the choices."""
+    if precision not in PRECISIONS:
+        names = " or ".join(repr(name) for name in PRECISIONS)
+        raise ValueError(f"precision {precision!r} is not available; use {names}")
+    return precision
+
+
+def export_precision(export_dir: str | Path) -> str:
+    """The precision of an export directory: ``int8`` when it holds ``quantization.json``."""
+    path = Path(export_dir) / QUANTIZATION_FILE
+    if not path.is_file():
+        return "fp32"
+    try:
+        return check_precision(json.loads(path.read_text(encoding="utf-8"))["precision"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{path}: unreadable ({type(exc).__name__}: {exc}); re-export") from exc
+
+
+def default_data_root() -> Path:
+    """The shared data folder next to the repository (``../shared/data``)."""
+    return _REPO_DATA_ROOT.resolve()
+
+
+def calibration_images(data_root: str | Path | None = None, *, count: int) -> list[Path]:
+    """``count`` CamVid train images (all when there are fewer), evenly spaced over the train list
+    (deterministic).
+
+    Raises:
+        ExportError: no CamVid train split under ``data_root`` (int8 needs one to calibrate).
+    """
+    from ..data.camvid import read_split_list
+
+    root = default_data_root() if data_root is None else Path(data_root)
+    try:
+        frames = read_split_list(root, split="train")
+    except (FileNotFoundError, ValueError) as exc:
+        raise ExportError(
+            f"int8 calibration needs the CamVid train frames: {exc} "
+            "(pass the shared data folder holding camvid/)"
+        ) from exc
+    if count < 1 or not frames:
+        raise ExportError(f"int8 calibration needs >= 1 train frame (count {count}, {root})")
+    picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
+    return [frames[i].image_path for i in picks]
+
+
+def read_frames(paths: Sequence[Path]) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames, read one at a time."""
+    from ..data.camvid import load_image
+
+    for path in paths:
+        yield np.ascontiguousarray(load_image(path))
+
+
+def backbone_nodes(model) -> list[str]:
+    """Names of the nodes of an ``onnx.ModelProto`` under the backbone's scope."""
+    return [node.name for node in model.graph.node if node.name.startswith(BACKBONE_SCOPE)]
+
+
+def quantize_encoder(src: Path, dst: Path, *, frames: Iterable[np.ndarray]) -> dict:
+    """Write ``dst``: ``src`` (an ``encode.onnx``) with its backbone quantised to int8 QDQ.
+
+    Args:
+        frames: calibration frames, each (H, W, 3) uint8 RGB, fed to the graph's ``frame`` input.
+
+    Returns:
+        What was done (node counts), for ``quantization.json``.
+    """
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._frames = iter(frames)
+            self.count = 0
+
+        def get_next(self) -> dict | None:
+            frame = next(self._frames, None)
+            if frame is None:
+                return None
+            self.count += 1
+            return {"frame": frame}
+
+    nodes = backbone_nodes(onnx.load(str(src), load_external_data=False))
+    if not nodes:
+        raise ExportError(f"{src}: no node under {BACKBONE_SCOPE!r}; nothing to quantise")
+    reader = _Reader()
+    quantize_static(
+        str(src),
+        str(dst),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=RECIPE["reduce_range"],
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_quantize=nodes,
+        # MinMax keeps only each tensor's per-frame min and max (ReduceMin/Max in the calibration
+        # graph), so 128 frames take little memory. (CalibMaxIntermediateOutputs is not used: in
+        # onnxruntime 1.31 it discards the collected ranges instead of merging them.)
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    if reader.count == 0:
+        raise ExportError("int8 calibration got no frames")
+    quantized = onnx.load(str(dst))
+    qdq = [n for n in quantized.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    return {"calibration_frames": reader.count, "backbone_nodes": len(nodes), "qdq_nodes": len(qdq)}
+
+
+def quantize_export(
+    fp32_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    frames: Iterable[np.ndarray],
+    calibration: Sequence[str] = (),
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the int8 export of the fp32 export ``fp32_dir`` into ``out_dir`` (created).
+
+    Args:
+        frames: calibration frames (``read_frames(calibration_images(...))``).
+        calibration: the calibration images' names, recorded in ``quantization.json``.
+        log: called with one line before calibrating (it takes a while).
+
+    Returns:
+        ``out_dir``; its manifest is written last, so a directory with one is complete.
+    """
+    src = Path(fp32_dir)
+    out = Path(out_dir)
+    manifest = load_manifest(src)
+    if export_precision(src) != "fp32":
+        raise ExportError(f"{src}: already quantised; quantise an fp32 export")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in manifest.files:
+        if name != ENCODE_FILE:
+            shutil.copyfile(src / name, out / name)
+    if log is not None:
+        log(f"quantising the backbone of {src / ENCODE_FILE} to int8 (calibrating on CamVid train)")
+    done = quantize_encoder(src / ENCODE_FILE, out / ENCODE_FILE, frames=frames)
+    record = {
+        "precision": "int8",
+        **RECIPE,
+        **done,
+        "calibration_images": list(calibration),
+        "fp32_encode_sha256": manifest.files[ENCODE_FILE],
+    }
+    (out / QUANTIZATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    files = {**manifest.files, ENCODE_FILE: file_sha256(out / ENCODE_FILE)}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(dataclasses.replace(manifest, files=files).to_json(), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+    return out
