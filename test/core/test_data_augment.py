@@ -8,7 +8,16 @@ import pytest
 from t2g_core.data.augment import AugmentConfig, augment_clip
 
 VOID = 11
-NO_PHOTOMETRY = dict(photometric_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+WEATHER = ("night", "haze", "rain", "snow", "frost")
+NO_WEATHER = {f"{name}_prob": 0.0 for name in WEATHER}
+NO_PHOTOMETRY = dict(
+    photometric_prob=0.0,
+    tone_curve_prob=0.0,
+    grayscale_prob=0.0,
+    blur_prob=0.0,
+    noise_prob=0.0,
+    **NO_WEATHER,
+)
 
 
 def _block_clip(frames=3, height=48, width=64):
@@ -76,7 +85,14 @@ def test_shrinking_pads_with_black_and_void():
 def test_photometry_is_per_clip_and_noise_per_frame():
     frames, labels = _block_clip()
     config = AugmentConfig(
-        scale_range=(1.0, 1.0), hflip_prob=0.0, photometric_prob=1.0, blur_prob=1.0, noise_prob=0.0
+        scale_range=(1.0, 1.0),
+        hflip_prob=0.0,
+        photometric_prob=1.0,
+        tone_curve_prob=1.0,
+        grayscale_prob=1.0,
+        blur_prob=1.0,
+        noise_prob=0.0,
+        **NO_WEATHER,
     )
     out_frames, out_labels = augment_clip(
         frames, labels, rng=np.random.default_rng(3), config=config, void_id=VOID
@@ -87,10 +103,8 @@ def test_photometry_is_per_clip_and_noise_per_frame():
     noisy = AugmentConfig(
         scale_range=(1.0, 1.0),
         hflip_prob=0.0,
-        photometric_prob=0.0,
-        blur_prob=0.0,
-        noise_prob=1.0,
         noise_std_max=8.0,
+        **{**NO_PHOTOMETRY, "noise_prob": 1.0},
     )
     out_frames, _ = augment_clip(
         frames, labels, rng=np.random.default_rng(4), config=noisy, void_id=VOID
@@ -124,3 +138,103 @@ def test_seeded_and_validated():
             config=config,
             void_id=VOID,
         )
+
+
+def test_doubling_crops_without_padding_and_stays_aligned():
+    frames, labels = _block_clip()
+    config = AugmentConfig(scale_range=(2.0, 2.0), crop_size=(48, 64), **NO_PHOTOMETRY)
+    for seed in range(3):
+        out_frames, out_labels = augment_clip(
+            frames, labels, rng=np.random.default_rng(seed), config=config, void_id=VOID
+        )
+        assert out_labels.shape == (3, 48, 64)
+        # Blocks become 16x16: a 48x64 window of a 2x frame holds no padding, so no void appears.
+        assert not (out_labels == VOID).any()
+        agree = np.abs(out_frames[0][..., 0].astype(int) - 20 * out_labels[0].astype(int)) <= 1
+        assert agree[_block_interior(out_labels[0])].mean() > 0.99
+
+
+def _textured_clip(frames):
+    """Identical frames of a smooth gradient with squares (so contrast and colour changes are visible)."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:72, 0:96]
+    image = np.stack([xx * 2, yy * 3, (xx + yy) % 200 + 30], axis=-1).astype(np.uint8)
+    for _ in range(6):
+        y, x = rng.integers(0, 60), rng.integers(0, 84)
+        image[y : y + 12, x : x + 12] = rng.integers(0, 256, size=3)
+    labels = (yy // 12 + xx // 24).astype(np.uint8) % VOID
+    return np.repeat(image[None], frames, axis=0), np.repeat(labels[None], frames, axis=0)
+
+
+@pytest.mark.parametrize("name", WEATHER)
+def test_each_weather_changes_pixels_not_labels_and_static_parts_hold_over_a_long_clip(name):
+    # 11 frames: more than one processing chunk, so the per-clip draws must survive the chunking.
+    frames, labels = _textured_clip(11)
+    config = AugmentConfig(
+        scale_range=(1.0, 1.0),
+        hflip_prob=0.0,
+        **{**NO_PHOTOMETRY, f"{name}_prob": 1.0, f"{name}_severity": (0.8, 0.8)},
+    )
+    out_frames, out_labels = augment_clip(
+        frames, labels, rng=np.random.default_rng(8), config=config, void_id=VOID
+    )
+    assert out_frames.dtype == np.uint8 and out_frames.shape == frames.shape
+    np.testing.assert_array_equal(out_labels, labels)
+    assert np.abs(out_frames.astype(int) - frames).mean() > 3
+    if name in ("haze", "frost"):  # scene/lens effects: identical input frames stay identical
+        for t in range(1, 11):
+            np.testing.assert_array_equal(out_frames[t], out_frames[0])
+    else:  # moving particles / sensor noise differ per frame, the static part does not
+        assert not np.array_equal(out_frames[1], out_frames[0])
+        first, last = out_frames[0].astype(float), out_frames[10].astype(float)
+        assert abs(first.mean() - last.mean()) < 0.1 * np.abs(first - frames[0]).mean() + 2
+
+
+def test_all_effects_together_are_seeded():
+    frames, labels = _textured_clip(4)
+    config = AugmentConfig(
+        crop_size=(64, 80),
+        photometric_prob=1.0,
+        tone_curve_prob=1.0,
+        grayscale_prob=1.0,
+        blur_prob=1.0,
+        noise_prob=1.0,
+        **{f"{name}_prob": 1.0 for name in WEATHER},
+    )
+    first = augment_clip(frames, labels, rng=np.random.default_rng(9), config=config, void_id=VOID)
+    again = augment_clip(frames, labels, rng=np.random.default_rng(9), config=config, void_id=VOID)
+    other = augment_clip(frames, labels, rng=np.random.default_rng(10), config=config, void_id=VOID)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+    assert first[0].shape == (4, 64, 80, 3) and first[0].dtype == np.uint8
+
+
+def test_a_coin_flip_leaves_the_other_draws_alone():
+    # An identity tone curve (strength 0) switched on or off must leave the haze and noise drawn by the
+    # same seed unchanged: every parameter is drawn whatever the coins say.
+    frames, labels = _textured_clip(3)
+    base = {**NO_PHOTOMETRY, "haze_prob": 1.0, "noise_prob": 1.0, "tone_curve_strength": 0.0}
+    on = AugmentConfig(crop_size=(64, 80), **{**base, "tone_curve_prob": 1.0})
+    off = AugmentConfig(crop_size=(64, 80), **base)
+    out_on, _ = augment_clip(frames, labels, rng=np.random.default_rng(3), config=on, void_id=VOID)
+    out_off, _ = augment_clip(
+        frames, labels, rng=np.random.default_rng(3), config=off, void_id=VOID
+    )
+    assert np.abs(out_on.astype(int) - out_off).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"snow_prob": 1.2}, "snow_prob"),
+        ({"haze_severity": (0.5, 1.5)}, "haze_severity"),
+        ({"rain_severity": (0.8, 0.2)}, "rain_severity"),
+        ({"white_balance": 1.0}, "white_balance"),
+        ({"tone_curve_strength": 0.5}, "tone_curve_strength"),
+        ({"grayscale_prob": -0.1}, "grayscale_prob"),
+    ],
+)
+def test_new_ranges_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AugmentConfig(**kwargs)
