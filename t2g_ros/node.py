@@ -191,6 +191,7 @@ class T2GNode(LifecycleNode):
             checkpoint,
             backend=params.model_backend,
             device=params.model_device,
+            precision=params.model_precision,
             threads=params.model_threads,
             memory_length=params.model_memory_length,
             max_gap_s=params.model_max_gap_s,

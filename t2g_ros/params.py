@@ -16,6 +16,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from t2g_core.export.quantize import PRECISIONS
 from t2g_core.inference.backends import BACKEND_NAMES, BACKENDS
 
 RELIABILITIES = ("best_effort", "reliable")
@@ -55,6 +56,14 @@ PARAMETERS: tuple[Spec, ...] = (
         "cpu",
         "cpu, cuda or cuda:N; cuda runs on the torch backend whatever model.backend says (WARN)",
         read_only=True,
+    ),
+    Spec(
+        "model.precision",
+        "fp32",
+        "fp32, or int8: the backbone statically quantised (onnxruntime backend only; its export is "
+        "calibrated on CamVid train frames when first built)",
+        read_only=True,
+        choices=PRECISIONS,
     ),
     Spec("model.threads", 2, "CPU threads for inference", read_only=True, min=1, max=256),
     Spec(
@@ -151,6 +160,7 @@ class NodeParams:
     model_checkpoint: str
     model_backend: str
     model_device: str
+    model_precision: str
     model_threads: int
     model_memory_length: int
     model_max_gap_s: float

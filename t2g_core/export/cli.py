@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from .cache import cached_export
 from .format import ExportError, file_sha256, load_manifest
 from .onnx_export import export_model
+from .quantize import (
+    CALIBRATION_FRAMES,
+    PRECISIONS,
+    calibration_images,
+    quantize_export,
+    read_frames,
+)
 
 DESCRIPTION = (
     "ONNX export of a T2G checkpoint for onnxruntime, and the cache the node and bag "
@@ -26,28 +34,57 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="export directory; default: the cache the node uses (printed), reused when valid",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="int8: the backbone statically quantised (onnxruntime QDQ), calibrated on "
+        f"{CALIBRATION_FRAMES} CamVid train frames",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="shared data folder holding camvid/ (int8 calibration; default ../shared/data "
+        "beside the repository)",
+    )
     args = parser.parse_args(argv)
+
+    def log(line: str) -> None:
+        print(f"t2g-export: {line}", file=sys.stderr)
+
     try:
         if args.out is None:
             folder = cached_export(
-                args.checkpoint, log=lambda line: print(f"t2g-export: {line}", file=sys.stderr)
+                args.checkpoint, log=log, precision=args.precision, data_root=args.data_root
             )
-            manifest = load_manifest(folder)
         else:
             folder = Path(args.out)
             try:
                 loaded = load_checkpoint(args.checkpoint)
             except CheckpointError as exc:
                 raise ExportError(str(exc)) from exc
-            manifest = export_model(
-                loaded.model, folder, checkpoint_sha256=file_sha256(args.checkpoint)
-            )
+            digest = file_sha256(args.checkpoint)
+            if args.precision == "fp32":
+                export_model(loaded.model, folder, checkpoint_sha256=digest)
+            else:
+                images = calibration_images(args.data_root, count=CALIBRATION_FRAMES)
+                with tempfile.TemporaryDirectory() as fp32_dir:
+                    export_model(loaded.model, fp32_dir, checkpoint_sha256=digest)
+                    quantize_export(
+                        fp32_dir,
+                        folder,
+                        frames=read_frames(images),
+                        calibration=[image.stem for image in images],
+                        log=log,
+                    )
+        manifest = load_manifest(folder)
     except ExportError as exc:
         print(f"t2g-export: error: {exc}", file=sys.stderr)
         return 1
     size = sum((folder / name).stat().st_size for name in manifest.files) / 1e6
     print(
-        f"t2g-export: {folder} ({len(manifest.files)} graphs, {size:.1f} MB; input {manifest.input_size[1]}x"
+        f"t2g-export: {folder} ({args.precision}, {len(manifest.files)} graphs, {size:.1f} MB; "
+        f"input {manifest.input_size[1]}x"
         f"{manifest.input_size[0]}, memory 1..{manifest.memory_frames} frames, opset {manifest.opset})"
     )
     return 0
