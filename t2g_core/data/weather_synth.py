@@ -85,7 +85,7 @@ def rain(
 
     Per clip: angle ``a ~ U(-25, 25)`` deg, streak length ``l = 8 + 22 severity`` px, darkening
     ``k = 1 - 0.3 severity``, blur sigma ``0.4 + 1.2 severity``. Per frame: sparse drops ``D`` (density
-    ``0.002 + 0.01 severity``, brightness ``U(0.5, 1)``) convolved with a line kernel of length ``l`` at
+    ``0.001 + 0.008 severity``, brightness ``U(0.5, 1)``) convolved with a line kernel of length ``l`` at
     ``a``: ``S = clip(0.6 l (D * line), 0, 1)``; ``I = k blur(J) + o S (230 - k blur(J))`` (screen-like
     blend, opacity ``o = 0.5 + 0.4 severity``). Streaks are rendered at half resolution and upsampled
     bilinearly: four times cheaper, and real streaks are soft anyway.
@@ -93,7 +93,7 @@ def rain(
     _, height, width, _ = clip.shape
     small_h, small_w = (height + 1) // 2, (width + 1) // 2
     kernel = _line_kernel(int(4 + 11 * severity), clip_rng.uniform(-25.0, 25.0))
-    density = 4 * (0.002 + 0.01 * severity)  # per half-resolution pixel
+    density = 4 * (0.001 + 0.008 * severity)  # per half-resolution pixel
     darken = 1.0 - 0.3 * severity
     sigma = 0.4 + 1.2 * severity
     opacity = 0.5 + 0.4 * severity
@@ -162,8 +162,9 @@ def frost(
     ``T = 0.7 N_coarse + 0.3 N_fine`` (fractal value noise) plus ``0.35 r^2`` (thicker towards the edges,
     ``r`` the normalised radius). Coverage ``M = smoothstep(c, c + 0.25, T)`` with threshold
     ``c = 0.95 - 0.6 severity``, opacity ``o = 0.45 + 0.45 severity``. Under the texture the scene is blurred
-    (light scatters): ``I = J (1 - M) + (blur(J) (1 - o) + o C) M`` with ``C`` icy white-blue (frost) or a
-    dark brown (dirt), chosen per clip.
+    (light scatters): ``I = J (1 - M) + (blur(J) (1 - o) + o C G) M`` with ``C`` icy white-blue (frost) or a
+    dark brown (dirt), chosen per clip, and ``G = 0.75 + 0.5 (X - 0.5)`` a grain: high-frequency noise
+    smeared along two random directions (line kernels), which gives frost its crystal needles.
     """
     _, height, width, _ = clip.shape
     coarse = smooth_noise(clip_rng, height=height, width=width, cells=4, octaves=3)
@@ -178,10 +179,18 @@ def frost(
         colour = np.array([215.0, 228.0, 245.0], np.float32) * clip_rng.uniform(0.9, 1.05)
     else:
         colour = np.array([95.0, 82.0, 62.0], np.float32) * clip_rng.uniform(0.7, 1.2)
+    grain = clip_rng.random((height, width), dtype=np.float32)
+    angle = clip_rng.uniform(0.0, 180.0)
+    grain = sum(
+        cv2.filter2D(grain, -1, _line_kernel(9, angle + turn)) for turn in (0.0, 70.0)
+    ) / np.float32(2)
+    low, high = float(grain.min()), float(grain.max())
+    grain = (0.75 + 0.5 * ((grain - low) / max(high - low, 1e-6) - 0.5))[..., None]
+    overlay = (opacity * colour * grain).astype(np.float32)
     sigma = 1.5 + 3.0 * severity
     out = np.empty_like(clip)
     for i, frame in enumerate(clip):
-        scattered = cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma) * (1 - opacity) + opacity * colour
+        scattered = cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma) * (1 - opacity) + overlay
         out[i] = frame * (1.0 - mask) + scattered * mask
     return out
 
