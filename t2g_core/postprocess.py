@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 UNLABELLED = 255
+#: Most grid columns :func:`summarize_occupancy` takes (a column index is one byte; the node's cap).
+MAX_GRID_COLS = 255
 
 
 def palette_lut(colors: Sequence[Sequence[int]]) -> np.ndarray:
@@ -49,8 +51,10 @@ def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
     _check_labels(labels)
     if lut.shape != (256, 3) or lut.dtype != np.uint8:
         raise ValueError(f"lut must be (256, 3) uint8, got {lut.shape} {lut.dtype}")
-    # np.take is ~4x faster than lut[labels] (no generic fancy-indexing machinery).
-    return np.take(lut, labels, axis=0)
+    # cv2.LUT on the ids replicated to 3 channels measured ~2.5x faster than np.take(lut, labels, 0)
+    # (itself ~4x faster than lut[labels]) at 1280x720; same bytes.
+    rgb_ids = cv2.cvtColor(labels, cv2.COLOR_GRAY2RGB)
+    return cv2.LUT(rgb_ids, lut.reshape(256, 1, 3), dst=rgb_ids)
 
 
 def overlay(
@@ -155,7 +159,8 @@ def summarize_occupancy(
         labels: ``(H, W) uint8`` ids in ``0 .. num_classes - 1`` or ``UNLABELLED``.
         confidence: ``(H, W) float32`` 0..1 (max softmax probability).
         num_classes: number of class ids K, 1..255.
-        grid_rows, grid_cols: grid size; each must be between 1 and the image size on its axis.
+        grid_rows, grid_cols: grid size; each must be between 1 and the image size on its axis,
+            and ``grid_cols`` at most ``MAX_GRID_COLS``.
         previous_labels: the previous frame's labels, for ``stability``.
 
     Returns:
@@ -170,23 +175,39 @@ def summarize_occupancy(
         )
     if not 1 <= num_classes <= UNLABELLED:
         raise ValueError(f"num_classes must be 1..255, got {num_classes}")
+    labels = np.ascontiguousarray(labels)  # row bands of it go to OpenCV
     height, width = labels.shape
-    slots = num_classes + 1  # class ids, then one slot for UNLABELLED
-    slot_of = _slot_lut(num_classes)
-    label_slots = np.take(slot_of, labels)  # (H, W) int32; -1 marks an invalid id
-    if label_slots.min() < 0:
-        bad = np.unique(labels[label_slots < 0])
+    if grid_cols > MAX_GRID_COLS:
+        raise ValueError(f"grid_cols must be at most {MAX_GRID_COLS}, got {grid_cols}")
+    # Per cell, the count of every id 0..255: one 2-D histogram (id x column cell) per grid row,
+    # integer counts in OpenCV (exact), about 3x faster than np.bincount over a per-pixel int64 index.
+    row_bounds = grid_bounds(height, grid_rows)
+    column_cells = _column_cells(height, width, grid_cols)  # (H, W) uint8 column cell per pixel
+    hist = np.stack(
+        [
+            cv2.calcHist(
+                [labels[r0:r1], column_cells[r0:r1]],
+                [0, 1],
+                None,
+                [256, grid_cols],
+                [0, 256, 0, grid_cols],
+            )
+            for r0, r1 in zip(row_bounds[:-1], row_bounds[1:])
+        ]
+    )  # (rows, 256, cols) float32 counts: exact up to 2^24 px per cell (the decoders' pixel cap)
+    by_id = hist.transpose(0, 2, 1).reshape(grid_rows * grid_cols, 256).astype(np.int64)
+    totals = by_id.sum(axis=0)  # (256,) pixels per id
+    bad = np.flatnonzero(totals[num_classes:UNLABELLED])
+    if bad.size:
         raise ValueError(
-            f"labels contain ids {bad.tolist()} outside 0..{num_classes - 1} and {UNLABELLED}"
+            f"labels contain ids {(bad + num_classes).tolist()} outside 0..{num_classes - 1} "
+            f"and {UNLABELLED}"
         )
-
-    cell_base = _cell_base(height, width, grid_rows, grid_cols, slots)  # (H, W) int32
-    counts = np.bincount((cell_base + label_slots).ravel(), minlength=grid_rows * grid_cols * slots)
-    counts = counts.reshape(grid_rows * grid_cols, slots)  # (cells, K + 1)
+    counts = np.concatenate([by_id[:, :num_classes], by_id[:, UNLABELLED:]], axis=1)  # (cells, K+1)
 
     pixels = height * width
-    totals = counts.sum(axis=0)  # (K + 1,)
-    confidence_sums = np.bincount(label_slots.ravel(), weights=confidence.ravel(), minlength=slots)
+    # Summed in pixel order per id, as before: the same float64 sums.
+    confidence_sums = np.bincount(labels.ravel(), weights=confidence.ravel(), minlength=256)
     mean_confidence = np.divide(
         confidence_sums[:num_classes],
         totals[:num_classes],
@@ -204,7 +225,7 @@ def summarize_occupancy(
         width=width,
         pixel_fraction=_frozen(totals[:num_classes] / pixels, np.float32),
         mean_confidence=_frozen(mean_confidence, np.float32),
-        unlabelled_fraction=float(totals[num_classes] / pixels),
+        unlabelled_fraction=float(totals[UNLABELLED] / pixels),
         grid_rows=grid_rows,
         grid_cols=grid_cols,
         grid_class=_frozen(grid_class, np.uint8),
@@ -231,20 +252,9 @@ def _frozen(values: np.ndarray, dtype: type) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _slot_lut(num_classes: int) -> np.ndarray:
-    """``(256,) int32``: class id -> bincount slot (id itself; K for UNLABELLED; -1 for invalid ids)."""
-    lut = np.full(256, -1, np.int32)
-    lut[:num_classes] = np.arange(num_classes)
-    lut[UNLABELLED] = num_classes
-    lut.flags.writeable = False
-    return lut
-
-
-@lru_cache(maxsize=8)
-def _cell_base(height: int, width: int, rows: int, cols: int, slots: int) -> np.ndarray:
-    """``(H, W) int32``: ``cell_index * slots`` per pixel, cached because it only depends on sizes."""
-    row_cell = np.repeat(np.arange(rows), np.diff(grid_bounds(height, rows)))  # (H,)
-    col_cell = np.repeat(np.arange(cols), np.diff(grid_bounds(width, cols)))  # (W,)
-    base = ((row_cell[:, None] * cols + col_cell[None, :]) * slots).astype(np.int32)
-    base.flags.writeable = False
-    return base
+def _column_cells(height: int, width: int, cols: int) -> np.ndarray:
+    """``(H, W) uint8``: the grid column of every pixel, cached because it only depends on sizes."""
+    col_cell = np.repeat(np.arange(cols, dtype=np.uint8), np.diff(grid_bounds(width, cols)))  # (W,)
+    cells = np.ascontiguousarray(np.broadcast_to(col_cell, (height, width)))
+    cells.flags.writeable = False
+    return cells
