@@ -40,16 +40,17 @@ bench-readme: setup
 ## Training (background-friendly; resumable with TRAIN_ARGS=--resume). The shipped checkpoints come from
 ## these two runs, which share one feature bank (same data) under runs/bank_cache/.
 .PHONY: train train-perframe
-# The v1 release checkpoints (commit f9261af) that the training configs warm-start from (init_from).
-V1_COMMIT := f9261af
-runs/init/%_v1_lite0_camvid.pt:
-	@mkdir -p runs/init && git show $(V1_COMMIT):checkpoints/$*_lite0_camvid.pt > $@.tmp && mv $@.tmp $@
+# The v2 release checkpoints (commit 71a03b8: pixel fusion, no detail path) that the training configs
+# warm-start from (init_from); the modules they lack (the detail path) start as an identity.
+V2_COMMIT := 71a03b8
+runs/init/%_v2_lite0_camvid.pt:
+	@mkdir -p runs/init && git show $(V2_COMMIT):checkpoints/$*_lite0_camvid.pt > $@.tmp && mv $@.tmp $@
 
-train: setup runs/init/t2g_v1_lite0_camvid.pt
+train: setup runs/init/t2g_v2_lite0_camvid.pt
 	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_camvid.yaml \
 		--bank-cache runs/bank_cache --threads 1 $(TRAIN_ARGS)
 
-train-perframe: setup runs/init/perframe_v1_lite0_camvid.pt
+train-perframe: setup runs/init/perframe_v2_lite0_camvid.pt
 	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_camvid_perframe.yaml \
 		--bank-cache runs/bank_cache --threads 1 $(TRAIN_ARGS)
 

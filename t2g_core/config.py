@@ -127,6 +127,26 @@ class FusionConfig:
 
 
 @dataclass(frozen=True)
+class DetailConfig:
+    """Stride-4 detail path for thin classes (``t2g_core.detail_refiner``).
+
+    Attributes:
+        enabled: refine the final logits at stride 4 from the backbone's stride-4 map. Off by default so a
+            checkpoint written before the detail path existed rebuilds exactly; ``config/model_*.yaml``
+            turn it on.
+        channels: c, width of the projected stride-4 features (cached per frame) and of the refinement.
+    """
+
+    enabled: bool = False
+    channels: int = 32
+
+    def __post_init__(self) -> None:
+        _positive("detail.channels", self.channels)
+        if self.channels % 8:
+            raise ValueError(f"detail.channels must be a multiple of 8, got {self.channels}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a ``T2GModel`` (trainable weights aside).
 
@@ -140,6 +160,7 @@ class ModelConfig:
         decoder: the memory decoder.
         temporal: the temporal memory.
         fusion: the pixel-level fusion with the past (used only when ``temporal.enabled``).
+        detail: the stride-4 detail path.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -150,6 +171,7 @@ class ModelConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    detail: DetailConfig = field(default_factory=DetailConfig)
 
     def __post_init__(self) -> None:
         if len(self.input_size) != 2 or min(self.input_size) < 1:

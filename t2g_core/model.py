@@ -16,10 +16,14 @@ from torch import nn
 
 from .backbones import FrozenBackbone, build_backbone
 from .config import ModelConfig
+from .detail_refiner import DETAIL_STRIDE, DetailRefiner
 from .memory_decoder import MemoryDecoder
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
 from .temporal_fusion import PixelMemoryFusion
+
+# Backbone strides the Stability Queries and the pixel decoder read; stride 4 feeds only the detail path.
+DECODER_STRIDES = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,14 @@ class FrameFeatures:
         memory_keys: one (N, L_tok, d) tensor per decoder layer: the frame's memory keys without the
             temporal term (see ``memory_decoder``).
         memory_values: same shapes, the memory values without the temporal term.
+        detail: (N, c, ceil(H/4), ceil(W/4)) the detail path's per-frame features, or ``None`` for a
+            model without the detail path. Only the decoded frame's is read, never a memory frame's.
     """
 
     pixel_embedding: torch.Tensor
     memory_keys: tuple[torch.Tensor, ...]
     memory_values: tuple[torch.Tensor, ...]
+    detail: torch.Tensor | None = None
 
     @property
     def num_frames(self) -> int:
@@ -49,6 +56,7 @@ class FrameFeatures:
             pixel_embedding=torch.cat([p.pixel_embedding for p in parts]),
             memory_keys=tuple(torch.cat(ks) for ks in zip(*(p.memory_keys for p in parts))),
             memory_values=tuple(torch.cat(vs) for vs in zip(*(p.memory_values for p in parts))),
+            detail=None if parts[0].detail is None else torch.cat([p.detail for p in parts]),
         )
 
     def select(self, index: slice | torch.Tensor) -> FrameFeatures:
@@ -57,6 +65,7 @@ class FrameFeatures:
             pixel_embedding=self.pixel_embedding[index],
             memory_keys=tuple(k[index] for k in self.memory_keys),
             memory_values=tuple(v[index] for v in self.memory_values),
+            detail=None if self.detail is None else self.detail[index],
         )
 
 
@@ -65,9 +74,10 @@ class ClipPrediction:
     """Output of ``T2GModel.forward_clip``.
 
     Attributes:
-        sem_logits: (B, T, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
-        aux_sem_logits: L tensors of the same shape, predictions from the initial queries and layers
-            1..L-1, for deep supervision (empty when ``with_aux=False``).
+        sem_logits: (B, T, K, h, w) float32, (h, w) = ceil((H, W) / s) with s = 4 with the detail path
+            and 8 without; softmax over K gives class probabilities.
+        aux_sem_logits: L tensors (B, T, K, ceil(H/8), ceil(W/8)), predictions from the initial queries
+            and layers 1..L-1, for deep supervision (empty when ``with_aux=False``).
     """
 
     sem_logits: torch.Tensor
@@ -83,13 +93,15 @@ class T2GModel(nn.Module):
         pixel_decoder: FPN fusion and stride-8 pixel embedding.
         memory_decoder: spatio-temporal memory decoder and semantic head.
         pixel_fusion: per-pixel fusion of the current embedding with the fused past, or ``None``.
+        detail_refiner: the stride-4 refinement of the final logits, or ``None``.
         memory_length: T, the memory's capacity in frames (current included); 1 = per-frame model.
         input_size: (H, W) frames are resized to (by ``t2g_core.transforms``) before ``encode_frames``.
         config: the config this model was built from; stored in checkpoints.
 
     Attributes:
         trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder, pixel
-            fusion when present); the backbone is outside it. Optimisers and checkpoints use exactly this.
+            fusion and detail refiner when present); the backbone is outside it. Optimisers and
+            checkpoints use exactly this.
     """
 
     def __init__(
@@ -100,6 +112,7 @@ class T2GModel(nn.Module):
         pixel_decoder: PixelDecoder,
         memory_decoder: MemoryDecoder,
         pixel_fusion: PixelMemoryFusion | None,
+        detail_refiner: DetailRefiner | None,
         memory_length: int,
         input_size: tuple[int, int],
         config: ModelConfig,
@@ -115,6 +128,8 @@ class T2GModel(nn.Module):
         )
         if pixel_fusion is not None:
             self.trainable["pixel_fusion"] = pixel_fusion
+        if detail_refiner is not None:
+            self.trainable["detail_refiner"] = detail_refiner
         self.memory_length = memory_length
         self.input_size = tuple(input_size)
         self.config = config
@@ -134,24 +149,39 @@ class T2GModel(nn.Module):
         """The trainable part of ``encode_frames``, from backbone maps computed earlier (a feature bank).
 
         Args:
-            features: ``{s: (N, backbone.out_channels[s], ceil(H/s), ceil(W/s))}`` for s in (8, 16, 32),
-                as returned by ``self.backbone``; float16 maps are computed in float32.
+            features: ``{s: (N, backbone.out_channels[s], ceil(H/s), ceil(W/s))}`` for s in (4, 8, 16, 32),
+                as returned by ``self.backbone`` (stride 4 only needed with the detail path); float16
+                maps are computed in float32.
 
         Returns:
             FrameFeatures of the N frames.
         """
         stability_queries, pixel_decoder, memory_decoder = self._parts()
-        levels = stability_queries({s: f.float() for s, f in features.items()})
+        levels = stability_queries({s: features[s].float() for s in DECODER_STRIDES})
         fused, pixel_embedding = pixel_decoder(levels)
         keys, values = memory_decoder.project_memory(fused)
+        refiner = self.detail_refiner
         return FrameFeatures(
-            pixel_embedding=pixel_embedding, memory_keys=keys, memory_values=values
+            pixel_embedding=pixel_embedding,
+            memory_keys=keys,
+            memory_values=values,
+            detail=None if refiner is None else refiner.encode(features[DETAIL_STRIDE].float()),
         )
 
     @property
     def pixel_fusion(self) -> PixelMemoryFusion | None:
         """The per-pixel temporal fusion, or ``None`` (per-frame model, or a model built without it)."""
         return self.trainable["pixel_fusion"] if "pixel_fusion" in self.trainable else None
+
+    @property
+    def detail_refiner(self) -> DetailRefiner | None:
+        """The stride-4 detail path, or ``None`` (a model built without it)."""
+        return self.trainable["detail_refiner"] if "detail_refiner" in self.trainable else None
+
+    @property
+    def output_stride(self) -> int:
+        """Stride of ``decode``'s logits relative to the input: 4 with the detail path, else 8."""
+        return DETAIL_STRIDE if self.detail_refiner is not None else 8
 
     def fuse(
         self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor
@@ -191,7 +221,8 @@ class T2GModel(nn.Module):
                 ``current.pixel_embedding`` unfused.
 
         Returns:
-            sem_logits: (N, K, ceil(H/8), ceil(W/8)) float32; softmax over K gives class probabilities.
+            sem_logits: (N, K, ceil(H/s), ceil(W/s)) float32, s = ``output_stride``; softmax over K gives
+            class probabilities.
         """
         return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=False)[-1]
 
@@ -206,8 +237,8 @@ class T2GModel(nn.Module):
         """``decode`` plus the deep-supervision predictions, for training.
 
         Returns:
-            L + 1 tensors (N, K, ceil(H/8), ceil(W/8)): from the initial queries, layers 1..L-1, and
-            last the output (equal to ``decode``).
+            L + 1 tensors (N, K, h, w): from the initial queries and layers 1..L-1 at stride 8, and
+            last the output (equal to ``decode``, at ``output_stride``).
         """
         return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=True)
 
@@ -224,7 +255,7 @@ class T2GModel(nn.Module):
             with_aux: also return the deep-supervision predictions.
 
         Returns:
-            ClipPrediction with (B, T_clip, K, ceil(H/8), ceil(W/8)) logits.
+            ClipPrediction (final logits at ``output_stride``).
         """
         if clip.ndim != 5 or clip.shape[2] != 3:
             raise ValueError(f"clip must be (B, T, 3, H, W), got shape {tuple(clip.shape)}")
@@ -270,14 +301,23 @@ class T2GModel(nn.Module):
                 f"got {tuple(offsets_s.shape)}"
             )
         stability_queries, _, memory_decoder = self._parts()
-        return memory_decoder(
+        embedding = current.pixel_embedding if pixel_embedding is None else pixel_embedding
+        outputs = memory_decoder(
             queries=stability_queries.queries,
-            pixel_embedding=current.pixel_embedding if pixel_embedding is None else pixel_embedding,
+            pixel_embedding=embedding,
             memory_keys=[frame.memory_keys for frame in memory],
             memory_values=[frame.memory_values for frame in memory],
             offsets_s=offsets_s.to(current.pixel_embedding.device),
             with_aux=with_aux,
         )
+        refiner = self.detail_refiner
+        if refiner is not None:
+            if current.detail is None:
+                raise ValueError(
+                    "this model has a detail path: the decoded frames need their detail"
+                )
+            outputs[-1] = refiner(outputs[-1], embedding, current.detail)
+        return outputs
 
     def _parts(self) -> tuple[StabilityQueries, PixelDecoder, MemoryDecoder]:
         return (
@@ -294,7 +334,9 @@ def build_model(cfg: ModelConfig) -> T2GModel:
     return T2GModel(
         backbone=backbone,
         stability_queries=StabilityQueries(
-            in_channels=backbone.out_channels, dim=cfg.dim, num_queries=cfg.num_queries
+            in_channels={s: backbone.out_channels[s] for s in DECODER_STRIDES},
+            dim=cfg.dim,
+            num_queries=cfg.num_queries,
         ),
         pixel_decoder=PixelDecoder(dim=cfg.dim),
         memory_decoder=MemoryDecoder(
@@ -319,6 +361,14 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             max_period_s=cfg.temporal.max_period_s,
         )
         if cfg.pixel_fusion
+        else None,
+        detail_refiner=DetailRefiner(
+            in_channels=backbone.out_channels[DETAIL_STRIDE],
+            dim=cfg.dim,
+            num_classes=cfg.num_classes,
+            channels=cfg.detail.channels,
+        )
+        if cfg.detail.enabled
         else None,
         memory_length=cfg.memory_length,
         input_size=cfg.input_size,

@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     train = CamVidSplit(config.data_root, split=check_not_test_split("train"))
     val = CamVidSplit(config.data_root, split=check_not_test_split(config.eval.val_split))
+    holdout = tuple(config.eval.holdout_drives)
+    if holdout:  # validated on, never trained on: the selection criterion sees unseen drives
+        val = (val, train.select_drives(keep=holdout))
+        train = train.select_drives(drop=holdout)
     bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
     trainer = Trainer(config, model, label_set, bank, val, config_path=args.config, device=device)
     if args.resume:
@@ -141,6 +145,8 @@ def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -
     print(f"feature bank: {len(bank)} frames", flush=True)
     if cache is not None and rank == 0:
         bank.save(cache)
+        # Reopened memory-mapped: its pages are then shared with other jobs that load the same bank.
+        return FeatureBank.load(cache)
     return bank
 
 

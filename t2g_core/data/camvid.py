@@ -16,6 +16,7 @@ keyword (nothing defaults to a split), and :func:`check_not_test_split` lets tra
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +260,28 @@ class CamVidSplit:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @property
+    def drives(self) -> tuple[str, ...]:
+        """The drives (``0016E5``, ...) this split holds frames of, sorted."""
+        return tuple(sorted({f.sequence for f in self.frames}))
+
+    def select_drives(
+        self, *, keep: tuple[str, ...] | None = None, drop: tuple[str, ...] = ()
+    ) -> CamVidSplit:
+        """A copy with the frames of the drives in ``keep`` (all when ``None``) minus those in ``drop``.
+
+        Raises ``ValueError`` for a drive name the split does not hold (a typo would otherwise hold
+        out nothing, silently).
+        """
+        unknown = sorted((set(keep or ()) | set(drop)) - set(self.drives))
+        if unknown:
+            raise ValueError(f"CamVid {self.split} has no drive {unknown}; it has {self.drives}")
+        chosen = copy.copy(self)
+        wanted = set(self.drives if keep is None else keep) - set(drop)
+        chosen.frames = tuple(f for f in self.frames if f.sequence in wanted)
+        chosen.sequences = tuple(s for s in self.sequences if s.sequence in wanted)
+        return chosen
 
     def load(self, frame: CamVidFrame) -> tuple[np.ndarray, np.ndarray]:
         """Image (H, W, 3) uint8 RGB and labels (H, W) uint8 (void 11) of one frame."""

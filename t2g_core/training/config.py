@@ -151,9 +151,45 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class FeatureStyleConfig:
+    """Style randomisation in feature space (``t2g_core.training.feature_style``).
+
+    Attributes:
+        prob: chance that a clip pair's backbone maps are re-styled.
+        strides: backbone levels re-styled (the shallow ones carry the style: colour, contrast, texture).
+        mix_alpha: the mixing weight with another pair's statistics is drawn from Beta(a, a).
+        noise: scale of the Gaussian perturbation of the statistics, in units of their spread over the
+            batch (0 = mixing only).
+    """
+
+    prob: float = 0.0
+    strides: tuple[int, ...] = (4, 8, 16)
+    mix_alpha: float = 0.3
+    noise: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prob <= 1.0:
+            raise ValueError(f"feature_style.prob must be in [0, 1], got {self.prob}")
+        if self.mix_alpha <= 0 or self.noise < 0:
+            raise ValueError("feature_style: mix_alpha must be > 0 and noise >= 0")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
+    """Validation during training and the checkpoint-selection criterion.
+
+    Attributes:
+        every_steps: validate (and maybe save ``best.pt``) every this many steps.
+        val_split: the labelled split streamed for validation (never ``test``).
+        holdout_drives: train-split drives kept out of the bank and validated on as well. CamVid val is
+            one drive (0016E5) that also gives training 204 of its 367 frames, so alone it flatters.
+        ``best.pt`` is the checkpoint with the highest mean over drives of the per-drive val mIoU (each
+        drive weighs the same, so the drive shared with training is at most half of the criterion).
+    """
+
     every_steps: int = 250
     val_split: str = "val"
+    holdout_drives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.every_steps < 1:
@@ -184,6 +220,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    feature_style: FeatureStyleConfig = field(default_factory=FeatureStyleConfig)
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

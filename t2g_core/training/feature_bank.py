@@ -35,6 +35,8 @@ from .config import BankConfig
 # Pseudo-video frame spacing jitter (+-20 %): real cameras do not deliver frames exactly on time.
 _PSEUDO_GAP_JITTER = 0.2
 _BACKBONE_BATCH = 16
+# Bumped when what a bank stores changes without its config changing (2: the stride-4 map).
+_BANK_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ class FeatureBank:
 
     @classmethod
     def load(cls, path: Path) -> FeatureBank:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # Memory-mapped: jobs loading the same bank (T2G and the per-frame baseline) share its pages.
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         runs = [
             Run(frames=r["frames"].numpy(), times_s=r["times_s"].numpy(), pseudo=bool(r["pseudo"]))
             for r in payload["runs"]
@@ -112,7 +115,7 @@ class FeatureBank:
 
 def bank_key(split: CamVidSplit, backbone_name: str, config: BankConfig, *, seed: int) -> str:
     """Identifies a bank: same data, backbone, bank config and seed give the same key (and the same bank)."""
-    text = repr((sorted(f.name for f in split.frames), backbone_name, config, seed))
+    text = repr((_BANK_FORMAT, sorted(f.name for f in split.frames), backbone_name, config, seed))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -48,6 +48,7 @@ from t2g_core.transforms import frames_to_tensor, resize_images, upsample_logits
 
 from .config import TrainConfig
 from .feature_bank import FeatureBank
+from .feature_style import restyle_levels
 
 # Aux (deep-supervision) losses are computed on labels subsampled by this factor: they only need to
 # steer the intermediate layers, and full-resolution CE on every layer would double the loss cost.
@@ -201,7 +202,7 @@ class Trainer:
         model: T2GModel,
         label_set: LabelSet,
         bank: FeatureBank,
-        val: CamVidSplit,
+        val: CamVidSplit | tuple[CamVidSplit, ...],
         *,
         config_path: str,
         device: torch.device | str = "cpu",
@@ -236,10 +237,12 @@ class Trainer:
             else None
         )
         self.step = 0
-        self.best_val_miou = -1.0
+        self.best_val_miou = (
+            -1.0
+        )  # of the selection criterion (EvalConfig): the mean per-drive mIoU
         self.elapsed_s = 0.0  # training wall time of earlier sessions of this job (resume)
         self.rng = np.random.default_rng([config.seed, self.rank, 2])
-        self.val_frames, self.val_labels, self.val_times = _load_val(val, model.input_size)
+        self.val_runs = _load_val_runs(val, model.input_size)
 
     # ---- schedule ---------------------------------------------------------------------------------
     def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
@@ -264,7 +267,20 @@ class Trainer:
             all_frames, return_inverse=True
         )  # slots (B, 2T) into distinct
         t = batch.frames_a.shape[1]
-        levels = {s: v.to(self.device) for s, v in self.bank.gather(distinct).items()}
+        levels = self.bank.gather(distinct)
+        if self.config.feature_style.prob > 0:
+            # The pair each distinct frame belongs to (a frame two pairs share takes one of them).
+            frame_pairs = torch.empty(len(distinct), dtype=torch.int64)
+            rows = torch.arange(len(slots))[:, None].expand_as(slots)
+            frame_pairs[slots.flatten()] = rows.flatten()
+            levels = restyle_levels(
+                levels,
+                frame_pairs,
+                num_pairs=len(slots),
+                rng=self.rng,
+                config=self.config.feature_style,
+            )
+        levels = {s: v.to(self.device) for s, v in levels.items()}
         preds_a, preds_b, before_last_a = self.forward(
             levels, slots[:, :t], slots[:, t:], batch.times_a, batch.times_b
         )
@@ -363,39 +379,52 @@ class Trainer:
     # ---- validation -------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """mIoU and VC_8 on the val run, streamed causally with real stamps (15 Hz) at the model input size."""
+        """Per-drive mIoU (each run streamed causally with its real stamps, at the model input size), their
+        mean (``val_miou``, the selection criterion), the pooled mIoU, per-class IoU, and VC_8 on the
+        15 Hz val split run."""
         self.model.eval()
-        chunks = [
-            self.model.encode_frames(chunk.to(self.device)) for chunk in self.val_frames.split(16)
-        ]
-        features = FrameFeatures.concat(chunks)
-        confusion = ConfusionAccumulator(self.label_set.num_classes, void_id=self.label_set.void_id)
-        preds = []
-        state = None
+        num_classes, void = self.label_set.num_classes, self.label_set.void_id
+        pooled = ConfusionAccumulator(num_classes, void_id=void)
+        per_drive: dict[str, ConfusionAccumulator] = {}
+        vc8 = []
+        for run in self.val_runs:
+            preds = self._stream(run)
+            drive = per_drive.setdefault(run.drive, ConfusionAccumulator(num_classes, void_id=void))
+            for pred, label in zip(preds, run.labels):
+                drive.update(pred, label)
+                pooled.update(pred, label)
+            if run.split_run and len(preds) >= 8:
+                vc8.append(video_consistency(preds, run.labels, n=8, void_id=void).mean_of_windows)
+        self.model.train()
+        drive_miou = {name: acc.mean_iou() for name, acc in sorted(per_drive.items())}
+        return {
+            "val_miou": float(np.mean(list(drive_miou.values()))),
+            "val_pooled_miou": pooled.mean_iou(),
+            **{f"val_miou_{name}": value for name, value in drive_miou.items()},
+            "val_vc8": float(np.mean(vc8)) if vc8 else float("nan"),
+            **{f"iou_{n}": float(v) for n, v in zip(self.label_set.names, pooled.per_class_iou())},
+        }
+
+    def _stream(self, run: ValRun) -> list[np.ndarray]:
+        """Predicted labels (H, W) uint8 of one run, decoded causally as streaming does."""
+        features = FrameFeatures.concat(
+            [self.model.encode_frames(chunk.to(self.device)) for chunk in run.frames.split(16)]
+        )
+        preds, state, times = [], None, run.times_s
         for t in range(features.num_frames):
             first = max(0, t - self.model.memory_length + 1)
             memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
             offsets = torch.tensor(
-                [[self.val_times[m] - self.val_times[t] for m in range(first, t + 1)]],
-                dtype=torch.float32,
+                [[times[m] - times[t] for m in range(first, t + 1)]], dtype=torch.float32
             )
-            gap = torch.tensor(
-                [self.val_times[t - 1] - self.val_times[t] if t else 0.0], dtype=torch.float32
-            )
+            gap = torch.tensor([times[t - 1] - times[t] if t else 0.0], dtype=torch.float32)
             state = self.model.fuse(memory[-1].pixel_embedding, state, gap)
             logits = self.model.decode(memory[-1], memory, offsets, pixel_embedding=state)
-            label = self.val_labels[t]
-            pred = upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
-            confusion.update(pred, label)
-            preds.append(pred)
-        self.model.train()
-        vc8 = video_consistency(preds, list(self.val_labels), n=8, void_id=self.label_set.void_id)
-        ious = confusion.per_class_iou()
-        return {
-            "val_miou": confusion.mean_iou(),
-            "val_vc8": vc8.mean_of_windows,
-            **{f"iou_{name}": float(iou) for name, iou in zip(self.label_set.names, ious)},
-        }
+            label = run.labels[t]
+            preds.append(
+                upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
+            )
+        return preds
 
     # ---- the job ----------------------------------------------------------------------------------
     def run(self, *, progress: bool = True) -> dict[str, float]:
@@ -460,7 +489,9 @@ class Trainer:
             "val.csv", {"step": self.step, "elapsed_s": round(self.elapsed_s, 1), **metrics}
         )
         tqdm.write(
-            f"step {self.step}: val mIoU {metrics['val_miou']:.4f}  VC_8 {metrics['val_vc8']:.4f}"
+            f"step {self.step}: val mIoU (mean of drives) {metrics['val_miou']:.4f}  "
+            + "  ".join(f"{k[9:]} {v:.4f}" for k, v in metrics.items() if k.startswith("val_miou_"))
+            + f"  VC_8 {metrics['val_vc8']:.4f}"
         )
         if metrics["val_miou"] > self.best_val_miou:
             self.best_val_miou = metrics["val_miou"]
@@ -474,13 +505,14 @@ class Trainer:
         return metrics
 
     def _provenance(self, metrics: dict[str, float]) -> Provenance:
-        bank = self.config.bank
+        bank, holdout = self.config.bank, self.config.eval.holdout_drives
         return Provenance(
             data=(
                 f"CamVid train ({len(self.bank)} bank frames: {bank.real_views} augmented views "
                 f"+ {bank.pseudo_motions} pseudo-clips + {bank.ego_videos} ego-motion videos per frame"
-                f"{'; warm start from ' + self.config.init_from if self.config.init_from else ''})"
-                "; selected on CamVid val"
+                f"{'; warm start from ' + self.config.init_from if self.config.init_from else ''}"
+                f"{'; drives held out: ' + ','.join(holdout) if holdout else ''})"
+                "; selected on the mean per-drive mIoU of CamVid val and the held-out drives"
             ),
             git_commit=_git_commit(),
             hardware=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -529,18 +561,45 @@ class Trainer:
             writer.writerow(row)
 
 
-def _load_val(
-    split: CamVidSplit, input_size: tuple[int, int]
-) -> tuple[torch.Tensor, list[np.ndarray], np.ndarray]:
-    """Val frames resized to the model input (N, 3, H, W), labels at full size, times (N,) s, in time order.
+@dataclass(frozen=True)
+class ValRun:
+    """One validation run: a continuous labelled run of one drive.
 
-    CamVid val is one run (0016E5 at 15 Hz), streamed as one causal sequence.
+    Attributes:
+        drive: the drive name (``0016E5``).
+        split_run: True for a run of the val split (15 Hz), False for a held-out train drive (1 Hz).
+        frames: (N, 3, H, W) float32 frames resized to the model input, in time order.
+        labels: N (H0, W0) uint8 label maps at full size.
+        times_s: (N,) float64 seconds.
     """
-    check_not_test_split(split.split)
-    frames = sorted(split.frames, key=lambda f: (f.sequence, f.frame_number))
-    images, labels = zip(*(split.load(f) for f in frames))
-    tensor = resize_images(frames_to_tensor(np.stack(images)), input_size)
-    return tensor, list(labels), np.array([f.time_s for f in frames])
+
+    drive: str
+    split_run: bool
+    frames: torch.Tensor
+    labels: list[np.ndarray]
+    times_s: np.ndarray
+
+
+def _load_val_runs(
+    splits: CamVidSplit | tuple[CamVidSplit, ...], input_size: tuple[int, int]
+) -> list[ValRun]:
+    """Every run of the validation splits; the first split is the val split proper."""
+    splits = splits if isinstance(splits, tuple) else (splits,)
+    runs = []
+    for index, split in enumerate(splits):
+        check_not_test_split(split.split)
+        for sequence in split.sequences:
+            images, labels = zip(*(split.load(f) for f in sequence.frames))
+            runs.append(
+                ValRun(
+                    drive=sequence.sequence,
+                    split_run=index == 0,
+                    frames=resize_images(frames_to_tensor(np.stack(images)), input_size),
+                    labels=list(labels),
+                    times_s=sequence.times_s,
+                )
+            )
+    return runs
 
 
 def _git_commit() -> str:

@@ -32,8 +32,8 @@ def _wheel_state(variant: str) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(
     "name, channels",
     [
-        ("efficientnet_lite0", {8: 40, 16: 112, 32: 1280}),
-        ("efficientnet_lite2", {8: 48, 16: 120, 32: 1280}),
+        ("efficientnet_lite0", {4: 24, 8: 40, 16: 112, 32: 1280}),
+        ("efficientnet_lite2", {4: 24, 8: 48, 16: 120, 32: 1280}),
     ],
 )
 @pytest.mark.parametrize("size", [(64, 96), (65, 97)])
@@ -41,7 +41,7 @@ def test_feature_shapes_follow_contract(name, channels, size, lite0, lite2):
     backbone = lite0 if name.endswith("0") else lite2
     assert backbone.out_channels == channels
     feats = backbone(torch.rand(2, 3, *size) * 255)
-    assert sorted(feats) == [8, 16, 32]
+    assert sorted(feats) == [4, 8, 16, 32]
     for stride, f in feats.items():
         assert f.shape == (
             2,
@@ -56,6 +56,7 @@ def test_feature_shapes_follow_contract(name, channels, size, lite0, lite2):
 def test_lite0_taps_at_camvid_size(lite0):
     feats = lite0(torch.rand(1, 3, 360, 480) * 255)
     assert {s: tuple(f.shape) for s, f in feats.items()} == {
+        4: (1, 24, 90, 120),
         8: (1, 40, 45, 60),
         16: (1, 112, 23, 30),
         32: (1, 1280, 12, 15),

@@ -160,3 +160,18 @@ def test_real_camvid_splits(shared_data):
 
     test = read_split_list(shared_data, split="test")
     assert len(test) == 233 and {f.sequence for f in test} == {"0001TP", "Seq05VD"}
+
+
+def test_select_drives_keeps_or_drops_whole_drives(tmp_path):
+    names = ["0006R0_f00930", "0001TP_006690", "0006R0_f00960", "0001TP_006720", "0006R0_f01290"]
+    _write_fake_camvid(tmp_path, "train", names)
+    split = CamVidSplit(tmp_path, split="train")
+    assert split.drives == ("0001TP", "0006R0")
+    held = split.select_drives(keep=("0001TP",))
+    rest = split.select_drives(drop=("0001TP",))
+    assert held.drives == ("0001TP",) and rest.drives == ("0006R0",)
+    assert len(held) + len(rest) == len(split)
+    assert all(s.sequence == "0006R0" for s in rest.sequences)
+    assert split.drives == ("0001TP", "0006R0")  # the original is untouched
+    with pytest.raises(ValueError, match="no drive"):
+        split.select_drives(drop=("0001tp",))

@@ -78,7 +78,7 @@ def test_real_lite0_model_small_input_trains_heads_only():
     torch.manual_seed(0)
     model = build_model(load_model_config("config/model_t2g.yaml"))
     pred = model.forward_clip(_clip(1, 2, size=(64, 96)), _times(1, 2))
-    assert pred.sem_logits.shape == (1, 2, 11, 8, 12)
+    assert pred.sem_logits.shape == (1, 2, 11, 16, 24)  # stride 4 (detail path)
     assert torch.isfinite(pred.sem_logits).all()
     pred.sem_logits.mean().backward()
     assert all(p.grad is None for p in model.backbone.parameters())

@@ -48,16 +48,19 @@ def _write_split(
         )
         cv2.imwrite(str(root / split / "labels" / f"{name}.png"), labels)
         lines.append(f"{split}/images/{name}.jpg {split}/labels/{name}.png")
-    (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    with open(root / f"{split}.txt", "a") as listing:  # appends: a split may hold several drives
+        listing.write("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory) -> Path:
-    """A generated dataset (12 train frames at 1 Hz, 10 val frames at 15 Hz) and a tiny training config."""
+    """A generated dataset (12 train frames of 0006R0 and 6 of 0001TP at 1 Hz, 10 val frames at 15 Hz)
+    and a tiny training config that holds 0001TP out of training for validation."""
     base = tmp_path_factory.mktemp("train_job")
     rng = np.random.default_rng(0)
     camvid = base / "data" / "camvid"
-    _write_split(camvid, "train", "0001TP", range(30, 30 * 13, 30), rng)
+    _write_split(camvid, "train", "0006R0", range(30, 30 * 13, 30), rng)
+    _write_split(camvid, "train", "0001TP", range(30, 30 * 7, 30), rng)
     _write_split(camvid, "val", "0016E5", range(100, 120, 2), rng)
     (base / "model.yaml").write_text(
         yaml.safe_dump(
@@ -68,6 +71,7 @@ def job(tmp_path_factory) -> Path:
                 "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
                 "temporal": {"enabled": True, "memory_length": 3},
                 "fusion": {"enabled": True, "window": 3},
+                "detail": {"enabled": True, "channels": 8},
             }
         )
     )
@@ -96,7 +100,7 @@ def job(tmp_path_factory) -> Path:
                     "lr": 0.005,
                     "threads": 2,
                 },
-                "eval": {"every_steps": 12},
+                "eval": {"every_steps": 12, "holdout_drives": ["0001TP"]},
             }
         )
     )
@@ -121,6 +125,12 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(job):
     loaded = load_checkpoint(job / "run" / "best.pt")
     assert loaded.provenance.metrics["val_miou"] == max(float(r["val_miou"]) for r in val)
     assert loaded.model.memory_length == 3 and loaded.model.pixel_fusion is not None
+    assert loaded.model.detail_refiner is not None
+    # The selection criterion is the mean of the per-drive mIoUs: the val drive and the held-out one.
+    for row in val:
+        drives = [float(row["val_miou_0016E5"]), float(row["val_miou_0001TP"])]
+        assert float(row["val_miou"]) == pytest.approx(np.mean(drives))
+        assert "val_miou_0006R0" not in row  # trained on, so never part of the criterion
     # Every loss term is logged and carries a share of the gradient (grad_share_every 25 -> step 0 only).
     assert float(rows[0]["consecutive"]) > 0 and float(rows[0]["mtc"]) >= 0
     shares = _log(job / "run", "grad_shares.csv")
