@@ -17,8 +17,10 @@ onnxruntime fuses the QDQ pairs into QLinearConv / QLinearAdd kernels when the s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -104,6 +106,19 @@ def read_frames(paths: Sequence[Path]) -> Iterator[np.ndarray]:
         yield np.ascontiguousarray(load_image(path))
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Silence onnxruntime.quantization's root-logger advice ("consider pre-processing"), which
+    would otherwise land in the node's log on every int8 build."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def backbone_nodes(model) -> list[str]:
     """Names of the nodes of an ``onnx.ModelProto`` under the backbone's scope."""
     return [node.name for node in model.graph.node if node.name.startswith(BACKBONE_SCOPE)]
@@ -143,21 +158,22 @@ def quantize_encoder(src: Path, dst: Path, *, frames: Iterable[np.ndarray]) -> d
     if not nodes:
         raise ExportError(f"{src}: no node under {BACKBONE_SCOPE!r}; nothing to quantise")
     reader = _Reader()
-    quantize_static(
-        str(src),
-        str(dst),
-        reader,
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        reduce_range=RECIPE["reduce_range"],
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_quantize=nodes,
-        # MinMax keeps only each tensor's per-frame min and max (ReduceMin/Max in the calibration
-        # graph), so 128 frames take little memory. (CalibMaxIntermediateOutputs is not used: in
-        # onnxruntime 1.31 it discards the collected ranges instead of merging them.)
-        calibrate_method=CalibrationMethod.MinMax,
-    )
+    with _quiet_root_logger():
+        quantize_static(
+            str(src),
+            str(dst),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=RECIPE["reduce_range"],
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=nodes,
+            # MinMax keeps only each tensor's per-frame min and max (ReduceMin/Max in the calibration
+            # graph), so 128 frames take little memory. (CalibMaxIntermediateOutputs is not used: in
+            # onnxruntime 1.31 it discards the collected ranges instead of merging them.)
+            calibrate_method=CalibrationMethod.MinMax,
+        )
     if reader.count == 0:
         raise ExportError("int8 calibration got no frames")
     quantized = onnx.load(str(dst))
