@@ -2,7 +2,8 @@
 """Regenerate README.md's Results section from results/results.json (never typed by hand).
 
 Replaces the block between ``<!-- results:start -->`` and ``<!-- results:end -->`` with the tables, the
-machine, the date and the chart links of the last full ``make bench`` run. Idempotent.
+machine, the date and the chart links of the last full ``make bench`` run, the pretrained ESPNetv2
+peer's rows and the T2G-vs-peer line included when that run had the peer. Idempotent.
 
 Usage: python scripts/update_readme_results.py [--readme README.md] [--results results/results.json]
 """

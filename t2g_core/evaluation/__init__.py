@@ -1,8 +1,10 @@
-"""Evaluation and benchmarks: per-frame, per-frame + EMA and T2G side by side on every target.
+"""Evaluation and benchmarks: per-frame, per-frame + EMA and T2G side by side on every target, with
+the pretrained ESPNetv2 Cityscapes peer on CamVid test, weather, video and speed.
 
 ``t2g-eval --config config/eval.yaml`` (``t2g_core.evaluate``) runs :func:`run_evaluation`; the
 modules are one concept each: ``config`` (the YAML), ``sources`` (frames of each target),
-``contenders`` (the models and streaming them), ``targets`` (scoring), ``ablation`` (the memory
+``contenders`` (the models and streaming them), ``peer`` (the ESPNetv2 peer as a contender, and
+T2G against it), ``targets`` (scoring), ``ablation`` (the memory
 ablation's changed labels), ``ema_tuning``, ``speed``, ``plots`` and ``strip`` (PNGs), ``report``
 (JSON and markdown), ``readme`` (the README block), ``environment`` (machine and date).
 """

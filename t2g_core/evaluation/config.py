@@ -20,10 +20,16 @@ from ..inference.backends import BACKEND_NAMES
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    """Checkpoint paths. ``perframe`` serves both the per-frame and the per-frame + EMA contenders."""
+    """Checkpoint paths. ``perframe`` serves both the per-frame and the per-frame + EMA contenders.
+
+    Attributes:
+        espnetv2_peer: the pretrained ESPNetv2 Cityscapes peer's folder (``t2g_core.peers``), read in
+            place; None disables it, and a missing folder skips it with a message.
+    """
 
     perframe: str
     t2g: str
+    espnetv2_peer: str | None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
     - ``stability``: flicker vs stride on video and on the val run, and val VC_n vs stride;
     - ``per_class``: per-class IoU on CamVid test.
 
+    A model missing from a target (the peer on the val run) is left out of that target's series.
+
     Returns:
         chart key -> file name inside ``out_dir``.
     """
@@ -123,7 +125,8 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
     if "val_15hz" in targets:
         groups.append("val 15 Hz")
         for name, _ in models:
-            values[name].append(_at_stride(targets["val_15hz"]["models"][name], 1, "miou"))
+            # The peer is not scored on the val run: its bar is left out.
+            values[name].append(_at_stride(targets["val_15hz"]["models"].get(name, []), 1, "miou"))
     if groups:
         plot_grouped_bars(
             out_dir / MIOU_FILE,
@@ -167,6 +170,7 @@ def draw_result_charts(results: Mapping[str, Any], out_dir: str | Path) -> dict[
                             [_at_stride(val["models"][name], s, key) for s in val["strides"]]
                         )
                         for name, label in models
+                        if name in val["models"]
                     },
                     xlabel="stride (frames)",
                     ylabel=ylabel,

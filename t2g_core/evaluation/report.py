@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .contenders import ABLATIONS, PERFRAME, T2G
+from .peer import ESPNETV2_PEER
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
@@ -76,6 +77,7 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
     ]
     if meta.get("quick"):
         out.append("\n**Quick smoke run: a few frames per target. These numbers are not results.**")
+    out += [f"\n*{message}*" for message in meta.get("skipped", [])]
     out += [
         "",
         _table(
@@ -93,6 +95,7 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
     ]
     targets = results["targets"]
     out += _accuracy_section(h, targets, models)
+    out += _peer_section(h, results)
     out += _stability_section(h, targets, models)
     out += _ablation_section(h, targets, results["models"])
     if "camvid_test" in targets:
@@ -133,7 +136,8 @@ def _accuracy_section(h: str, targets: dict[str, Any], models: list[tuple[str, s
         columns.append(lambda n: f"{_pct(mean[n]['miou'])} ({_pct(mean[n]['retention'], 0)} %)")
     if "val_15hz" in targets:
         header.append("val 15 Hz")
-        columns.append(lambda n: _pct(_stride(targets["val_15hz"]["models"][n], 1).get("miou")))
+        val_models = targets["val_15hz"]["models"]  # the peer is not scored on val: a dash
+        columns.append(lambda n: _pct(_stride(val_models.get(n, []), 1).get("miou")))
     if not columns:
         return []
     lines = [f"\n{h} Accuracy: mIoU (%)\n"]
@@ -157,6 +161,7 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
     if "val_15hz" in targets:
         val = targets["val_15hz"]
         strides = val["strides"]
+        val_models = [(n, label) for n, label in models if n in val["models"]]
         hz = [f"{s} ({val['rate_hz'] / s:.3g} Hz)" for s in strides]
         lines += [
             f"\n{h} Stability on the labelled CamVid val run ({val['frames']} frames at {val['rate_hz']:g} Hz)\n",
@@ -169,9 +174,9 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
             (f"vc{n}", f"VC_{n}", lambda v: _num(v, 3)) for n in val["vc_windows"]
         ] + [("flicker", "flicker (%)", lambda v: _pct(v, 2))]:
             values = {
-                n: [_stride(val["models"][n], s).get(key) for s in strides] for n, _ in models
+                n: [_stride(val["models"][n], s).get(key) for s in strides] for n, _ in val_models
             }
-            rows = [[label] + [fmt(v) for v in values[n]] for n, label in models]
+            rows = [[label] + [fmt(v) for v in values[n]] for n, label in val_models]
             if key == "flicker":
                 rows.append(_ratio_row(values))
             lines += [f"\n{title} by stride:\n", _table(["model"] + hz, rows)]
@@ -191,10 +196,40 @@ def _stability_section(h: str, targets: dict[str, Any], models: list[tuple[str, 
         }
         rows = [[label] + [_pct(v, 2) for v in values[n]] for n, label in models]
         rows.append(_ratio_row(values))
+        rows.append(_ratio_row(values, over=ESPNETV2_PEER, title="*T2G ÷ ESPNetv2 peer*"))
         lines.append(
             _table(["model"] + [f"{s} ({video['fps'] / s:.3g} fps)" for s in strides], rows)
         )
     return lines
+
+
+def _peer_section(h: str, results: dict[str, Any]) -> list[str]:
+    """T2G against the pretrained ESPNetv2 peer in one line per target (``peer_comparison``)."""
+    comparison = results.get("peer_comparison")
+    if not comparison:
+        return []
+    parts = []
+    if "miou_points_ahead" in comparison:
+        parts.append(f"CamVid test mIoU {_signed(comparison['miou_points_ahead'])} points")
+    if "corrupted_miou_points_ahead" in comparison:
+        retention = comparison["corrupted_retention"]
+        parts.append(
+            f"mean corrupted mIoU {_signed(comparison['corrupted_miou_points_ahead'])} points "
+            f"(retention {_pct(retention['t2g'], 0)} % vs {_pct(retention['peer'], 0)} %)"
+        )
+    if "flicker_ratio" in comparison:
+        ratios = ", ".join(
+            f"{_num(e['ratio'], 2)} (stride {e['stride']})" for e in comparison["flicker_ratio"]
+        )
+        parts.append(f"video flicker T2G ÷ peer {ratios}")
+    return [
+        f"\n{h} T2G vs the pretrained ESPNetv2 Cityscapes peer\n",
+        "The peer is not trained on CamVid: its Cityscapes classes are mapped to CamVid-11 with its "
+        "README's mapping (background becomes void and is always wrong), each frame resized to its fixed "
+        "input (384x512 for 4:3 frames, 288x512 for 16:9) and its labels resized back (nearest). It is "
+        "not scored on the val run.\n",
+        "T2G − peer: " + "; ".join(parts) + ".",
+    ]
 
 
 def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, Any]]) -> list[str]:
@@ -284,7 +319,8 @@ def _speed_section(h: str, speed: dict[str, Any]) -> list[str]:
         f"\n{h} Speed of one streaming step on this CPU\n",
         f"Warm-up: {speed['warmup_steps']} steps, then {speed['steps']} timed steps per model and frame size "
         "(a step: resize, network, upsampling to the frame size, argmax). T2G and the per-frame model resize "
-        "every frame to their input size; the SegFormer peer runs at the frame size.\n",
+        "every frame to their input size; the SegFormer peer runs at the frame size; the ESPNetv2 peer "
+        "resizes to its fixed input (384x512 for 4:3 frames) and its labels back.\n",
         _table(header, rows),
         "\nRatios of median latency:\n",
         _table(["ratio"] + sizes, ratio_rows),
@@ -315,18 +351,21 @@ def _stride(entries: list[dict[str, Any]], stride: int) -> dict[str, Any]:
     return next((e for e in entries if e["stride"] == stride), {})
 
 
-def _ratio_row(values: dict[str, list[Any]]) -> list[str]:
-    """The 'T2G ÷ per-frame' row of a table whose rows are models and columns strides.
+def _ratio_row(
+    values: dict[str, list[Any]], *, over: str = PERFRAME, title: str = "*T2G ÷ per-frame*"
+) -> list[str]:
+    """The 'T2G ÷ ``over``' row of a table whose rows are models and columns strides; [] (no row)
+    when either model is absent.
 
     Args:
         values: model name -> one value per column.
     """
-    perframe, t2g = values.get(PERFRAME), values.get(T2G)
-    if perframe is None or t2g is None:
+    base, t2g = values.get(over), values.get(T2G)
+    if base is None or t2g is None:
         return []
-    return ["*T2G ÷ per-frame*"] + [
+    return [title] + [
         _num(b / a, 2) if _finite(a) and _finite(b) and a > 0 else DASH
-        for a, b in zip(perframe, t2g, strict=True)
+        for a, b in zip(base, t2g, strict=True)
     ]
 
 
@@ -346,6 +385,10 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 def _num(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}" if _finite(value) else DASH
+
+
+def _signed(value: Any) -> str:
+    return f"{value:+.1f}" if _finite(value) else DASH
 
 
 def _minutes(seconds: Any) -> str:

@@ -7,7 +7,9 @@ write ``results.json``, ``summary.md`` and the PNG charts.
                   config, wall_s
     class_names:  [K names]
     models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]
-                  (table order; the memory ablation's "t2g_memory1" last, scored on video and
+                  (table order; the ESPNetv2 peer "espnetv2_peer" after the three contenders, its
+                  checkpoint the peer folder, scored on camvid_test, camvid_corrupted, video and
+                  speed only; the memory ablation's "t2g_memory1" last, scored on video and
                   val_15hz only)
     ema_tuning:   {alpha, criterion, split, vc_window, max_miou_drop, reference: {alpha, miou, vc},
                    candidates: [{alpha, miou, vc}]}
@@ -28,6 +30,11 @@ write ``results.json``, ``summary.md`` and the PNG charts.
                    models: {name: {"WxH": {steps, fps, mean_ms, p50_ms, p95_ms}}},
                    ratios: {"WxH": {"t2g/perframe": p50 ratio, ...}}}
     plots:        {miou, stability, per_class, strip: file names in the output folder}
+    peer_comparison: (when the peer ran) T2G against it, ``peer.peer_comparison``: {t2g, peer,
+                  miou_points_ahead, corrupted_miou_points_ahead, corrupted_retention: {t2g, peer},
+                  flicker_ratio: [{stride, ratio}]}
+
+meta.skipped lists why a contender did not run (the peer's folder missing, ...).
 
 ABLATION (present when the T2G checkpoint has a memory, capacity > 1): the same checkpoint with its
 full memory (``full``, "t2g") and with memory_length 1 (``memory1``, "t2g_memory1"), streamed in
@@ -44,6 +51,7 @@ flicker_ratio = flicker_full / flicker_memory1 (the target's own flicker mask).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +68,7 @@ from .config import EvalConfig
 from .contenders import PERFRAME, T2G, Contender, make_contenders, memory_ablation_contender
 from .ema_tuning import AlphaScore, EmaTuning, tune_ema_alpha
 from .environment import describe_run
+from .peer import ESPNETV2_PEER, PeerContender, open_peer_contender, peer_comparison
 from .plots import draw_result_charts
 from .report import write_results
 from .sources import (
@@ -108,6 +117,12 @@ class Evaluation:
         if cfg.speed.enabled and cfg.speed.segformer_peer:
             # Built now, so that a missing `transformers` fails before an hour of evaluation, not after.
             self.peer = SegformerPeer(num_classes=self.label_set.num_classes, device=cfg.device)
+        # Opened (and its files verified) now too; a missing folder only skips it.
+        self.espnetv2, self.skipped = open_peer_contender(
+            cfg.models.espnetv2_peer, label_set=self.label_set, threads=cfg.threads
+        )
+        if self.skipped:
+            print(f"t2g-eval: {self.skipped}", file=sys.stderr)
 
     def run(self) -> dict[str, Any]:
         start = time.perf_counter()
@@ -130,8 +145,10 @@ class Evaluation:
             backend=cfg.backend,
             threads=cfg.threads,
         )
-        # The memory ablation runs beside the contenders on the streaming targets only.
+        # The memory ablation runs beside the contenders on the streaming targets only; the peer
+        # beside them on CamVid test, weather, video and speed (``compared``), not on val.
         ablation = memory_ablation_contender(next(c for c in contenders if c.name == T2G))
+        compared = contenders + ([self.espnetv2] if self.espnetv2 else [])
         streamed = contenders + ([ablation] if ablation else [])
         compare = (T2G, ablation.name) if ablation else None
         results: dict[str, Any] = {
@@ -140,9 +157,10 @@ class Evaluation:
                 "quick": cfg.is_quick,
                 "config_path": self.config_path,
                 "config": cfg.to_dict(),
+                "skipped": [self.skipped] if self.skipped else [],
             },
             "class_names": list(self.label_set.names),
-            "models": [self._model_entry(c) for c in streamed],
+            "models": [self._model_entry(c) for c in compared + streamed[len(contenders) :]],
             "ema_tuning": _tuning_entry(tuning),
             "targets": {},
         }
@@ -150,20 +168,21 @@ class Evaluation:
         if cfg.targets.camvid_test.enabled or cfg.targets.camvid_corrupted.enabled:
             test_runs = load_test_runs(cfg.data_root, max_frames=cfg.max_frames)
             clean = (
-                self._camvid_test(contenders, test_runs)
-                if cfg.targets.camvid_test.enabled
-                else None
+                self._camvid_test(compared, test_runs) if cfg.targets.camvid_test.enabled else None
             )
             if clean is not None:
                 targets["camvid_test"] = clean
             if cfg.targets.camvid_corrupted.enabled:
-                targets["camvid_corrupted"] = self._camvid_corrupted(contenders, test_runs, clean)
+                targets["camvid_corrupted"] = self._camvid_corrupted(compared, test_runs, clean)
         if cfg.targets.video.enabled:
-            targets["video"] = self._video(contenders, streamed, compare)
+            video_streamed = compared + streamed[len(contenders) :]
+            targets["video"] = self._video(compared, video_streamed, compare)
         if cfg.targets.val_15hz.enabled:
             targets["val_15hz"] = self._val_15hz(streamed, val_run, compare)
         if cfg.speed.enabled:
-            results["speed"] = self._speed(contenders)
+            results["speed"] = self._speed(compared)
+        if self.espnetv2:
+            results["peer_comparison"] = peer_comparison(targets, t2g=T2G, peer=ESPNETV2_PEER)
         results["plots"] = draw_result_charts(results, self.out)
         if "strip" in targets.get("video", {}):
             results["plots"]["strip"] = STRIP_FILE
@@ -448,7 +467,9 @@ class Evaluation:
             compare=compare,
         )
 
-    def _model_entry(self, contender: Contender) -> dict[str, Any]:
+    def _model_entry(self, contender: Contender | PeerContender) -> dict[str, Any]:
+        if isinstance(contender, PeerContender):
+            return contender.model_entry()
         checkpoint: LoadedCheckpoint = (
             self.perframe if contender.model is self.perframe.model else self.t2g
         )

@@ -3,7 +3,8 @@
 A step is what the node pays per frame: resize to the model input, backbone, decoder, upsampling of the
 class scores to the frame size, argmax. The T2G and per-frame models resize every frame to their input size
 (360x480), so a larger frame only adds the resize and the upsampling; the SegFormer peer runs at the frame
-size, as peers do.
+size, as peers do. The pretrained ESPNetv2 peer (``peer``) resizes every frame to its fixed input size
+(384x512 for 4:3 frames, 288x512 for 16:9) and its labels back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .contenders import PERFRAME, PERFRAME_EMA, T2G, Contender
+from .peer import ESPNETV2_PEER, PeerContender
 
 SEGFORMER_PEER = "segformer_b0"
 SEGFORMER_LABEL = "SegFormer-B0 shape (per-frame, random weights)"
@@ -90,7 +92,12 @@ def synthetic_frames(size: tuple[int, int], count: int = 4, seed: int = 0) -> li
 
 
 def streaming_step(
-    contender: Contender, size: tuple[int, int], *, max_gap_s: float, device: str, fps: float = 25.0
+    contender: Contender | PeerContender,
+    size: tuple[int, int],
+    *,
+    max_gap_s: float,
+    device: str,
+    fps: float = 25.0,
 ) -> Callable[[int], object]:
     """A step function for :func:`measure_latency`: frame i of a ``fps`` stream at ``size`` (H, W)."""
     segmenter = contender.segmenter(max_gap_s=max_gap_s, device=device)
@@ -160,11 +167,12 @@ def latency_ratios(p50_ms: dict[str, float]) -> dict[str, float]:
         p50_ms: contender or peer name -> median latency (ms).
     Returns:
         ``"a/b"`` -> p50(a) / p50(b), e.g. ``"t2g/perframe"`` (what the memory costs) and
-        ``"segformer_b0/t2g"`` (how much slower the peer is).
+        ``"segformer_b0/t2g"`` (how much slower the peer is), ``"espnetv2_peer/t2g"``.
     """
     pairs = [
         (T2G, PERFRAME),
         (PERFRAME_EMA, PERFRAME),
+        (ESPNETV2_PEER, T2G),
         (SEGFORMER_PEER, T2G),
         (SEGFORMER_PEER, PERFRAME),
     ]

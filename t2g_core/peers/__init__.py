@@ -5,6 +5,8 @@ into the repository). numpy, OpenCV and onnxruntime only: no torch.
 """
 
 from .espnetv2 import (
+    CAMVID_CLASSES,
+    CAMVID_VOID,
     CITYSCAPES_TO_CAMVID,
     DEFAULT_PEER_DIR,
     EspNetV2Peer,
@@ -14,6 +16,8 @@ from .espnetv2 import (
 )
 
 __all__ = [
+    "CAMVID_CLASSES",
+    "CAMVID_VOID",
     "CITYSCAPES_TO_CAMVID",
     "DEFAULT_PEER_DIR",
     "EspNetV2Peer",

@@ -34,6 +34,20 @@ LICENCE_FILE = "LICENSE-EdgeNets.txt"
 _FILE_SIZE = re.compile(r"^espnetv2_s2_cityscapes_(\d+)x(\d+)\.onnx$")
 
 NUM_CITYSCAPES = 20  # 19 Cityscapes trainIds and background (19)
+# The CamVid-11 classes the mapping targets, in id order (as config/classes_camvid.yaml), and void.
+CAMVID_CLASSES = (
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign_symbol",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
+)
 CAMVID_VOID = 11
 # Cityscapes trainId -> CamVid-11 id (0 sky, 1 building, 2 pole, 3 road, 4 pavement, 5 tree,
 # 6 sign_symbol, 7 fence, 8 car, 9 pedestrian, 10 bicyclist, 11 void), the README's mapping.

@@ -112,7 +112,7 @@ def quick_config(
         data_root=str(synthetic_data),
         threads=1,  # other jobs share the CPU; one thread does not spin-wait against them
         models=dataclasses.replace(
-            cfg.models, perframe=str(checkpoints[0]), t2g=str(checkpoints[1])
+            cfg.models, perframe=str(checkpoints[0]), t2g=str(checkpoints[1]), espnetv2_peer=None
         ),
         ema=dataclasses.replace(cfg.ema, vc_window=3),
         targets=dataclasses.replace(
