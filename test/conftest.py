@@ -29,6 +29,13 @@ if sys.prefix not in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _export_cache(tmp_path_factory) -> None:
+    """ONNX exports of the tests' random checkpoints go to one folder per run, never the user's
+    cache; node processes started by tests inherit it. A test may point T2G_EXPORT_CACHE elsewhere."""
+    os.environ["T2G_EXPORT_CACHE"] = str(tmp_path_factory.mktemp("export_cache"))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

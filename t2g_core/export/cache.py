@@ -4,6 +4,8 @@ A cached export is ``<cache_dir>/<checkpoint stem>-<key>`` (fp32) or ``<checkpoi
 (the backbone quantised, ``quantize``), key = ``cache_key``: what the export depends on (the
 checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format and opset, the
 precision and its recipe). It is built on first use; an int8 export is made from the fp32 one.
+One process builds a given export at a time (``cache_upkeep.build_lock``); a corrupt export is
+rebuilt, and a stale one (same checkpoint file, another key) replaced, the log line saying why.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cache_upkeep import BUILD_ESTIMATE_S, build_lock, stale_exports, write_source
 from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manifest
 from .onnx_export import export_model, runtime_versions
 from .quantize import (
@@ -34,7 +38,9 @@ if TYPE_CHECKING:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/t2g/onnx``, else ``~/.cache/t2g/onnx``."""
+    """``$T2G_EXPORT_CACHE``, else ``$XDG_CACHE_HOME/t2g/onnx``, else ``~/.cache/t2g/onnx``."""
+    if os.environ.get("T2G_EXPORT_CACHE"):
+        return Path(os.environ["T2G_EXPORT_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "t2g" / "onnx"
 
@@ -99,16 +105,51 @@ def cached_export(
     key = cache_key(digest, model.input_size, precision=precision)
     tag = "" if precision == "fp32" else f"-{precision}"
     target = cache / f"{checkpoint.stem}{tag}-{key}"
+    if _unusable(target, digest, precision) is None:
+        return target
+    try:
+        with build_lock(cache, target.name, log=log):
+            return _build(checkpoint, target, digest, model, log, precision, data_root)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot write the ONNX export cache {cache}: {exc} (set T2G_EXPORT_CACHE to a "
+            "writable folder, or use the torch backend)"
+        ) from exc
+
+
+def _build(
+    checkpoint: Path,
+    target: Path,
+    digest: str,
+    model: T2GModel,
+    log: Callable[[str], None] | None,
+    precision: str,
+    data_root: str | Path | None,
+) -> Path:
+    """``cached_export``'s build, under the export's lock: logs what and why, replaces stale ones."""
+    cache = target.parent
+    problem = _unusable(target, digest, precision)
+    if problem is None:  # another process built it while this one waited for the lock
+        return target
+    stale = stale_exports(
+        target,
+        checkpoint,
+        checkpoint_sha256=digest,
+        input_size=tuple(model.input_size),
+        versions=runtime_versions(),
+    )
     if target.exists():
-        problem = _unusable(target, digest, precision)
-        if problem is None:
-            return target
-        if log is not None:
-            log(f"cached ONNX export {target} is unusable ({problem}); rebuilding it")
-    elif log is not None:
+        why = f": the cached one is unusable ({problem})"
+    elif stale:
+        why = "".join(f": {folder.name} is stale ({reason})" for folder, reason in stale)
+    else:
+        why = ""
+    kind = "" if precision == "fp32" else f" {precision}"
+    started = time.monotonic()
+    if log is not None:
         log(
-            f"exporting {checkpoint.name} to ONNX ({precision}) in {target} "
-            "(once per checkpoint and version set)"
+            f"building the onnxruntime{kind} export of {checkpoint.name} "
+            f"(once, ~{BUILD_ESTIMATE_S} s) into {target}{why}..."
         )
     if precision == "fp32":
 
@@ -125,25 +166,22 @@ def cached_export(
                 fp32_dir, folder, frames=read_frames(images), calibration=names, log=log
             )
 
+    # Written under a temporary name and renamed when complete: a crash never leaves a half export
+    # under the final name.
     tmp = cache / f".tmp-{uuid.uuid4().hex}"
     try:
         write(tmp)
-        if (
-            _unusable(target, digest, precision) is not None
-        ):  # else another process has just finished the same export
-            shutil.rmtree(target, ignore_errors=True)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if (
-                    _unusable(target, digest, precision) is not None
-                ):  # not a concurrent finisher: a real failure
-                    raise
-    except OSError as exc:
-        raise ExportError(f"cannot write the ONNX export cache {cache}: {exc}") from exc
+        write_source(tmp, checkpoint)
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load_manifest(target)
+    for folder, _ in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    if log is not None:
+        elapsed = time.monotonic() - started
+        log(f"built the onnxruntime{kind} export of {checkpoint.name} in {elapsed:.1f} s")
     return target
 
 

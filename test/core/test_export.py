@@ -97,7 +97,7 @@ def test_decode_graph_equals_decode(exported, tiny_model, memory):
         v.numpy() for f in feats for v in f.memory_values
     ]
     session = _session(folder / f"decode_m{memory}.onnx")
-    names = E.decode_inputs(memory, manifest.num_layers)
+    names = E.decode_inputs(memory, manifest.num_layers, detail=False)
     assert [i.name for i in session.get_inputs()] == list(names)
     assert (
         names[2:4] == ("memory_keys_0_0", "memory_keys_0_1")
@@ -158,9 +158,10 @@ def test_cache_reuses_a_valid_export_and_rebuilds_a_corrupt_one(tiny_model, tmp_
         E.cached_export(checkpoint, cache_dir=cache, log=lines.append) == first
         and len(exports) == 2
     )
-    assert "unusable" in lines[-1] and "encode.onnx" in lines[-1]
+    assert "unusable" in lines[-2] and "encode.onnx" in lines[-2]
     E.load_manifest(first)  # rebuilt whole
-    assert [p.name for p in cache.iterdir()] == [first.name], "no temporary directories left behind"
+    left = [p.name for p in cache.iterdir() if p.suffix != ".lock"]
+    assert left == [first.name], "no temporary directories left behind"
 
     # Another checkpoint (other bytes) gets another directory.
     torch.manual_seed(1)

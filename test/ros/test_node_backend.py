@@ -16,7 +16,7 @@ from t2g_core.inference import open_segmenter
 def test_node_runs_on_onnxruntime_and_matches_torch(
     ros, tiny_checkpoints, frames, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the node process inherits it
+    monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "cache"))  # the node process inherits it
     proc = NodeProcess(
         {
             "model.checkpoint": tiny_checkpoints["temporal"],
@@ -50,6 +50,6 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
         probe.close()
         log = proc.stop()
     assert "backend onnxruntime on cpu" in log, log
-    exports = list((tmp_path / "xdg" / "t2g" / "onnx").iterdir())
+    exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
     assert len(exports) == 1 and exports[0].name.startswith("random_init_temporal-"), exports
     assert load_manifest(exports[0]).memory_frames == 4
