@@ -1,7 +1,8 @@
 """The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
 An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T, ``fuse.onnx`` when the
-model has pixel fusion, and ``manifest.json``
+model has pixel fusion, and ``manifest.json``. With the stride-4 detail path, ``encode.onnx`` has one more
+output and every decoder one more (last) input, both named ``detail``
 (see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read
 one, so it imports neither torch nor onnx.
 """
@@ -15,12 +16,14 @@ from pathlib import Path
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODE_FILE = "encode.onnx"
 ENCODE_INPUTS = ("frame",)
 ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
+# The detail path's per-frame features: an extra encoder output and decoder input (manifest.detail_shape).
+DETAIL = "detail"
 DECODE_OUTPUTS = ("logits",)
 # Pixel fusion (t2g_core.temporal_fusion): the current embedding and the previous fused one -> the fused
 # embedding, which the decoder reads as its pixel embedding and the next step reads as its state.
@@ -34,13 +37,18 @@ def decode_file(memory_frames: int) -> str:
     return f"decode_m{memory_frames}.onnx"
 
 
-def decode_inputs(memory_frames: int, num_layers: int) -> tuple[str, ...]:
+def encode_outputs(*, detail: bool) -> tuple[str, ...]:
+    """Output names of ``encode.onnx``, in order."""
+    return ENCODE_OUTPUTS + ((DETAIL,) if detail else ())
+
+
+def decode_inputs(memory_frames: int, num_layers: int, *, detail: bool) -> tuple[str, ...]:
     """Input names of ``decode_file(memory_frames)``, in order."""
     keys = [f"memory_keys_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
     values = [
         f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)
     ]
-    return ("pixel_embedding", "offsets_s", *keys, *values)
+    return ("pixel_embedding", "offsets_s", *keys, *values, *((DETAIL,) if detail else ()))
 
 
 class ExportError(ValueError):
@@ -60,7 +68,9 @@ class ExportManifest:
         num_layers: L decoder layers (axis 1 of the memory tensors).
         num_tokens: N_tok memory tokens per frame.
         dim: d.
-        embedding_size: (h8, w8) of the pixel embedding and the logits.
+        embedding_size: (h8, w8) of the pixel embedding.
+        detail_shape: (c, h4, w4) of the detail features, or ``None`` for a model without the detail
+            path; the logits are (K, h4, w4) with it and (K, h8, w8) without.
         pixel_fusion: whether ``fuse.onnx`` exists (the model fuses each pixel with the fused past).
         opset: ONNX opset of the graphs.
         versions: torch, onnx and onnxruntime versions at export time.
@@ -75,10 +85,16 @@ class ExportManifest:
     num_tokens: int
     dim: int
     embedding_size: tuple[int, int]
+    detail_shape: tuple[int, int, int] | None
     pixel_fusion: bool
     opset: int
     versions: dict[str, str]
     files: dict[str, str]
+
+    @property
+    def logits_size(self) -> tuple[int, int]:
+        """(h, w) of the decoders' logits."""
+        return self.embedding_size if self.detail_shape is None else self.detail_shape[1:]
 
     def to_json(self) -> str:
         return (
@@ -123,6 +139,8 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         fields = {k: v for k, v in raw.items() if k not in ("format", "format_version")}
         fields["input_size"] = tuple(fields["input_size"])
         fields["embedding_size"] = tuple(fields["embedding_size"])
+        if fields["detail_shape"] is not None:
+            fields["detail_shape"] = tuple(fields["detail_shape"])
         manifest = ExportManifest(**fields)
     except ExportError:
         raise

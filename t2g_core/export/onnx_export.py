@@ -20,7 +20,6 @@ from .format import (
     DECODE_OUTPUTS,
     ENCODE_FILE,
     ENCODE_INPUTS,
-    ENCODE_OUTPUTS,
     FUSE_FILE,
     FUSE_INPUTS,
     FUSE_OUTPUTS,
@@ -29,6 +28,7 @@ from .format import (
     ExportManifest,
     decode_file,
     decode_inputs,
+    encode_outputs,
     file_sha256,
 )
 from .graph_surgery import fold_pads_into_convs
@@ -47,13 +47,14 @@ def runtime_versions() -> dict[str, str]:
 
 
 class _Encode(nn.Module):
-    """frame (H, W, 3) uint8 -> the current frame's pixel embedding and memory cache entry."""
+    """frame (H, W, 3) uint8 -> the current frame's pixel embedding, memory cache entry and (with the
+    detail path) detail features."""
 
     def __init__(self, model: T2GModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
         image = frame.permute(2, 0, 1)[None].float()  # (1, 3, H, W), RGB 0..255
         # transforms.resize_images, unconditionally: a Resize to the same size is the identity.
         image = F.interpolate(
@@ -62,24 +63,29 @@ class _Encode(nn.Module):
         features = self.model.encode_frames(image)
         keys = torch.stack(features.memory_keys, dim=1)  # (1, L, N_tok, d)
         values = torch.stack(features.memory_values, dim=1)  # (1, L, N_tok, d)
-        return features.pixel_embedding, keys, values
+        detail = () if features.detail is None else (features.detail,)  # (1, c, h4, w4)
+        return (features.pixel_embedding, keys, values, *detail)
 
 
 class _Decode(nn.Module):
-    """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries -> logits."""
+    """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries (+ the current
+    frame's detail features, last, with the detail path) -> logits."""
 
     def __init__(self, model: T2GModel, memory_frames: int, num_layers: int) -> None:
         super().__init__()
         self.model = model
         self.memory_frames = memory_frames
         self.num_layers = num_layers
+        self.detail = model.detail_refiner is not None
 
     def forward(
         self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor, *memory_kv: torch.Tensor
     ) -> torch.Tensor:
-        """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values likewise."""
+        """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values
+        likewise, then the detail features with the detail path."""
         count = self.memory_frames * self.num_layers
-        keys, values = memory_kv[:count], memory_kv[count:]
+        detail = memory_kv[-1] if self.detail else None
+        keys, values = memory_kv[:count], memory_kv[count : 2 * count]
         layers = range(self.num_layers)
         # decode() reads only the memory keys/values of memory frames, the pixel embedding of the current one.
         memory = [
@@ -92,8 +98,10 @@ class _Decode(nn.Module):
             )
             for m in range(self.memory_frames)
         ]
-        current = FrameFeatures(pixel_embedding=pixel_embedding, memory_keys=(), memory_values=())
-        return self.model.decode(current, memory, offsets_s)  # (1, K, h8, w8)
+        current = FrameFeatures(
+            pixel_embedding=pixel_embedding, memory_keys=(), memory_values=(), detail=detail
+        )
+        return self.model.decode(current, memory, offsets_s)  # (1, K, h, w) at output_stride
 
 
 class _Fuse(nn.Module):
@@ -136,8 +144,9 @@ def export_model(
         dtype=torch.uint8,
         generator=torch.Generator().manual_seed(0),
     )
+    detail_path = model.detail_refiner is not None
     with torch.no_grad():
-        embedding, keys, values = _Encode(model)(frame)
+        embedding, keys, values, *detail = _Encode(model)(frame)
     _, layers, tokens, dim = keys.shape
     with warnings.catch_warnings(), model.backbone.export_friendly(model.input_size):
         # The TorchScript exporter warns about itself (deprecation) and about traced shape arithmetic,
@@ -150,7 +159,7 @@ def export_model(
             dynamo=False,
             opset_version=opset,
             input_names=list(ENCODE_INPUTS),
-            output_names=list(ENCODE_OUTPUTS),
+            output_names=list(encode_outputs(detail=detail_path)),
             dynamic_axes={"frame": {0: "height", 1: "width"}},
         )
     fold_pads_into_convs(out / ENCODE_FILE)
@@ -162,13 +171,14 @@ def export_model(
                 keys[:, layer] for _ in range(m) for layer in range(layers)
             ]  # each (1, N_tok, d)
             pieces += [values[:, layer] for _ in range(m) for layer in range(layers)]
+            pieces += detail  # the current frame's detail features, with the detail path
             torch.onnx.export(
                 _Decode(model, m, layers),
                 (embedding, offsets, *pieces),
                 str(out / decode_file(m)),
                 dynamo=False,
                 opset_version=opset,
-                input_names=list(decode_inputs(m, layers)),
+                input_names=list(decode_inputs(m, layers, detail=detail_path)),
                 output_names=list(DECODE_OUTPUTS),
             )
         if model.pixel_fusion is not None:
@@ -194,6 +204,7 @@ def export_model(
         num_tokens=tokens,
         dim=dim,
         embedding_size=tuple(embedding.shape[-2:]),
+        detail_shape=tuple(detail[0].shape[1:]) if detail_path else None,
         pixel_fusion=model.pixel_fusion is not None,
         opset=opset,
         versions=runtime_versions(),

@@ -6,7 +6,8 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 
 1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
    memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
-   an I/O binding, so no cache entry is ever copied;
+   an I/O binding, so no cache entry is ever copied (with the detail path it also writes the frame's
+   detail features, which only the current frame's decoding reads);
 2. with pixel fusion and a memory length > 1, ``fuse.onnx`` fuses the new pixel embedding with the
    previous step's fused embedding (the state), and the result replaces the embedding and becomes the
    next state (``T2GModel.fuse``; no state after a reset, as in torch);
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..export.format import (
+    DETAIL,
     ENCODE_FILE,
     FUSE_FILE,
     ExportError,
@@ -101,7 +103,7 @@ class OrtStreamingSegmenter(StreamBase):
     ) -> None:
         check_ema_alpha(ema_alpha)
         self._ema_alpha = ema_alpha
-        self._ema: np.ndarray | None = None  # (K, h8, w8) smoothed probabilities
+        self._ema: np.ndarray | None = None  # (K, h, w) smoothed probabilities
         folder = Path(export_dir)
         self.manifest: ExportManifest = load_manifest(folder)
         m = self.manifest
@@ -113,6 +115,9 @@ class OrtStreamingSegmenter(StreamBase):
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
         self._values = np.zeros(cache_shape, np.float32)
         self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
+        self._detail = (
+            None if m.detail_shape is None else np.zeros((1, *m.detail_shape), np.float32)
+        )
         self._fuse = load_session(folder / FUSE_FILE, threads) if m.pixel_fusion else None
         self._fused = np.zeros_like(self._embedding)  # fuse.onnx output
         self._state = np.zeros_like(self._embedding)  # the previous step's fused embedding
@@ -164,13 +169,13 @@ class OrtStreamingSegmenter(StreamBase):
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[
             None
         ]  # (1, M), slot order
-        logits = self.decode(offsets)[0]  # (K, h8, w8)
+        logits = self.decode(offsets)[0]  # (K, h, w), manifest.logits_size
         if self._ema_alpha is not None:
             logits = self._smooth(logits)
         return self._readout(logits, frame_rgb.shape[:2])
 
     def _smooth(self, logits: np.ndarray) -> np.ndarray:
-        """p̄_t = α p_t + (1-α) p̄_{t-1}; returns log p̄ (K, h8, w8), whose softmax is p̄."""
+        """p̄_t = α p_t + (1-α) p̄_{t-1}; returns log p̄ (K, h, w), whose softmax is p̄."""
         probs = np.exp(logits - logits.max(axis=0, keepdims=True))
         probs /= probs.sum(axis=0, keepdims=True)
         alpha = self._ema_alpha
@@ -184,22 +189,27 @@ class OrtStreamingSegmenter(StreamBase):
         pieces += [
             self._values[m, layer : layer + 1] for m in range(count) for layer in range(layers)
         ]
-        names = [n for n in decode_inputs(count, layers) if n != "offsets_s"]
-        return dict(zip(names, [self._embedding, *pieces]))
+        pieces += [] if self._detail is None else [self._detail]
+        detail = self._detail is not None
+        names = [n for n in decode_inputs(count, layers, detail=detail) if n != "offsets_s"]
+        return dict(zip(names, [self._embedding, *pieces], strict=True))
 
     # The two graphs as one step runs them, public so a benchmark can time each alone. Neither touches
     # the stream bookkeeping (stamps, next slot, resets): ``step`` does that.
 
     def encode_into_slot(self, frame_rgb: np.ndarray, slot: int) -> None:
         """Run ``encode.onnx`` on ``frame_rgb`` (H, W, 3) uint8 RGB, writing the current frame's pixel
-        embedding and its memory keys/values into ring-buffer slot ``slot`` (0..memory_length-1)."""
+        embedding and its memory keys/values into ring-buffer slot ``slot`` (0..memory_length-1), and
+        its detail features with the detail path."""
         binding = self._encode.io_binding()
         binding.bind_cpu_input("frame", np.ascontiguousarray(frame_rgb))
-        for name, target in (
+        outputs = [
             ("pixel_embedding", self._embedding),
             ("memory_keys", self._keys[slot : slot + 1]),
             ("memory_values", self._values[slot : slot + 1]),
-        ):
+        ]
+        outputs += [] if self._detail is None else [(DETAIL, self._detail)]
+        for name, target in outputs:
             binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
         self._encode.run_with_iobinding(binding)
 
@@ -228,7 +238,7 @@ class OrtStreamingSegmenter(StreamBase):
             offsets_s: (1, M) float32, each slot's stamp minus the current frame's (<= 0), M in 1..T.
 
         Returns:
-            logits (1, K, h8, w8) float32.
+            logits (1, K, h, w) float32, (h, w) = ``manifest.logits_size``.
         """
         count = offsets_s.shape[1]
         return self._decoders[count].run(None, {**self._feeds[count], "offsets_s": offsets_s})[0]

@@ -7,6 +7,7 @@ in onnxruntime on the same base.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 
 import numpy as np
@@ -105,7 +106,8 @@ class StreamingSegmenter(StreamBase):
         ):
             image = resize_images(self._to_device(frame_rgb), self._model.input_size)
             current = self._model.encode_frames(image)
-            self._memory.append((current, stamp_s))
+            # Past frames are read for their memory keys/values only: their detail need not stay.
+            self._memory.append((dataclasses.replace(current, detail=None), stamp_s))
             offsets = torch.tensor(
                 [[s - stamp_s for _, s in self._memory]], dtype=torch.float32
             )  # (1, M)

@@ -22,10 +22,15 @@ def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(n)]
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[False, True], ids=["stride8", "detail"])
+def model(request):
+    """The tiny model without and with the stride-4 detail path (its output conv made non-zero, so the
+    detail features change the logits and a wrong wiring shows)."""
     torch.manual_seed(0)
-    return build_model(tiny_config()).eval()
+    model = build_model(tiny_config(detail=request.param)).eval()
+    if model.detail_refiner is not None:
+        torch.nn.init.normal_(model.detail_refiner.out.weight, std=0.5)
+    return model
 
 
 @pytest.fixture(scope="module")
