@@ -28,12 +28,9 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import subprocess
-import sys
+import re
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,24 +46,19 @@ from t2g_core import (
     LoadedCheckpoint,
     Provenance,
     build_model,
-    frames_to_tensor,
     load_checkpoint,
     load_model_config,
-    resize_images,
     save_checkpoint,
-    upsample_logits,
 )
 from t2g_core.evaluation.speed import measure_latency
 from t2g_core.export import cached_export
 from t2g_core.inference import BACKEND_NAMES, LabelReadout, open_segmenter
 from t2g_core.postprocess import (
     colorize,
-    confidence_to_mono8,
     overlay,
     palette_lut,
     summarize_occupancy,
 )
-from t2g_ros.demo.run import stop_node
 from t2g_ros.image_codec import (
     compressed_msg_to_rgb,
     image_msg_to_rgb,
@@ -79,7 +71,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 SHIPPED = REPO / "checkpoints" / "t2g_lite0_camvid.pt"
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
-SIZES = {"480x360": (360, 480), "960x720": (720, 960)}
+SIZES = {
+    "480x360": (360, 480),
+    "640x480": (480, 640),
+    "960x720": (720, 960),
+    "1280x720": (720, 1280),
+}
+DEFAULT_SIZES = "480x360,640x480,1280x720"
 # A design decision measured with the ort+torch split before it was removed; every report repeats it.
 SPLIT_NOTE = (
     "Why the node's onnxruntime backend runs both graphs in onnxruntime: measured 2026-11-21 on this "
@@ -225,14 +223,119 @@ def step_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ---- 2. per-stage profile ------------------------------------------------------------------------
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+# How each figure of the profile was obtained, by its key in a profile row's ``how``.
+HOW = {
+    "wall": "wall clock of the stage alone, called as the node calls it",
+    "ort-profile": "share of encode.onnx kernel time in onnxruntime's profiler (nodes grouped by the "
+    "module in their name), times the encode graph's wall-clock p50/p95",
+    "ort-session": "wall clock of a separate onnxruntime session of the same options built from "
+    "encode.onnx cut after the backbone (resize + backbone, nothing after)",
+}
+# Leaves of a node frame that add up to it (the JPEG decode replaces the raw one when the input is
+# compressed, so it is shown but not summed).
+INPUT_RESIZE = "input resize (in encode.onnx)"
+
+
+def time_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(p50, p95) wall-clock ms of ``repeats`` calls of ``fn`` after one untimed call."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 1e3 * float(np.percentile(times, 50)), 1e3 * float(np.percentile(times, 95))
+
+
+def encode_parts(onnx_path: Path) -> tuple[set[str], set[str]]:
+    """Names of the nodes that resize the frame (everything outside ``/backbone/`` that the backbone
+    depends on) and of the backbone's outputs, read from the graph of ``encode.onnx``."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    backbone = [n for n in graph.node if n.name.startswith("/backbone/")]
+    inside = {n.name for n in backbone}
+    upstream: set[str] = set()
+    pending = [name for n in backbone for name in n.input]
+    while pending:
+        node = producer.get(pending.pop())
+        if node is not None and node.name not in inside and node.name not in upstream:
+            upstream.add(node.name)
+            pending.extend(node.input)
+    consumers = [n for n in graph.node if n.name not in inside]
+    outputs = {
+        name
+        for n in consumers
+        for name in n.input
+        if name in producer and producer[name].name in inside
+    }
+    outputs |= {
+        o.name for o in graph.output if o.name in producer and producer[o.name].name in inside
+    }
+    return upstream, outputs
+
+
+def part_of(node_name: str, resize_nodes: set[str]) -> str:
+    """The profile part of an onnxruntime node: the model module its name starts with
+    (``/backbone/...`` -> ``backbone``), the input resize, or the top-level glue (K/V projections,
+    layout reorders that the optimiser inserts)."""
+    if node_name in resize_nodes:
+        return INPUT_RESIZE
+    pieces = node_name.split("/")
+    module = (
+        re.sub(r"_\d+$", "", pieces[1]) if node_name.startswith("/") and len(pieces) > 2 else ""
+    )
+    # The K/V projections of the memory are top-level modules k, k_1, v, ... (one per layer).
+    return module if module not in ("", "k", "v") else "memory K/V projections and layout"
+
+
+def kernel_shares(events: list[dict[str, Any]], resize_nodes: set[str]) -> dict[str, float]:
+    """Share of the node kernel time per part, from an onnxruntime profile (a list of trace
+    events), leaving out the first ``model_run`` (allocation and first-touch costs)."""
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")
+    after = runs[0][1] if len(runs) > 1 else -1
+    totals: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] > after:
+            part = part_of(e["name"][: -len("_kernel_time")], resize_nodes)
+            totals[part] = totals.get(part, 0.0) + e["dur"]
+    whole = sum(totals.values())
+    return {part: value / whole for part, value in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+def profile_encode(
+    export_dir: Path, frame: np.ndarray, *, threads: int, runs: int, work: Path
+) -> tuple[dict[str, float], Callable[[], object]]:
+    """(kernel-time share per part of encode.onnx, a call running resize + backbone alone).
+
+    Both sessions use the node's ``session_options``; the backbone-only graph is encode.onnx cut at
+    the backbone's outputs (``onnx.utils.Extractor``), so it is exactly the backbone the node runs.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx.utils import Extractor
+
+    from t2g_core.export.format import ENCODE_FILE
+    from t2g_core.inference.ort_streaming import session_options
+
+    path = export_dir / ENCODE_FILE
+    resize_nodes, backbone_outputs = encode_parts(path)
+    options = session_options(threads)
+    options.enable_profiling = True
+    options.profile_file_prefix = str(work / "encode_profile")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        session.run(None, {"frame": frame})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    shares = kernel_shares(events, resize_nodes)
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    cut = work / "backbone_only.onnx"
+    onnx.save(Extractor(model).extract_model(["frame"], sorted(backbone_outputs)), str(cut))
+    backbone = ort.InferenceSession(
+        str(cut), session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    return shares, lambda: backbone.run(None, {"frame": frame})
 
 
 def profile_stages(
@@ -244,143 +347,253 @@ def profile_stages(
     repeats: int,
     sizes: list[str],
     say: Callable[[str], None],
-) -> dict[str, dict[str, float]]:
+    work: Path,
+) -> dict[str, dict[str, Any]]:
+    """Per size: ``rows`` (stage, p50_ms, p95_ms, share of the frame, how, leaf), the directly
+    measured ``step`` and ``frame`` p50/p95, and ``backbone_alone`` p50/p95 (onnxruntime, temporal).
+
+    Leaves add up to a node frame: raw decode, the parts of ``step`` (input resize, backbone, the
+    other encoder modules, fusion, memory decoder, read-out), occupancy, colour, overlay and the
+    output messages. Shares are of the sum of the leaves' p50.
+    """
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
 
     from t2g_msgs.msg import ClassOccupancy
 
-    model, label_set = loaded.model, loaded.label_set
+    label_set = loaded.label_set
     lut = palette_lut(label_set.colors)
-    out: dict[str, dict[str, float]] = {}
+    export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model)
+    out: dict[str, dict[str, Any]] = {}
     for size_name in sizes:
         size = SIZES[size_name]
         frame = real_frames(size, 1)[0]
         raw = SimpleNamespace(**rgb_to_image_fields(frame, "rgb8", data_type="numpy"))
-        bgr = SimpleNamespace(**rgb_to_image_fields(frame, "bgr8", data_type="numpy"))
         jpeg = SimpleNamespace(**rgb_to_compressed_fields(frame, "jpeg", 90, data_type="numpy"))
-        ort_seg, torch_seg = (
-            open_segmenter(
-                checkpoint,
-                backend=backend,
-                threads=threads,
-                max_gap_s=1e9,
-                cache_dir=cache_dir,
-                loaded=loaded,
-            )
-            for backend in ("onnxruntime", "torch")
+        seg = open_segmenter(
+            checkpoint,
+            backend="onnxruntime",
+            threads=threads,
+            max_gap_s=1e9,
+            cache_dir=cache_dir,
+            loaded=loaded,
         )
-        for i in range(4):  # fill the memories
-            ort_seg.step(frame, 0.04 * i)
-            torch_seg.step(frame, 0.04 * i)
-        counter = iter(range(5, 10**9))
-        result = ort_seg.step(frame, 0.2)
+        memory = seg.memory_length
+        for i in range(memory):  # fill the memory
+            seg.step(frame, 0.04 * i)
+        counter = iter(range(memory, 10**9))
+        result = seg.step(frame, 0.04 * next(counter))
         labels, confidence = result.labels, result.confidence
+        color = colorize(labels, lut)
+        blended = overlay(frame, color, 0.5, labels)
         occupancy = summarize_occupancy(
             labels, confidence, num_classes=label_set.num_classes, grid_rows=6, grid_cols=8
         )
-        color = colorize(labels, lut)
-        blended = overlay(frame, color, 0.5, labels)
-        image = resize_images(frames_to_tensor(frame), model.input_size)
-        with torch.inference_mode():
-            feats = model.encode_frames(image)
-            memory = [feats] * model.memory_length
-            offsets = torch.tensor(
-                [[-0.04 * (model.memory_length - 1 - m) for m in range(model.memory_length)]]
+        offsets = np.array([[-0.04 * (memory - 1 - m) for m in range(memory)]], np.float32)
+        logits = seg.decode(offsets)[0]
+        readout = LabelReadout(threads=threads)
+        header = Header(frame_id="camera")
+
+        def messages():
+            # What NodePublishers.publish builds per frame (labels, color, overlay, occupancy).
+            images = [(labels, "mono8"), (color, "rgb8"), (blended, "rgb8")]
+            built = [Image(header=header, **rgb_to_image_fields(a, e)) for a, e in images]
+            fields = class_occupancy_fields(
+                occupancy, label_set, reset_reason=None, memory_frames=memory
             )
-            logits = model.decode(feats, memory, offsets)
-        readout = LabelReadout()
-        count = ort_seg.frames_in_memory  # = T after the fill: the offsets above match it
-        ort_offsets = offsets.numpy()
+            return [*built, ClassOccupancy(header=header, **as_ros_sequence(fields))]
 
-        def old_readout():
-            probs = upsample_logits(logits, size).softmax(dim=1)
-            confidence_, labels_ = probs[0].max(dim=0)
-            return labels_.to(torch.uint8).numpy(), confidence_.numpy()
+        built = messages()
+        shares, backbone_alone = profile_encode(
+            export_dir, frame, threads=threads, runs=max(repeats, 5), work=work
+        )
 
-        def publish(fields: dict[str, Any]) -> bytes:
-            return serialize_message(Image(**fields))
+        def node_frame():
+            rgb = image_msg_to_rgb(raw)
+            res = seg.step(rgb, 0.04 * next(counter))
+            summarize_occupancy(
+                res.labels,
+                res.confidence,
+                num_classes=label_set.num_classes,
+                grid_rows=6,
+                grid_cols=8,
+                previous_labels=labels,
+            )
+            mask = colorize(res.labels, lut)
+            overlay(rgb, mask, 0.5, res.labels)
+            messages()
 
-        stages: dict[str, Callable[[], object]] = {
-            "decode rgb8 Image": lambda: image_msg_to_rgb(raw),
-            "decode bgr8 Image": lambda: image_msg_to_rgb(bgr),
-            "decode JPEG CompressedImage": lambda: compressed_msg_to_rgb(jpeg),
-            "onnxruntime step (total)": lambda: ort_seg.step(frame, 0.04 * next(counter)),
-            "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)": lambda: (
-                ort_seg.encode_into_slot(frame, 0)
-            ),
-            f"  ort decode graph (memory {count})": lambda: ort_seg.decode(ort_offsets),
-            "  labels + confidence (LabelReadout, cv2 planes)": lambda: readout(
-                logits[0].numpy(), size
-            ),
-            "torch step (total)": lambda: torch_seg.step(frame, 0.04 * next(counter)),
-            "  torch resize to model input": lambda: resize_images(
-                frames_to_tensor(frame), model.input_size
-            ),
-            "  torch encode_frames": lambda: model.encode_frames(image),
-            f"  torch decode (memory {model.memory_length})": lambda: model.decode(
-                feats, memory, offsets
-            ),
-            "  before: upsample + softmax + max in torch": old_readout,
-            "occupancy summary": lambda: summarize_occupancy(
-                labels, confidence, num_classes=label_set.num_classes, grid_rows=6, grid_cols=8
-            ),
-            "colour mask": lambda: colorize(labels, lut),
-            "overlay": lambda: overlay(frame, color, 0.5, labels),
-            "confidence mono8": lambda: confidence_to_mono8(confidence),
-            "publish ~/labels (fields + Image + serialise)": lambda: publish(
-                rgb_to_image_fields(labels, "mono8")
-            ),
-            "publish ~/color": lambda: publish(rgb_to_image_fields(color, "rgb8")),
-            "publish ~/overlay": lambda: publish(rgb_to_image_fields(blended, "rgb8")),
-            "publish ~/confidence (mono8)": lambda: publish(
-                rgb_to_image_fields(confidence_to_mono8(confidence), "mono8")
-            ),
-            "publish ~/occupancy": lambda: serialize_message(
-                ClassOccupancy(
-                    **as_ros_sequence(
-                        class_occupancy_fields(
-                            occupancy, label_set, reset_reason=None, memory_frames=4
-                        )
-                    )
-                )
-            ),
+        timed = {
+            "step": lambda: seg.step(frame, 0.04 * next(counter)),
+            "frame": node_frame,
+            "encode": lambda: seg.encode_into_slot(frame, 0),
+            "backbone_alone": backbone_alone,
         }
-        with torch.inference_mode():
-            out[size_name] = {name: _median_ms(fn, repeats) for name, fn in stages.items()}
-        for name, ms in out[size_name].items():
-            say(f"  profile {size_name:>7} {name:<62} {ms:7.2f} ms")
+        measured = {name: time_ms(fn, repeats) for name, fn in timed.items()}
+        enc50, enc95 = measured["encode"]
+        rows: list[dict[str, Any]] = []
+
+        def add(
+            stage: str,
+            fn: Callable[[], object] | None,
+            how: str,
+            *,
+            leaf: bool = True,
+            ms: tuple[float, float] | None = None,
+        ) -> None:
+            p50, p95 = ms if ms is not None else time_ms(fn, repeats)
+            rows.append({"stage": stage, "p50_ms": p50, "p95_ms": p95, "how": how, "leaf": leaf})
+
+        add("decode rgb8 Image (raw)", lambda: image_msg_to_rgb(raw), "wall")
+        add(
+            "decode JPEG CompressedImage (instead of raw)",
+            lambda: compressed_msg_to_rgb(jpeg),
+            "wall",
+            leaf=False,
+        )
+        for part, share in shares.items():
+            label = part if part in (INPUT_RESIZE, "backbone") else f"encoder: {part}"
+            add(label, None, "ort-profile", ms=(share * enc50, share * enc95))
+        if seg.manifest.pixel_fusion and memory > 1:
+            add("pixel fusion (fuse.onnx)", lambda: seg.fuse(-0.04), "wall")
+        add(f"memory decoder (decode_m{memory}.onnx)", lambda: seg.decode(offsets), "wall")
+        add("read-out: upsample, argmax, confidence", lambda: readout(logits, size), "wall")
+        add(
+            "occupancy grid",
+            lambda: summarize_occupancy(
+                labels,
+                confidence,
+                num_classes=label_set.num_classes,
+                grid_rows=6,
+                grid_cols=8,
+                previous_labels=labels,
+            ),
+            "wall",
+        )
+        add("colourisation", lambda: colorize(labels, lut), "wall")
+        add("overlay", lambda: overlay(frame, color, 0.5, labels), "wall")
+        add("publish: build labels, color, overlay, occupancy messages", messages, "wall")
+        add(
+            "publish: serialise them (rmw's copy, before DDS)",
+            lambda: [serialize_message(m) for m in built],
+            "wall",
+            leaf=False,
+        )
+        total = sum(r["p50_ms"] for r in rows if r["leaf"])
+        for r in rows:
+            r["share"] = r["p50_ms"] / total if r["leaf"] else None
+        out[size_name] = {
+            "rows": rows,
+            "leaves_p50_ms": total,
+            **{f"{k}_p50_ms": v[0] for k, v in measured.items()},
+            **{f"{k}_p95_ms": v[1] for k, v in measured.items()},
+        }
+        for r in rows:
+            share = f"{100 * r['share']:5.1f} %" if r["share"] is not None else "      "
+            say(
+                f"  profile {size_name:>8} {r['stage']:<58} p50 {r['p50_ms']:7.2f} ms  "
+                f"p95 {r['p95_ms']:7.2f} ms  {share}"
+            )
+        say(
+            f"  profile {size_name:>8} step p50 {measured['step'][0]:.1f} ms, node frame p50 "
+            f"{measured['frame'][0]:.1f} ms, resize + backbone alone p50 "
+            f"{measured['backbone_alone'][0]:.1f} ms"
+        )
     return out
 
 
-# ---- 3. through ROS ------------------------------------------------------------------------------
-def _start_node(
+# ---- 4. side by side with the peer ----------------------------------------------------------------
+def open_contenders(
     checkpoint: Path,
-    namespace: str,
-    backend: str,
+    loaded: LoadedCheckpoint,
+    cache_dir: Path,
+    *,
     threads: int,
-    log_path: Path,
-    env: dict[str, str],
-) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "t2g_ros.node",
-        "--ros-args",
-        "-r",
-        f"__ns:={namespace}",
-        "-p",
-        f"model.checkpoint:={checkpoint}",
-        "-p",
-        f"model.backend:={backend}",
-        "-p",
-        f"model.threads:={threads}",
-        "-p",
-        "diagnostics_period_s:=1.0",
+    say: Callable[[str], None],
+) -> dict[str, Callable[[], Any]]:
+    """Name -> a function opening a fresh streaming segmenter: t2g fp32 and int8 (onnxruntime,
+    temporal) and the ESPNetv2 peer; what is not available here is left out with a message."""
+    import inspect
+
+    def t2g(precision: str) -> Callable[[], Any]:
+        kwargs = {} if precision == "fp32" else {"precision": precision}
+        return lambda: open_segmenter(
+            checkpoint,
+            backend="onnxruntime",
+            threads=threads,
+            max_gap_s=1.0,
+            cache_dir=cache_dir,
+            loaded=loaded,
+            log=lambda line: say(f"  {line}"),
+            **kwargs,
+        )
+
+    out = {"t2g fp32": t2g("fp32")}
+    if "precision" in inspect.signature(open_segmenter).parameters:
+        out["t2g int8"] = t2g("int8")
+    else:
+        say("  side by side: open_segmenter has no precision parameter here; int8 skipped")
+    try:
+        from t2g_core.peers.espnetv2 import EspNetV2Peer
+
+        peer = EspNetV2Peer(threads=threads)
+        out[PEER] = lambda: peer.segmenter(max_gap_s=1.0)
+    except (ImportError, ValueError, OSError) as exc:  # module or peer files absent
+        say(f"  side by side: the ESPNetv2 peer is not available ({exc}); skipped")
+    return out
+
+
+PEER = "ESPNetv2 peer"
+
+
+def side_by_side(
+    contenders: dict[str, Callable[[], Any]],
+    *,
+    steps: int,
+    warmup: int,
+    sizes: list[str],
+    say: Callable[[str], None],
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[dict[str, Any]]:
+    """One row per size and contender: the streaming step (``step(frame, stamp)`` at the frame size,
+    labels and confidence included) timed as in section 1."""
+    rows = []
+    for size_name in sizes:
+        frames = real_frames(SIZES[size_name])
+        for name, opener in contenders.items():
+            try:
+                segmenter = opener()
+            except (ValueError, ImportError, OSError) as exc:
+                say(f"  side by side {size_name}: {name} cannot be opened ({exc}); skipped")
+                continue
+            stats = measure_latency(
+                lambda i, s=segmenter: s.step(frames[i % len(frames)], i / 30.0),
+                warmup_steps=warmup,
+                steps=steps,
+                clock=clock,
+            )
+            rows.append({"size": size_name, "contender": name, **stats.to_dict()})
+            say(
+                f"  side by side {size_name:>8} {name:<14} p50 {stats.p50_ms:7.1f} ms  "
+                f"p95 {stats.p95_ms:7.1f} ms  {stats.fps:6.1f} FPS"
+            )
+    return rows
+
+
+def side_by_side_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: peer / t2g (fp32 and int8) and fp32 / int8, ratios of p50."""
+    p50 = {(r["size"], r["contender"]): r["p50_ms"] for r in rows}
+    pairs = [(PEER, "t2g fp32"), (PEER, "t2g int8"), ("t2g fp32", "t2g int8")]
+    return [
+        {"size": size, "ratio": f"{a} / {b}", "value": p50[(size, a)] / p50[(size, b)]}
+        for size in dict.fromkeys(r["size"] for r in rows)
+        for a, b in pairs
+        if (size, a) in p50 and (size, b) in p50
     ]
-    return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
 
 
+# ---- 3. through ROS ------------------------------------------------------------------------------
 def bench_ros(
     checkpoint: Path,
     *,
@@ -394,120 +607,54 @@ def bench_ros(
     work: Path,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
+    """The node under a ``rate_hz`` rgb8 publisher (``scripts/node_rates.measure_node``), as one row
+    of this report; rclpy must be initialised."""
+    from node_rates import measure_node  # the sibling script (scripts/ is on sys.path)
 
-    from t2g_msgs.msg import ClassOccupancy
-
-    namespace = f"/t2g_bench_{uuid.uuid4().hex[:8]}"
-    log_path = work / f"node_{backend}_{size_name}.log"
-    node_proc = _start_node(checkpoint, namespace, backend, threads, log_path, cache_env)
-    node = rclpy.create_node(f"t2g_bench_{uuid.uuid4().hex[:8]}")
-    try:
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub = node.create_publisher(
-            Image, f"{namespace}/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        )
-        received: list[tuple[float, float]] = []  # (reception wall time, header stamp)
-
-        def on_labels(msg: Image) -> None:
-            received.append((time.time(), msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
-
-        subs = [
-            node.create_subscription(Image, f"{namespace}/t2g/labels", on_labels, reliable),
-            node.create_subscription(Image, f"{namespace}/t2g/overlay", lambda m: None, reliable),
-            node.create_subscription(
-                ClassOccupancy, f"{namespace}/t2g/occupancy", lambda m: None, reliable
-            ),
-        ]
-        diagnostics: list[tuple[float, dict[str, str]]] = []
-
-        def on_diagnostics(array: DiagnosticArray) -> None:
-            for status in array.status:
-                if status.name.startswith(f"{namespace}/t2g:"):
-                    diagnostics.append((time.time(), {kv.key: kv.value for kv in status.values}))
-
-        node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, reliable)
-        deadline = time.monotonic() + 180
-        while not (
-            pub.get_subscription_count() > 0 and all(s.get_publisher_count() > 0 for s in subs)
-        ):
-            if node_proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the node did not start; its log: {log_path}\n{log_path.read_text()[-3000:]}"
-                )
-            rclpy.spin_once(node, timeout_sec=0.05)
-        frames = real_frames(SIZES[size_name])
-        messages = [Image(**rgb_to_image_fields(f, "rgb8")) for f in frames]
-        period = 1.0 / rate_hz
-        start = time.time()
-        measure_from = start + warmup_s
-        end = measure_from + seconds
-        published = sent = 0
-        next_time = start
-        while True:
-            now = time.time()
-            if now >= end:
-                break
-            if now >= next_time:
-                msg = messages[published % len(messages)]
-                published += 1
-                msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
-                msg.header.frame_id = "camera"
-                pub.publish(msg)
-                sent += now >= measure_from
-                next_time += period
-                if (
-                    next_time < now
-                ):  # this process fell behind: keep the rate, skip the missed slots
-                    next_time = now + period
-            rclpy.spin_once(node, timeout_sec=max(0.0, min(next_time, end) - time.time()))
-        settle = time.time() + 1.0
-        while time.time() < settle:
-            rclpy.spin_once(node, timeout_sec=0.05)
-    finally:
-        node.destroy_node()
-        stop_node(node_proc)
-    window = [(t, s) for t, s in received if measure_from <= s < end]
-    latency = np.array([1e3 * (t - s) for t, s in window])
-    stamps = np.array([s for _, s in window])
-    slope = (
-        float(np.polyfit(stamps - stamps[0], latency, 1)[0]) if len(window) > 2 else float("nan")
+    row = measure_node(
+        checkpoint,
+        size_name=size_name,
+        compressed=False,
+        backend=backend,
+        threads=threads,
+        rate_hz=rate_hz,
+        seconds=seconds,
+        warmup_s=warmup_s,
+        env=cache_env,
+        work=work,
+        say=say,
     )
-    diag = [d for t, d in diagnostics if measure_from + 1.0 <= t <= end]
-
-    def diag_median(key: str) -> float:
-        values = [float(d[key]) for d in diag if key in d and d[key] not in ("nan", "")]
-        return float(np.median(values)) if values else float("nan")
-
-    row = {
+    return {
         "backend": backend,
         "size": size_name,
         "mode": "temporal",
         "threads": threads,
-        "publish_rate_hz": sent / seconds,
-        "output_rate_hz": len(window) / seconds,
-        "latency_ms_p50": float(np.percentile(latency, 50)) if len(latency) else float("nan"),
-        "latency_ms_p95": float(np.percentile(latency, 95)) if len(latency) else float("nan"),
-        "latency_slope_ms_per_s": slope,
-        "node_processing_ms_p50": diag_median("processing_ms_p50"),
-        "node_processing_ms_p95": diag_median("processing_ms_p95"),
-        "node_latency_ms_p95": diag_median("latency_ms_p95"),
-        "node_output_rate_hz": diag_median("output_rate_hz"),
-        "dropped_overwritten_total": int(diag[-1]["dropped_overwritten_total"]) if diag else -1,
+        "publish_rate_hz": row["published_hz"],
+        "output_rate_hz": row["output_hz"],
+        "latency_ms_p50": row["latency_ms_p50"],
+        "latency_ms_p95": row["latency_ms_p95"],
+        "latency_slope_ms_per_s": row["lag_slope_ms_per_s"],
+        "node_processing_ms_p50": row["node_processing_ms_p50"],
+        "node_processing_ms_p95": row["node_processing_ms_p95"],
+        "dropped_overwritten_total": row["drops"].get("dropped_overwritten_total", -1),
     }
-    say(
-        f"  ROS {backend:<11} {size_name:>7}: published {row['publish_rate_hz']:5.1f} Hz, output "
-        f"{row['output_rate_hz']:5.1f} Hz, latency p50 {row['latency_ms_p50']:6.1f} ms p95 {row['latency_ms_p95']:6.1f}"
-        f" ms, lag slope {slope:+.2f} ms/s, node processing p50 {row['node_processing_ms_p50']:.1f} ms"
-    )
-    return row
 
 
 # ---- report --------------------------------------------------------------------------------------
-def goals(steps: list[dict[str, Any]], ros: list[dict[str, Any]]) -> list[dict[str, Any]]:
+# The node goals for a 30 Hz camera (scripts/node_rates.py reports them too): rate, p95 latency.
+NODE_GOALS = {"640x480": (29.0, 50.0), "1280x720": (25.0, None)}
+
+
+def goals(
+    steps: list[dict[str, Any]],
+    ros: list[dict[str, Any]],
+    *,
+    profile: dict[str, dict[str, Any]] | None = None,
+    side: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The speed goals, each with what was measured and whether it was met (reported, never
+    asserted)."""
+
     def step(backend: str, mode: str, size: str = "480x360") -> dict[str, Any] | None:
         return next(
             (r for r in steps if (r["backend"], r["mode"], r["size"]) == (backend, mode, size)),
@@ -519,9 +666,10 @@ def goals(steps: list[dict[str, Any]], ros: list[dict[str, Any]]) -> list[dict[s
     if ort_t:
         out.append(
             {
-                "goal": "streaming step >= 30 FPS at 480x360 (onnxruntime, temporal)",
-                "measured": f"{ort_t['fps']:.1f} FPS (1000 / mean; {1000 / ort_t['p50_ms']:.1f} by the median)",
-                "met": ort_t["fps"] >= 30,
+                "goal": "streaming step >= 60 FPS, p50 <= 16 ms at 480x360 (onnxruntime, temporal)",
+                "measured": f"p50 {ort_t['p50_ms']:.1f} ms ({1000 / ort_t['p50_ms']:.1f} FPS by the "
+                f"median, {ort_t['fps']:.1f} by the mean)",
+                "met": ort_t["p50_ms"] <= 16.0,
             }
         )
     ort_p = step("onnxruntime", "per-frame")
@@ -534,21 +682,44 @@ def goals(steps: list[dict[str, Any]], ros: list[dict[str, Any]]) -> list[dict[s
                 "met": ratio <= 1.3,
             }
         )
-    for row in ros:
-        if row["backend"] == "onnxruntime":
-            ok = (
-                row["output_rate_hz"] >= 20
-                and row["latency_ms_p95"] <= 80
-                and abs(row["latency_slope_ms_per_s"]) < 1
-            )
+    at_480 = (profile or {}).get("480x360")
+    if at_480:
+        ratio = at_480["step_p50_ms"] / at_480["backbone_alone_p50_ms"]
+        out.append(
+            {
+                "goal": "step <= 1.1x resize + backbone alone (onnxruntime, 480x360, p50)",
+                "measured": f"{ratio:.2f}x ({at_480['step_p50_ms']:.1f} / "
+                f"{at_480['backbone_alone_p50_ms']:.1f} ms)",
+                "met": ratio <= 1.1,
+            }
+        )
+    for r in side_by_side_ratios(side or []):
+        if r["ratio"] == f"{PEER} / t2g fp32":
             out.append(
                 {
-                    "goal": f"node >= 20 Hz, p95 latency <= 80 ms, no growing lag ({row['size']}, 30 Hz input)",
-                    "measured": f"{row['output_rate_hz']:.1f} Hz, p95 {row['latency_ms_p95']:.0f} ms, "
-                    f"slope {row['latency_slope_ms_per_s']:+.2f} ms/s",
-                    "met": bool(ok),
+                    "goal": f">= 5x faster than the ESPNetv2 peer ({r['size']}, p50)",
+                    "measured": f"{r['value']:.2f}x",
+                    "met": r["value"] >= 5.0,
                 }
             )
+    for row in ros:
+        if row["backend"] != "onnxruntime" or row["size"] not in NODE_GOALS:
+            continue
+        rate, p95 = NODE_GOALS[row["size"]]
+        ok = row["output_rate_hz"] >= rate and abs(row["latency_slope_ms_per_s"]) < 1
+        text = f"node >= {rate:g} Hz"
+        if p95 is not None:
+            ok = ok and row["latency_ms_p95"] <= p95
+            text += f", p95 latency <= {p95:g} ms"
+        out.append(
+            {
+                "goal": f"{text}, no growing lag ({row['size']}, {row['publish_rate_hz']:.0f} Hz "
+                "input)",
+                "measured": f"{row['output_rate_hz']:.1f} Hz, p95 {row['latency_ms_p95']:.0f} ms, "
+                f"slope {row['latency_slope_ms_per_s']:+.2f} ms/s",
+                "met": bool(ok),
+            }
+        )
     return out
 
 
@@ -560,6 +731,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, onnxruntime "
         f"{m['onnxruntime']}, {report['threads']} inference thread(s); load average at start {m['load_average']}.",
         f"Model: {report['model']}.",
+        *(
+            ["", "**A smoke run (--quick): few steps, figures are not results.**"]
+            if report.get("quick")
+            else []
+        ),
+        *(["", f"**{report['note']}**"] if report.get("note") else []),
         "",
         "## Streaming step (`step(frame, stamp)`: resize, model, labels + confidence at the frame size)",
         "",
@@ -584,21 +761,52 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["ratios"]:
         where = ", ".join(str(r[k]) for k in ("size", "backend", "mode") if k in r)
         lines.append(f"| {r['ratio']} | {where} | {r['value']:.2f}x | {r['meaning']} |")
-    if report["profile"]:
-        sizes = list(report["profile"])
+    for size, prof in report["profile"].items():
         lines += [
             "",
-            "## Per-stage profile of the node's frame path (median ms)",
+            f"## Per-stage profile at {size} (onnxruntime, temporal, {report['threads']} thread(s))",
             "",
-            "| stage | " + " | ".join(sizes) + " |",
-            "|---|" + "---:|" * len(sizes),
+            f"Each stage timed alone, {report['repeats']} repeats. Share = of the sum of the stages "
+            "marked with a share, which make up one node frame (raw input).",
+            "",
+            "| stage | p50 ms | p95 ms | share | how |",
+            "|---|---:|---:|---:|---|",
         ]
-        for stage in report["profile"][sizes[0]]:
-            cells = " | ".join(f"{report['profile'][s][stage]:.2f}" for s in sizes)
+        for r in prof["rows"]:
+            share = f"{100 * r['share']:.1f} %" if r["share"] is not None else "-"
             lines.append(
-                f"| {stage.strip() if not stage.startswith('  ') else '&nbsp;&nbsp;' + stage.strip()} | "
-                f"{cells} |"
+                f"| {r['stage']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {share} | {r['how']} |"
             )
+        lines += [
+            "",
+            f"Measured whole: step p50 {prof['step_p50_ms']:.1f} ms (p95 {prof['step_p95_ms']:.1f}); "
+            f"node frame (decode, step, occupancy, colour, overlay, messages) p50 "
+            f"{prof['frame_p50_ms']:.1f} ms (sum of the stages {prof['leaves_p50_ms']:.1f}); "
+            f"resize + backbone alone p50 {prof['backbone_alone_p50_ms']:.1f} ms (p95 "
+            f"{prof['backbone_alone_p95_ms']:.1f}): **step / backbone alone = "
+            f"{prof['step_p50_ms'] / prof['backbone_alone_p50_ms']:.2f}x** (goal <= 1.1x, p50 <= 16 "
+            "ms).",
+        ]
+    lines += ["", "How: " + "; ".join(f"`{k}`: {v}" for k, v in HOW.items()) + "."]
+    if report.get("side_by_side"):
+        lines += [
+            "",
+            f"## Side by side ({report['threads']} thread(s), `step(frame, stamp)` at the frame "
+            f"size, {report['steps_per_row']} warm steps)",
+            "",
+            "| contender | size | p50 ms | p95 ms | FPS |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in report["side_by_side"]:
+            lines.append(
+                f"| {r['contender']} | {r['size']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                f"{r['fps']:.1f} |"
+            )
+        lines += ["", "| side-by-side ratio of p50 | size | value |", "|---|---|---:|"]
+        for r in side_by_side_ratios(report["side_by_side"]):
+            lines.append(f"| {r['ratio']} | {r['size']} | {r['value']:.2f}x |")
+    for note in report.get("skipped", []):
+        lines += ["", f"Skipped: {note}"]
     if report["ros"]:
         lines += [
             "",
@@ -635,14 +843,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="timed streaming steps per row")
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=30, help="timed repeats per profiled stage")
-    parser.add_argument("--sizes", default="480x360,960x720")
+    parser.add_argument(
+        "--sizes", default=DEFAULT_SIZES, help="frame sizes of the step rows and the profile"
+    )
+    parser.add_argument(
+        "--side-sizes", default=DEFAULT_SIZES, help="frame sizes of the side-by-side rows"
+    )
+    parser.add_argument(
+        "--side", default="fp32,int8,peer", help="side-by-side contenders: fp32, int8, peer"
+    )
+    parser.add_argument("--ros-sizes", default="640x480,1280x720")
     parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
     parser.add_argument("--rate", type=float, default=30.0, help="publisher rate through ROS (Hz)")
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="measured seconds through ROS per run"
     )
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
-    parser.add_argument("--ros-backends", default="torch,onnxruntime")
+    parser.add_argument("--ros-backends", default="onnxruntime")
+    parser.add_argument("--note", default="", help="a line printed at the top of the report")
     parser.add_argument("--no-ros", action="store_true", help="skip the through-ROS runs")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
@@ -651,12 +869,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 3 steps, 480x360, 2 s through ROS"
     )
+    parser.add_argument("--no-side", action="store_true", help="skip the side-by-side rows")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.warmup, args.repeats, args.sizes = 3, 1, 2, "480x360"
+        args.steps, args.warmup, args.repeats = 3, 1, 3
+        args.sizes = args.side_sizes = args.ros_sizes = "480x360"
         args.seconds, args.warmup_seconds = 2.0, 1.0
     sizes = [s for s in args.sizes.split(",") if s]
-    unknown = [s for s in sizes if s not in SIZES]
+    side_sizes = [s for s in args.side_sizes.split(",") if s]
+    ros_sizes = [s for s in args.ros_sizes.split(",") if s]
+    unknown = [s for s in sizes + side_sizes + ros_sizes if s not in SIZES]
     if unknown:
         parser.error(f"unknown size(s) {unknown}; choose from {sorted(SIZES)}")
     backends = tuple(b for b in args.backends.split(",") if b)
@@ -703,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "steps_per_row": args.steps,
             "quick": args.quick,
+            "note": args.note,
         }
         report["machine"]["cpu"] = _cpu_name() or report["machine"]["cpu"]
         report["step"] = bench_steps(
@@ -728,7 +951,25 @@ def main(argv: list[str] | None = None) -> int:
                 repeats=args.repeats,
                 sizes=sizes,
                 say=say,
+                work=work,
             )
+        )
+        report["repeats"] = args.repeats
+        side = {"fp32": "t2g fp32", "int8": "t2g int8", "peer": PEER}
+        wanted = {side[c] for c in args.side.split(",") if c in side}
+        contenders = (
+            {}
+            if args.no_side
+            else {
+                name: opener
+                for name, opener in open_contenders(
+                    checkpoint, loaded, cache_dir, threads=args.threads, say=say
+                ).items()
+                if name in wanted
+            }
+        )
+        report["side_by_side"] = side_by_side(
+            contenders, steps=args.steps, warmup=args.warmup, sizes=side_sizes, say=say
         )
         report["ros"] = []
         report.update(
@@ -740,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
             rclpy.init()
             try:
                 for backend in [b for b in args.ros_backends.split(",") if b]:
-                    for size_name in sizes:
+                    for size_name in ros_sizes:
                         report["ros"].append(
                             bench_ros(
                                 checkpoint,
@@ -757,7 +998,12 @@ def main(argv: list[str] | None = None) -> int:
                         )
             finally:
                 rclpy.try_shutdown()
-        report["goals"] = goals(report["step"], report["ros"])
+        report["goals"] = goals(
+            report["step"],
+            report["ros"],
+            profile=report["profile"],
+            side=report["side_by_side"],
+        )
     (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "speed.md").write_text(markdown(report), encoding="utf-8")
     say(f"wrote {out / 'speed.json'} and {out / 'speed.md'}")

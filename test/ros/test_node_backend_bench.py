@@ -123,15 +123,107 @@ def test_profile_times_every_stage_through_public_api(
     loaded = load_checkpoint(checkpoint)
     lines: list[str] = []
     profile = bench.profile_stages(
-        checkpoint, loaded, tmp_path, threads=1, repeats=1, sizes=["480x360"], say=lines.append
+        checkpoint,
+        loaded,
+        tmp_path / "cache",
+        threads=1,
+        repeats=2,
+        sizes=["480x360"],
+        say=lines.append,
+        work=tmp_path,
     )
-    stages = profile["480x360"]
-    assert "  ort encode graph (resize + backbone + SQ + pixel dec + K/V)" in stages
-    assert (
-        f"  ort decode graph (memory {loaded.model.memory_length})" in stages
-        and "onnxruntime step (total)" in stages
+    prof = profile["480x360"]
+    rows = {r["stage"]: r for r in prof["rows"]}
+    memory = loaded.model.memory_length
+    for stage in (
+        "decode rgb8 Image (raw)",
+        "backbone",
+        bench.INPUT_RESIZE,
+        f"memory decoder (decode_m{memory}.onnx)",
+        "read-out: upsample, argmax, confidence",
+        "occupancy grid",
+        "colourisation",
+        "overlay",
+    ):
+        assert stage in rows, stage
+    assert any(s.startswith("publish: build") for s in rows)
+    assert any(s.startswith("encoder: ") for s in rows)  # the modules after the backbone
+    assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in rows.values())
+    assert all(r["how"] in bench.HOW for r in rows.values())
+    leaves = [r for r in rows.values() if r["leaf"]]
+    assert sum(r["share"] for r in leaves) == pytest.approx(1.0)
+    assert prof["leaves_p50_ms"] == pytest.approx(sum(r["p50_ms"] for r in leaves))
+    # The encode graph's parts split its wall time by the profiler's shares.
+    parts = [r for r in rows.values() if r["how"] == "ort-profile"]
+    assert sum(r["p50_ms"] for r in parts) == pytest.approx(prof["encode_p50_ms"])
+    assert prof["backbone_alone_p50_ms"] > 0 and prof["step_p50_ms"] > 0
+    assert len(lines) == len(rows) + 1
+
+
+def test_kernel_shares_group_nodes_by_module_after_the_first_run(bench):
+    def run(ts):
+        return {"cat": "Session", "name": "model_run", "ts": ts, "dur": 50}
+
+    def node(name, ts, dur):
+        return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur}
+
+    events = [
+        run(0),
+        node("/backbone/_blocks.0/Conv", 10, 1000),  # first run: left out
+        run(100),
+        node("/backbone/_blocks.0/Conv", 110, 30),
+        node("/backbone/_blocks.1/Conv_fused", 120, 30),
+        node("/Resize", 105, 10),
+        node("/stability_queries/levels.8/MatMul", 130, 20),
+        node("/k_1/MatMul", 140, 5),
+        node("ReorderOutput_token_3", 145, 5),
+        {"cat": "Node", "name": "/backbone/x_fence_before", "ts": 111, "dur": 999},
+    ]
+    shares = bench.kernel_shares(events, {"/Resize"})
+    assert shares == pytest.approx(
+        {
+            "backbone": 0.6,
+            "stability_queries": 0.2,
+            bench.INPUT_RESIZE: 0.1,
+            "memory K/V projections and layout": 0.1,
+        }
     )
-    assert len(lines) == len(stages) and all(ms > 0 for ms in stages.values())
+    assert list(shares)[0] == "backbone"  # largest first
+
+
+def test_side_by_side_rows_and_ratios_come_from_the_measured_times(bench):
+    class Fixed:
+        def step(self, frame, stamp):
+            return None
+
+    clock = RowClock([10.0, 20.0, 60.0])  # t2g fp32, t2g int8, peer: two timed steps each
+    contenders = {"t2g fp32": Fixed, "t2g int8": Fixed, bench.PEER: Fixed}
+
+    def broken():
+        raise ValueError("no int4 export")
+
+    lines: list[str] = []
+    rows = bench.side_by_side(
+        {**contenders, "t2g int4": broken},
+        steps=2,
+        warmup=1,
+        sizes=["480x360"],
+        say=lines.append,
+        clock=clock,
+    )
+    assert [r["contender"] for r in rows] == list(contenders)
+    assert [r["p50_ms"] for r in rows] == pytest.approx([20.0, 40.0, 120.0])
+    assert any("t2g int4 cannot be opened (no int4 export)" in line for line in lines)
+    ratios = {r["ratio"]: r["value"] for r in bench.side_by_side_ratios(rows)}
+    assert ratios == pytest.approx(
+        {
+            f"{bench.PEER} / t2g fp32": 6.0,
+            f"{bench.PEER} / t2g int8": 3.0,
+            "t2g fp32 / t2g int8": 0.5,
+        }
+    )
+    (goal,) = [g for g in bench.goals([], [], side=rows) if "peer" in g["goal"]]
+    assert goal["met"] is True and goal["measured"] == "6.00x"
 
 
 def test_ratios_goals_and_report(bench):
@@ -165,9 +257,9 @@ def test_ratios_goals_and_report(bench):
     ros = [
         {
             "backend": "onnxruntime",
-            "size": "480x360",
-            "output_rate_hz": 24.0,
-            "latency_ms_p95": 70.0,
+            "size": "640x480",
+            "output_rate_hz": 29.5,
+            "latency_ms_p95": 45.0,
             "latency_slope_ms_per_s": 0.1,
             "publish_rate_hz": 30.0,
             "latency_ms_p50": 50.0,
@@ -176,8 +268,60 @@ def test_ratios_goals_and_report(bench):
             "dropped_overwritten_total": 40,
         }
     ]
-    goals = bench.goals(steps, ros)
-    assert [g["met"] for g in goals] == [True, True, True]  # 33 FPS, 1.2x, 24 Hz / 70 ms / flat
+    profile_rows = [
+        {
+            "stage": "backbone",
+            "p50_ms": 12.0,
+            "p95_ms": 13.0,
+            "share": 0.8,
+            "how": "ort-profile",
+            "leaf": True,
+        },
+        {
+            "stage": "decode JPEG",
+            "p50_ms": 1.0,
+            "p95_ms": 2.0,
+            "share": None,
+            "how": "wall",
+            "leaf": False,
+        },
+        {
+            "stage": "overlay",
+            "p50_ms": 3.0,
+            "p95_ms": 4.0,
+            "share": 0.2,
+            "how": "wall",
+            "leaf": True,
+        },
+    ]
+    profile = {
+        "480x360": {
+            "rows": profile_rows,
+            "leaves_p50_ms": 15.0,
+            **{
+                f"{k}_p50_ms": v
+                for k, v in (
+                    ("step", 30.0),
+                    ("frame", 33.0),
+                    ("encode", 20.0),
+                    ("backbone_alone", 25.0),
+                )
+            },
+            **{
+                f"{k}_p95_ms": v
+                for k, v in (
+                    ("step", 31.0),
+                    ("frame", 34.0),
+                    ("encode", 21.0),
+                    ("backbone_alone", 26.0),
+                )
+            },
+        }
+    }
+    goals = bench.goals(steps, ros, profile=profile)
+    # 30 ms > 16 ms; temporal 1.2x per-frame; step 30 / backbone 25 = 1.2x > 1.1x; 29.5 Hz, 45 ms, flat
+    assert [g["met"] for g in goals] == [False, True, False, True]
+    assert goals[2]["measured"].startswith("1.20x")
     ros[0]["latency_slope_ms_per_s"] = 5.0  # a growing lag fails the node goal
     assert bench.goals(steps, ros)[-1]["met"] is False
     report = {
@@ -194,7 +338,24 @@ def test_ratios_goals_and_report(bench):
         "steps_per_row": 10,
         "step": steps,
         "ratios": bench.step_ratios(steps),
-        "profile": {"480x360": {"decode": 0.5, "  part": 0.25}},
+        "profile": profile,
+        "repeats": 5,
+        "side_by_side": [
+            {
+                "size": "480x360",
+                "contender": "t2g fp32",
+                "p50_ms": 20.0,
+                "p95_ms": 25.0,
+                "fps": 50.0,
+            },
+            {
+                "size": "480x360",
+                "contender": bench.PEER,
+                "p50_ms": 110.0,
+                "p95_ms": 120.0,
+                "fps": 9.0,
+            },
+        ],
         "ros": ros,
         "ros_rate_hz": 30.0,
         "ros_seconds": 10.0,
@@ -220,6 +381,17 @@ def test_ratios_goals_and_report(bench):
     )
     assert len(ratio_rows) == len(bench.step_ratios(steps))
     (ros_row,) = tables["backend"]
-    assert ros_row[:2] == ["onnxruntime", "480x360"] and float(ros_row[6]) == pytest.approx(5.0)
+    assert ros_row[:2] == ["onnxruntime", "640x480"] and float(ros_row[6]) == pytest.approx(5.0)
     assert [cells[-1] for cells in tables["goal"]] == ["yes" if g["met"] else "no" for g in goals]
-    assert list(tables["stage"][0][1:]) == ["0.50"]  # the profile's stage, in ms
+    # The profile: each stage with its own p50, p95 and share (none for a stage outside the sum).
+    assert [cells[:4] for cells in tables["stage"]] == [
+        ["backbone", "12.00", "13.00", "80.0 %"],
+        ["decode JPEG", "1.00", "2.00", "-"],
+        ["overlay", "3.00", "4.00", "20.0 %"],
+    ]
+    assert "step / backbone alone = 1.20x" in text
+    assert [cells[:3] for cells in tables["contender"]] == [
+        ["t2g fp32", "480x360", "20.0"],
+        [bench.PEER, "480x360", "110.0"],
+    ]
+    assert tables["side-by-side ratio of p50"] == [[f"{bench.PEER} / t2g fp32", "480x360", "5.50x"]]
