@@ -65,6 +65,12 @@ export: setup
 bench-speed: setup
 	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)
 
+## int8 backbone vs fp32 on CamVid val (mIoU, VC_8, flicker, labels changed) and step latency at
+## 480x360, with the verdict of issue 15: results/int8.json and results/int8.md
+.PHONY: int8-accept
+int8-accept: setup
+	@$(RUN) python scripts/int8_accept.py $(INT8_ACCEPT_ARGS)
+
 ## Flicker on both real clips delivered as JPEG CompressedImage at quality 85 and 100, through t2g-bag-eval
 ## (T2G, the per-frame checkpoint, T2G at memory 1): results/jpeg_flicker.json and results/jpeg_flicker.md
 .PHONY: jpeg-flicker
