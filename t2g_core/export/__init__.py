@@ -28,8 +28,9 @@ the asymmetric Pads that leaves are folded into the convolutions (``graph_surger
 about a quarter of the encoder's time.
 
 Modules, one job each: ``format`` (names, manifest; json + hashlib only, enough for onnxruntime),
-``onnx_export`` (the torch -> ONNX wrappers), ``graph_surgery`` (ONNX rewrites), ``cache`` (the
-export cache), ``cli`` (``t2g-export``). Names below load on first use, so
+``onnx_export`` (the torch -> ONNX wrappers), ``graph_surgery`` (ONNX rewrites), ``quantize`` (the
+int8 export: the backbone statically quantised), ``cache`` (the export cache, keyed by precision),
+``cli`` (``t2g-export``, ``--precision int8``). Names below load on first use, so
 ``t2g_core.export.format`` imports no torch.
 
     t2g-export --checkpoint checkpoints/t2g_lite0_camvid.pt --out artifacts/onnx/t2g_lite0_camvid
@@ -56,6 +57,9 @@ _EXPORTS = {
     "decode_inputs": "format",
     "file_sha256": "format",
     "load_manifest": "format",
+    "PRECISIONS": "quantize",
+    "export_precision": "quantize",
+    "quantize_export": "quantize",
     "export_model": "onnx_export",
     "runtime_versions": "onnx_export",
     "cache_key": "cache",
