@@ -1,7 +1,9 @@
 """t2g-demo (``make demo``): the shipped checkpoint on the shipped sample bag, through the live node.
 
 1. starts the node (``python -m t2g_ros.node`` with ``config/t2g.yaml``, as the launch file does) in a
-   per-run namespace, compressed input remapped to the replayed topic;
+   per-run namespace, compressed input remapped to the replayed topic; on its backend (onnxruntime
+   by default, ``--node-param model.backend:=torch`` for torch), whose ONNX export the demo builds
+   first when the cache lacks it, saying so, so the node starts on a ready one;
 2. replays the bag over DDS (``t2g_ros.bags.replay``): by default in lockstep, each frame once the node
    answered the previous one but never earlier than recorded, so every frame is segmented at its own
    stamp even where inference is slower than the bag's 25 fps (2 CPU cores); ``--realtime`` keeps only
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+import yaml
 from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
@@ -127,11 +130,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     recorded = out / "bag"
     _clear_previous(out, recorded)
-    print(f"{PROG}: checkpoint {checkpoint}; bag {bag} ({topic}); outputs in {out}/", flush=True)
-    # Loaded here first, so a broken checkpoint fails before anything starts. One thread: the offline pass
-    # runs beside other jobs, where two torch threads were measured 14x slower than one.
+    backend = _backend(args.node_param)
+    print(
+        f"{PROG}: checkpoint {checkpoint} on {backend}; bag {bag} ({topic}); outputs in {out}/",
+        flush=True,
+    )
+    # Loaded here first, so a broken checkpoint fails before anything starts, and on the node's
+    # backend, so an onnxruntime export missing from the cache is built (once, with a progress
+    # line) before the node starts and the node reuses it. One thread: the offline pass runs beside
+    # other jobs, where two torch threads were measured 14x slower than one.
     try:
-        per_frame_segmenter = open_segmenter(checkpoint, memory_length=1, threads=1)
+        per_frame_segmenter = open_segmenter(
+            checkpoint,
+            backend=backend,
+            memory_length=1,
+            threads=1,
+            log=lambda line: print(f"{PROG}: {line}", flush=True),
+        )
         per_frame = SegmentationPipeline(per_frame_segmenter, per_frame_segmenter.label_set)
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
@@ -222,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lockstep_timeouts": gate.timeouts if gate is not None else None,
         },
         checkpoint=str(checkpoint),
+        backend=backend,
         input_bag=str(bag),
         bag=str(recorded),
         summary=str(out / "summary.json"),
@@ -244,6 +260,16 @@ def _checkpoint(given: str | None) -> Path:
             f"the shipped checkpoint is missing: {exc}. It is written by training; until then pass "
             "--checkpoint PATH (make demo DEMO_ARGS='--checkpoint PATH')"
         ) from None
+
+
+def _backend(node_params: list[str]) -> str:
+    """The node's ``model.backend``: the last ``--node-param`` override, else ``config/t2g.yaml``'s."""
+    for override in reversed(node_params):
+        name, _, value = override.partition(":=")
+        if name.strip() == "model.backend":
+            return value.strip()
+    shipped = yaml.safe_load(shipped_path("config", "t2g.yaml").read_text(encoding="utf-8"))
+    return shipped["/**"]["ros__parameters"]["model"]["backend"]
 
 
 def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:

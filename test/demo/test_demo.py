@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,9 +56,15 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
         capture_output=True,
         text=True,
         timeout=240,
+        env={**os.environ, "T2G_EXPORT_CACHE": str(tmp_path / "export_cache")},
     )
     assert result.returncode == 0, result.stdout + result.stderr + (out / "node.log").read_text()
     summary = json.loads((out / "summary.json").read_text())
+    # onnxruntime by default: the demo builds the export once, before the node, which reuses it.
+    node_log = (out / "node.log").read_text()
+    assert summary["backend"] == "onnxruntime" and "backend onnxruntime on cpu" in node_log
+    assert result.stdout.count("building the onnxruntime export of random_init_t4.pt") == 1
+    assert "building" not in node_log, node_log
     assert summary["replay"] == {"rate": 1.0, "lockstep": True, "lockstep_timeouts": 0}
     assert (
         summary["frames"]["in"] == summary["frames"]["out"] == 10
