@@ -71,6 +71,12 @@ bench-speed: setup
 int8-accept: setup
 	@$(RUN) python scripts/int8_accept.py $(INT8_ACCEPT_ARGS)
 
+## The node through ROS under a 30 Hz camera at 640x480 and 1280x720, raw and JPEG input: output rate,
+## latency p50/p95, drops by reason, lag growth -> results/node_rates.json and results/node_rates.md
+.PHONY: node-rates
+node-rates: setup
+	@$(RUN) python scripts/node_rates.py $(NODE_RATES_ARGS)
+
 ## Flicker on both real clips delivered as JPEG CompressedImage at quality 85 and 100, through t2g-bag-eval
 ## (T2G, the per-frame checkpoint, T2G at memory 1): results/jpeg_flicker.json and results/jpeg_flicker.md
 .PHONY: jpeg-flicker

@@ -15,7 +15,7 @@ Per row, over ``--seconds`` after ``--warmup-seconds``:
 - output rate: ~/labels messages received per second whose stamp is in the window;
 - latency: reception of ~/labels minus the header stamp (one clock, one machine), p50/p95;
 - lag growth: the slope of that latency over the stamps (ms per s; a growing lag is positive);
-- drops by reason: the node's counters in /diagnostics (``dropped_<reason>_total``,
+- drops by reason over the window: the node's counters in /diagnostics (``dropped_<reason>_total``,
   ``dropped_overwritten_total`` = frames replaced in its one-frame mailbox while it was busy), and
   ``unanswered`` = frames sent in the window without a ~/labels reply.
 
@@ -82,11 +82,13 @@ def start_node(
     compressed: bool,
     log_path: Path,
     env: dict[str, str],
+    precision: str = "fp32",
 ) -> subprocess.Popen:
     """The node in its own process, output in ``log_path``."""
     params = {
         "model.checkpoint": str(checkpoint),
         "model.backend": backend,
+        **({} if precision == "fp32" else {"model.precision": precision}),
         "model.threads": str(threads),
         "diagnostics_period_s": "1.0",
         "input.compressed": "true" if compressed else "false",
@@ -102,7 +104,7 @@ def summarize(
     *,
     sent_stamps: list[float],
     window: tuple[float, float],
-    diagnostics: list[dict[str, str]],
+    diagnostics: list[tuple[float, dict[str, str]]],
 ) -> dict[str, Any]:
     """The row's figures from what was seen.
 
@@ -110,7 +112,8 @@ def summarize(
         received: (reception time, header stamp) of every ~/labels message, seconds.
         sent_stamps: header stamps of every frame published, seconds.
         window: (start, end) of the measured stamps.
-        diagnostics: the node's key/values in report order.
+        diagnostics: (reception time, the node's key/values) of every report, in order. Drops are
+            the run totals of the last report less those of the last report before the window.
     """
     start, end = window
     seconds = end - start
@@ -126,7 +129,9 @@ def summarize(
     def pct(q: float) -> float:
         return float(np.percentile(latency, q)) if len(latency) else float("nan")
 
-    last = diagnostics[-1] if diagnostics else {}
+    before = [d for t, d in diagnostics if t < start]
+    during = [d for t, d in diagnostics if t >= start]
+    last, base = (during[-1] if during else {}), (before[-1] if before else {})
     return {
         "published_hz": len(sent) / seconds,
         "output_hz": len(inside) / seconds,
@@ -137,9 +142,9 @@ def summarize(
         "sent": len(sent),
         "answered": len(inside),
         "unanswered": sum(1 for s in sent if s not in answered),
-        "drops": {key: int(last[key]) for key in DROP_KEYS if key in last},
-        "node_processing_ms_p50": _median(diagnostics, "processing_ms_p50"),
-        "node_processing_ms_p95": _median(diagnostics, "processing_ms_p95"),
+        "drops": {key: int(last[key]) - int(base.get(key, 0)) for key in DROP_KEYS if key in last},
+        "node_processing_ms_p50": _median(during, "processing_ms_p50"),
+        "node_processing_ms_p95": _median(during, "processing_ms_p95"),
     }
 
 
@@ -161,15 +166,16 @@ def measure_node(
     env: dict[str, str],
     work: Path,
     say: Callable[[str], None],
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """One row: the node under a ``rate_hz`` publisher of ``size_name`` frames (rclpy must be
     initialised); see the module docstring for the figures."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage, Image
 
-    from t2g_msgs.msg import ClassOccupancy
+    from t2g_msgs.msg import ClassOccupancy, LabelInfo
     from t2g_ros.demo.run import stop_node
     from t2g_ros.image_codec import rgb_to_compressed_fields, rgb_to_image_fields
 
@@ -185,6 +191,7 @@ def measure_node(
         compressed=compressed,
         log_path=log_path,
         env=env,
+        precision=precision,
     )
     node = rclpy.create_node(f"t2g_rates_{tag}")
     received: list[tuple[float, float]] = []
@@ -216,9 +223,19 @@ def measure_node(
                     diagnostics.append((time.time(), {kv.key: kv.value for kv in status.values}))
 
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, reliable)
-        deadline = time.monotonic() + 300  # a first start may build the ONNX export
+        # ~/label_info is latched and sent once the model is loaded and warm: the node is ready.
+        ready: list[LabelInfo] = []
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        node.create_subscription(LabelInfo, f"{namespace}/t2g/label_info", ready.append, latched)
+        deadline = time.monotonic() + 900  # a first start may build the ONNX export
         while not (
-            pub.get_subscription_count() > 0 and all(s.get_publisher_count() > 0 for s in subs)
+            ready
+            and pub.get_subscription_count() > 0
+            and all(s.get_publisher_count() > 0 for s in subs)
         ):
             if node_proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
@@ -256,13 +273,14 @@ def measure_node(
         "size": size_name,
         "input": kind,
         "backend": backend,
+        "precision": precision,
         "threads": threads,
         "rate_hz": rate_hz,
         **summarize(
             received,
             sent_stamps=sent_stamps,
             window=window,
-            diagnostics=[d for t, d in diagnostics if t >= window[0]],
+            diagnostics=diagnostics,
         ),
     }
     say(
@@ -306,7 +324,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# The node under a camera through ROS",
         "",
         f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores), load average at start "
-        f"{m['load_average']}; backend {report['backend']}, {report['threads']} thread(s); "
+        f"{m['load_average']}; backend {report['backend']} {report['precision']}, "
+        f"{report['threads']} thread(s); "
         f"{report['seconds']:g} s measured per row after {report['warmup_s']:g} s warm-up; "
         f"`{report['command']}`.",
     ]
@@ -358,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="default: the shipped T2G checkpoint")
     parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--precision", default="fp32", help="model.precision: fp32 or int8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rate", type=float, default=30.0, help="publisher rate (Hz)")
     parser.add_argument("--sizes", default="640x480,1280x720")
@@ -390,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
         ),
         "backend": args.backend,
+        "precision": args.precision,
         "threads": args.threads,
         "seconds": args.seconds,
         "warmup_s": args.warmup_seconds,
@@ -417,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                             env=dict(os.environ),
                             work=Path(tmp),
                             say=print,
+                            precision=args.precision,
                         )
                     )
     finally:
