@@ -104,7 +104,8 @@ class EspNetV2Peer:
     Raises:
         PeerNotFoundError: ``path`` does not exist.
         PeerError: no ``SHA256SUMS``, a listed file missing or whose SHA-256 differs, a file name
-            without its size, or an ``.onnx`` path that ``SHA256SUMS`` does not list.
+            without its size, an ``.onnx`` path that ``SHA256SUMS`` does not list, or a file that
+            onnxruntime cannot load or whose input/output shapes are not the contract's.
         ValueError: bad ``threads``.
     """
 
@@ -125,7 +126,10 @@ class EspNetV2Peer:
         self.files = {_size_of(name, self.folder): self.folder / name for name in names}
         if not self.files:
             raise PeerError(f"{self.folder / SUMS_FILE}: lists no ONNX file")
-        self._sessions: dict[tuple[int, int], object] = {}  # opened on first use
+        # Opened now, so that an unusable file fails here, not in the middle of a stream.
+        self._sessions = {
+            size: _open_session(path, size, threads) for size, path in self.files.items()
+        }
 
     def input_size_for(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         """The (h, w) input size for a frame of ``frame_hw`` (H, W): the file whose aspect ratio is
@@ -140,7 +144,7 @@ class EspNetV2Peer:
         resized = cv2.resize(frame_rgb, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         x = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD  # (h, w, 3)
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])  # (1, 3, h, w)
-        session = self._session(size)
+        session = self._sessions[size]
         return session.run(None, {session.get_inputs()[0].name: x})[0][0]
 
     def segment(self, frame_rgb: np.ndarray) -> np.ndarray:
@@ -167,11 +171,6 @@ class EspNetV2Peer:
             "sha256": dict(self.sha256),
             "threads": self.threads,
         }
-
-    def _session(self, size: tuple[int, int]):
-        if size not in self._sessions:
-            self._sessions[size] = _open_session(self.files[size], size, self.threads)
-        return self._sessions[size]
 
 
 class EspNetV2Segmenter(StreamBase):

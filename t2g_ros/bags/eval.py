@@ -1,6 +1,7 @@
 """t2g-bag-eval: run the node's pipeline over a bag offline, write its outputs to a new bag, measure it.
 
     t2g-bag-eval IN_BAG --image-topic T [--gt-topic G] --out OUT_BAG [--checkpoint C] [--baseline-checkpoint B]
+                 [--baseline-onnx PEER]
 
 No ROS runtime is needed (no rclpy): the bag is read and written with ``rosbags`` and every frame goes
 through ``SegmentationPipeline.process``, exactly as in the node. Written next to ``OUT_BAG``:
@@ -11,10 +12,16 @@ through ``SegmentationPipeline.process``, exactly as in the node. Written next t
   (memory length 1) and vs an optional baseline checkpoint, the memory ablation
   (``memory_ablation``: the share of pixels whose label the memory changes, T2G vs memory 1 on the
   same frame, and the flicker ratio T2G / memory 1), mean class shares, and mIoU / VC_8 against
-  ``mono8`` ground truth (255 and the void id ignored) matched to frames by header stamp;
+  ``mono8`` ground truth (255 and the void id ignored) matched to frames by header stamp; per model,
+  flicker per stride (``flicker_per_stride``: frame t vs t+s of the full-rate output), label shares
+  and processing time;
 - ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames;
 - ``OUT_BAG.side_by_side.<mp4|webm|gif>`` (unless ``--no-video``): the same columns as label
   colours, every frame, at the bag's frame rate (``t2g_core.side_by_side``).
+
+``--baseline-onnx PEER`` adds the pretrained ESPNetv2 Cityscapes peer (``t2g_core.peers``: its folder,
+the input size chosen per frame by aspect ratio, or one of its ``.onnx`` files), as model ``peer``, in
+every table, the preview and the video; a missing or invalid PEER exits with status 2.
 
 A truncated bag is evaluated up to the cut (with a warning); a frame that cannot be decoded is copied,
 counted and skipped, as the node drops it.
@@ -27,10 +34,12 @@ import json
 import sys
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from t2g_core.inference import BACKEND_NAMES, default_checkpoint, open_segmenter
@@ -41,6 +50,8 @@ from t2g_core.meters import (
     OccupancyMeter,
     finite_or_none,
 )
+from t2g_core.metrics import FlickerResult, flicker_rate
+from t2g_core.peers import CAMVID_CLASSES, CAMVID_VOID, EspNetV2Peer, PeerError
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError
 from t2g_ros.bags.frames import (
     IMAGE,
@@ -61,7 +72,8 @@ from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.stats import percentile
 
 PROG = "t2g-bag-eval"
-_TITLES = {"t2g": "T2G", "per_frame": "per-frame", "baseline": "baseline"}
+_TITLES = {"t2g": "T2G", "per_frame": "per-frame", "baseline": "baseline", "peer": "ESPNetv2 peer"}
+STRIDES = (1, 2, 4, 8)
 _MAX_PROBLEMS = 5  # bad frames quoted in the report; the rest are only counted
 
 
@@ -73,6 +85,38 @@ class _Model:
     pipeline: SegmentationPipeline
     flicker: FlickerMeter = field(default_factory=FlickerMeter)
     ground_truth: GroundTruthMeter | None = None
+    strides: StrideFlicker = field(default_factory=lambda: StrideFlicker(STRIDES))
+    label_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
+    processing_ms: list[float] = field(default_factory=list)
+
+
+class StrideFlicker:
+    """Flicker between the labels of frame t and frame t+s of one output stream, for each stride s.
+
+    Pixels count where the gray value changes by at most 20 between those two frames (the flicker
+    protocol of ``t2g_core.metrics``). A per-frame model gives what streaming every s-th frame gives;
+    a model with memory saw the frames in between (``make bench`` re-streams at each stride).
+    """
+
+    def __init__(self, strides: tuple[int, ...]) -> None:
+        self.strides = strides
+        self.results = {s: FlickerResult() for s in strides}
+        self._last: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=max(strides))
+
+    def update(self, labels: np.ndarray, frame: np.ndarray) -> None:
+        """``labels``: (H, W) uint8 prediction of ``frame`` (H, W, 3) uint8 RGB, the next in time."""
+        for s in self.strides:
+            if len(self._last) >= s:
+                before, before_frame = self._last[-s]
+                pair = flicker_rate([before, labels], frames=[before_frame, frame])
+                self.results[s] = self.results[s].merge(pair)
+        self._last.append((labels, frame))
+
+    def report(self) -> list[dict[str, Any]]:
+        return [
+            {"stride": s, "rate": finite_or_none(r.rate), "pixels": r.denominator}
+            for s, r in self.results.items()
+        ]
 
 
 def sibling(out_bag: Path, suffix: str) -> Path:
@@ -93,10 +137,16 @@ def evaluate(
     progress: bool = True,
     video: bool = True,
     backend: str = "torch",
+    baseline_onnx: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
+    ``baseline_onnx``: the ESPNetv2 peer's folder or one of its files (``t2g_core.peers``), run as
+    model ``peer`` beside T2G.
+
     Raises:
+        PeerError: ``baseline_onnx`` is missing, fails its checksum or cannot be loaded (raised first,
+            before the bag is read).
         FileNotFoundError: the bag or a checkpoint does not exist.
         BagError: unreadable bag, missing or empty topic, wrong message type, or ``out_bag`` exists (the
             message names the file, topic or type). An error after the first frame is not raised:
@@ -108,6 +158,7 @@ def evaluate(
         raise BagError(
             f"OUT_BAG {out_bag} is the rosbag2 directory to create; give it without {out_bag.suffix}"
         )
+    peer = EspNetV2Peer(baseline_onnx, threads=threads) if baseline_onnx else None
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -135,10 +186,12 @@ def evaluate(
             threads=threads,
             backend=backend,
             with_gt=ground_truth is not None,
+            peer=peer,
         )
         report["checkpoints"] = {
             "t2g": str(checkpoint),
             "baseline": str(baseline_checkpoint or "") or None,
+            "peer": peer.describe() if peer else None,
         }
         with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
             writer.add_topic(image_topic, msgtype)
@@ -184,7 +237,13 @@ def _pipeline(checkpoint: str | Path, **open_kwargs: Any) -> SegmentationPipelin
 
 
 def _build_models(
-    checkpoint: Path, baseline: str | Path | None, *, threads: int, backend: str, with_gt: bool
+    checkpoint: Path,
+    baseline: str | Path | None,
+    *,
+    threads: int,
+    backend: str,
+    with_gt: bool,
+    peer: EspNetV2Peer | None = None,
 ) -> list[_Model]:
     t2g = _pipeline(checkpoint, threads=threads, backend=backend)
     # The same weights with a one-frame memory: what the node does with model.memory_length:=1.
@@ -192,6 +251,16 @@ def _build_models(
     specs = [("t2g", t2g), ("per_frame", per_frame)]
     if baseline:
         specs.append(("baseline", _pipeline(baseline, threads=threads, backend=backend)))
+    if peer is not None:
+        names = t2g.label_set.names
+        if tuple(names) != CAMVID_CLASSES or t2g.label_set.void_id != CAMVID_VOID:
+            raise ValueError(
+                f"the ESPNetv2 peer predicts CamVid-11 classes, {checkpoint} predicts {names}; "
+                "metrics need one label set"
+            )
+        # Its labels are CamVid ids (11, void, where it says background): T2G's label set. A
+        # per-frame model: its gap limit only names resets, which no metric reads.
+        specs.append(("peer", SegmentationPipeline(peer.segmenter(), t2g.label_set)))
     for name, pipeline in specs[1:]:
         if pipeline.label_set != t2g.label_set:
             raise ValueError(
@@ -218,6 +287,8 @@ def _run(
     video: bool,
 ) -> dict[str, Any]:
     """The frame loop: copy, segment with every model, write T2G's outputs, update the meters."""
+    names = [m.name for m in models]
+    peer = models[names.index("peer")] if "peer" in names else None
     t2g = models[0]
     label_set = t2g.pipeline.label_set
     store = reader.typestore
@@ -236,6 +307,7 @@ def _run(
     )
     video_warnings: list[str] = []
     changed_pixels = pixels = 0  # labels the memory changes: T2G vs the same checkpoint per frame
+    peer_agree = 0  # pixels where the peer's label is T2G's
     occupancy = OccupancyMeter(label_set)
     frames_in = frames_out = resets = gt_frames_used = 0
     problems: list[str] = []
@@ -266,10 +338,7 @@ def _run(
                 rgb, bag_msg.stamp_ns * 1e-9, color=True, overlay_image=True, confidence_mono8=True
             )
             processing_ms.append((time.perf_counter() - started) * 1e3)
-            others = [
-                m.pipeline.process(rgb, bag_msg.stamp_ns * 1e-9, overlay_image=index in chosen)
-                for m in models[1:]
-            ]
+            others = [_timed_process(m, rgb, bag_msg.stamp_ns, index in chosen) for m in models[1:]]
         except ValueError as exc:  # undecodable or unusable frame: the node drops it too
             problems.append(f"frame {index} (stamp {bag_msg.stamp_ns}): {exc}")
             continue
@@ -286,11 +355,16 @@ def _run(
         frames_out += 1
         resets += out.reset_reason not in (None, "start")
         occupancy.update(out.occupancy)
+        t2g.processing_ms.append(processing_ms[-1])
         results = [out, *others]
         for model, result in zip(models, results):
             model.flicker.update(result.labels, rgb)
+            model.strides.update(result.labels, rgb)
+            model.label_counts += np.bincount(result.labels.ravel(), minlength=256)
         changed_pixels += int((out.labels != others[0].labels).sum())
         pixels += out.labels.size
+        if peer is not None:
+            peer_agree += int((out.labels == results[names.index("peer")].labels).sum())
         side_by_side = _add_video_frame(
             side_by_side,
             rgb,
@@ -326,17 +400,49 @@ def _run(
             "pixels": pixels,
             "flicker_ratio": _ratio(flicker["t2g"], flicker["per_frame"]),
         },
+        "flicker_per_stride": {
+            "protocol": "labels of frame t vs frame t+s of each model's full-rate output, on the "
+            "pixels whose gray value changes by at most 20 between those two frames",
+            "strides": list(STRIDES),
+            "models": {m.name: m.strides.report() for m in models},
+        },
+        "label_shares": {
+            "what": "share of all output pixels per class (void: the void id, e.g. the peer's "
+            "background; unlabelled: below the confidence threshold)",
+            "models": {m.name: _label_shares(m.label_counts, label_set) for m in models},
+        },
         "occupancy": occupancy.report(),
         "memory_resets_after_start": resets,
         "t2g_processing_ms": {
             "p50": finite_or_none(percentile(processing_ms, 50)),
             "p95": finite_or_none(percentile(processing_ms, 95)),
         },
+        "processing_ms": {
+            "what": "one model's step per frame, p50 and p95; T2G's includes drawing the node's "
+            "outputs (colour, overlay, confidence image), the others' only their preview frames",
+            "models": {
+                m.name: {
+                    "p50": finite_or_none(percentile(m.processing_ms, 50)),
+                    "p95": finite_or_none(percentile(m.processing_ms, 95)),
+                }
+                for m in models
+            },
+        },
         "preview_path": str(preview_path) if preview_path else None,
         "video_path": str(video_path) if video_path else None,
         "video_warnings": video_warnings,
         "error": error,
     }
+    if peer is not None:
+        t2g_rates = {e["stride"]: e["rate"] for e in report["flicker_per_stride"]["models"]["t2g"]}
+        report["peer_comparison"] = {
+            "what": "T2G vs the ESPNetv2 peer on the same frames; ratio below 1: T2G flickers less",
+            "labels_agree": round(peer_agree / pixels, 6) if pixels else None,
+            "flicker_ratio_per_stride": [
+                {"stride": e["stride"], "ratio": _ratio(t2g_rates[e["stride"]], e["rate"])}
+                for e in report["flicker_per_stride"]["models"]["peer"]
+            ],
+        }
     if ground_truth is not None:
         report["ground_truth"] = {
             "frames_with_gt": len(ground_truth),
@@ -344,6 +450,26 @@ def _run(
             "models": {m.name: m.ground_truth.report(label_set.names) for m in models},
         }
     return report
+
+
+def _timed_process(model: _Model, rgb: Any, stamp_ns: int, overlay_image: bool) -> Any:
+    """``model``'s pipeline on one frame, its time added to ``model.processing_ms``."""
+    started = time.perf_counter()
+    result = model.pipeline.process(rgb, stamp_ns * 1e-9, overlay_image=overlay_image)
+    model.processing_ms.append((time.perf_counter() - started) * 1e3)
+    return result
+
+
+def _label_shares(counts: np.ndarray, label_set: Any) -> dict[str, float]:
+    """Class name (and ``void``, ``unlabelled``) -> share of the pixels, from (256,) id counts."""
+    total = int(counts.sum())
+    if total == 0:
+        return {}
+    names = {k: name for k, name in enumerate(label_set.names)}
+    names[label_set.void_id] = "void"
+    names[255] = "unlabelled"
+    shares = {names.get(k, f"id {k}"): round(int(c) / total, 6) for k, c in enumerate(counts) if c}
+    return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
 
 def _score_ground_truth(
@@ -410,10 +536,31 @@ def _print_summary(report: dict[str, Any]) -> None:
         "flicker (gray-stable pixels): "
         + ", ".join(
             f"{name} {_fmt(flicker[name])}"
-            for name in ("t2g", "per_frame", "baseline")
+            for name in ("t2g", "per_frame", "baseline", "peer")
             if name in flicker
         )
     )
+    per_stride = report["flicker_per_stride"]
+    print(
+        "flicker per stride (frame t vs t+s): " + ", ".join(f"s={s}" for s in per_stride["strides"])
+    )
+    for name, entries in per_stride["models"].items():
+        timing = report["processing_ms"]["models"][name]
+        print(
+            f"  {_TITLES[name]:>14}: "
+            + " ".join(f"{_fmt(e['rate'])}" for e in entries)
+            + f"   step p50 {_fmt_ms(timing['p50'])} ms"
+        )
+    if "peer_comparison" in report:
+        comparison = report["peer_comparison"]
+        print(
+            "T2G vs ESPNetv2 peer: labels agree on "
+            f"{_fmt(comparison['labels_agree'])} of pixels, flicker ratio T2G / peer "
+            + ", ".join(
+                f"{_fmt(e['ratio'])} (s={e['stride']})"
+                for e in comparison["flicker_ratio_per_stride"]
+            )
+        )
     ablation = report["memory_ablation"]
     print(
         f"memory ablation (T2G vs memory 1, same checkpoint): labels changed "
@@ -435,6 +582,10 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def _fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -452,6 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="T2G checkpoint (default: the shipped one)")
     parser.add_argument(
         "--baseline-checkpoint", help="another checkpoint to compare flicker (and mIoU) with"
+    )
+    parser.add_argument(
+        "--baseline-onnx",
+        metavar="PEER",
+        help="the pretrained ESPNetv2 Cityscapes peer to run beside T2G: its folder (e.g. "
+        "../shared/peers/espnetv2_cityscapes, input size by aspect ratio) or one of its .onnx files",
     )
     # 1 by default: on a busy 2-core machine two torch threads ran 14x slower than one (measured).
     parser.add_argument(
@@ -490,7 +647,11 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             video=args.video,
             backend=args.backend,
+            baseline_onnx=args.baseline_onnx,
         )
+    except PeerError as exc:  # a usage error, as argparse's: status 2
+        print(f"{PROG}: error: --baseline-onnx: {exc}", file=sys.stderr)
+        return 2
     except (BagError, OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

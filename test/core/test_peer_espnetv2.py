@@ -140,9 +140,20 @@ def test_a_file_whose_shape_differs_from_its_name_is_refused(tmp_path):
     (folder / file_name((48, 64))).write_bytes(data)
     sums = f"{hashlib.sha256(data).hexdigest()}  {file_name((48, 64))}\n"
     (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
-    peer = EspNetV2Peer(folder)
     with pytest.raises(PeerError, match=r"expected one input of shape \[1, 3, 48, 64\]"):
-        peer.segment(np.zeros((48, 64, 3), np.uint8))
+        EspNetV2Peer(folder)
+
+
+def test_a_file_onnxruntime_cannot_load_is_refused(tmp_path):
+    import hashlib
+
+    folder = tmp_path / "garbage"
+    folder.mkdir()
+    (folder / file_name((48, 64))).write_bytes(b"not an onnx model")
+    sums = f"{hashlib.sha256(b'not an onnx model').hexdigest()}  {file_name((48, 64))}\n"
+    (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    with pytest.raises(PeerError, match="onnxruntime cannot load it"):
+        EspNetV2Peer(folder)
 
 
 def test_bad_threads_is_refused(fake_peer):
