@@ -29,6 +29,8 @@ import json
 import os
 import platform
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -593,6 +595,112 @@ def side_by_side_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# ---- 5. onnxruntime session variants -------------------------------------------------------------
+# Candidate session settings for ort_streaming.session_options, each timed in a fresh process (a
+# process-wide thread pool can only be set before onnxruntime's first session).
+SESSION_VARIANTS = {
+    "shipped": "ort_streaming.session_options as it is",
+    "spin-encode": "encode.onnx's pool spins while waiting; the other graphs' pools do not",
+    "small-graphs-1-thread": "fuse and decode graphs on 1 thread (no pool wake-ups per op)",
+    "global-pool-spin": "one process-wide pool (set_global_thread_pool_sizes) shared by every "
+    "session, spinning: no second pool left to spin against",
+}
+
+
+def apply_session_variant(name: str, threads: int) -> None:
+    """Make ``ort_streaming.load_session`` build sessions the ``name`` way (in this process only;
+    a benchmark's patch, so the lead can choose ``session_options`` from measurements)."""
+    import onnxruntime as ort
+
+    from t2g_core.inference import ort_streaming
+
+    if name not in SESSION_VARIANTS:
+        raise ValueError(f"unknown session variant {name!r}; one of {sorted(SESSION_VARIANTS)}")
+    if name == "global-pool-spin":
+        from onnxruntime.capi import _pybind_state
+
+        _pybind_state.set_global_thread_pool_sizes(threads, 1)
+
+    def load_session(path: Path, threads_: int):
+        options = ort_streaming.session_options(threads_)
+        encode = Path(path).name == "encode.onnx"
+        if name == "spin-encode" and encode:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        elif name == "small-graphs-1-thread" and not encode:
+            options.intra_op_num_threads = 1
+        elif name == "global-pool-spin":
+            options.use_per_session_threads = False
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    ort_streaming.load_session = load_session
+
+
+def variant_child(args: argparse.Namespace) -> int:
+    """``--session-variant NAME``: the streaming step at 480x360 under that variant, one JSON line."""
+    apply_session_variant(args.session_variant, args.threads)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else SHIPPED
+    segmenter = open_segmenter(
+        checkpoint, backend="onnxruntime", threads=args.threads, max_gap_s=1.0
+    )
+    frames = real_frames(SIZES["480x360"])
+    stats = measure_latency(
+        lambda i: segmenter.step(frames[i % len(frames)], i / 30.0),
+        warmup_steps=args.warmup,
+        steps=args.steps,
+    )
+    print(json.dumps({"variant": args.session_variant, **stats.to_dict()}), flush=True)
+    return 0
+
+
+def session_variants(
+    checkpoint: Path,
+    *,
+    threads: int,
+    steps: int,
+    warmup: int,
+    rounds: int,
+    env: dict[str, str],
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Every variant ``rounds`` times, round-robin (so a change of machine load hits all alike);
+    one row per variant with the median of its rounds' p50 and p95."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SESSION_VARIANTS}
+    for _ in range(rounds):
+        for name in SESSION_VARIANTS:
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--session-variant",
+                name,
+                "--checkpoint",
+                str(checkpoint),
+                "--threads",
+                str(threads),
+                "--steps",
+                str(steps),
+                "--warmup",
+                str(warmup),
+            ]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                say(f"  session variant {name}: failed ({done.stderr.strip()[-300:]})")
+                continue
+            runs[name].append(json.loads(lines[-1]))
+            say(f"  session variant {name:<22} p50 {runs[name][-1]['p50_ms']:6.1f} ms")
+    return [
+        {
+            "variant": name,
+            "meaning": SESSION_VARIANTS[name],
+            "rounds": len(done_runs),
+            "p50_ms": float(np.median([r["p50_ms"] for r in done_runs])),
+            "p95_ms": float(np.median([r["p95_ms"] for r in done_runs])),
+        }
+        for name, done_runs in runs.items()
+        if done_runs
+    ]
+
+
 # ---- 3. through ROS ------------------------------------------------------------------------------
 def bench_ros(
     checkpoint: Path,
@@ -805,8 +913,20 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| side-by-side ratio of p50 | size | value |", "|---|---|---:|"]
         for r in side_by_side_ratios(report["side_by_side"]):
             lines.append(f"| {r['ratio']} | {r['size']} | {r['value']:.2f}x |")
-    for note in report.get("skipped", []):
-        lines += ["", f"Skipped: {note}"]
+    if report.get("session_variants"):
+        lines += [
+            "",
+            "## onnxruntime session variants (480x360, temporal, streaming step; each in a fresh "
+            "process, round-robin; median over rounds)",
+            "",
+            "| variant | p50 ms | p95 ms | rounds | what |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for r in report["session_variants"]:
+            lines.append(
+                f"| {r['variant']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['rounds']} | "
+                f"{r['meaning']} |"
+            )
     if report["ros"]:
         lines += [
             "",
@@ -870,7 +990,17 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="smoke run: 3 steps, 480x360, 2 s through ROS"
     )
     parser.add_argument("--no-side", action="store_true", help="skip the side-by-side rows")
+    parser.add_argument(
+        "--session-variants",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="time the onnxruntime session variants (SESSION_VARIANTS) this many rounds each",
+    )
+    parser.add_argument("--session-variant", help=argparse.SUPPRESS)  # the child process's mode
     args = parser.parse_args(argv)
+    if args.session_variant:
+        return variant_child(args)
     if args.quick:
         args.steps, args.warmup, args.repeats = 3, 1, 3
         args.sizes = args.side_sizes = args.ros_sizes = "480x360"
@@ -970,6 +1100,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         report["side_by_side"] = side_by_side(
             contenders, steps=args.steps, warmup=args.warmup, sizes=side_sizes, say=say
+        )
+        report["session_variants"] = (
+            session_variants(
+                checkpoint,
+                threads=args.threads,
+                steps=args.steps,
+                warmup=args.warmup,
+                rounds=args.session_variants,
+                env=env,
+                say=say,
+            )
+            if args.session_variants
+            else []
         )
         report["ros"] = []
         report.update(

@@ -5,6 +5,8 @@ test_node_backend.py does; here only its bookkeeping is checked, not timings."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -395,3 +397,51 @@ def test_ratios_goals_and_report(bench):
         [bench.PEER, "480x360", "110.0"],
     ]
     assert tables["side-by-side ratio of p50"] == [[f"{bench.PEER} / t2g fp32", "480x360", "5.50x"]]
+
+
+def test_session_variants_change_only_how_sessions_run(
+    bench, tiny_checkpoints, tmp_path, monkeypatch, one_torch_thread
+):
+    """Each in-process variant gives the shipped variant's labels; the 1-thread one really builds
+    1-thread decoder sessions. (global-pool-spin is process-wide: the subprocess test covers it.)"""
+    from t2g_core.inference import open_segmenter, ort_streaming
+
+    monkeypatch.setattr(ort_streaming, "load_session", ort_streaming.load_session)  # restored
+    frames = bench.real_frames((96, 128), 3)
+
+    def labels_of(variant):
+        if variant != "shipped":
+            bench.apply_session_variant(variant, 2)
+        seg = open_segmenter(
+            tiny_checkpoints["temporal"],
+            backend="onnxruntime",
+            threads=2,
+            max_gap_s=1.0,
+            cache_dir=tmp_path,
+        )
+        return seg, [seg.step(f, 0.1 * i).labels for i, f in enumerate(frames)]
+
+    _, shipped = labels_of("shipped")
+    for variant in ("spin-encode", "small-graphs-1-thread"):
+        seg, got = labels_of(variant)
+        assert all((a == b).all() for a, b in zip(got, shipped)), variant
+    threads = [s.get_session_options().intra_op_num_threads for s in seg._decoders.values()]
+    assert threads == [1] * len(threads)
+    with pytest.raises(ValueError, match="unknown session variant"):
+        bench.apply_session_variant("turbo", 2)
+
+
+def test_a_session_variant_runs_in_its_own_process(bench, tiny_checkpoints, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "T2G_EXPORT_CACHE": str(tmp_path)}
+    command = [sys.executable, bench.__file__, "--session-variant", "global-pool-spin"]
+    command += ["--checkpoint", str(tiny_checkpoints["temporal"]), "--threads", "1"]
+    done = subprocess.run(
+        [*command, "--steps", "2", "--warmup", "1"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["variant"] == "global-pool-spin" and row["steps"] == 2 and row["p50_ms"] > 0
