@@ -30,14 +30,24 @@ class LabelReadout:
     the GIL; its element-wise functions are single-threaded): every pixel gets the same operations in
     the same order as with one band, so the result does not depend on ``threads``.
 
+    With ``max_size`` (the model's input size), a frame larger than it on either axis is read out at
+    ``max_size`` and the result resized to the frame: labels by nearest neighbour, confidence
+    bilinearly. The model saw the frame at its input size, so this only moves class borders by less
+    than one input pixel, and it saves most of the work at 720p (the softmax of K planes at the frame
+    size). A frame at most ``max_size`` is read out exactly as without it.
+
     Args:
         threads: bands processed in parallel (>= 1); the segmenter's CPU threads.
+        max_size: (H, W) largest read-out size, or None: always at the frame size.
     """
 
-    def __init__(self, *, threads: int = 2) -> None:
+    def __init__(self, *, threads: int = 2, max_size: tuple[int, int] | None = None) -> None:
         if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
             raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+        if max_size is not None and not (len(max_size) == 2 and min(max_size) >= 1):
+            raise ValueError(f"max_size must be (H, W) >= 1 or None, got {max_size!r}")
         self.threads = threads
+        self.max_size = None if max_size is None else (int(max_size[0]), int(max_size[1]))
         self._planes = np.empty((0, 0, 0), np.float32)
         self._pool = ThreadPoolExecutor(threads, "t2g_readout") if threads > 1 else None
 
@@ -53,8 +63,20 @@ class LabelReadout:
         scores = np.ascontiguousarray(scores, dtype=np.float32)
         if scores.ndim != 3 or not 1 <= scores.shape[0] <= 255:
             raise ValueError(f"scores must be (K, h, w) with K in 1..255, got shape {scores.shape}")
-        num_classes = scores.shape[0]
         height, width = int(size[0]), int(size[1])
+        cap = self.max_size
+        if cap is not None and (height > cap[0] or width > cap[1]):
+            labels, confidence = self._read(scores, cap)
+            return (
+                cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST_EXACT),
+                cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR),
+            )
+        return self._read(scores, (height, width))
+
+    def _read(self, scores: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and confidence at ``size`` (H, W) from ``scores`` (K, h, w) float32."""
+        num_classes = scores.shape[0]
+        height, width = size
         if self._planes.shape != (num_classes, height, width):
             self._planes = np.empty((num_classes, height, width), np.float32)
         planes = self._planes

@@ -50,3 +50,27 @@ def test_threads_must_be_a_positive_int():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):
             LabelReadout(threads=bad)
+
+
+def test_max_size_reads_large_frames_at_it_and_small_ones_exactly():
+    rng = np.random.default_rng(5)
+    scores = (rng.normal(size=(5, 6, 8)) * 3).astype(np.float32)
+    exact, capped = LabelReadout(threads=2), LabelReadout(threads=2, max_size=(48, 64))
+    for size in ((48, 64), (30, 40), (48, 50)):  # not larger on either axis: the exact read-out
+        a, b = exact(scores, size), capped(scores, size)
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+    small_labels, small_confidence = exact(scores, (48, 64))
+    labels, confidence = capped(scores, (144, 256))  # 3x / 4x the cap
+    # Nearest neighbour with pixel centres: each cap pixel becomes a 3x4 block.
+    np.testing.assert_array_equal(labels, np.repeat(np.repeat(small_labels, 3, 0), 4, 1))
+    assert confidence.shape == (144, 256) and confidence.dtype == np.float32
+    np.testing.assert_allclose(confidence[1::3, 1::4], small_confidence, atol=0.05)
+    # Against the exact read-out at the frame size only class borders move.
+    full_labels, _ = exact(scores, (144, 256))
+    assert (full_labels == labels).mean() > 0.95
+
+
+def test_max_size_must_be_a_size():
+    for bad in ((0, 5), (5,), (1, 2, 3)):
+        with pytest.raises(ValueError, match="max_size"):
+            LabelReadout(max_size=bad)
