@@ -22,6 +22,7 @@ from .contenders import (
     predict_stream,
 )
 from .ema_tuning import AlphaScore, EmaTuning, select_alpha, tune_ema_alpha
+from .peer import ESPNETV2_PEER, PeerContender, open_peer_contender, peer_comparison
 from .readme import END_MARKER, START_MARKER, replace_block, update_readme
 from .report import RESULTS_FILE, SUMMARY_FILE, load_results, render_markdown, write_results
 from .runner import run_evaluation
@@ -31,12 +32,14 @@ __all__ = [
     "AlphaScore",
     "Contender",
     "END_MARKER",
+    "ESPNETV2_PEER",
     "EmaTuning",
     "EvalConfig",
     "LabelChange",
     "LatencyStats",
     "PERFRAME",
     "PERFRAME_EMA",
+    "PeerContender",
     "RESULTS_FILE",
     "START_MARKER",
     "SUMMARY_FILE",
@@ -50,6 +53,8 @@ __all__ = [
     "make_contenders",
     "measure_latency",
     "memory_ablation_contender",
+    "open_peer_contender",
+    "peer_comparison",
     "predict_stream",
     "render_markdown",
     "replace_block",
