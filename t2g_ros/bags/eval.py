@@ -15,7 +15,7 @@ through ``SegmentationPipeline.process``, exactly as in the node. Written next t
   ``mono8`` ground truth (255 and the void id ignored) matched to frames by header stamp; per model,
   flicker per stride (``flicker_per_stride``: frame t vs t+s of the full-rate output), label shares
   and processing time;
-- ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline) overlays for a few frames;
+- ``OUT_BAG.preview.png``: input | per-frame | T2G (| baseline | peer) overlays for a few frames;
 - ``OUT_BAG.side_by_side.<mp4|webm|gif>`` (unless ``--no-video``): the same columns as label
   colours, every frame, at the bag's frame rate (``t2g_core.side_by_side``).
 
@@ -628,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
-        "T2G label colours at the bag's frame rate (default: on)",
+        "T2G (| baseline | peer) label colours at the bag's frame rate (default: on)",
     )
     return parser
 
