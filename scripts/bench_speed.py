@@ -394,7 +394,8 @@ def profile_stages(
         )
         offsets = np.array([[-0.04 * (memory - 1 - m) for m in range(memory)]], np.float32)
         logits = seg.decode(offsets)[0]
-        readout = LabelReadout(threads=threads)
+        # The segmenter's own read-out, configured as it configures it (threads, max_size).
+        readout = getattr(seg, "_readout", None) or LabelReadout(threads=threads)
         header = Header(frame_id="camera")
 
         def messages():
