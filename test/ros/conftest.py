@@ -23,11 +23,16 @@ def ros():
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     """Random weights on the real backbone (the node runs in its own process, which cannot see test
-    backbones): ``temporal`` has the shipped checkpoint's capacity of 4 frames, ``per_frame`` 1."""
+    backbones): ``temporal`` has the shipped checkpoint's capacity of 4 frames, ``per_frame`` 1.
+    Their onnxruntime exports (the node's default backend) are built here, into the run's export
+    cache, as the set-up does for the shipped checkpoint: a node's activation (which holds its
+    lifecycle services) then only loads them."""
     from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
+    from t2g_core.export import cached_export
+
     folder = tmp_path_factory.mktemp("checkpoints")
-    return {
+    checkpoints = {
         name: save_tiny_checkpoint(
             folder / f"random_init_{name}.pt",
             camvid_config(
@@ -36,6 +41,9 @@ def tiny_checkpoints(tmp_path_factory):
         )
         for name, temporal in (("temporal", True), ("per_frame", False))
     }
+    for checkpoint in checkpoints.values():
+        cached_export(checkpoint)
+    return checkpoints
 
 
 @pytest.fixture(scope="session")
