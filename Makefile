@@ -60,8 +60,8 @@ EXPORT_ARGS ?= --checkpoint checkpoints/t2g_lite0_camvid.pt --out artifacts/onnx
 export: setup
 	@$(RUN) python -m t2g_core.export $(EXPORT_ARGS)
 
-## Speed side by side (torch vs onnxruntime, per-frame vs temporal, 480x360 vs 960x720, through ROS at 30 Hz):
-## results/speed.json and results/speed.md
+## Speed (torch vs onnxruntime, per-frame vs temporal, per-stage profile, side by side with int8 and the
+## ESPNetv2 peer at 480x360, 640x480, 1280x720, through ROS at 30 Hz): results/speed.json and speed.md
 bench-speed: setup
 	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)
 

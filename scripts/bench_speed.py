@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Speed of t2g on this machine, side by side: torch eager vs onnxruntime, per-frame vs temporal, 480x360 vs
-960x720, a per-stage profile of the node's frame path, and the rate through ROS with a 30 Hz publisher.
+"""Speed of t2g on this machine: the streaming step per backend, a per-stage profile, side by side
+with the ESPNetv2 peer, onnxruntime session variants, and the node through ROS at 30 Hz.
 
     python scripts/bench_speed.py                  # or: make bench-speed
-    python scripts/bench_speed.py --quick          # smoke run: few steps, 2 s through ROS (numbers are not results)
+    python scripts/bench_speed.py --quick          # smoke run: few steps, 480x360 (not results)
+    python scripts/bench_speed.py --session-variants 3   # also: session settings, 3 rounds each
 
 1. Streaming step (``step(frame, stamp)``: resize, model, labels + confidence at the frame size), warm,
    ``--steps`` timed steps per row: FPS = 1000 / mean, p50, p95. Backends: every one of
-   ``t2g_core.inference.BACKENDS`` (``torch`` eager, ``onnxruntime``: ONNX encode + decode graphs), each
-   opened by ``open_segmenter`` as the node opens it. Per-frame = memory of 1 frame (what
-   ``model.memory_length:=1`` runs), temporal = the checkpoint's T.
-2. Profile: median ms of every stage the node runs per frame (message decode, inference split into its
-   parts, occupancy, colour, overlay, confidence, message fields and serialisation).
-3. Through ROS: the node (``python -m t2g_ros.node``) in its own process; this process publishes real
-   frames as ``sensor_msgs/Image`` rgb8 at ``--rate`` Hz, stamped with the wall clock, for ``--seconds``
-   after a warm-up, subscribes to ~/labels, ~/overlay and ~/occupancy, and reads /diagnostics. Latency =
-   reception of ~/labels - header stamp; lag growth = slope of that latency over the run.
+   ``t2g_core.inference.BACKENDS``, each opened by ``open_segmenter`` as the node opens it.
+   Per-frame = memory of 1 frame (``model.memory_length:=1``), temporal = the checkpoint's T.
+2. Profile (onnxruntime, temporal; per size): p50/p95 and share of a node frame for every stage:
+   message decode (raw; JPEG shown beside it), the input resize, backbone and each other module of
+   encode.onnx (onnxruntime's profiler: kernel time grouped by the module in the node names, times
+   the graph's wall time), pixel fusion, memory decoder, read-out, occupancy, colour, overlay and the
+   output messages (wall clock of each alone). Beside it: resize + backbone alone, a session of
+   encode.onnx cut after the backbone, and the ratio step / backbone alone.
+3. Side by side: t2g fp32, t2g int8 (``open_segmenter(precision="int8")`` where it exists) and the
+   ESPNetv2 peer (``t2g_core.peers.espnetv2`` where it exists) at the same frame sizes, as ratios.
+4. ``--session-variants N``: candidate onnxruntime session settings, each in a fresh process.
+5. Through ROS: the node under a ``--rate`` Hz rgb8 publisher (``scripts/node_rates.py``, which
+   ``make node-rates`` runs with raw and JPEG input and drops by reason).
 
 The model is the shipped checkpoint when it exists, else the full-size T2G model with randomly
 initialised trainable modules (seed 0): speed does not depend on the weights. Writes
