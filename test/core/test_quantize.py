@@ -100,12 +100,14 @@ def test_int8_export_quantises_the_backbone_only(exports):
         n.name for n in int8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in weights
     }
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
+    quantised = set(Q.backbone_nodes(fp32))
+    assert quantised and all(name.startswith(Q.BACKBONE_SCOPE) for name in quantised)
     backbone_convs = [n for n in convs if n.name.startswith(Q.BACKBONE_SCOPE)]
     assert backbone_convs and len(backbone_convs) < len(convs), "the heads have convs too"
     for conv in convs:
         weight = producer.get(conv.input[1])
         int8_weight = weight is not None and weight.name in dequantized_weights
-        assert int8_weight == conv.name.startswith(Q.BACKBONE_SCOPE), conv.name
+        assert int8_weight == (conv.name in quantised), conv.name
     # The decoders and the fusion graph are the fp32 ones, byte for byte.
     for name in E.load_manifest(fp32_dir).files:
         if name != "encode.onnx":
@@ -195,3 +197,30 @@ def test_cli_writes_an_int8_export(checkpoint, data_root, tmp_path, capsys):
     assert f"(int8, {len(manifest.files)} graphs" in capsys.readouterr().out
     assert Q.export_precision(out) == "int8"
     assert manifest.checkpoint_sha256 == E.file_sha256(checkpoint)
+
+
+def test_layers_at_stride_4_or_finer_stay_float():
+    """A chain of three stride-2 convs (and a ReLU after each): the layers from the one that goes
+    coarser than stride 4 on are quantised, the two before it stay float, the head is never."""
+    from onnx import TensorProto, helper
+
+    nodes, previous = [], "x"
+    for i in range(3):
+        nodes.append(
+            helper.make_node(
+                "Conv", [previous, f"w{i}"], [f"c{i}"], f"/backbone/conv{i}/Conv", strides=[2, 2]
+            )
+        )
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"], f"/backbone/conv{i}/Relu"))
+        previous = f"r{i}"
+    nodes.append(helper.make_node("Relu", [previous], ["y"], "/head/Relu"))
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    assert Q.backbone_nodes(helper.make_model(graph)) == [
+        "/backbone/conv2/Conv",
+        "/backbone/conv2/Relu",
+    ]
