@@ -25,6 +25,7 @@ from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manife
 from .onnx_export import export_model, runtime_versions
 from .quantize import (
     CALIBRATION_FRAMES,
+    INT8_BUILD_ESTIMATE_S,
     RECIPE,
     calibration_images,
     check_precision,
@@ -145,11 +146,12 @@ def _build(
     else:
         why = ""
     kind = "" if precision == "fp32" else f" {precision}"
+    estimate = BUILD_ESTIMATE_S if precision == "fp32" else INT8_BUILD_ESTIMATE_S
     started = time.monotonic()
     if log is not None:
         log(
             f"building the onnxruntime{kind} export of {checkpoint.name} "
-            f"(once, ~{BUILD_ESTIMATE_S} s) into {target}{why}..."
+            f"(once, ~{estimate} s) into {target}{why}..."
         )
     if precision == "fp32":
 
