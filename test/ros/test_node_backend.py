@@ -1,6 +1,8 @@
-"""model.backend onnxruntime: the node in its own process builds the ONNX export into its cache on first
-start and publishes what the torch backend computes (open_segmenter's own cache and error behaviour:
-test/core/test_open_segmenter.py). Tiny randomly initialised checkpoint (test/ros/conftest.py)."""
+"""model.backend onnxruntime (the default): the node in its own process builds the ONNX export into its
+cache on first start, saying so once, and publishes what the torch backend computes; its second start
+reuses the export without a word (the cache's corrupt/stale/concurrent cases:
+test/core/test_export_cache.py, test/core/test_open_segmenter.py). Tiny randomly initialised
+checkpoint (test/ros/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from node_harness import NodeProcess, Probe, header_tuple, rgb_image
 
 from t2g_core.export import load_manifest
 from t2g_core.inference import open_segmenter
+
+BUILDING = "building the onnxruntime export of random_init_temporal.pt (once, ~"
 
 
 @pytest.mark.slow
@@ -50,6 +54,20 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
         probe.close()
         log = proc.stop()
     assert "backend onnxruntime on cpu" in log, log
+    assert log.count(BUILDING) == 1 and "built the onnxruntime export" in log, log
     exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
     assert len(exports) == 1 and exports[0].name.startswith("random_init_temporal-"), exports
     assert load_manifest(exports[0]).memory_frames == 4
+
+    # The second start, on the default backend, reuses the export.
+    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.max_age_s": 0.0})
+    probe = Probe(proc)
+    try:
+        probe.wait_ready()
+        probe.send(rgb_image(frames[0]), 1.0)
+        probe.wait_outputs(1.0, ("labels",))
+    finally:
+        probe.close()
+        log = proc.stop()
+    assert "backend onnxruntime on cpu" in log and "building" not in log, log
+    assert [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"] == exports
