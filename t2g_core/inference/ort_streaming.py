@@ -126,7 +126,8 @@ class OrtStreamingSegmenter(StreamBase):
         self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_frames + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
-        self._readout = LabelReadout()
+        # Frames larger than the model input are read out at the input size (see LabelReadout).
+        self._readout = LabelReadout(threads=threads, max_size=m.input_size)
         super().__init__(
             memory_capacity=m.memory_frames,
             memory_length=memory_length,

@@ -34,8 +34,9 @@ class StreamingSegmenter(StreamBase):
     EMA baseline; use it with a per-frame model); the average restarts with the memory.
 
     On the CPU the labels and confidence are read out with ``LabelReadout`` (same result as
-    upsample + softmax + max, faster); on other devices with torch on the device, and only the uint8
-    labels and the float32 confidence are copied back.
+    upsample + softmax + max, faster; frames larger than the model input are read out at the input
+    size and resized, as onnxruntime does); on other devices with torch on the device at the frame
+    size, and only the uint8 labels and the float32 confidence are copied back.
 
     Args:
         model: the segmenter; moved to ``device`` and put in eval mode.
@@ -71,7 +72,10 @@ class StreamingSegmenter(StreamBase):
         self._ema_alpha = ema_alpha
         self._ema: torch.Tensor | None = None
         self._autocast = AUTOCAST_DTYPES.get(autocast) if autocast is not None else None
-        self._readout = LabelReadout()
+        # Frames larger than the model input are read out at the input size (see LabelReadout).
+        self._readout = LabelReadout(
+            threads=torch.get_num_threads(), max_size=tuple(model.input_size)
+        )
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
         self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
         super().__init__(

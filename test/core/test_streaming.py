@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -28,12 +29,28 @@ def model(make_tiny_config):
     return build_model(make_tiny_config(memory_length=3)).eval()
 
 
-def _expected_from_logits(logits: torch.Tensor, size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """labels, confidence and top-2 margin computed the way the contract states, from (K, h, w) logits."""
-    probs = upsample_logits(logits[None], size).softmax(dim=1)[0]  # (K, H, W)
+def _expected_from_logits(
+    logits: torch.Tensor, size, input_size
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """labels, confidence and top-2 margin computed the way the contract states, from (K, h, w) logits:
+    at the frame size, or for a frame larger than the model input at the input size, then resized
+    (labels nearest, confidence bilinear)."""
+    larger = size[0] > input_size[0] or size[1] > input_size[1]
+    at = tuple(input_size) if larger else tuple(size)
+    probs = upsample_logits(logits[None], at).softmax(dim=1)[0]  # (K, h', w')
     top2 = probs.topk(2, dim=0).values
     confidence, labels = probs.max(dim=0)
-    return labels.numpy(), confidence.numpy(), (top2[0] - top2[1]).numpy()
+    labels, confidence, margin = (
+        labels.numpy().astype(np.uint8),
+        confidence.numpy(),
+        (top2[0] - top2[1]).numpy(),
+    )
+    if larger:
+        dsize = (size[1], size[0])
+        labels = cv2.resize(labels, dsize, interpolation=cv2.INTER_NEAREST)
+        confidence = cv2.resize(confidence, dsize, interpolation=cv2.INTER_LINEAR)
+        margin = cv2.resize(margin, dsize, interpolation=cv2.INTER_NEAREST)
+    return labels, confidence, margin
 
 
 @pytest.mark.parametrize("frame_size", [(32, 48), (40, 52)])
@@ -50,7 +67,9 @@ def test_streaming_equals_clip_mode_for_every_frame(model, frame_size):
     segmenter = StreamingSegmenter(model, max_gap_s=1.0)
     for t, (frame, stamp) in enumerate(zip(frames, stamps)):
         result = segmenter.step(frame, stamp)
-        labels, confidence, margin = _expected_from_logits(clip_logits[0, t], frame_size)
+        labels, confidence, margin = _expected_from_logits(
+            clip_logits[0, t], frame_size, model.input_size
+        )
         assert result.frames_in_memory == min(t + 1, 3)
         assert result.labels.shape == frame_size and result.labels.dtype == np.uint8
         assert result.confidence.shape == frame_size and result.confidence.dtype == np.float32
@@ -189,17 +208,17 @@ def test_ema_baseline_smooths_probabilities_and_restarts_with_memory(make_tiny_c
     first = smoother.step(frames[0], 0.0)
     second = smoother.step(frames[1], 0.1)
     expected = alpha * probs[1] + (1 - alpha) * probs[0]
-    labels, confidence, margin = _expected_from_logits(expected.log(), (32, 48))
+    labels, confidence, margin = _expected_from_logits(expected.log(), (32, 48), (32, 48))
     np.testing.assert_allclose(second.confidence, confidence, atol=1e-5)
     np.testing.assert_array_equal(second.labels[margin > 1e-4], labels[margin > 1e-4])
     np.testing.assert_allclose(
-        first.confidence, _expected_from_logits(probs[0].log(), (32, 48))[1], atol=1e-5
+        first.confidence, _expected_from_logits(probs[0].log(), (32, 48), (32, 48))[1], atol=1e-5
     )
     # A gap resets the average: the output is the unsmoothed prediction of the new frame.
     third = smoother.step(frames[2], 5.0)
     assert third.reset_reason == "gap"
     np.testing.assert_allclose(
-        third.confidence, _expected_from_logits(probs[2].log(), (32, 48))[1], atol=1e-5
+        third.confidence, _expected_from_logits(probs[2].log(), (32, 48), (32, 48))[1], atol=1e-5
     )
     # alpha = 1 is the plain per-frame output.
     plain = StreamingSegmenter(perframe, max_gap_s=1.0)
