@@ -42,7 +42,8 @@ def test_current_logits_depend_on_a_past_frame_through_the_fusion(fusion_model):
     fused = model.fuse(current.pixel_embedding, state, torch.tensor([-0.066]))
     logits = model.decode(current, [current], torch.zeros(1, 1), pixel_embedding=fused)
     logits.square().sum().backward()
-    grad = sum(float(t.grad.abs().sum()) for t in past_levels.values())
+    # Stride 4 feeds only the detail path, which this model does not have (its grad stays None).
+    grad = sum(float(t.grad.abs().sum()) for t in past_levels.values() if t.grad is not None)
     assert grad > 0, (
         "the current frame's logits do not depend on the past frame: the memory is disconnected"
     )
