@@ -24,7 +24,13 @@ the input size chosen per frame by aspect ratio, or one of its ``.onnx`` files),
 every table, the preview and the video; a missing or invalid PEER exits with status 2.
 
 A truncated bag is evaluated up to the cut (with a warning); a frame that cannot be decoded is copied,
-counted and skipped, as the node drops it.
+counted and skipped, as the node drops it. A frame size change mid-bag is counted
+(``frames.size_changes``) and every comparison of consecutive frames (flicker, VC_8) restarts there;
+the video keeps the first frame's size.
+
+The outputs appear all at once, when complete (``t2g_ros.bags.atomic``): a run that fails, runs out of
+disk or is interrupted (SIGINT exits 130, SIGTERM 143) leaves none of them, so the rerun is never
+blocked. An existing ``OUT_BAG`` is refused unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -53,6 +60,7 @@ from t2g_core.meters import (
 from t2g_core.metrics import FlickerResult, flicker_rate
 from t2g_core.peers import CAMVID_CLASSES, CAMVID_VOID, EspNetV2Peer, PeerError
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError
+from t2g_ros.bags.atomic import Interrupted, StagedOutputs, failure_line, interrupt_on_signals
 from t2g_ros.bags.frames import (
     IMAGE,
     IMAGE_TYPES,
@@ -112,6 +120,10 @@ class StrideFlicker:
                 self.results[s] = self.results[s].merge(pair)
         self._last.append((labels, frame))
 
+    def restart(self) -> None:
+        """Forget the earlier frames (e.g. at a frame size change); the rates so far are kept."""
+        self._last.clear()
+
     def report(self) -> list[dict[str, Any]]:
         return [
             {"stride": s, "rate": finite_or_none(r.rate), "pixels": r.denominator}
@@ -138,19 +150,23 @@ def evaluate(
     video: bool = True,
     backend: str = "torch",
     baseline_onnx: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``image_topic`` of ``in_bag``; write ``out_bag``, its metrics JSON and preview. Returns the report.
 
     ``baseline_onnx``: the ESPNetv2 peer's folder or one of its files (``t2g_core.peers``), run as
-    model ``peer`` beside T2G.
+    model ``peer`` beside T2G. The outputs are staged and renamed into place together at the end;
+    after any exception (a full disk's ``OSError``, a KeyboardInterrupt) none of them exists.
+    ``overwrite``: replace an existing ``out_bag`` (and its siblings) at that point.
 
     Raises:
         PeerError: ``baseline_onnx`` is missing, fails its checksum or cannot be loaded (raised first,
             before the bag is read).
         FileNotFoundError: the bag or a checkpoint does not exist.
-        BagError: unreadable bag, missing or empty topic, wrong message type, or ``out_bag`` exists (the
-            message names the file, topic or type). An error after the first frame is not raised:
-            what was processed is written and the report's ``error`` says why it stopped.
+        BagError: unreadable bag, missing or empty topic, wrong message type, or ``out_bag`` exists
+            without ``overwrite`` (the message names the file, topic or type). An error after the
+            first frame is not raised: what was processed is written and the report's ``error``
+            says why it stopped.
         ValueError: unusable checkpoint, or checkpoints with different label sets.
     """
     out_bag = Path(out_bag)
@@ -158,6 +174,8 @@ def evaluate(
         raise BagError(
             f"OUT_BAG {out_bag} is the rosbag2 directory to create; give it without {out_bag.suffix}"
         )
+    if (out_bag.exists() or out_bag.is_symlink()) and not overwrite:
+        raise BagError(f"{out_bag} exists already; choose another --out or pass --overwrite")
     peer = EspNetV2Peer(baseline_onnx, threads=threads) if baseline_onnx else None
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
     with warnings.catch_warnings(record=True) as caught:
@@ -193,35 +211,45 @@ def evaluate(
             "baseline": str(baseline_checkpoint or "") or None,
             "peer": peer.describe() if peer else None,
         }
-        with BagWriter(out_bag, storage="mcap", typestore=reader.typestore) as writer:
-            writer.add_topic(image_topic, msgtype)
-            declare_outputs(writer)
-            report.update(
-                _run(
-                    reader,
-                    writer,
-                    image_topic,
-                    msgtype,
-                    models,
-                    ground_truth,
-                    out_bag,
-                    preview_rows=preview_rows,
-                    progress=progress,
-                    video=video,
+        with StagedOutputs(out_bag.parent, out_bag.name) as staged:
+            staged_bag = staged.path(out_bag.name)
+            with BagWriter(staged_bag, storage="mcap", typestore=reader.typestore) as writer:
+                writer.add_topic(image_topic, msgtype)
+                declare_outputs(writer)
+                report.update(
+                    _run(
+                        reader,
+                        writer,
+                        image_topic,
+                        msgtype,
+                        models,
+                        ground_truth,
+                        staged_bag,
+                        preview_rows=preview_rows,
+                        progress=progress,
+                        video=video,
+                    )
                 )
+            report["warnings"] += report.pop("video_warnings")
+            metrics = sibling(out_bag, "metrics.json")
+            report["output"] = {
+                "bag": str(out_bag),
+                "prefix": DEFAULT_PREFIX,
+                "metrics": str(metrics),
+                "preview": _final(report.pop("preview_path"), out_bag.parent),
+                "side_by_side": _final(report.pop("video_path"), out_bag.parent),
+            }
+            staged.path(metrics.name).write_text(
+                json.dumps(report, indent=2) + "\n", encoding="utf-8"
             )
-    report["warnings"] += report.pop("video_warnings")
-    report["output"] = {
-        "bag": str(out_bag),
-        "prefix": DEFAULT_PREFIX,
-        "metrics": str(sibling(out_bag, "metrics.json")),
-        "preview": report.pop("preview_path"),
-        "side_by_side": report.pop("video_path"),
-    }
-    sibling(out_bag, "metrics.json").write_text(
-        json.dumps(report, indent=2) + "\n", encoding="utf-8"
-    )
+            # The metrics file last: where it exists, the run's other outputs are complete.
+            staged.commit(order=(metrics.name,))
     return report
+
+
+def _final(staged: str | None, parent: Path) -> str | None:
+    """Where a staged output ends up: its name in ``parent``."""
+    return str(parent / Path(staged).name) if staged else None
 
 
 def _read_ground_truth(reader: BagReader, gt_topic: str) -> dict[int, Any]:
@@ -309,7 +337,9 @@ def _run(
     changed_pixels = pixels = 0  # labels the memory changes: T2G vs the same checkpoint per frame
     peer_agree = 0  # pixels where the peer's label is T2G's
     occupancy = OccupancyMeter(label_set)
-    frames_in = frames_out = resets = gt_frames_used = 0
+    frames_in = frames_out = resets = gt_frames_used = size_changes = 0
+    size: tuple[int, ...] | None = None  # (H, W) of the last frame segmented
+    first_size: tuple[int, ...] | None = None  # and of the first, the video's
     problems: list[str] = []
     processing_ms: list[float] = []
     error = None
@@ -356,6 +386,12 @@ def _run(
         resets += out.reset_reason not in (None, "start")
         occupancy.update(out.occupancy)
         t2g.processing_ms.append(processing_ms[-1])
+        if size is not None and rgb.shape[:2] != size:
+            size_changes += 1
+            for model in models:
+                _restart_sequences(model, label_set)
+        size = rgb.shape[:2]
+        first_size = first_size or size
         results = [out, *others]
         for model, result in zip(models, results):
             model.flicker.update(result.labels, rgb)
@@ -371,6 +407,7 @@ def _run(
             [results[i].labels for i in shown],
             bag_msg.stamp_ns * 1e-9,
             video_warnings,
+            first_size,
         )
         gt_msg = ground_truth.get(bag_msg.stamp_ns) if ground_truth is not None else None
         if gt_msg is not None:
@@ -386,6 +423,7 @@ def _run(
             "in": frames_in,
             "out": frames_out,
             "dropped_bad": frames_in - frames_out,
+            "size_changes": size_changes,
             "problems": problems[:_MAX_PROBLEMS],
         },
         "flicker": {
@@ -452,6 +490,20 @@ def _run(
     return report
 
 
+def _restart_sequences(model: _Model, label_set: Any) -> None:
+    """At a frame size change: frames of two sizes cannot be compared pixel by pixel, so the chains
+    of consecutive frames (flicker, per-stride flicker, the VC_8 window) start again; totals carry on."""
+    flicker = FlickerMeter()
+    flicker.result = model.flicker.result
+    model.flicker = flicker
+    model.strides.restart()
+    old = model.ground_truth
+    if old is not None:
+        fresh = GroundTruthMeter(label_set, vc_n=old.vc.n)
+        fresh.confusion, fresh.vc, fresh.frames = old.confusion, old.vc, old.frames
+        model.ground_truth = fresh
+
+
 def _timed_process(model: _Model, rgb: Any, stamp_ns: int, overlay_image: bool) -> Any:
     """``model``'s pipeline on one frame, its time added to ``model.processing_ms``."""
     started = time.perf_counter()
@@ -492,16 +544,33 @@ def _add_video_frame(
     label_maps: list[Any],
     stamp_s: float,
     notes: list[str],
+    size: tuple[int, ...],
 ) -> SideBySideWriter | None:
-    """Add a frame to the side-by-side video; without a playable format, note why, stop (None)."""
+    """Add a frame to the side-by-side video at ``size`` (H, W, the first frame's); without a
+    playable format, note why, stop (None)."""
     if writer is None:
         return None
+    rgb, label_maps = _fit(rgb, label_maps, size)  # a video has one frame size
     try:
         writer.add(rgb, label_maps, stamp_s=stamp_s)
     except VideoFormatError as exc:  # the metrics still matter without the video
         notes.append(f"no side-by-side video: {exc}")
         return None
     return writer
+
+
+def _fit(
+    rgb: np.ndarray, label_maps: list[np.ndarray], size: tuple[int, ...]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``rgb`` (linear) and ``label_maps`` (nearest) resized to ``size`` (H, W) where they differ."""
+    height, width = size
+    if rgb.shape[:2] == (height, width):
+        return rgb, label_maps
+    rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+    return rgb, [
+        cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+        for labels in label_maps
+    ]
 
 
 def _close_video(writer: SideBySideWriter | None, notes: list[str]) -> Path | None:
@@ -630,30 +699,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="write OUT_BAG.side_by_side.<mp4|webm|gif>, input | per-frame | "
         "T2G (| baseline | peer) label colours at the bag's frame rate (default: on)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT_BAG and its files once this run is complete",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        report = evaluate(
-            args.in_bag,
-            args.image_topic,
-            args.out,
-            gt_topic=args.gt_topic,
-            checkpoint=args.checkpoint,
-            baseline_checkpoint=args.baseline_checkpoint,
-            preview_rows=args.preview_rows,
-            threads=args.threads,
-            video=args.video,
-            backend=args.backend,
-            baseline_onnx=args.baseline_onnx,
-        )
+        with interrupt_on_signals():
+            report = evaluate(
+                args.in_bag,
+                args.image_topic,
+                args.out,
+                gt_topic=args.gt_topic,
+                checkpoint=args.checkpoint,
+                baseline_checkpoint=args.baseline_checkpoint,
+                preview_rows=args.preview_rows,
+                threads=args.threads,
+                video=args.video,
+                backend=args.backend,
+                baseline_onnx=args.baseline_onnx,
+                overwrite=args.overwrite,
+            )
+    except Interrupted as exc:
+        print(f"{PROG}: interrupted by {exc}; no output was kept", file=sys.stderr)
+        return exc.exit_code
     except PeerError as exc:  # a usage error, as argparse's: status 2
         print(f"{PROG}: error: --baseline-onnx: {exc}", file=sys.stderr)
         return 2
     except (BagError, OSError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {failure_line(exc, Path(args.out))}", file=sys.stderr)
         return 1
     for warning in report["warnings"]:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)

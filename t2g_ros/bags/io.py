@@ -171,6 +171,7 @@ class BagReader:
         self.truncated: tuple[Path, ...] = ()
         self._reader: Reader | None = None
         self._recovery: _McapRecovery | None = None
+        self._counts: Counter[str] | None = None  # readable messages per topic, once counted
         try:
             reader = Reader(path)
             reader.open()
@@ -205,12 +206,16 @@ class BagReader:
         return {name: info.msgtype or "" for name, info in self._reader.topics.items()}
 
     def message_count(self, topic: str) -> int:
-        """Messages on ``topic`` (in a truncated bag: those readable)."""
+        """Messages on ``topic`` that can be read, counted by reading them once (all topics at once).
+
+        ``metadata.yaml``'s counts are not trusted: a hand-edited or half-written one can say 0 of a
+        bag with frames, or 1000 of one with 150. A damaged record ends the count, as it ends
+        :meth:`messages`.
+        """
         self._check_topics([topic])
-        if self._recovery is not None:
-            return self._recovery.counts[topic]
-        assert self._reader is not None
-        return self._reader.topics[topic].msgcount
+        if self._counts is None:
+            self._counts = self._count_readable()
+        return self._counts[topic]
 
     def messages(self, *topics: str) -> Iterator[BagMessage]:
         """Deserialised messages of ``topics`` (at least one), in log-time order.
@@ -250,6 +255,18 @@ class BagReader:
                 else None
             )
             yield BagMessage(topic, msgtype, log_time, stamp, msg)
+
+    def _count_readable(self) -> Counter[str]:
+        """Readable messages per topic, without deserialising them."""
+        if self._recovery is not None:
+            return Counter(self._recovery.counts)
+        counts: Counter[str] = Counter()
+        try:
+            for topic, _, _, _ in _guarded(self._rosbags_messages(tuple(self.topics)), self.path):
+                counts[topic] += 1
+        except BagError:
+            pass  # messages() stops at the same record and says why
+        return counts
 
     def close(self) -> None:
         if self._reader is not None and self._reader.is_open:

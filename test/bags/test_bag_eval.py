@@ -89,7 +89,13 @@ def test_round_trip_writes_every_node_output_with_the_input_headers(
     )
 
     report = json.loads((tmp_path / "out.metrics.json").read_text())
-    assert report["frames"] == {"in": 5, "out": 5, "dropped_bad": 0, "problems": []}
+    assert report["frames"] == {
+        "in": 5,
+        "out": 5,
+        "dropped_bad": 0,
+        "size_changes": 0,
+        "problems": [],
+    }
     assert report["input"]["image_type"] == "sensor_msgs/msg/Image"
     assert (tmp_path / "out.preview.png").stat().st_size > 1000
     video = Path(report["output"]["side_by_side"])
