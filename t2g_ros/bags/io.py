@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -477,6 +478,12 @@ class BagWriter:
         tb: TracebackType | None,
     ) -> None:
         self._writer.__exit__(exc_type, exc, tb)
+
+    def abort(self) -> None:
+        """Close the storage file without the index and ``metadata.yaml``, for a bag being thrown
+        away (e.g. after a full disk); never raises."""
+        with suppress(Exception):
+            self._writer.abort()
 
 
 def _enum(enum_cls: Any, name: str, what: str) -> Any:

@@ -8,6 +8,10 @@ the publishers found on the graph: best effort if any publisher is, transient lo
 latched ``label_info`` is recorded too), and that offer is stored in the bag for replay. Recording stops
 on Ctrl-C / SIGTERM, after ``--duration`` seconds, or once every topic that is not latched has ``--count``
 messages; the bag is closed properly in each case.
+
+The bag is written in a staging folder beside OUT and renamed to OUT once closed
+(``t2g_ros.bags.atomic``): a failure, such as a full disk, ends the recording at once with one line and
+exit status 1, and leaves nothing at OUT.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
+from t2g_ros.bags.atomic import StagedOutputs, failure_line
 from t2g_ros.bags.io import BagError, BagWriter, stamp_to_ns
 from t2g_ros.bags.msg_types import message_class
 
@@ -163,14 +168,18 @@ class BagRecorder:
 
         return on_raw
 
-    def close(self) -> None:
-        """Unsubscribe and finish the bag (index and metadata.yaml)."""
+    def close(self, *, keep: bool = True) -> None:
+        """Unsubscribe and finish the bag (index and metadata.yaml); ``keep=False`` (the recording
+        failed) closes it without writing anything more, for the caller to throw away."""
         for subscription in self._subscriptions:
             self.node.destroy_subscription(subscription)
         self._subscriptions.clear()
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.__exit__(None, None, None)
+            if keep:
+                writer.__exit__(None, None, None)
+            else:
+                writer.abort()
 
 
 def header_stamp_ns(message: Any) -> int | None:
@@ -219,47 +228,64 @@ def main(argv: list[str] | None = None) -> int:
         return not stop.is_set()
 
     node = rclpy.create_node("t2g_record")
-    recorder = None
+    out = Path(args.out)
     try:
-        recorder = BagRecorder(node, args.out, {topic: topic for topic in live})
-        missing = recorder.wait_for_publishers(args.wait, awaited, alive=running)
-        if not running():
-            return 0
-        if len(missing) == len(awaited):
-            print(
-                f"{PROG}: error: no publisher on {', '.join(missing)} after {args.wait:g} s",
-                file=sys.stderr,
-            )
-            return 1
-        pending = recorder.subscribe_available()
-        recorder.wait_matched(args.wait, alive=running)
-        print(
-            f"recording {len(recorder.counts)} topic(s) to {args.out}"
-            + (f"; waiting for {', '.join(pending)}" if pending else ""),
-            flush=True,
-        )
-        deadline = time.monotonic() + args.duration if args.duration else float("inf")
-        next_poll = time.monotonic()
-        while (
-            running()
-            and time.monotonic() < deadline
-            and not (args.count and recorder.has_count(args.count))
-        ):
-            rclpy.spin_once(node, timeout_sec=0.05)
-            if pending and time.monotonic() >= next_poll:
-                pending, next_poll = recorder.subscribe_available(), time.monotonic() + 0.1
+        if out.exists() or out.is_symlink():
+            raise BagError(f"{out} exists already, not overwriting; choose another OUT")
+        with StagedOutputs(out.parent, out.name) as staged:
+            recorder = BagRecorder(node, staged.path(out.name), {topic: topic for topic in live})
+            try:
+                status = _record(recorder, args, awaited, running)
+            except BaseException:
+                recorder.close(keep=False)  # the staging folder goes with it
+                raise
+            recorder.close()
+            if staged.path(out.name).exists():
+                staged.commit(replace=False)
+                print(
+                    f"recorded {sum(recorder.counts.values())} message(s) to {out}: "
+                    + ", ".join(f"{topic} {n}" for topic, n in recorder.counts.items())
+                )
+        return status
     except (BagError, OSError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {failure_line(exc, out)}", file=sys.stderr)
         return 1
     finally:
-        if recorder is not None:
-            recorder.close()
-            print(
-                f"recorded {sum(recorder.counts.values())} message(s): "
-                + ", ".join(f"{topic} {n}" for topic, n in recorder.counts.items())
-            )
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _record(
+    recorder: BagRecorder, args: argparse.Namespace, awaited: list[str], running: Callable
+) -> int:
+    """Wait for the publishers, then record until stopped; the exit status (the bag still open)."""
+    missing = recorder.wait_for_publishers(args.wait, awaited, alive=running)
+    if not running():
+        return 0
+    if len(missing) == len(awaited):
+        print(
+            f"{PROG}: error: no publisher on {', '.join(missing)} after {args.wait:g} s",
+            file=sys.stderr,
+        )
+        return 1
+    pending = recorder.subscribe_available()
+    recorder.wait_matched(args.wait, alive=running)
+    print(
+        f"recording {len(recorder.counts)} topic(s) to {args.out}"
+        + (f"; waiting for {', '.join(pending)}" if pending else ""),
+        flush=True,
+    )
+    deadline = time.monotonic() + args.duration if args.duration else float("inf")
+    next_poll = time.monotonic()
+    while (
+        running()
+        and time.monotonic() < deadline
+        and not (args.count and recorder.has_count(args.count))
+    ):
+        # A write error (a full disk) in a callback is raised here, ending the recording at once.
+        rclpy.spin_once(recorder.node, timeout_sec=0.05)
+        if pending and time.monotonic() >= next_poll:
+            pending, next_poll = recorder.subscribe_available(), time.monotonic() + 0.1
     return 0
 
 
