@@ -9,7 +9,11 @@ and ``cv2_to_imgmsg`` (checked by a parity test wherever cv_bridge is installed)
 from __future__ import annotations
 
 import array
-from typing import Any, Literal, NamedTuple
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -17,6 +21,7 @@ import numpy as np
 from t2g_ros.image_headers import HeaderError, read_header
 
 DataType = Literal["array", "numpy"]
+_T = TypeVar("_T")
 
 
 class ImageDecodeError(ValueError):
@@ -49,8 +54,14 @@ _SCALE_16_TO_8 = 255.0 / 65535.0
 
 #: Default pixel cap of the decoders (4096 x 4096): a 12 MP camera fits, a decompression bomb not.
 DEFAULT_MAX_PIXELS = 4096 * 4096
-# The grey libjpeg fills in for a baseline JPEG scan that ends before the last block row.
-_JPEG_FILL = 128
+# libjpeg's warnings (printed to stderr, never returned) that its entropy-coded data ended early or
+# lost its place, after which it fills the rest of the frame with grey ("premature end of data
+# segment", "found marker 0xd9 instead of RSTn", "bad Huffman code", "Premature end of JPEG file").
+_LIBJPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file")
+# The one "Corrupt JPEG data" warning that loses nothing: bytes after the last coded block.
+_LIBJPEG_HARMLESS = "extraneous bytes before marker"
+# fd 2 is process-wide: one captured decode at a time.
+_STDERR_LOCK = threading.Lock()
 
 
 class ImageTooLargeError(ImageDecodeError):
@@ -128,9 +139,12 @@ def image_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
 def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage: JPEG, PNG or TIFF (compressed_image_transport's).
 
-    The headers are read first (``t2g_ros.image_headers``): an image declaring more than
-    ``max_pixels`` pixels is refused before the decoder allocates anything (a 300 KB PNG can declare
-    10000 x 10000), and a JPEG must reach its end marker; bytes after it are ignored.
+    The headers are read first (``t2g_ros.image_headers``) the way the decoder reads them: an image
+    declaring more than ``max_pixels`` pixels is refused before the decoder allocates anything (a
+    300 KB PNG can declare 10000 x 10000), as is one whose size the decoder could read otherwise.
+    A JPEG must reach its end marker (bytes after it are ignored), and its decode must not report
+    data that ends early: libjpeg fills a cut frame's missing blocks with grey and only says so on
+    stderr, so that is read during the decode (see :func:`_decode_jpeg`).
 
     Args:
         msg: has ``format`` and ``data`` (bytes-like). The content, not ``format``, selects the codec.
@@ -142,11 +156,11 @@ def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         cv_bridge (``IMREAD_UNCHANGED``).
 
     Raises:
-        ImageDecodeError: empty, truncated or corrupt data, another format, more than
-            ``max_pixels`` pixels (:class:`ImageTooLargeError`), or a ``compressedDepth`` message.
-            A baseline JPEG whose scan data ends early (a cut frame with an end marker appended)
-            decodes with libjpeg's grey fill in its last rows; such a frame is refused too. A cut
-            progressive JPEG decodes as a coarser whole frame and cannot be told from a valid one.
+        ImageDecodeError: empty, truncated or corrupt data (a JPEG cut short with an end marker
+            appended included, whatever its picture), another format, more than ``max_pixels``
+            pixels (:class:`ImageTooLargeError`), a header the decoder could read otherwise
+            (a TIFF size listed twice, a multi-page TIFF, a second JPEG frame header), or a
+            ``compressedDepth`` message.
     """
     data = np.frombuffer(msg.data, np.uint8)
     if data.size == 0:
@@ -162,7 +176,10 @@ def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     _check_pixels(
         header.width, header.height, max_pixels, f"{header.kind.upper()} (format {msg.format!r})"
     )
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if header.kind == "jpeg":
+        decoded = _decode_jpeg(data, msg.format)
+    else:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise ImageDecodeError(
             f"cannot decode {data.size} bytes (format {msg.format!r}): corrupt or truncated"
@@ -173,16 +190,53 @@ def compressed_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise ImageDecodeError(
             f"decoded image has unsupported depth {decoded.dtype} (format {msg.format!r})"
         )
-    if header.baseline_jpeg and np.all(decoded[-1] == _JPEG_FILL):
-        raise ImageDecodeError(
-            f"JPEG ({data.size} bytes, format {msg.format!r}) is cut short: its last rows are the "
-            "decoder's grey fill (a cut frame with an end marker appended?)"
-        )
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     codes = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
     if channels not in codes:
         raise ImageDecodeError(f"decoded image has {channels} channels (format {msg.format!r})")
     return cv2.cvtColor(decoded, codes[channels])
+
+
+def _decode_jpeg(data: np.ndarray, fmt: str) -> np.ndarray | None:
+    """``cv2.imdecode`` of a JPEG, refused when libjpeg reports that its coded data ended early.
+
+    A frame cut short with an end marker appended has a sound marker structure; libjpeg decodes
+    it with grey in the missing blocks and only prints a warning. Whether the decoder ran out of
+    data is a fact of the stream, not of the picture (a grey band, a mono or a uniform grey frame
+    is valid), so that warning is read: fd 2 is captured for the call. Everything else written
+    to it meanwhile (other threads, cv2's own log, harmless libjpeg warnings) is written back.
+    libjpeg prints only an image's first warning; the header reader has already refused garbage
+    between segments, the one place an earlier, harmless warning could hide a later one.
+    """
+    decoded, printed = _stderr_of(lambda: cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
+    damage = [
+        line
+        for line in printed
+        if line.startswith(_LIBJPEG_DAMAGE) and _LIBJPEG_HARMLESS not in line
+    ]
+    passed_on = "".join(line for line in printed if line not in damage)
+    if passed_on:
+        os.write(2, passed_on.encode())
+    if damage:
+        raise ImageDecodeError(
+            f"JPEG ({data.size} bytes, format {fmt!r}) is cut short or corrupt: the decoder "
+            f"reports {damage[0].strip()!r} and would fill the rest with grey"
+        )
+    return decoded
+
+
+def _stderr_of(call: Callable[[], _T]) -> tuple[_T, list[str]]:
+    """``call()``'s result and the lines written to file descriptor 2 while it ran."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            result = call()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        return result, sink.read().decode(errors="replace").splitlines(keepends=True)
 
 
 def rgb_to_image_fields(

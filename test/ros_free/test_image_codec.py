@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import os
 import sys
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from t2g_ros import image_codec
 from t2g_ros.image_codec import (
     ImageDecodeError,
     ImageTooLargeError,
@@ -204,14 +206,98 @@ def test_bytes_after_the_jpeg_end_marker_are_ignored(trailer):
     )
 
 
-@pytest.mark.parametrize("kept", [0.3, 0.5, 0.8])
-def test_a_cut_baseline_jpeg_with_an_end_marker_appended_is_refused(kept):
-    """Structurally complete, but libjpeg fills the missing blocks with grey: not a frame to segment."""
-    texture = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    _, jpeg = cv2.imencode(".jpg", cv2.GaussianBlur(texture, (5, 5), 0))
-    cut = jpeg.tobytes()[: int(jpeg.size * kept)] + b"\xff\xd9"
-    with pytest.raises(ImageDecodeError, match="cut short"):
+def textured(shape=(240, 320, 3)) -> np.ndarray:
+    texture = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    return cv2.GaussianBlur(texture, (5, 5), 0)
+
+
+JPEG_MODES = {
+    "baseline": [],
+    "progressive": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+    "optimized": [cv2.IMWRITE_JPEG_OPTIMIZE, 1],
+    "restarts": [cv2.IMWRITE_JPEG_RST_INTERVAL, 3],
+}
+CUT = "cut short|truncated|incomplete"
+
+
+@pytest.mark.parametrize("mode", sorted(JPEG_MODES))
+@pytest.mark.parametrize("kept", [0.5, 0.9, 0.995])
+@pytest.mark.parametrize("end_marker", [False, True], ids=["bare", "end_marker_appended"])
+def test_a_cut_jpeg_is_refused_with_or_without_an_end_marker(mode, kept, end_marker):
+    """Issue 20 #4: a frame cut at 99.5 % with an end marker appended passed the grey-row test."""
+    _, jpeg = cv2.imencode(".jpg", textured(), JPEG_MODES[mode])
+    cut = jpeg.tobytes()[: int(jpeg.size * kept)] + (b"\xff\xd9" if end_marker else b"")
+    with pytest.raises(ImageDecodeError, match=CUT):
         compressed_msg_to_rgb(compressed(cut))
+
+
+def grey_band(image: np.ndarray) -> np.ndarray:
+    banded = image.copy()
+    banded[-40:] = 128
+    return banded
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        grey_band(textured()),
+        grey_band(textured()[:, :, 0]),
+        np.full((240, 320, 3), 128, np.uint8),
+        np.full((240, 320), 128, np.uint8),
+    ],
+    ids=["grey_band", "mono_grey_band", "uniform_grey", "mono_uniform_grey"],
+)
+@pytest.mark.parametrize("mode", sorted(JPEG_MODES))
+def test_valid_jpegs_whose_last_rows_are_grey_decode(image, mode):
+    """Issue 20 #4: the grey-row test dropped these; grey pixels say nothing about truncation."""
+    _, jpeg = cv2.imencode(".jpg", image, JPEG_MODES[mode])
+    out = compressed_msg_to_rgb(compressed(jpeg))
+    expected = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+    expected = cv2.cvtColor(expected, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(out, expected)
+    assert (out[-1] == 128).all()
+
+
+@pytest.mark.parametrize("mode", sorted(JPEG_MODES))
+def test_every_cut_of_a_small_jpeg_is_refused(mode):
+    """Cut anywhere in the coded data (every 5th byte), an end marker appended: always refused,
+    whatever the mode; the whole frame, and the whole frame with trailing bytes, decode."""
+    for image in (textured((48, 64, 3)), np.full((48, 64), 128, np.uint8)):
+        data = cv2.imencode(".jpg", image, JPEG_MODES[mode])[1].tobytes()
+        compressed_msg_to_rgb(compressed(data))
+        compressed_msg_to_rgb(compressed(data + bytes(40)))
+        for end in range(data.index(b"\xff\xda"), len(data) - 2, 5):
+            with pytest.raises(ImageDecodeError, match=CUT):
+                compressed_msg_to_rgb(compressed(data[:end] + b"\xff\xd9"))
+
+
+def test_a_progressive_jpeg_cut_between_two_scans_is_refused():
+    """Its markers are whole and libjpeg decodes it silently, coarser: its scans never finish."""
+    data = cv2.imencode(".jpg", textured(), JPEG_MODES["progressive"])[1].tobytes()
+    last_scan = data.rindex(b"\xff\xda")
+    with pytest.raises(ImageDecodeError, match="never finish component"):
+        compressed_msg_to_rgb(compressed(data[:last_scan] + b"\xff\xd9"))
+
+
+def test_the_decoders_other_messages_still_reach_stderr(capfd, monkeypatch):
+    """fd 2 is read during a JPEG decode; what is not a damage report is written back."""
+    real = image_codec.cv2.imdecode
+
+    def chatty(*args):
+        os.write(2, b"another thread logs meanwhile\n")
+        return real(*args)
+
+    monkeypatch.setattr(image_codec.cv2, "imdecode", chatty)
+    data = cv2.imencode(".jpg", textured((48, 64, 3)))[1].tobytes()
+    compressed_msg_to_rgb(compressed(data))
+    # Garbage between the coded data and the end marker: libjpeg's harmless warning, kept.
+    compressed_msg_to_rgb(compressed(data[:-2] + b"\x00\x01\x02\xff\xd9"))
+    with pytest.raises(ImageDecodeError, match="premature end of data segment"):
+        compressed_msg_to_rgb(compressed(data[: len(data) // 2] + b"\xff\xd9"))
+    err = capfd.readouterr().err
+    assert err.count("another thread logs meanwhile") == 3
+    assert "3 extraneous bytes before marker 0xd9" in err
+    assert "premature end" not in err, "the damage is in the error, not printed as well"
 
 
 def test_the_pixel_cap_refuses_a_decompression_bomb_before_decoding():
