@@ -4,12 +4,15 @@ A cached export is ``<cache_dir>/<checkpoint stem>-<key>`` (fp32) or ``<checkpoi
 (the backbone quantised, ``quantize``), key = ``cache_key``: what the export depends on (the
 checkpoint's bytes, the input size, the torch/onnx/onnxruntime versions, the format and opset, the
 precision and its recipe). It is built on first use; an int8 export is made from the fp32 one.
-One process builds a given export at a time (``cache_upkeep.build_lock``); a corrupt export is
-rebuilt, and a stale one (same checkpoint file, another key) replaced, the log line saying why.
+One process builds a given export at a time (``cache_upkeep.build_lock``); a corrupt export (its
+manifest binds the files' bytes, the precision and the checkpoint) or a stray file or folder at its
+name is rebuilt, and a stale one (same checkpoint file, another key) replaced, the log line saying
+why. When the cache cannot be written, the error names the cause and only the advice that fits it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -20,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache_upkeep import BUILD_ESTIMATE_S, build_lock, stale_exports, write_source
+from .cache_upkeep import BUILD_ESTIMATE_S, build_lock, remove_entry, stale_exports, write_source
 from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manifest
 from .onnx_export import export_model, runtime_versions
 from .quantize import (
@@ -29,7 +32,6 @@ from .quantize import (
     RECIPE,
     calibration_images,
     check_precision,
-    export_precision,
     quantize_export,
     read_frames,
 )
@@ -86,8 +88,9 @@ def cached_export(
             export; default ``../shared/data`` beside the repository.
 
     Raises:
-        ExportError: the checkpoint cannot be read, the cache cannot be written, the calibration
-            frames are missing, or the fresh export is unusable (the message says which).
+        ExportError: the checkpoint cannot be read, the cache cannot be written (the message names
+            the OS's reason and the path), the calibration frames are missing, or the fresh export
+            is unusable (the message says which).
         ValueError: an unknown precision.
     """
     from ..checkpoint import CheckpointError, load_checkpoint
@@ -112,10 +115,24 @@ def cached_export(
         with build_lock(cache, target.name, log=log):
             return _build(checkpoint, target, digest, model, log, precision, data_root)
     except OSError as exc:
-        raise ExportError(
-            f"cannot write the ONNX export cache {cache}: {exc} (set T2G_EXPORT_CACHE to a "
-            "writable folder, or use the torch backend)"
-        ) from exc
+        raise ExportError(_cache_error(cache, exc)) from exc
+
+
+def _cache_error(cache: Path, exc: OSError) -> str:
+    """Why the cache could not be written, with the advice for that cause only."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "it is not writable: set T2G_EXPORT_CACHE to a writable folder"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "the disk is full: free space, or set T2G_EXPORT_CACHE to a folder on another disk"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        advice = "a file is where a folder should be: remove it, or set T2G_EXPORT_CACHE elsewhere"
+    else:
+        advice = "set T2G_EXPORT_CACHE to another folder"
+    where = f": {exc.filename}" if exc.filename else ""
+    return (
+        f"cannot write the ONNX export cache {cache}: {exc.strerror or exc}{where} "
+        f"({advice}, or use the torch backend)"
+    )
 
 
 def _build(
@@ -139,7 +156,7 @@ def _build(
         input_size=tuple(model.input_size),
         versions=runtime_versions(),
     )
-    if target.exists():
+    if problem != "missing":
         why = f": the cached one is unusable ({problem})"
     elif stale:
         why = "".join(f": {folder.name} is stale ({reason})" for folder, reason in stale)
@@ -174,7 +191,7 @@ def _build(
     try:
         write(tmp)
         write_source(tmp, checkpoint)
-        shutil.rmtree(target, ignore_errors=True)
+        remove_entry(target)  # a damaged export, or a stray file or link at its name
         os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -189,14 +206,18 @@ def _build(
 
 def _unusable(folder: Path, checkpoint_sha256: str, precision: str) -> str | None:
     """Why the export in ``folder`` cannot serve the checkpoint with that SHA-256 at ``precision``,
-    or None when it can."""
+    or None when it can. The manifest's hashes bind the files, so its precision and checkpoint
+    are the files' own."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        return "a stray file or link, not an export folder"
     if not folder.exists():
         return "missing"
     try:
         manifest = load_manifest(folder)
-        found = export_precision(folder)
     except ExportError as exc:
         return str(exc)
     if manifest.checkpoint_sha256 != checkpoint_sha256:
         return "exported from another checkpoint"
-    return None if found == precision else f"{found}, not {precision}"
+    if manifest.precision != precision:
+        return f"{manifest.precision}, not {precision}"
+    return None

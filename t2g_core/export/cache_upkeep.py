@@ -2,7 +2,8 @@
 
 - ``build_lock``: an exclusive lock file per export (``flock``), so two processes starting on the
   same checkpoint (two nodes, the demo and its node, a benchmark) build it once: the second waits,
-  then finds the export complete and reuses it.
+  then finds the export complete and reuses it. A stray folder (or anything but a plain file) at
+  the lock's name is removed first, as ``remove_entry`` removes whatever is at an export's name.
 - ``stale_exports``: the exports an earlier build made from the same checkpoint file (its path is
   recorded in ``source.json`` beside the manifest) whose cache key no longer matches: the checkpoint
   was retrained, or the export format or the torch/onnx/onnxruntime versions changed. Each comes
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import shutil
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,11 +39,19 @@ def build_lock(
 ) -> Iterator[None]:
     """Hold ``<cache>/.<name>.lock`` exclusively; says so when another process holds it.
 
+    Anything but a plain file at the lock's name (a folder, a FIFO, a link) would make every start
+    fail (or block, for a FIFO) and is never a lock this code made: it is removed, and logged.
+
     Raises:
         OSError: the cache folder cannot be created or written.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f".{name}.lock", "a") as handle:
+    lock = cache / f".{name}.lock"
+    if _stray(lock):
+        remove_entry(lock)
+        if log is not None:
+            log(f"removed a stray entry (not a lock file) at {lock}")
+    with open(lock, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -50,6 +62,29 @@ def build_lock(
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_entry(path: Path) -> None:
+    """Remove whatever is at ``path``: a folder with its contents, a file, a link (not its target).
+
+    Raises:
+        OSError: it cannot be removed (the error names the path).
+    """
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass  # gone already, e.g. removed by another process
+
+
+def _stray(lock: Path) -> bool:
+    """Whether something other than a plain file is at ``lock``'s name."""
+    try:
+        return not stat.S_ISREG(os.lstat(lock).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def write_source(folder: Path, checkpoint: Path) -> None:

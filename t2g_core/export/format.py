@@ -1,8 +1,10 @@
 """The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
 An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T, ``fuse.onnx`` when the
-model has pixel fusion, and ``manifest.json``. With the stride-4 detail path, ``encode.onnx`` has one more
-output and every decoder one more (last) input, both named ``detail``
+model has pixel fusion, ``quantization.json`` when it is int8, and ``manifest.json``: its precision,
+its source (the checkpoint's SHA-256) and the SHA-256 of every other file, so int8 files in an fp32
+export, or an export of another checkpoint, are found damaged. With the stride-4 detail path,
+``encode.onnx`` has one more output and every decoder one more (last) input, both named ``detail``
 (see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read
 one, so it imports neither torch nor onnx.
 """
@@ -16,9 +18,13 @@ from pathlib import Path
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
-FORMAT_VERSION = 5
+# v6: the manifest records the precision, and an int8 export's quantization.json is hashed.
+FORMAT_VERSION = 6
 OPSET = 17
 MANIFEST = "manifest.json"
+PRECISIONS = ("fp32", "int8")
+# How an int8 export was quantised (t2g_core.export.quantize); listed in its manifest's files.
+QUANTIZATION_FILE = "quantization.json"
 ENCODE_FILE = "encode.onnx"
 ENCODE_INPUTS = ("frame",)
 ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
@@ -75,6 +81,8 @@ class ExportManifest:
         opset: ONNX opset of the graphs.
         versions: torch, onnx and onnxruntime versions at export time.
         files: file name -> SHA-256 of its bytes.
+        precision: ``fp32``, or ``int8`` (the backbone quantised; ``files`` then lists
+            ``quantization.json`` too).
     """
 
     checkpoint_sha256: str
@@ -90,6 +98,7 @@ class ExportManifest:
     opset: int
     versions: dict[str, str]
     files: dict[str, str]
+    precision: str = "fp32"
 
     @property
     def logits_size(self) -> tuple[int, int]:
@@ -120,8 +129,9 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         verify_files: also check every listed file exists with the recorded SHA-256.
 
     Raises:
-        ExportError: missing or unreadable manifest, another format version, a missing file or one
-            whose bytes changed (the message says which and how to rebuild).
+        ExportError: missing or unreadable manifest, another format version or an unknown
+            precision, a missing file or one whose bytes changed, or a ``quantization.json`` in an
+            export whose manifest says fp32 (the message says which and how to rebuild).
     """
     folder = Path(export_dir)
     path = folder / MANIFEST
@@ -137,6 +147,8 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
                 f"this code reads {FORMAT!r} version {FORMAT_VERSION} (re-run t2g-export)"
             )
         fields = {k: v for k, v in raw.items() if k not in ("format", "format_version")}
+        if fields.get("precision") not in PRECISIONS:  # required: a default would hide int8 files
+            raise ValueError(f"precision {fields.get('precision')!r} is not one of {PRECISIONS}")
         fields["input_size"] = tuple(fields["input_size"])
         fields["embedding_size"] = tuple(fields["embedding_size"])
         if fields["detail_shape"] is not None:
@@ -150,12 +162,18 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         ) from exc
     expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
     expected |= {FUSE_FILE} if manifest.pixel_fusion else set()
+    expected |= {QUANTIZATION_FILE} if manifest.precision == "int8" else set()
     if set(manifest.files) != expected:
         raise ExportError(
             f"{path}: lists {sorted(manifest.files)}, expected {sorted(expected)}; "
             "re-run t2g-export"
         )
     if verify_files:
+        if manifest.precision == "fp32" and (folder / QUANTIZATION_FILE).exists():
+            raise ExportError(
+                f"{folder}: holds {QUANTIZATION_FILE} but its manifest says fp32 (int8 files in an "
+                "fp32 export?); re-run t2g-export"
+            )
         for name, digest in manifest.files.items():
             if not (folder / name).is_file():
                 raise ExportError(f"{folder / name}: missing from the export; re-run t2g-export")

@@ -10,9 +10,10 @@ heads after it (Stability Queries, pixel decoder, memory K/V projections) stay f
 per tensor with ranges calibrated (MinMax) on a fixed, evenly spaced subset of the CamVid **train**
 frames; val and test are never read here, so they stay clean for the acceptance measurement.
 
-An int8 export is a copy of the fp32 one with ``encode.onnx`` replaced, its manifest's file digest
-updated, and ``quantization.json`` beside it saying how it was quantised (``export_precision`` reads
-it; an export without it is fp32).
+An int8 export is a copy of the fp32 one with ``encode.onnx`` replaced, ``quantization.json`` beside
+it saying how it was quantised, and a manifest that says ``int8`` and hashes both files
+(``export_precision`` reads the manifest). It is only ever made from an fp32 export: the source's
+manifest must say fp32 and its encoder hold no quantisation nodes.
 
 onnxruntime fuses the QDQ pairs into QLinearConv / QLinearAdd kernels when the session is created
 (graph optimisation), so the saved graph stays portable and the int8 kernels are chosen per CPU.
@@ -31,10 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import ENCODE_FILE, MANIFEST, ExportError, file_sha256, load_manifest
+from .format import (
+    ENCODE_FILE,
+    MANIFEST,
+    PRECISIONS,
+    QUANTIZATION_FILE,
+    ExportError,
+    file_sha256,
+    load_manifest,
+)
 
-PRECISIONS = ("fp32", "int8")
-QUANTIZATION_FILE = "quantization.json"
+_QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 BACKBONE_SCOPE = "/backbone/"
 CALIBRATION_FRAMES = 128
 # Seconds to calibrate and quantise a Lite0 encoder on 2 idle cores (~60-120 s measured under load).
@@ -68,14 +76,12 @@ def check_precision(precision: str) -> str:
 
 
 def export_precision(export_dir: str | Path) -> str:
-    """The precision of an export directory: ``int8`` when it holds ``quantization.json``."""
-    path = Path(export_dir) / QUANTIZATION_FILE
-    if not path.is_file():
-        return "fp32"
-    try:
-        return check_precision(json.loads(path.read_text(encoding="utf-8"))["precision"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{path}: unreadable ({type(exc).__name__}: {exc}); re-export") from exc
+    """The precision an export directory's manifest records (``fp32`` or ``int8``).
+
+    Raises:
+        ExportError: no readable manifest.
+    """
+    return load_manifest(export_dir, verify_files=False).precision
 
 
 def default_data_root() -> Path:
@@ -176,7 +182,10 @@ def quantize_encoder(src: Path, dst: Path, *, frames: Iterable[np.ndarray]) -> d
             self.count += 1
             return {"frame": frame}
 
-    nodes = backbone_nodes(onnx.load(str(src), load_external_data=False))
+    graph = onnx.load(str(src), load_external_data=False)
+    if any(node.op_type in _QDQ_OPS for node in graph.graph.node):
+        raise ExportError(f"{src}: already holds quantisation nodes; quantise an fp32 encoder")
+    nodes = backbone_nodes(graph)
     if not nodes:
         raise ExportError(
             f"{src}: no node under {BACKBONE_SCOPE!r} coarser than stride {FLOAT_MAX_STRIDE}; "
@@ -227,8 +236,10 @@ def quantize_export(
     src = Path(fp32_dir)
     out = Path(out_dir)
     manifest = load_manifest(src)
-    if export_precision(src) != "fp32":
-        raise ExportError(f"{src}: already quantised; quantise an fp32 export")
+    if manifest.precision != "fp32":
+        raise ExportError(
+            f"{src}: already quantised ({manifest.precision}); quantise an fp32 export"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for name in manifest.files:
         if name != ENCODE_FILE:
@@ -244,8 +255,13 @@ def quantize_export(
         "fp32_encode_sha256": manifest.files[ENCODE_FILE],
     }
     (out / QUANTIZATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    files = {**manifest.files, ENCODE_FILE: file_sha256(out / ENCODE_FILE)}
+    files = {
+        **manifest.files,
+        ENCODE_FILE: file_sha256(out / ENCODE_FILE),
+        QUANTIZATION_FILE: file_sha256(out / QUANTIZATION_FILE),
+    }
+    int8 = dataclasses.replace(manifest, files=files, precision="int8")
     tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(dataclasses.replace(manifest, files=files).to_json(), encoding="utf-8")
+    tmp.write_text(int8.to_json(), encoding="utf-8")
     os.replace(tmp, out / MANIFEST)
     return out

@@ -6,6 +6,7 @@ at once build once; exports of other checkpoint files are kept. Tiny models on t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 
@@ -173,15 +174,83 @@ def test_two_builders_at_once_build_once(checkpoint, tmp_path, counted):
     assert _exports(cache) == [results[0].name]
 
 
-def test_the_cache_folder_comes_from_the_environment_and_an_unwritable_one_says_what_to_do(
-    checkpoint, tmp_path, monkeypatch, counted
-):
+def test_the_cache_folder_comes_from_the_environment(checkpoint, tmp_path, monkeypatch, counted):
     monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "mine"))
     assert E.default_cache_dir() == tmp_path / "mine"
     assert E.cached_export(checkpoint).parent == tmp_path / "mine"
+
+
+def _symlink_to_nowhere(path) -> None:
+    path.symlink_to(path.parent / "nowhere")
+
+
+def _folder_of_junk(path) -> None:
+    path.mkdir()
+    (path / "notes.txt").write_text("not an export")
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [
+        lambda path: path.write_text("a stray file"),
+        _folder_of_junk,
+        _symlink_to_nowhere,
+    ],
+    ids=["file", "folder", "dangling_link"],
+)
+def test_a_stray_entry_at_an_exports_name_is_removed_and_rebuilt(
+    checkpoint, tmp_path, counted, stray
+):
+    """Issue 20 #15: a stray file there made every start fail with advice to fix permissions."""
+    calls, lines, _ = counted
+    cache = tmp_path / "cache"
+    folder = E.cached_export(checkpoint, cache_dir=cache)
+    shutil.rmtree(folder)
+    stray(folder)
+    assert E.cached_export(checkpoint, cache_dir=cache, log=lines.append) == folder
+    assert folder.is_dir() and not folder.is_symlink() and len(calls) == 2
+    assert "the cached one is unusable" in lines[0], lines
+    E.load_manifest(folder)
+
+
+@pytest.mark.parametrize("stray", [_folder_of_junk, _symlink_to_nowhere], ids=["folder", "link"])
+def test_a_stray_entry_at_a_locks_name_is_removed(checkpoint, tmp_path, counted, stray):
+    """Anything but a plain file at ``.<export>.lock`` cannot be locked: removed, then built."""
+    calls, lines, _ = counted
+    cache = tmp_path / "cache"
+    folder = E.cached_export(checkpoint, cache_dir=cache)
+    shutil.rmtree(folder)
+    lock = cache / f".{folder.name}.lock"
+    lock.unlink()
+    stray(lock)
+    assert E.cached_export(checkpoint, cache_dir=cache, log=lines.append) == folder
+    assert lock.is_file() and not lock.is_symlink() and len(calls) == 2
+    assert any(f"removed a stray entry (not a lock file) at {lock}" in line for line in lines)
+
+
+def test_a_file_in_the_way_of_the_cache_folder_is_named_not_blamed_on_permissions(
+    checkpoint, tmp_path, counted
+):
     (tmp_path / "a_file").write_text("")
-    with pytest.raises(E.ExportError, match="set T2G_EXPORT_CACHE to a writable folder"):
-        E.cached_export(checkpoint, cache_dir=tmp_path / "a_file" / "cache")
+    for cache, cause in (
+        (tmp_path / "a_file" / "cache", "Not a directory"),
+        (tmp_path / "a_file", "File exists"),
+    ):
+        with pytest.raises(E.ExportError) as info:
+            E.cached_export(checkpoint, cache_dir=cache)
+        message = str(info.value)
+        assert cause in message and "a file is where a folder should be" in message, message
+        assert "writable" not in message, message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_cache_folder_says_so(checkpoint, tmp_path, counted):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o500)
+    with pytest.raises(
+        E.ExportError, match="Permission denied.*not writable: set T2G_EXPORT_CACHE"
+    ):
+        E.cached_export(checkpoint, cache_dir=cache)
 
 
 def _flip_bytes(path) -> None:
