@@ -161,13 +161,13 @@ def test_the_cache_is_keyed_by_precision(checkpoint, exports, data_root):
         )
         assert found == folder
     assert again == [], "valid exports are reused silently"
-    # An int8 folder that lost its quantisation record is fp32: not usable as int8, rebuilt.
+    # An int8 folder that lost its quantisation record is damaged (the manifest hashes it): rebuilt.
     (int8_dir / Q.QUANTIZATION_FILE).unlink()
     rebuilt = E.cached_export(
         checkpoint, cache_dir=cache, log=again.append, precision="int8", data_root=data_root
     )
     assert rebuilt == int8_dir and Q.export_precision(int8_dir) == "int8"
-    assert any("unusable (fp32, not int8)" in line for line in again), again
+    assert any("quantization.json: missing from the export" in line for line in again), again
 
 
 def test_bad_precision_and_int8_on_torch_are_clear_errors(checkpoint, tmp_path, capsys):
