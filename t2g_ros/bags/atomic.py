@@ -63,10 +63,11 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def failure_line(exc: BaseException, target: Path) -> str:
-    """What a tool prints after ``error:`` when writing ``target`` failed: a full disk said as such."""
+def failure_line(exc: BaseException, target: Path, kept: str = "nothing was kept") -> str:
+    """What a tool prints after ``error:`` when writing ``target`` failed: a full disk said as such,
+    with what is left (``kept``)."""
     if is_disk_full(exc):
-        return f"disk full while writing {target} ({os.strerror(errno.ENOSPC)}); nothing was kept"
+        return f"disk full while writing {target} ({os.strerror(errno.ENOSPC)}); {kept}"
     return str(exc)
 
 

@@ -11,6 +11,7 @@ Flicker compares two things measured differently, and the summary says so:
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,11 @@ def analyse(
     per_frame: SegmentationPipeline,
     out_dir: Path,
     preview_rows: int = 4,
+    check: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Summarise a finished live run; writes ``out_dir/preview.png``,
     ``out_dir/side_by_side.<ext>`` and ``out_dir/side_by_side.png`` (its middle frame). Returns the
-    summary (JSON-safe)."""
+    summary (JSON-safe). ``check()`` runs before each frame; what it raises ends the analysis."""
     with open_reader(recorded_bag) as recorded:
         labels = (
             {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")}
@@ -84,6 +86,7 @@ def analyse(
     )
     with open_reader(source_bag) as source:
         for message in source.messages(input_topic):
+            check()
             if message.stamp_ns not in labels:
                 continue
             rgb = decode_frame(input_type, message.msg)

@@ -15,8 +15,12 @@
    ``OUT/side_by_side.<mp4|webm|gif>`` (input | per-frame | T2G at the bag's frame rate, a browser
    plays it), ``OUT/side_by_side.png`` (its middle frame) and ``OUT/node.log``.
 
-Every wait polls a condition with a deadline (node start-up, discovery, the last frame's outputs). Each run
-replaces the previous run's files in ``OUT`` (default ``artifacts/demo``).
+Every wait polls a condition with a deadline, and ``--timeout`` bounds the whole run. The outputs are
+written in a staging folder in ``OUT`` (default ``artifacts/demo``) and replace the previous run's
+files only once all are complete (``t2g_ros.bags.atomic``); ``OUT/node.log`` is written as the node
+runs. A failure ends the run at once with one line and exit status 1, leaving the previous run's
+files as they were: the node exiting, the recording thread dying (e.g. on a full disk), or the
+timeout. SIGINT exits 130 and SIGTERM 143, the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from rclpy.signals import SignalHandlerOptions
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_core.resources import shipped_path
 from t2g_ros import params as P
+from t2g_ros.bags.atomic import Interrupted, StagedOutputs, failure_line, interrupt_on_signals
 from t2g_ros.bags.frames import COMPRESSED, IMAGE_TYPES
 from t2g_ros.bags.io import BagError, BagMessage, open_reader
 from t2g_ros.bags.outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
@@ -53,6 +58,9 @@ from t2g_ros.pipeline import SegmentationPipeline
 PROG = "t2g-demo"
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
 PER_FRAME_OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY)
+#: What a run writes in OUT besides node.log; the previous run's are replaced together.
+RESULTS = ("bag", "summary.json", "preview.png", "side_by_side.png")
+KEPT = "the previous run's outputs are unchanged"
 
 
 class DemoError(Exception):
@@ -61,15 +69,18 @@ class DemoError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     try:
-        summary = run(args)
-    except (DemoError, BagError, OSError) as exc:
+        with interrupt_on_signals():  # SIGINT and SIGTERM clean up alike
+            summary = run(args)
+    except DemoError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except (BagError, OSError) as exc:
+        print(f"{PROG}: error: {failure_line(exc, Path(args.out), KEPT)}", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"{PROG}: interrupted by {exc}; {KEPT}", file=sys.stderr)
+        return exc.exit_code
     print("\n".join(format_summary(summary)))
     if summary.get("side_by_side_error"):
         print(f"{PROG}: warning: {summary['side_by_side_error']}", file=sys.stderr)
@@ -116,20 +127,96 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=180.0,
+        default=600.0,
         metavar="S",
-        help="longest wait for the node to start or to finish the last frame (default 180)",
+        help="end the whole run with an error after S seconds (default 600; the sample bag "
+        "takes about 2 minutes on 2 cores)",
     )
     return parser
 
 
+class _Guard:
+    """Ends the run early, from any wait: ``--timeout`` after the start (the whole run), the spin
+    thread's death (an error in a callback, e.g. the recorder's write on a full disk), or the
+    node's exit. ``stop`` is set for the first two, so the replay stops between messages."""
+
+    def __init__(self, timeout_s: float, out: Path) -> None:
+        self.timeout_s, self.out = timeout_s, out
+        self.deadline = time.monotonic() + timeout_s
+        self.stop = threading.Event()
+        self.worker_error: BaseException | None = None
+        self.node_proc: subprocess.Popen | None = None
+        self._timer = threading.Timer(timeout_s, self.stop.set)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def alive(self) -> bool:
+        """False once the run must end (every wait polls this)."""
+        node_up = self.node_proc is None or self.node_proc.poll() is None
+        return node_up and not self.stop.is_set()
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def check(self, doing: str = "") -> None:
+        """Raise DemoError if the spin thread died or the time is up; ``doing`` says where it was."""
+        if self.worker_error is not None:
+            raise DemoError(
+                f"the recording thread failed: {failure_line(self.worker_error, self.out, KEPT)}"
+            ) from self.worker_error
+        if time.monotonic() >= self.deadline:
+            raise DemoError(
+                f"the run did not finish within --timeout {self.timeout_s:g} s"
+                + (f" ({doing})" if doing else "")
+            )
+
+    def spin(self, executor: SingleThreadedExecutor) -> threading.Thread:
+        """Spin ``executor`` in a thread whose death stops the run instead of going unnoticed."""
+
+        def target() -> None:
+            try:
+                executor.spin()
+            except BaseException as exc:  # any death ends the run, with its reason
+                self.worker_error = exc
+                self.stop.set()
+
+        thread = threading.Thread(target=target, name="t2g_demo_spin", daemon=True)
+        thread.start()
+        return thread
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
-    checkpoint = _checkpoint(args.checkpoint)
-    bag, topic, msgtype = _input(args.bag, args.topic)
     out = Path(args.out)
-    recorded = out / "bag"
-    _clear_previous(out, recorded)
+    guard = _Guard(args.timeout, out)
+    try:
+        checkpoint = _checkpoint(args.checkpoint)
+        bag, topic, msgtype = _input(args.bag, args.topic)
+        _check_previous(out / "bag")
+        with StagedOutputs(out, "demo") as staged:
+            summary = _run_staged(args, guard, staged, checkpoint, (bag, topic, msgtype), started)
+            guard.check()
+            _remove_previous(out)
+            staged.commit()
+        return summary
+    finally:
+        guard.cancel()
+
+
+def _run_staged(
+    args: argparse.Namespace,
+    guard: _Guard,
+    staged: StagedOutputs,
+    checkpoint: Path,
+    source: tuple[Path, str, str],
+    started: float,
+) -> dict[str, Any]:
+    """The run, its results written into ``staged``; returns the summary with their final paths."""
+    bag, topic, msgtype = source
+    out, recorded = guard.out, staged.path("bag")
     backend = _backend(args.node_param)
     print(
         f"{PROG}: checkpoint {checkpoint} on {backend}; bag {bag} ({topic}); outputs in {out}/",
@@ -150,6 +237,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_frame = SegmentationPipeline(per_frame_segmenter, per_frame_segmenter.label_set)
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
+    guard.check()
+    live, gate = _live_run(args, guard, checkpoint, source, recorded, started)
+    print(
+        f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
+        flush=True,
+    )
+    summary = analyse(
+        live,
+        source_bag=bag,
+        input_topic=topic,
+        input_type=msgtype,
+        recorded_bag=recorded,
+        per_frame=per_frame,
+        out_dir=staged.dir,
+        check=guard.check,
+    )
+    for key in ("preview", "side_by_side", "side_by_side_frame"):  # the names they will have
+        if summary[key]:
+            summary[key] = str(out / Path(summary[key]).name)
+    summary.update(
+        replay={
+            "rate": args.rate,
+            "lockstep": gate is not None,
+            "lockstep_timeouts": gate.timeouts if gate is not None else None,
+        },
+        checkpoint=str(checkpoint),
+        backend=backend,
+        input_bag=str(bag),
+        bag=str(out / "bag"),
+        summary=str(out / "summary.json"),
+        wall_time_s=round(time.monotonic() - started, 1),
+    )
+    staged.path("summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _live_run(
+    args: argparse.Namespace,
+    guard: _Guard,
+    checkpoint: Path,
+    source: tuple[Path, str, str],
+    recorded: Path,
+    started: float,
+) -> tuple[LiveRun, StampGate | None]:
+    """Node, replay and recorder over DDS; the bag is recorded to ``recorded``."""
+    bag, topic, msgtype = source
+    out = guard.out
     namespace = f"/t2g_demo_{uuid.uuid4().hex[:8]}"
     live_input = f"{namespace}{topic}"
     # Lockstep sends each frame once, so the node must not lose the first one: a best-effort reader drops
@@ -165,6 +299,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reliability + args.node_param,
         out / "node.log",
     )
+    guard.node_proc = node_proc
     live = LiveRun()
     # Python's own Ctrl-C handling: KeyboardInterrupt in this thread runs the clean-up below with a valid
     # context (rclpy's handler would invalidate it first, and the bag could not be closed properly).
@@ -182,69 +317,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         executor = SingleThreadedExecutor()
         executor.add_node(demo_node)
-        spinner = threading.Thread(target=executor.spin, name="t2g_demo_spin", daemon=True)
-        spinner.start()
+        spinner = guard.spin(executor)
         # The node publishes occupancy last for each frame: its stamp means the frame is answered.
         gate = (
             None
             if args.realtime
-            else StampGate(
-                demo_node, f"{namespace}/t2g/{OCCUPANCY}", alive=lambda: node_proc.poll() is None
-            )
+            else StampGate(demo_node, f"{namespace}/t2g/{OCCUPANCY}", alive=guard.alive)
         )
+        finished = False
         try:
-            _connect(
-                node_proc,
-                f"{namespace}/t2g",
-                player,
-                recorder,
-                gate,
-                args.timeout,
-                out / "node.log",
-            )
+            _connect(guard, f"{namespace}/t2g", player, recorder, gate, out / "node.log")
             print(
                 f"{PROG}: node up after {time.monotonic() - started:.1f} s; replaying "
                 f"{player.counts[topic]} frames at rate {args.rate:g}{'' if args.realtime else ', lockstep'}",
                 flush=True,
             )
-            player.play(on_publish=lambda m, t: _published(live, m, t), gate=gate)
-            _wait_for_last_outputs(live, node_proc, args.timeout)
+            player.play(on_publish=lambda m, t: _published(live, m, t), gate=gate, stop=guard.stop)
+            guard.check()
+            _wait_for_last_outputs(live, guard)
+            finished = True
         finally:
             executor.shutdown()
             spinner.join(timeout=10)
-            recorder.close()
+            recorder.close(keep=finished and guard.worker_error is None)
             player.close()
     finally:
         stop_node(node_proc)
         rclpy.try_shutdown()
-    print(
-        f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
-        flush=True,
-    )
-    summary = analyse(
-        live,
-        source_bag=bag,
-        input_topic=topic,
-        input_type=msgtype,
-        recorded_bag=recorded,
-        per_frame=per_frame,
-        out_dir=out,
-    )
-    summary.update(
-        replay={
-            "rate": args.rate,
-            "lockstep": gate is not None,
-            "lockstep_timeouts": gate.timeouts if gate is not None else None,
-        },
-        checkpoint=str(checkpoint),
-        backend=backend,
-        input_bag=str(bag),
-        bag=str(recorded),
-        summary=str(out / "summary.json"),
-        wall_time_s=round(time.monotonic() - started, 1),
-    )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
+    guard.check()
+    return live, gate
 
 
 def _checkpoint(given: str | None) -> Path:
@@ -297,15 +398,24 @@ def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:
         raise DemoError(str(exc)) from exc
 
 
-def _clear_previous(out: Path, recorded: Path) -> None:
-    """Remove the previous run's bag (only a folder of bag files: never anything else)."""
-    out.mkdir(parents=True, exist_ok=True)
-    if recorded.exists():
-        if not all(p.suffix in (".mcap", ".yaml") for p in recorded.iterdir()):
-            raise DemoError(
-                f"{recorded} exists and holds more than a bag; move it away or choose --out"
-            )
-        shutil.rmtree(recorded)
+def _check_previous(recorded: Path) -> None:
+    """Refuse to replace a ``bag`` that is not a folder of bag files (it may be the user's data)."""
+    if recorded.exists() and not (
+        recorded.is_dir() and all(p.suffix in (".mcap", ".yaml") for p in recorded.iterdir())
+    ):
+        raise DemoError(
+            f"{recorded} exists and holds more than a bag; move it away or choose --out"
+        )
+
+
+def _remove_previous(out: Path) -> None:
+    """The previous run's results (a video of any format included), just before this run's replace them."""
+    for path in [*(out / name for name in RESULTS), *out.glob("side_by_side.*")]:
+        if path.is_dir() and not path.is_symlink():
+            _check_previous(path)
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _start_node(
@@ -360,38 +470,40 @@ def _published(live: LiveRun, message: BagMessage, publish_ns: int) -> None:
 
 
 def _connect(
-    node_proc: subprocess.Popen,
+    guard: _Guard,
     node_fqn: str,
     player: BagPlayer,
     recorder: BagRecorder,
     gate: StampGate | None,
-    timeout: float,
     log: Path,
 ) -> None:
-    """Wait until the node is up and the DDS links are matched: recorder (and gate) <- node, replay -> node."""
-    missing = recorder.wait_for_publishers(timeout, alive=lambda: node_proc.poll() is None)
-    if node_proc.poll() is not None:
-        raise DemoError(
-            f"the node exited with code {node_proc.returncode} during start-up:\n{_tail(log)}"
-        )
-    if missing:
-        raise DemoError(
-            f"no publisher on {', '.join(missing)} after {timeout:g} s; node log:\n{_tail(log)}"
-        )
+    """Wait until the node is up and the DDS links are matched: recorder (and gate) <- node, replay -> node.
+
+    Every wait ends at the run's deadline or when the run must end; the error then says which.
+    """
+
+    def ensure(done: bool, waiting_for: str) -> None:
+        if done:
+            return
+        if guard.node_proc.poll() is not None:
+            raise DemoError(
+                f"the node exited with code {guard.node_proc.returncode} during start-up:\n"
+                f"{_tail(log)}"
+            )
+        guard.check(f"waiting for {waiting_for}")
+
+    missing = recorder.wait_for_publishers(guard.remaining(), alive=guard.alive)
+    ensure(not missing, f"a publisher on {', '.join(missing)}")
     recorder.subscribe_available()
-    if not recorder.wait_matched(timeout):
-        raise DemoError(f"the recorder did not match the node's publishers within {timeout:g} s")
-    if gate is not None and not gate.connect(timeout):
-        raise DemoError(f"the lockstep gate did not match {gate.topic} within {timeout:g} s")
+    ensure(recorder.wait_matched(guard.remaining(), alive=guard.alive), "the recorder to match")
+    if gate is not None:
+        ensure(gate.connect(guard.remaining()), f"the lockstep gate to match {gate.topic}")
     # The node subscribes at the start of its activation: once it is active it has discovered the
     # player too, and the first frame cannot be lost to discovery.
-    if not _wait_active(player.node, node_fqn, timeout, alive=lambda: node_proc.poll() is None):
-        raise DemoError(
-            f"the node did not become active within {timeout:g} s; node log:\n{_tail(log)}"
-        )
-    unheard = player.wait_for_subscribers(timeout)
-    if unheard:
-        raise DemoError(f"the node never subscribed to {', '.join(unheard)} within {timeout:g} s")
+    active = _wait_active(player.node, node_fqn, guard.remaining(), alive=guard.alive)
+    ensure(active, "the node to become active")
+    unheard = player.wait_for_subscribers(guard.remaining())
+    ensure(not unheard, f"the node to subscribe to {', '.join(unheard)}")
 
 
 def _wait_active(node: Any, node_fqn: str, timeout: float, *, alive: Any) -> bool:
@@ -418,27 +530,29 @@ def _answered(live: LiveRun, stamp: int) -> bool:
     )
 
 
-def _wait_for_last_outputs(live: LiveRun, node_proc: subprocess.Popen, timeout: float) -> None:
+def _wait_for_last_outputs(live: LiveRun, guard: _Guard) -> None:
     """Until every per-frame output of the last replayed frame arrived, then one more /diagnostics.
 
     If the node dropped that frame (stale or bad) it never comes: the wait then ends once no output has
-    arrived for a few seconds.
+    arrived for a few seconds. The run's end (see :class:`_Guard`) ends it with an error.
     """
     last = max(live.published_ns, default=None)
-    deadline, quiet_s = time.monotonic() + timeout, 5.0
+    quiet_s = 5.0
     seen, seen_at = _received(live), time.monotonic()
     while not _answered(live, last):
+        node_proc = guard.node_proc
         if node_proc.poll() is not None:
             raise DemoError(f"the node exited with code {node_proc.returncode} during the replay")
+        guard.check("waiting for the last frame's outputs")
         now = time.monotonic()
         if _received(live) != seen:
             seen, seen_at = _received(live), now
-        if now - seen_at > quiet_s or now > deadline:
+        if now - seen_at > quiet_s:
             return
         time.sleep(0.05)
     reports = len(live.diagnostics)
     deadline = time.monotonic() + 3 * P.SPECS["diagnostics_period_s"].default
-    while len(live.diagnostics) == reports and time.monotonic() < deadline:
+    while len(live.diagnostics) == reports and time.monotonic() < deadline and guard.alive():
         time.sleep(0.05)
 
 

@@ -9,29 +9,16 @@ import sys
 from pathlib import Path
 
 import cv2
-import pytest
 
-from t2g_ros.bags.io import BagWriter, open_reader
+from t2g_ros.bags.io import open_reader
 from t2g_ros.demo import run as demo
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"
 TOPIC = "/camera/image_raw/compressed"
 
 
 def read_topic(path: Path, topic: str) -> list:
     with open_reader(path) as bag:
         return list(bag.messages(topic))
-
-
-@pytest.fixture(scope="module")
-def short_bag(tmp_path_factory) -> tuple[Path, list[int]]:
-    path = tmp_path_factory.mktemp("bags") / "first10"
-    with open_reader(SAMPLE) as source, BagWriter(path, typestore=source.typestore) as bag:
-        bag.add_topic(TOPIC, "sensor_msgs/msg/CompressedImage")
-        messages = [m for m, _ in zip(source.messages(TOPIC), range(10))]
-        for message in messages:
-            bag.write(TOPIC, message.msg, message.log_time_ns)
-    return path, [m.stamp_ns for m in messages]
 
 
 def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoint):
