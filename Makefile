@@ -89,3 +89,27 @@ jpeg-flicker: setup
 SOAK_ARGS ?= --minutes 10
 soak: setup
 	@$(RUN) python scripts/soak.py $(SOAK_ARGS)
+
+## The scorecard (config/scorecard.yaml): checkpoint pairs side by side on the real-road regions, real-video
+## flicker, CamVid val/test, weather and speed -> results/scorecard.{json,md,png}. PAIRS="NAME=DIR ..."
+## (default the shipped pair); SCORECARD_ARGS=--quick for a few minutes while training (results/quick/).
+.PHONY: scorecard release-check noise-bands
+PAIRS ?= shipped=checkpoints
+scorecard: setup
+	@$(RUN) python -m t2g_core.scorecard $(addprefix --pair ,$(PAIRS)) $(SCORECARD_ARGS)
+
+## The release gate: CANDIDATE=NAME=DIR (or NAME=T2G.pt,PERFRAME.pt) against BASELINE (the shipped pair):
+## a verdict per axis and PASS/FAIL -> results/release/<candidate>_vs_<baseline>.{json,md}. Exit 1 on FAIL.
+BASELINE ?= shipped=checkpoints
+release-check: setup
+	@test -n "$(CANDIDATE)" || { echo "usage: make release-check CANDIDATE=name=DIR [BASELINE=name=DIR]"; exit 2; }
+	@$(RUN) python -m t2g_core.release_check --candidate $(CANDIDATE) --baseline $(BASELINE) $(RELEASE_ARGS)
+
+## The gate's noise bands (config/release_gate.yaml) from a full scorecard's bootstrap stds: SCORECARD=path
+noise-bands: setup
+	@$(RUN) python -m t2g_core.release_check --measure-bands $(SCORECARD) $(RELEASE_ARGS)
+
+## A past release's checkpoint pair from git, for the scorecard and the gate: make runs/releases/<commit>
+runs/releases/%:
+	@mkdir -p $@.tmp && for f in t2g_lite0_camvid.pt perframe_lite0_camvid.pt; do \
+		git show $*:checkpoints/$$f > $@.tmp/$$f; done && mv $@.tmp $@

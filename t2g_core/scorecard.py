@@ -1,0 +1,71 @@
+"""``make scorecard``: checkpoint pairs side by side on real roads, real video, CamVid and speed.
+
+Usage::
+
+    python -m t2g_core.scorecard                                   # the shipped pair (checkpoints/)
+    python -m t2g_core.scorecard --pair v2=runs/releases/v2 --pair shipped=checkpoints
+    python -m t2g_core.scorecard --quick --pair mine=runs/t2g/best.pt,runs/perframe/best.pt
+
+Writes ``scorecard.json``, ``scorecard.md`` and ``scorecard.png`` into ``--output`` (default: the
+config's ``output_dir``, or its ``quick/`` folder with ``--quick``). Exit status 0, or 2 with one line
+on a bad config, checkpoint or data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .evaluation.scorecard import PARTS, run_scorecard
+from .evaluation.scorecard_config import load_scorecard_config, parse_pair
+from .evaluation.scorecard_report import write_scorecard
+
+DEFAULT_PAIR = "shipped=checkpoints"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="t2g-scorecard", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("config/scorecard.yaml"))
+    parser.add_argument(
+        "--pair",
+        action="append",
+        help=f"NAME=DIR or NAME=T2G.pt,PERFRAME.pt; repeatable (default {DEFAULT_PAIR})",
+    )
+    parser.add_argument("--quick", action="store_true", help="val, regions, stride-1 flicker only")
+    parser.add_argument("--output", type=Path, help="output folder (default: the config's)")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="run only these parts (time speed on an idle machine; merge with t2g-release-check)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_scorecard_config(args.config)
+        if args.quick:
+            cfg = cfg.quick_variant()
+        if args.output is not None:
+            cfg = dataclasses.replace(cfg, output_dir=str(args.output))
+        pairs = [parse_pair(spec) for spec in args.pair or [DEFAULT_PAIR]]
+        load_before = os.getloadavg()[0]
+        card = run_scorecard(cfg, pairs, parts=args.parts)
+        card["meta"]["load_before"] = round(load_before, 2)
+        card["meta"]["load_after"] = round(os.getloadavg()[0], 2)
+        card["meta"]["command"] = " ".join(
+            ["python -m t2g_core.scorecard", *(argv or sys.argv[1:])]
+        )
+        paths = write_scorecard(card, cfg.output_dir)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"t2g-scorecard: {exc}", file=sys.stderr)
+        return 2
+    print(f"t2g-scorecard: wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
