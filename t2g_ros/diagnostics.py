@@ -1,12 +1,17 @@
-"""The node's ``/diagnostics``: one ``DiagnosticStatus`` per period from the node's counters."""
+"""The node's ``/diagnostics``: one ``DiagnosticStatus`` per period, from the node's counters while
+it is active, else its lifecycle state (and why its last transition failed)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from t2g_ros.stats import DROP_REASONS, PeriodStats, percentile
+
+# Resets that are part of a normal stream, not a memory that never fills.
+EXPECTED_RESETS = ("start", "reconfigured")
 
 
 def problems(
@@ -52,6 +57,27 @@ def problems(
     return found + notes
 
 
+def memory_notes(period: PeriodStats, *, memory_length: int, max_gap_s: float) -> list[str]:
+    """A temporal memory that held one frame for every output of the period, because something
+    reset it each time (a frame rate below 1 / ``model.max_gap_s``, stamps going back): the node is
+    per-frame in all but name, which the configured mode alone would hide."""
+    unexpected = {r: n for r, n in period.reset_reasons.items() if r not in EXPECTED_RESETS}
+    if memory_length <= 1 or not period.memory_frames or max(period.memory_frames) > 1:
+        return []
+    if not unexpected:
+        return []
+    why = ", ".join(f"{reason} x{count}" for reason, count in sorted(unexpected.items()))
+    hint = (
+        f"; consecutive frames further apart than model.max_gap_s {max_gap_s:g} s"
+        if "gap" in unexpected
+        else ""
+    )
+    return [
+        f"temporal memory unused: every output had 1 frame in memory of {memory_length} "
+        f"(reset by {why}{hint})"
+    ]
+
+
 def period_values(
     period: PeriodStats,
     totals: PeriodStats,
@@ -63,8 +89,10 @@ def period_values(
     clock_offset_s: float | None,
 ) -> dict[str, Any]:
     """The key/values of one report: rates over the ``elapsed_s`` measured since the last report,
-    p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason)."""
+    p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason), and the frames in
+    memory the outputs really had (``memory_frames_mean``) beside the configured length."""
     values = {
+        "state": "active",
         "input_rate_hz": period.frames_in / elapsed_s,
         "output_rate_hz": period.frames_out / elapsed_s,
         "processing_ms_p50": percentile(period.processing_ms, 50),
@@ -85,17 +113,37 @@ def period_values(
             "last_memory_reset_reason": last_reset_reason,
             "mode": "temporal" if memory_length > 1 else "per-frame",
             "memory_length": memory_length,
+            "memory_frames_mean": float(np.mean(period.memory_frames))
+            if period.memory_frames
+            else float("nan"),
         }
     )
     return values
 
 
+def state_report(state: str, failure: str | None) -> tuple[bytes, str]:
+    """Level and message of a node that is not active: OK and its state ("unconfigured",
+    "inactive"), or ERROR with the reason its last transition failed."""
+    if failure:
+        return DiagnosticStatus.ERROR, f"{state}: {failure}"
+    return DiagnosticStatus.OK, state
+
+
 def diagnostic_array(
-    *, name: str, hardware_id: str, found: list[str], values: dict[str, Any], stamp: Any
+    *,
+    name: str,
+    hardware_id: str,
+    found: list[str],
+    values: dict[str, Any],
+    stamp: Any,
+    level: bytes | None = None,
 ) -> DiagnosticArray:
-    """One status: WARN with every problem ``found`` joined by "; ", else OK "ok"."""
+    """One status: WARN with every problem ``found`` joined by "; ", else OK "ok"; ``level``, when
+    given, with the message ``found[0]``."""
+    if level is None:
+        level = DiagnosticStatus.WARN if found else DiagnosticStatus.OK
     status = DiagnosticStatus(
-        level=DiagnosticStatus.WARN if found else DiagnosticStatus.OK,
+        level=level,
         message="; ".join(found) if found else "ok",
         name=name,
         hardware_id=hardware_id,

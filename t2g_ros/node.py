@@ -4,44 +4,61 @@ message -> array (image_codec) -> SegmentationPipeline (core segmenter + post-pr
 arrays -> messages (publishers), every output with the input header at the input resolution.
 
 Lifecycle (``rclpy.lifecycle``, driven by ``~/change_state`` or by ``main`` itself):
-- configure: declare and validate the parameters, create the (silent) publishers;
+- construction: declare every parameter (a refused start-up value is declared with its default and
+  fails configure with the reason until it is set), start ``/diagnostics`` (the state while not
+  active);
+- configure: validate the parameters, create the (silent) publishers;
 - activate: open the checkpoint on its backend, warm it up, publish ``~/label_info``, subscribe and
   start the inference thread;
-- deactivate: unsubscribe, stop the thread, release the model; cleanup: remove the publishers;
-- shutdown: whatever is still held is released.
+- deactivate: unsubscribe, stop the thread without waiting for the frame in progress (discarded: an
+  activation generation is checked before publishing), release the model; cleanup: remove the
+  publishers;
+- shutdown: whatever is still held is released, and ``main`` returns.
 
 ``main()`` configures and activates the node itself (unless ``autostart:=false``), so ``ros2 run``,
-the launch file and ``make demo`` need no lifecycle manager. Run:
+the launch file and ``make demo`` need no lifecycle manager. SIGINT/SIGTERM stop it between
+callbacks (a transition in progress completes; a second signal interrupts it). Run:
 ``ros2 run t2g_ros t2g_node --ros-args --params-file config/t2g.yaml`` or
 ``python -m t2g_ros.node``.
 """
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_ros import params as P
 from t2g_ros.clock_offset import ClockOffset
-from t2g_ros.diagnostics import diagnostic_array, period_values, problems
+from t2g_ros.diagnostics import (
+    diagnostic_array,
+    memory_notes,
+    period_values,
+    problems,
+    state_report,
+)
 from t2g_ros.image_codec import ImageTooLargeError, compressed_msg_to_rgb, image_msg_to_rgb
 from t2g_ros.pipeline import OutputOptions, SegmentationPipeline
 from t2g_ros.publishers import NodePublishers
@@ -68,20 +85,33 @@ class _Frame:
 
 class T2GNode(LifecycleNode):
     """Segments ``image`` (or ``image/compressed``) into ``~/labels``, ``~/color``, ``~/overlay``,
-    ``~/confidence``, ``~/occupancy``, ``~/label_info`` and ``/diagnostics`` while active."""
+    ``~/confidence``, ``~/occupancy`` and ``~/label_info`` while active, and reports on
+    ``/diagnostics`` in every state.
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    Args:
+        argv: the command line, to find ``-p`` values that rcl dropped in favour of a
+            ``--params-file`` value of another type.
+    """
+
+    def __init__(self, *, argv: Sequence[str] = (), **node_kwargs: Any) -> None:
         super().__init__("t2g", **node_kwargs)
         self.params: P.NodeParams | None = None
         self.pipeline: SegmentationPipeline | None = None
         self.failure: str | None = None  # why the last transition failed, for main()
+        self.finalized = False  # shut down: main() returns
+        self._configured = False
+        self._active = False
         self._outputs: NodePublishers | None = None
         self._worker: FrameWorker[_Frame] | None = None
+        self._stopped_worker: FrameWorker[_Frame] | None = None  # may still finish a frame
         self._subscription: Any = None
-        self._diagnostics_timer: Any = None
         # Held while a frame is processed and while a live update reconfigures the memory, so a step
         # never sees a half-changed memory.
         self._pipeline_lock = threading.Lock()
+        # Activations and deactivations so far: a frame publishes only while the activation it was
+        # taken in lasts (checked under the lock deactivate takes to count itself).
+        self._generation = 0
+        self._publish_lock = threading.Lock()
         self.stats = NodeStats()
         self._last_input_monotonic = time.monotonic()
         self._last_report_monotonic = time.monotonic()
@@ -91,20 +121,33 @@ class T2GNode(LifecycleNode):
         self._incompatible_qos_reported = 0
         self._lost_seen = 0  # the subscription's cumulative lost-sample count so far
         self._frame_id = ""
+        self._refused = self._declare_parameters(argv)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer: Any = None
+        self._start_diagnostics()
 
     # ---- transitions ----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            self._declare_parameters()
+            if self._refused:
+                raise ValueError(
+                    "start-up parameter values refused (set them, then configure again): "
+                    + "; ".join(self._refused.values())
+                )
             self.params, backend_warning = P.resolve_backend(self._read_parameters())
-        except (ValueError, ParameterException) as exc:
+        except ValueError as exc:
             return self._fail("configure", exc)
         if backend_warning is not None:
             self.get_logger().warning(backend_warning)
         self._outputs = NodePublishers(self)
+        self._configured = True
+        self.failure = None
+        self._start_diagnostics()  # its period may have been set while unconfigured
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # The previous activation's frame in flight, if any, ends (discarded) before a model loads.
+        self._join_stopped_worker()
         # Subscribed first: a camera or bag player that starts publishing once it sees the
         # subscription has been discovered by the time the node is active, so no first frame is
         # lost to discovery. Frames wait in DDS (depth input.depth) until the transition returns.
@@ -123,58 +166,76 @@ class T2GNode(LifecycleNode):
             stamp=self.get_clock().now().to_msg(),
         )
         self._worker.start()
+        self._active = True
+        self.failure = None
         self._last_input_monotonic = time.monotonic()  # the model load is no silence of the input
-        # On the steady clock: with use_sim_time and no /clock the ROS clock stands still, and
-        # diagnostics (the one place that says so) must still flow.
+        self.stats.snapshot_and_reset()  # the first report covers this activation only
         self._last_report_monotonic = time.monotonic()
-        self._diagnostics_timer = self.create_timer(
-            self.params.diagnostics_period_s,
-            self._publish_diagnostics,
-            clock=Clock(clock_type=ClockType.STEADY_TIME),
-        )
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
-        self.pipeline = None  # the model is released; activate loads it again
+        self.pipeline = None  # released once the frame in flight, if any, is discarded
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release_publishers()
+        self._configured = False
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
+        self.finalized = True
         return super().on_shutdown(state)
 
-    def release(self) -> None:
-        """Stop the inference thread and drop the model and the publishers, whatever the state."""
+    def release(self, timeout_s: float = 5.0) -> None:
+        """Stop the inference thread (waiting up to ``timeout_s`` for a frame in flight, which is
+        discarded) and drop the model and the publishers, whatever the state."""
         self._stop_processing()
+        self._join_stopped_worker(timeout_s)
         self.pipeline = None
         self._release_publishers()
+        self._configured = False
 
     def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
         """Log why (rclpy would swallow the exception) and stay in the previous state."""
-        if not self.context.ok():  # Ctrl-C during start-up: the context went away, nothing failed
-            self.failure = None
-            return FAILURE
-        self.failure = str(exc)
-        expected = isinstance(exc, (ValueError, OSError, ParameterException))
-        self.get_logger().error(
-            f"{transition} failed: {exc}" + ("" if expected else "\n" + traceback.format_exc())
-        )
+        self.failure = f"{transition} failed: {exc}"
+        expected = isinstance(exc, (ValueError, OSError))
+        self.get_logger().error(self.failure + ("" if expected else "\n" + traceback.format_exc()))
         return FAILURE
 
-    # ---- configure ------------------------------------------------------------------------------
-    def _declare_parameters(self) -> None:
-        """Declare the table once (a second configure after cleanup keeps the current values)."""
-        if self.has_parameter(P.PARAMETERS[0].name):
-            return
-        self.declare_parameters(
-            "", [(spec.name, spec.default, P.descriptor(spec)) for spec in P.PARAMETERS]
-        )
+    # ---- parameters: declared once, at construction -------------------------------------------
+    def _declare_parameters(self, argv: Sequence[str]) -> dict[str, str]:
+        """Declare the whole table and return ``{name: why its start-up value was refused}``.
+
+        A refused value (wrong type, out of range, a ``-p`` value rcl dropped) is declared with its
+        default and keeps configure failing until it is set: a declaration that stopped at the first
+        bad value would leave the rest undeclared and nothing to correct.
+        """
+        refused = {}
+        table = [(spec.name, spec.default, P.descriptor(spec)) for spec in P.PARAMETERS]
+        for name, default, descriptor in [("autostart", True, AUTOSTART), *table]:
+            try:
+                self.declare_parameter(name, default, descriptor)
+            except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+                refused[name] = f"{name}: {exc}"
+                self.declare_parameter(name, default, descriptor, ignore_override=True)
+        for name, value in P.command_line_values(argv).items():
+            declared = self.get_parameter(name).value
+            if name in refused or (value == declared and type(value) is type(declared)):
+                continue
+            reason = P.validate(name, value) or f"the parameters file's {declared!r} was kept"
+            refused[name] = f"-p {name}:={value!r} was not applied: {reason}"
+        # The overrides rcl resolved for this node (its name, /** and -p): rclpy keeps them only here.
+        unknown = P.unknown_names(self._parameter_overrides)
+        if unknown:
+            self.get_logger().warning(
+                "unknown parameter(s), ignored: " + ", ".join(unknown) + " (config/t2g.yaml lists "
+                "the node's parameters)"
+            )
         self.add_on_set_parameters_callback(self._validate_update)
         self.add_post_set_parameters_callback(self._apply_update)
+        return refused
 
     def _read_parameters(self) -> P.NodeParams:
         values = {spec.name: self.get_parameter(spec.name).value for spec in P.PARAMETERS}
@@ -216,8 +277,10 @@ class T2GNode(LifecycleNode):
 
     def _subscribe(self) -> None:
         """The input subscription and the (not yet started) worker it hands frames to."""
-        params = self.params
-        self._worker = FrameWorker(self._process, on_error=self._on_worker_error)
+        params, generation = self.params, self._generation
+        self._worker = FrameWorker(
+            lambda frame: self._process(frame, generation), on_error=self._on_worker_error
+        )
         reliability = (
             ReliabilityPolicy.RELIABLE
             if params.input_reliability == "reliable"
@@ -244,15 +307,21 @@ class T2GNode(LifecycleNode):
         )
 
     def _stop_processing(self) -> None:
+        """Unsubscribe and stop the worker at once: a frame in flight is not waited for, and
+        publishes nothing (the generation it was taken in has ended)."""
+        with self._publish_lock:
+            self._generation += 1
+        self._active = False
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
         if self._worker is not None:
             self._worker.stop()
-            self._worker = None
+            self._stopped_worker, self._worker = self._worker, None
+
+    def _join_stopped_worker(self, timeout_s: float | None = None) -> None:
+        if self._stopped_worker is not None and self._stopped_worker.join(timeout_s):
+            self._stopped_worker = None
 
     def _release_publishers(self) -> None:
         if self._outputs is not None:
@@ -273,6 +342,12 @@ class T2GNode(LifecycleNode):
         """Reject an update with its reason; a memory change is applied here, by the pipeline's
         ``configure`` (the one check of the memory length against the checkpoint)."""
         for parameter in parameters:
+            spec = P.SPECS.get(parameter.name)
+            if spec is not None and spec.read_only and self._configured:
+                return self._reject(
+                    f"{parameter.name} is read-only while configured (it takes effect at "
+                    "configure): cleanup, set it, configure"
+                )
             reason = P.validate(parameter.name, parameter.value)
             if reason is not None:
                 return self._reject(reason)
@@ -292,7 +367,10 @@ class T2GNode(LifecycleNode):
         return SetParametersResult(successful=False, reason=reason)
 
     def _apply_update(self, parameters: list[Parameter]) -> None:
-        self.params = self._read_parameters()
+        for parameter in parameters:
+            self._refused.pop(parameter.name, None)  # corrected
+        if self._configured:  # else configure reads them
+            self.params, _ = P.resolve_backend(self._read_parameters())
         if self.pipeline is not None:
             self.pipeline.options = self._output_options()
         changes = ", ".join(f"{p.name}={p.value!r}" for p in parameters)
@@ -302,9 +380,20 @@ class T2GNode(LifecycleNode):
     def _on_image(self, msg: Any) -> None:
         self.stats.frame_in()
         self._last_input_monotonic = time.monotonic()
+        stamp = msg.header.stamp
+        if stamp.sec < 0:  # before 1970: no stamp at all, which must not move the clock offset
+            detail = f"negative header stamp {stamp.sec} s (an uninitialised camera driver?)"
+            self.stats.dropped("bad_input", detail)
+            self.get_logger().warning(f"dropped a frame: {detail}", throttle_duration_sec=5.0)
+            return
         now_ns = self.get_clock().now().nanoseconds
         if now_ns:  # 0: use_sim_time before the first /clock, no time to compare with
-            self._clock_offset.observe(stamp_s=_seconds(msg.header.stamp), received_s=now_ns * 1e-9)
+            max_age_s = self.params.input_max_age_s
+            self._clock_offset.observe(
+                stamp_s=_seconds(stamp),
+                received_s=now_ns * 1e-9,
+                max_jump_s=max_age_s if max_age_s > 0 else None,  # 0: no staleness to protect
+            )
         self._worker.put(_Frame(msg, time.monotonic()))
 
     def _on_message_lost(self, info: Any) -> None:
@@ -324,8 +413,6 @@ class T2GNode(LifecycleNode):
 
     # ---- inference thread -----------------------------------------------------------------------
     def _on_worker_error(self, trace: str) -> None:
-        if not self.context.ok():
-            return  # Ctrl-C shut the context down under a frame in flight: nothing to report
         self.stats.dropped("internal_error", trace.strip().splitlines()[-1])
         self.get_logger().error("frame processing failed:\n" + trace, throttle_duration_sec=5.0)
 
@@ -339,8 +426,16 @@ class T2GNode(LifecycleNode):
             return age - offset
         return age
 
-    def _process(self, frame: _Frame) -> None:
-        params, outputs, msg = self.params, self._outputs, frame.msg
+    def _process(self, frame: _Frame, generation: int) -> None:
+        """Decode, segment and publish one frame taken in activation ``generation``; nothing is
+        published once that activation has ended."""
+        params, outputs, pipeline, msg = self.params, self._outputs, self.pipeline, frame.msg
+        with self._publish_lock:
+            if generation != self._generation:
+                return  # deactivated before this frame started: the publishers may be gone
+            want_color = params.output_color and outputs.wanted("color")
+            want_overlay = params.output_overlay and outputs.wanted("overlay")
+            want_confidence = params.output_confidence and outputs.wanted("confidence")
         if params.input_max_age_s > 0:
             age = self._frame_age_s(frame)
             if age > params.input_max_age_s:
@@ -352,18 +447,18 @@ class T2GNode(LifecycleNode):
                 )
                 return
         started = time.monotonic()
-        want_confidence = params.output_confidence and outputs.wanted("confidence")
         try:
             decode = compressed_msg_to_rgb if params.input_compressed else image_msg_to_rgb
             rgb = decode(msg, max_pixels=params.input_max_pixels)
-            stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
             mono8 = params.output_confidence_encoding == "mono8"
+            if generation != self._generation:
+                return self._discard()
             with self._pipeline_lock:
-                out = self.pipeline.process(
+                out = pipeline.process(
                     rgb,
-                    stamp_s,
-                    color=params.output_color and outputs.wanted("color"),
-                    overlay_image=params.output_overlay and outputs.wanted("overlay"),
+                    _seconds(msg.header.stamp),
+                    color=want_color,
+                    overlay_image=want_overlay,
                     confidence_mono8=want_confidence and mono8,
                 )
         except ImageTooLargeError as exc:  # refused before decoding: a bomb or a 100 MP camera
@@ -376,26 +471,71 @@ class T2GNode(LifecycleNode):
             self.stats.dropped("bad_input", str(exc))
             self.get_logger().warning(f"dropped a frame: {exc}", throttle_duration_sec=5.0)
             return
-        if out.reset_reason is not None:
-            self.stats.memory_reset(out.reset_reason)
-            if out.reset_reason != "start":
-                self.get_logger().info(f"temporal memory reset: {out.reset_reason}")
-        self._frame_id = msg.header.frame_id
         confidence = None
         if want_confidence:
             confidence = out.confidence_mono8 if mono8 else out.confidence
-        outputs.publish(msg.header, out, self.pipeline.label_set, confidence=confidence)
+        with self._publish_lock:  # deactivate cannot end the activation halfway through these
+            if generation != self._generation:
+                return self._discard()
+            outputs.publish(msg.header, out, pipeline.label_set, confidence=confidence)
+        self._frame_id = msg.header.frame_id
+        if out.reset_reason is not None:
+            self._memory_reset(out.reset_reason)
         processing_ms = (time.monotonic() - started) * 1e3
-        self.stats.frame_out(processing_ms, self._frame_age_s(frame) * 1e3)
+        self.stats.frame_out(processing_ms, self._frame_age_s(frame) * 1e3, out.memory_frames)
+
+    def _discard(self) -> None:
+        self.get_logger().info("deactivated during a frame: its outputs are discarded")
+
+    def _memory_reset(self, reason: str) -> None:
+        self.stats.memory_reset(reason)
+        if reason != "start":  # counted in diagnostics; the log is for the first of a series
+            self.get_logger().info(
+                f"temporal memory reset: {reason} (further resets: /diagnostics)",
+                throttle_duration_sec=30.0,
+            )
 
     # ---- diagnostics ----------------------------------------------------------------------------
+    def _start_diagnostics(self) -> None:
+        """The report timer, at ``diagnostics_period_s``, on the steady clock: with use_sim_time and
+        no /clock the ROS clock stands still, and diagnostics (the one place that says so) must
+        still flow."""
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+        self._diagnostics_timer = self.create_timer(
+            self.get_parameter("diagnostics_period_s").value,
+            self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
+
     def _publish_diagnostics(self) -> None:
+        if self._active:
+            array = self._activity_report()
+        else:  # monitoring sees the state, not silence
+            state = "inactive" if self._configured else "unconfigured"
+            level, message = state_report(state, self.failure)
+            array = self._diagnostic_array([message], {"state": state}, level=level)
+        self._diagnostics.publish(array)
+
+    def _diagnostic_array(self, found: list[str], values: dict, **kwargs: Any) -> DiagnosticArray:
+        return diagnostic_array(
+            name=f"{self.get_fully_qualified_name()}: segmentation",
+            hardware_id=self._frame_id,
+            found=found,
+            values=values,
+            stamp=self.get_clock().now().to_msg(),
+            **kwargs,
+        )
+
+    def _activity_report(self) -> DiagnosticArray:
         period = self.stats.snapshot_and_reset()
         now = time.monotonic()
         # Rates over the time that really elapsed (a timer period is a lower bound, not a measure).
         elapsed_s, self._last_report_monotonic = now - self._last_report_monotonic, now
         params, offset = self.params, self._clock_offset.offset_s
+        memory_length = self.pipeline.memory_length
         notes = self._clock_notes(offset) + self._qos_notes()
+        notes += memory_notes(period, memory_length=memory_length, max_gap_s=params.model_max_gap_s)
         for note in notes:  # drops are logged where they happen; these conditions are logged here
             self.get_logger().warning(note, throttle_duration_sec=30.0)
         silent_s = now - self._last_input_monotonic
@@ -416,22 +556,10 @@ class T2GNode(LifecycleNode):
             elapsed_s=max(elapsed_s, 1e-3),
             overwritten=self._worker.overwritten,
             last_reset_reason=self.stats.last_reset_reason,
-            memory_length=self.pipeline.memory_length,
+            memory_length=memory_length,
             clock_offset_s=offset,
         )
-        array = diagnostic_array(
-            name=f"{self.get_fully_qualified_name()}: segmentation",
-            hardware_id=self._frame_id,
-            found=found,
-            values=values,
-            stamp=self.get_clock().now().to_msg(),
-        )
-        try:
-            self._outputs.diagnostics.publish(array)
-        except Exception:
-            if self.context.ok():
-                raise
-            # SIGINT/SIGTERM shut the context down while this report was being sent: nothing lost.
+        return self._diagnostic_array(found, values)
 
     def _clock_notes(self, offset: float | None) -> list[str]:
         clock = self.get_clock()
@@ -464,45 +592,59 @@ def _seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def _bring_up(node: T2GNode) -> None:
+def _bring_up(node: T2GNode, stop: _StopOnSignal) -> None:
     """Configure and activate, as a lifecycle manager would; SystemExit(1) with the reason."""
     for transition in (node.trigger_configure, node.trigger_activate):
-        if not node.context.ok():
-            return  # Ctrl-C during start-up
-        if transition() != SUCCESS and node.context.ok():
+        if stop.requested:
+            return
+        if transition() != SUCCESS:
             reason = node.failure or "transition failed"
             rclpy.logging.get_logger("t2g").fatal(f"cannot start: {reason}")
             raise SystemExit(1)
 
 
-# How long main() waits for a signal's shutdown to land after spin() raised (see main).
-_SHUTDOWN_GRACE_S = 0.5
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask ``main`` to stop between callbacks; a second one interrupts at once.
+
+    rclpy's own handlers shut the context down under whatever callback runs: a transition then
+    cannot complete ("Failed to complete transition", an executor traceback at exit)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+# How often main()'s loop looks at the stop request and the lifecycle state, seconds.
+_POLL_S = 0.1
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
+    argv = sys.argv if args is None else args
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = _StopOnSignal()
+    node = executor = None
     try:
-        node = T2GNode()
-        if node.declare_parameter("autostart", True, AUTOSTART).value:
-            _bring_up(node)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # A signal that shuts the context down while spin() is mid-wait can surface as an RCLError
-        # ("context is not valid") or a pybind11 cast error from the executor instead of
-        # ExternalShutdownException, sometimes a moment before the shutdown is visible: give it that
-        # moment, then treat it as a clean exit. An error with the context still up is real.
-        deadline = time.monotonic() + _SHUTDOWN_GRACE_S
-        while rclpy.ok() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if rclpy.ok():
-            raise
+        node = T2GNode(argv=argv)
+        if node.get_parameter("autostart").value:
+            _bring_up(node, stop)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not (stop.requested or node.finalized):  # shut down: nothing is left to do
+            executor.spin_once(timeout_sec=_POLL_S)
+    except KeyboardInterrupt:
+        pass  # a second signal, mid-transition
     finally:
         if node is not None:
-            node.release()  # Ctrl-C ended the context: no transition can run any more
+            node.release()
             node.destroy_node()
+        if executor is not None:
+            executor.shutdown()
         rclpy.try_shutdown()
 
 

@@ -5,12 +5,16 @@ them from it with ``descriptor`` (ranges and allowed values, so ``ros2 param des
 ``config/t2g.yaml`` mirrors it (a test checks the two agree), and ``validate`` is used both at start-up
 (fail loudly) and for run-time updates (reject with a reason). The memory length is checked against the
 checkpoint by the pipeline's ``configure``, the one place that knows the checkpoint's capacity.
+``command_line_values`` and ``unknown_names`` find what rcl would drop without a word: a ``-p`` value
+of the wrong type beside a ``--params-file`` (rcl keeps the file's), a misspelt name.
 No rclpy import here (only the ``rcl_interfaces`` message types).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +29,8 @@ CONFIDENCE_ENCODINGS = ("mono8", "32FC1")
 
 @dataclass(frozen=True)
 class Spec:
-    """One parameter: ``read_only`` ones need a restart (they shape the model or the subscription)."""
+    """One parameter: ``read_only`` ones shape the model or the subscription, so they take effect at
+    configure: the node refuses to change them while configured (cleanup, set, configure)."""
 
     name: str
     default: Any
@@ -151,6 +156,9 @@ PARAMETERS: tuple[Spec, ...] = (
     ),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in PARAMETERS}
+# Parameters of every node (rclpy's own) and the one main() declares: not misspellings of ours.
+OTHER_NAMES = ("use_sim_time", "start_type_description_service", "autostart")
+OTHER_PREFIXES = ("qos_overrides.",)
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,61 @@ def validate(name: str, value: Any) -> str | None:
     return None
 
 
+def command_line_values(argv: Iterable[str]) -> dict[str, Any]:
+    """``{name: value}`` of this table's parameters given as ``-p name:=value`` (or ``--param``) in
+    the ``--ros-args`` of ``argv``, each value typed as rcl types it.
+
+    rcl merges them with ``--params-file`` values such that a value of another type than the file's
+    is dropped without a word; comparing these with the declared values finds them.
+    """
+    values: dict[str, Any] = {}
+    in_ros_args, expect_param = False, False
+    for arg in argv:
+        if arg == "--ros-args":
+            in_ros_args = True
+        elif arg == "--":
+            in_ros_args = False
+        elif in_ros_args and arg in ("-p", "--param"):
+            expect_param = True
+            continue
+        elif expect_param and ":=" in arg:
+            name, text = arg.split(":=", 1)
+            if name in SPECS and text:
+                values[name] = _rcl_value(text)
+        expect_param = False
+    return values
+
+
+_TRUE = ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
+_FALSE = ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")
+
+
+def _rcl_value(text: str) -> Any:
+    """A scalar as rcl's YAML parameter parser types it: bool words, integer, double, else string."""
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]  # quoted: a string whatever it looks like
+    return text
+
+
+def unknown_names(names: Iterable[str]) -> list[str]:
+    """Each name in ``names`` that is no parameter of the node, with the closest known one."""
+    known = [*SPECS, *OTHER_NAMES]
+    found = []
+    for name in sorted(names):
+        if name in known or name.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        found.append(name + (f" (did you mean {close[0]}?)" if close else ""))
+    return found
+
+
 def resolve_backend(params: NodeParams) -> tuple[NodeParams, str | None]:
     """The backend that can run on ``model.device``, and a warning when that is not the chosen one.
 
@@ -243,9 +306,10 @@ def descriptor(spec: Spec) -> ParameterDescriptor:
     text = spec.description
     if spec.choices:
         text += f" (one of: {', '.join(spec.choices)})"
-    result = ParameterDescriptor(
-        name=spec.name, type=_TYPES[type(spec.default)], description=text, read_only=spec.read_only
-    )
+    if spec.read_only:
+        # Not the descriptor's read_only: that would forbid correcting a value a configure refused.
+        text += " [read-only while configured: cleanup, set it, configure]"
+    result = ParameterDescriptor(name=spec.name, type=_TYPES[type(spec.default)], description=text)
     if spec.min is not None and spec.max is not None:
         if isinstance(spec.default, int):
             result.integer_range = [

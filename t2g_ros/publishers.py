@@ -1,11 +1,11 @@
 """The node's output topics: lifecycle publishers (silent unless the node is active) and the message
-building for one ``PipelineOutput``, every output with the input header at the input resolution."""
+building for one ``PipelineOutput``, every output with the input header at the input resolution.
+``/diagnostics`` is not among them: the node reports its state there whatever the state."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -26,8 +26,7 @@ IMAGE_TOPICS = ("labels", "color", "overlay", "confidence")
 
 class NodePublishers:
     """``~/labels``, ``~/color``, ``~/overlay``, ``~/confidence`` (Image), ``~/occupancy``,
-    ``~/label_info`` (latched) and ``/diagnostics``, created on ``node``; ``destroy`` removes
-    them."""
+    ``~/label_info`` (latched), created on ``node``; ``destroy`` removes them."""
 
     def __init__(self, node: LifecycleNode) -> None:
         self._node = node
@@ -37,7 +36,6 @@ class NodePublishers:
         }
         self.occupancy = node.create_lifecycle_publisher(ClassOccupancy, "~/occupancy", OUTPUT_QOS)
         self.label_info = node.create_lifecycle_publisher(LabelInfo, "~/label_info", LATCHED_QOS)
-        self.diagnostics = node.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
 
     def wanted(self, name: str) -> bool:
         """Whether anyone subscribes to image topic ``name`` (optional outputs are drawn only
@@ -77,5 +75,5 @@ class NodePublishers:
         self.label_info.publish(msg)
 
     def destroy(self) -> None:
-        for publisher in (*self.images.values(), self.occupancy, self.label_info, self.diagnostics):
+        for publisher in (*self.images.values(), self.occupancy, self.label_info):
             self._node.destroy_lifecycle_publisher(publisher)

@@ -2,7 +2,8 @@
 
 The subscription callback only ``put``s; this thread decodes, segments and publishes, so the
 executor never blocks and the lag never grows. One frame's failure is logged and counted, never
-fatal.
+fatal. ``stop`` does not wait for the frame in progress (deactivate must be prompt, and the node
+discards that frame); ``join`` waits for it where the model must be free (activate, exit).
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ class FrameWorker(Generic[T]):
         """Items replaced before the thread took them (frames skipped while inference was busy)."""
         return self._slot.overwritten
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Finish the frame in progress, then end the thread."""
+    def stop(self) -> None:
+        """Take no further item; the thread ends after the one in progress, if any."""
         self._slot.close()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the thread to end (after ``stop``); whether it has."""
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._slot.closed:

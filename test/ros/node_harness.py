@@ -37,15 +37,25 @@ OUTPUT_TYPES = {
     "occupancy": ClassOccupancy,
 }
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+# How long messages a node sent just before it exited are waited for.
+EXIT_GRACE_S = 2.0
 LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
 
 
 class NodeProcess:
-    def __init__(self, parameters: dict[str, Any], *, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        parameters: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        ros_args: tuple[str, ...] = (),
+    ) -> None:
+        """``ros_args``: more ``--ros-args`` arguments, before the ``-p`` of ``parameters``."""
         self.namespace = namespace or f"/t2g_test_{uuid.uuid4().hex[:8]}"
         args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={self.namespace}"]
+        args += ros_args
         # One inference thread: two threads collapse (10x slower) when the test machine is oversubscribed.
         # A reliable input: a best-effort reader drops what a writer sends before the reader has discovered
         # it, and lock-step tests send each frame once.
@@ -112,8 +122,11 @@ class Probe:
 
     def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
+        exited_at = None
         while not condition():
-            if self.proc.proc.poll() is not None:
+            if exited_at is None and self.proc.proc.poll() is not None:
+                exited_at = time.monotonic()  # what it sent last may still be on its way
+            if exited_at is not None and time.monotonic() > exited_at + EXIT_GRACE_S:
                 raise AssertionError(
                     f"node exited ({self.proc.proc.returncode}) while waiting for {what}:\n"
                     + self.proc.stop()

@@ -60,6 +60,7 @@ def test_a_skewed_camera_clock_is_measured_and_reported_not_dropped_as_stale(
         {"model.checkpoint": tiny_checkpoints["temporal"], "diagnostics_period_s": 0.2}
     )
     try:
+        stamp = 0.0
         for skew in (-2.0, 3.0):
             for i in range(4):
                 stamp = time.time() + skew
@@ -73,9 +74,9 @@ def test_a_skewed_camera_clock_is_measured_and_reported_not_dropped_as_stale(
             )
             assert abs(float(probe.diagnostic_value("clock_offset_s")) + skew) < 0.3
         assert probe.diagnostic_value("dropped_stale_total") == "0"
-        probe.send(
-            rgb_image(frames[5]), time.time() + 3.0 - 1.5
-        )  # 1.5 s late on the camera's own clock
+        # 1.5 s late on the camera's own clock, and stamped before the newest frame: a late frame
+        # (a newer stamp that late would be the camera clock stepping back: issue 20, #3).
+        probe.send(rgb_image(frames[5]), min(time.time() + 3.0 - 1.5, stamp - 0.1))
         wait_value(probe, "dropped_stale_total", "1", "the late frame counted stale")
         probe.spin_until(lambda: warned(probe, "dropped 1 stale frame(s)"), 20, "the stale WARN")
     finally:

@@ -104,7 +104,46 @@ def test_descriptors_carry_type_range_choices_and_read_only():
         1.0,
     )
     backend = P.descriptor(P.SPECS["model.backend"])
-    assert backend.read_only and "one of: torch, onnxruntime" in backend.description
+    assert "one of: torch, onnxruntime" in backend.description
+    # Fixed while configured, by the node: a descriptor's read_only could never be corrected after a
+    # configure refused the value.
+    assert not backend.read_only and "read-only while configured" in backend.description
     assert not P.descriptor(P.SPECS["output.color"]).integer_range  # no range for a bool
     memory = P.descriptor(P.SPECS["model.memory_length"])
     assert memory.integer_range[0].from_value == 1 and P.SPECS["model.memory_length"].default == 4
+
+
+def test_command_line_values_are_typed_as_rcl_types_them():
+    argv = [
+        "t2g_node",
+        "-p",
+        "model.threads:=9",  # before --ros-args: not a ROS argument
+        "--ros-args",
+        "--params-file",
+        "x.yaml",
+        "-p",
+        "model.threads:=two",
+        "--param",
+        "input.max_clock_offset_s:=1e9",
+        "-p",
+        "output.color:=false",
+        "-p",
+        "model.checkpoint:='12'",
+        "-p",
+        "not.ours:=1",
+        "-r",
+        "__ns:=/x",
+    ]
+    assert P.command_line_values(argv) == {
+        "model.threads": "two",
+        "input.max_clock_offset_s": 1e9,
+        "output.color": False,
+        "model.checkpoint": "12",
+    }
+
+
+def test_unknown_names_are_named_with_the_closest_known_one():
+    found = P.unknown_names(
+        ["model.thread", "model.threads", "use_sim_time", "qos_overrides./x.reliability", "zzz"]
+    )
+    assert found == ["model.thread (did you mean model.threads?)", "zzz"]
