@@ -112,7 +112,8 @@ PARAMETERS: tuple[Spec, ...] = (
         "input.max_clock_offset_s",
         0.25,
         "input stamps further than this from the node's clock "
-        "(the smallest reception - stamp of the last frames) come from an unsynchronised clock: "
+        "(the smallest reception - stamp of the last 5 s; a newer frame more than input.max_age_s "
+        "beyond it restarts it) come from an unsynchronised clock: "
         "WARN, and staleness counts only the delay beyond; 0 = always, 1e9 = trust the stamps",
         min=0.0,
         max=1e10,
