@@ -1,11 +1,12 @@
-"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, flicker,
-preview, and the side-by-side video (input | per-frame | T2G label colours at the bag's frame rate)
-with one frame of it as a PNG.
+"""What ``t2g-demo`` reports once the live run is over (no rclpy): counts, latency, labels and
+flicker per model, preview, and the side-by-side video (input | per-frame + EMA | T2G label colours
+at the bag's frame rate) with one frame of it as a PNG.
 
-Flicker compares two things measured differently, and the summary says so:
+The models compared are measured in two ways, and the summary says so:
 - T2G: the labels the live node published, as recorded (``/t2g/labels``);
-- per-frame: the same checkpoint with a one-frame memory, run offline here on exactly the frames the
-  node produced an output for, so both are scored on the same consecutive pairs.
+- what a user would pick instead, run offline here on exactly the frames the node produced an output
+  for, so all are scored on the same consecutive pairs: the per-frame checkpoint, the same with an
+  EMA of its class probabilities (the usual flicker fix), and T2G's own checkpoint at memory 1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from t2g_core.meters import FLICKER_PROTOCOL, FlickerMeter, finite_or_none
 from t2g_core.side_by_side import SideBySideWriter, VideoFormatError, frame_rate
@@ -26,6 +28,16 @@ from t2g_ros.bags.preview import PreviewStrip, preview_indices
 from t2g_ros.image_codec import image_msg_to_rgb
 from t2g_ros.pipeline import SegmentationPipeline
 from t2g_ros.stats import percentile
+
+OFFLINE_EMA, OFFLINE_PER_FRAME, OFFLINE_MEMORY_1 = "per_frame_ema", "per_frame", "t2g_memory_1"
+T2G_LIVE = "t2g_live"
+#: What each model is called in the printed summary.
+DESCRIPTIONS = {
+    T2G_LIVE: "T2G, the live node (its recorded labels)",
+    OFFLINE_EMA: "per-frame checkpoint + EMA (offline, same frames)",
+    OFFLINE_PER_FRAME: "per-frame checkpoint (offline, same frames)",
+    OFFLINE_MEMORY_1: "T2G checkpoint at memory 1 (offline, same frames)",
+}
 
 
 @dataclass
@@ -54,14 +66,21 @@ def analyse(
     input_topic: str,
     input_type: str,
     recorded_bag: Path,
-    per_frame: SegmentationPipeline,
+    offline: dict[str, SegmentationPipeline],
     out_dir: Path,
     preview_rows: int = 4,
     check: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Summarise a finished live run; writes ``out_dir/preview.png``,
     ``out_dir/side_by_side.<ext>`` and ``out_dir/side_by_side.png`` (its middle frame). Returns the
-    summary (JSON-safe). ``check()`` runs before each frame; what it raises ends the analysis."""
+    summary (JSON-safe). ``check()`` runs before each frame; what it raises ends the analysis.
+
+    Args:
+        offline: models run here on the node's frames, by name (``OFFLINE_*``); the video and the
+            preview show ``OFFLINE_EMA`` beside T2G.
+    """
+    shown = offline[OFFLINE_EMA]
+    label_set = shown.label_set
     with open_reader(recorded_bag) as recorded:
         labels = (
             {m.stamp_ns: m.msg for m in recorded.messages("/t2g/labels")}
@@ -75,11 +94,12 @@ def analyse(
             if "/t2g/overlay" in recorded.topics
             else {}
         )
-    t2g, single = FlickerMeter(), FlickerMeter()
-    preview = PreviewStrip(("input", "per-frame (offline)", "T2G (live node)"))
+    meters = {name: FlickerMeter() for name in (T2G_LIVE, *offline)}
+    shares = {name: np.zeros(label_set.num_classes, np.int64) for name in meters}
+    preview = PreviewStrip(("input", "per-frame + EMA (offline)", "T2G (live node)"))
     video = SideBySideWriter(
         out_dir / "side_by_side",
-        label_set=per_frame.label_set,
+        label_set=label_set,
         captions=preview.columns,
         fps=frame_rate([s * 1e-9 for s in stamps]),
         still_index=len(stamps) // 2,
@@ -91,11 +111,18 @@ def analyse(
                 continue
             rgb = decode_frame(input_type, message.msg)
             ours = decode_label_image(labels[message.stamp_ns])
-            theirs = per_frame.process(
-                rgb, message.stamp_ns * 1e-9, overlay_image=message.stamp_ns in overlays
-            )
-            t2g.update(ours, rgb)
-            single.update(theirs.labels, rgb)
+            results = {
+                name: pipeline.process(
+                    rgb,
+                    message.stamp_ns * 1e-9,
+                    overlay_image=name == OFFLINE_EMA and message.stamp_ns in overlays,
+                )
+                for name, pipeline in offline.items()
+            }
+            for name, found in ((T2G_LIVE, ours), *((n, r.labels) for n, r in results.items())):
+                meters[name].update(found, rgb)
+                shares[name] += np.bincount(found.ravel(), minlength=256)[: label_set.num_classes]
+            theirs = results[OFFLINE_EMA]
             video.add(rgb, [theirs.labels, ours])
             if message.stamp_ns in overlays:
                 preview.add_row(
@@ -134,8 +161,14 @@ def analyse(
         "flicker": {
             "protocol": FLICKER_PROTOCOL,
             "frames": len(stamps),
-            "t2g_live": finite_or_none(t2g.rate),
-            "per_frame_offline": finite_or_none(single.rate),
+            **{name: finite_or_none(meter.rate) for name, meter in meters.items()},
+        },
+        "label_shares": {
+            name: {
+                label_set.names[k]: round(float(c) / max(1, int(counts.sum())), 4)
+                for k, c in enumerate(counts)
+            }
+            for name, counts in shares.items()
         },
         "preview": str(preview.write(out_dir / "preview.png")) if len(preview) else None,
         **_side_by_side(video, out_dir / "side_by_side.png"),
@@ -174,13 +207,20 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
         f"{frames['node_memory_resets']} memory resets (the start included)",
         f"latency publish -> labels received: p50 {_ms(latency['p50'])}, p95 {_ms(latency['p95'])}; "
         f"node processing p50 {_ms(latency['node_processing_p50'])} (from /diagnostics)",
-        f"flicker on the {flicker['frames']} output frames (share of gray-stable pixels whose class changes):",
-        f"  T2G, the live node (its recorded labels):                     {_rate(flicker['t2g_live'])}",
-        f"  per-frame, same checkpoint, memory 1 (run offline, same frames): {_rate(flicker['per_frame_offline'])}",
+        f"flicker on the {flicker['frames']} output frames (share of gray-stable pixels whose "
+        "class changes) and the three largest classes:",
     ]
-    t2g, single = flicker["t2g_live"], flicker["per_frame_offline"]
-    if t2g is not None and single:
-        lines.append(f"  ratio T2G / per-frame: {t2g / single:.2f} (below 1: T2G is steadier)")
+    for name, description in DESCRIPTIONS.items():
+        if name not in flicker:
+            continue
+        top = sorted(summary["label_shares"][name].items(), key=lambda kv: -kv[1])[:3]
+        classes = ", ".join(f"{c} {100 * v:.0f} %" for c, v in top)
+        lines.append(f"  {description:<52} {_rate(flicker[name])}   {classes}")
+    t2g = flicker[T2G_LIVE]
+    for name, what in ((OFFLINE_PER_FRAME, "per-frame"), (OFFLINE_EMA, "per-frame + EMA")):
+        other = flicker.get(name)
+        if t2g is not None and other:
+            lines.append(f"  ratio T2G / {what}: {t2g / other:.2f} (below 1: T2G is steadier)")
     if not replay["lockstep"] and frames["out"] < frames["in"] / 2:
         lines.append(
             "note: the node segmented under half of the frames in real time, so its memory saw gaps of "

@@ -10,10 +10,12 @@
    the recorded timing, as a camera would, and the node then skips frames;
 3. records the input and every output into ``OUT/bag`` (mcap, topics as ``t2g-bag-eval`` writes them:
    ``/t2g/labels`` ..., plus ``/diagnostics``) with ``t2g_ros.bags.record``;
-4. prints frames in/out, latency and flicker (T2G from the live node vs the same checkpoint per frame,
-   see ``t2g_ros.demo.report``), and writes ``OUT/summary.json``, ``OUT/preview.png``,
-   ``OUT/side_by_side.<mp4|webm|gif>`` (input | per-frame | T2G at the bag's frame rate, a browser
-   plays it), ``OUT/side_by_side.png`` (its middle frame) and ``OUT/node.log``.
+4. runs, offline on the same frames, what a user would pick instead of T2G: the per-frame checkpoint
+   and its EMA (alpha tuned on CamVid val by ``make scorecard``), and T2G at memory 1; prints frames
+   in/out, latency, and the labels (class shares) and flicker of each (see ``t2g_ros.demo.report``),
+   and writes ``OUT/summary.json``, ``OUT/preview.png``, ``OUT/side_by_side.<mp4|webm|gif>`` (input |
+   per-frame + EMA | T2G at the bag's frame rate, a browser plays it), ``OUT/side_by_side.png`` (its
+   middle frame) and ``OUT/node.log``.
 
 Every wait polls a condition with a deadline, and ``--timeout`` bounds the whole run. The outputs are
 written in a staging folder in ``OUT`` (default ``artifacts/demo``) and replace the previous run's
@@ -52,10 +54,21 @@ from t2g_ros.bags.io import BagError, BagMessage, open_reader
 from t2g_ros.bags.outputs import DEFAULT_PREFIX, IMAGE_OUTPUTS, LABEL_INFO, OCCUPANCY
 from t2g_ros.bags.record import BagRecorder, header_stamp_ns
 from t2g_ros.bags.replay import BagPlayer, StampGate
-from t2g_ros.demo.report import LiveRun, analyse, diagnostic_values, format_summary
+from t2g_ros.demo.report import (
+    OFFLINE_EMA,
+    OFFLINE_MEMORY_1,
+    OFFLINE_PER_FRAME,
+    LiveRun,
+    analyse,
+    diagnostic_values,
+    format_summary,
+)
 from t2g_ros.pipeline import SegmentationPipeline
 
 PROG = "t2g-demo"
+#: The EMA weight ``make scorecard`` tuned on CamVid val for the shipped per-frame checkpoint.
+EMA_ALPHA = 0.7
+PERFRAME_CHECKPOINT = ("checkpoints", "perframe_lite0_camvid.pt")
 OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY, LABEL_INFO)
 PER_FRAME_OUTPUTS = (*IMAGE_OUTPUTS, OCCUPANCY)
 #: What a run writes in OUT besides node.log; the previous run's are replaced together.
@@ -99,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--checkpoint", help="T2G checkpoint (default: the shipped checkpoints/t2g_lite0_camvid.pt)"
+    )
+    parser.add_argument(
+        "--baseline-checkpoint",
+        help="per-frame checkpoint compared offline, alone and with its EMA (default: the shipped "
+        "checkpoints/perframe_lite0_camvid.pt); run at memory 1 whatever its capacity",
+    )
+    parser.add_argument(
+        "--ema-alpha",
+        type=float,
+        default=EMA_ALPHA,
+        help=f"weight of the new frame in the baseline's EMA (default {EMA_ALPHA:g}: tuned on "
+        "CamVid val for the shipped per-frame checkpoint, results/scorecard.md)",
     )
     parser.add_argument(
         "--bag", help="bag to replay (default: the shipped data/sample/solidwhiteright)"
@@ -222,25 +247,27 @@ def _run_staged(
         f"{PROG}: checkpoint {checkpoint} on {backend}; bag {bag} ({topic}); outputs in {out}/",
         flush=True,
     )
-    # Loaded here first, so a broken checkpoint fails before anything starts, and on the node's
-    # backend, so an onnxruntime export missing from the cache is built (once, with a progress
-    # line) before the node starts and the node reuses it. One thread: the offline pass runs beside
-    # other jobs, where two torch threads were measured 14x slower than one.
+    # Loaded here first, so a broken checkpoint fails before anything starts.
+    if not 0 < args.ema_alpha <= 1:
+        raise DemoError(f"--ema-alpha must be in (0, 1], got {args.ema_alpha:g}")
+    baseline = _checkpoint(args.baseline_checkpoint, shipped=PERFRAME_CHECKPOINT)
+    offline = {
+        OFFLINE_EMA: (baseline, args.ema_alpha),
+        OFFLINE_PER_FRAME: (baseline, None),
+        OFFLINE_MEMORY_1: (checkpoint, None),
+    }
     try:
-        per_frame_segmenter = open_segmenter(
-            checkpoint,
-            backend=backend,
-            memory_length=1,
-            threads=1,
-            log=lambda line: print(f"{PROG}: {line}", flush=True),
-        )
-        per_frame = SegmentationPipeline(per_frame_segmenter, per_frame_segmenter.label_set)
+        pipelines = {
+            name: _offline_pipeline(path, backend, ema_alpha=alpha)
+            for name, (path, alpha) in offline.items()
+        }
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
     guard.check()
     live, gate = _live_run(args, guard, checkpoint, source, recorded, started)
     print(
-        f"{PROG}: live run done after {time.monotonic() - started:.1f} s; scoring per-frame flicker offline",
+        f"{PROG}: live run done after {time.monotonic() - started:.1f} s; running the "
+        "per-frame baselines and T2G at memory 1 offline on the same frames",
         flush=True,
     )
     summary = analyse(
@@ -249,7 +276,7 @@ def _run_staged(
         input_topic=topic,
         input_type=msgtype,
         recorded_bag=recorded,
-        per_frame=per_frame,
+        offline=pipelines,
         out_dir=staged.dir,
         check=guard.check,
     )
@@ -263,6 +290,8 @@ def _run_staged(
             "lockstep_timeouts": gate.timeouts if gate is not None else None,
         },
         checkpoint=str(checkpoint),
+        baseline_checkpoint=str(baseline),
+        ema_alpha=args.ema_alpha,
         backend=backend,
         input_bag=str(bag),
         bag=str(out / "bag"),
@@ -348,19 +377,38 @@ def _live_run(
     return live, gate
 
 
-def _checkpoint(given: str | None) -> Path:
+def _checkpoint(given: str | None, *, shipped: tuple[str, ...] | None = None) -> Path:
+    """``given``, or the shipped file (``shipped``: its parts under the package; default the T2G one)."""
     if given:
         path = Path(given)
         if not path.is_file():
             raise DemoError(f"checkpoint {path} does not exist")
         return path
     try:
-        return default_checkpoint()
+        return shipped_path(*shipped) if shipped else default_checkpoint()
     except FileNotFoundError as exc:
+        option = "--baseline-checkpoint" if shipped else "--checkpoint"
         raise DemoError(
             f"the shipped checkpoint is missing: {exc}. It is written by training; until then pass "
-            "--checkpoint PATH (make demo DEMO_ARGS='--checkpoint PATH')"
+            f"{option} PATH (make demo DEMO_ARGS='{option} PATH')"
         ) from None
+
+
+def _offline_pipeline(
+    checkpoint: Path, backend: str, *, ema_alpha: float | None
+) -> SegmentationPipeline:
+    """A memory-1 pipeline on the node's backend, so an onnxruntime export missing from the cache
+    is built (once, with a progress line) before the node starts, and the node reuses it. One
+    thread: the offline pass runs beside other jobs, where two threads collapse on 2 cores."""
+    segmenter = open_segmenter(
+        checkpoint,
+        backend=backend,
+        memory_length=1,
+        ema_alpha=ema_alpha,
+        threads=1,
+        log=lambda line: print(f"{PROG}: {line}", flush=True),
+    )
+    return SegmentationPipeline(segmenter, segmenter.label_set)
 
 
 def _backend(node_params: list[str]) -> str:

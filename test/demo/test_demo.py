@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 from t2g_ros.bags.io import open_reader
 from t2g_ros.demo import run as demo
@@ -35,6 +36,12 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
             str(bag),
             "--out",
             str(out),
+            # The baseline is the same tiny checkpoint at memory 1 (the shipped per-frame one would
+            # build a second export): the comparison's plumbing is what is tested here.
+            "--baseline-checkpoint",
+            str(tiny_checkpoint),
+            "--ema-alpha",
+            "0.5",
             "--node-param",
             "model.threads:=1",
             "--timeout",
@@ -64,8 +71,18 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     assert video.parent == out and video.stem == "side_by_side" and str(video) in result.stdout
     assert _video_frames(video) == 10
     still = cv2.imread(summary["side_by_side_frame"])
-    assert still is not None and still.shape[1] == 3 * 400  # input | per-frame | T2G panels
-    assert "T2G, the live node" in result.stdout and "per-frame, same checkpoint" in result.stdout
+    assert still is not None and still.shape[1] == 3 * 400  # input | per-frame + EMA | T2G panels
+    # T2G live beside what a user would pick instead, each with its flicker and class shares.
+    for name in ("t2g_live", "per_frame_ema", "per_frame", "t2g_memory_1"):
+        assert 0 <= summary["flicker"][name] <= 1, name
+        assert sum(summary["label_shares"][name].values()) == pytest.approx(1, abs=1e-3), name
+    # The per-frame baseline and T2G at memory 1 are the same checkpoint here: the same labels.
+    assert summary["flicker"]["per_frame"] == summary["flicker"]["t2g_memory_1"]
+    assert summary["ema_alpha"] == 0.5
+    for line in ("T2G, the live node", "per-frame checkpoint + EMA", "T2G checkpoint at memory 1"):
+        assert line in result.stdout, line
+    if summary["flicker"]["per_frame_ema"]:  # random weights may not flicker at all
+        assert "ratio T2G / per-frame + EMA" in result.stdout
     assert "frames in 10 (replayed), out 10" in result.stdout
 
     # The recorded bag: every replayed frame, and outputs carrying input stamps under bag-eval's names.
