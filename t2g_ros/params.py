@@ -21,7 +21,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
 from t2g_core.export.quantize import PRECISIONS
-from t2g_core.inference.backends import BACKEND_NAMES, BACKENDS
+from t2g_core.inference.backends import BACKEND_NAMES, BACKENDS, DEFAULT_BACKEND
 
 RELIABILITIES = ("best_effort", "reliable")
 CONFIDENCE_ENCODINGS = ("mono8", "32FC1")
@@ -50,7 +50,7 @@ PARAMETERS: tuple[Spec, ...] = (
     ),
     Spec(
         "model.backend",
-        "onnxruntime",
+        DEFAULT_BACKEND,
         "inference runtime: onnxruntime (CPU; the checkpoint's ONNX export, built once into the "
         "export cache) or torch (CPU or CUDA); a cuda device runs on torch",
         read_only=True,

@@ -15,7 +15,7 @@ import yaml
 
 from ..config import from_mapping
 from ..data.corruptions import WEATHER_CORRUPTIONS
-from ..inference.backends import BACKEND_NAMES
+from ..inference.backends import BACKEND_NAMES, DEFAULT_BACKEND
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ class EvalConfig:
     targets: TargetsConfig
     speed: SpeedConfig
     quick: QuickConfig
-    backend: str = "torch"
+    backend: str = DEFAULT_BACKEND
     max_frames: int | None = None
     is_quick: bool = False
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..checkpoint import LoadedCheckpoint
 from ..inference import open_segmenter
+from ..inference.backends import DEFAULT_BACKEND
 from ..inference.stream_base import StreamBase
 from ..model import T2GModel
 
@@ -49,7 +50,7 @@ class Contender:
     loaded: LoadedCheckpoint
     ema_alpha: float | None
     checkpoint: str
-    backend: str = "torch"
+    backend: str = DEFAULT_BACKEND
     threads: int = 1
     memory_length: int | None = None
 
@@ -82,7 +83,7 @@ def make_contenders(
     *,
     ema_alpha: float,
     paths: tuple[str, str],
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
     threads: int = 1,
 ) -> list[Contender]:
     """The three contenders, in table order.

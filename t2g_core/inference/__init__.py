@@ -17,6 +17,7 @@ import importlib
 _EXPORTS = {
     "BACKENDS": "backends",
     "BACKEND_NAMES": "backends",
+    "DEFAULT_BACKEND": "backends",
     "Backend": "backends",
     "default_checkpoint": "backends",
     "open_segmenter": "backends",

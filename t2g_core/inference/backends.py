@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # torch loads only when a checkpoint is opened
     from .stream_base import StreamBase
 
 DEFAULT_CHECKPOINT = ("checkpoints", "t2g_lite0_camvid.pt")
+DEFAULT_BACKEND = "onnxruntime"
+"""The backend every default names: the node's ``model.backend``, ``open_segmenter``, the evaluation."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def default_checkpoint() -> Path:
 def open_segmenter(
     checkpoint: str | Path,
     *,
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
     device: str = "cpu",
     threads: int = 2,
     memory_length: int | None = None,
@@ -78,7 +80,7 @@ def open_segmenter(
 
     Args:
         checkpoint: a t2g checkpoint file.
-        backend: a name in ``BACKENDS``.
+        backend: a name in ``BACKENDS``; default ``DEFAULT_BACKEND``.
         device: torch device string; ``cuda`` needs a visible GPU and runs under float16 autocast.
             ``onnxruntime`` needs ``cpu``.
         threads: CPU threads for inference (torch intra-op threads, or onnxruntime's).

@@ -78,3 +78,24 @@ def test_open_segmenter_errors_are_clear(tiny_checkpoints, tmp_path):
         open_segmenter(tmp_path / "missing.pt", backend="onnxruntime", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="'tensorrt' is not available"):
         open_segmenter(tiny_checkpoints["temporal"], backend="tensorrt")
+
+
+def test_every_backend_default_reads_default_backend():
+    """open_segmenter, the evaluation's contenders and config default to ``DEFAULT_BACKEND``, a
+    name in ``BACKENDS`` (the node's ``model.backend`` default is checked in test/ros_free)."""
+    import dataclasses
+    import inspect
+
+    from t2g_core.evaluation.config import EvalConfig
+    from t2g_core.evaluation.contenders import Contender, make_contenders
+    from t2g_core.inference import BACKENDS, DEFAULT_BACKEND
+
+    assert DEFAULT_BACKEND in BACKENDS
+    defaults = {
+        "open_segmenter": inspect.signature(open_segmenter).parameters["backend"].default,
+        "make_contenders": inspect.signature(make_contenders).parameters["backend"].default,
+    }
+    for cls in (Contender, EvalConfig):
+        (field,) = [f for f in dataclasses.fields(cls) if f.name == "backend"]
+        defaults[cls.__name__] = field.default
+    assert defaults == dict.fromkeys(defaults, DEFAULT_BACKEND)

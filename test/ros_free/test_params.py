@@ -43,9 +43,11 @@ def test_node_params_dataclass_covers_every_parameter():
 
 
 def test_the_default_backend_is_onnxruntime_in_the_table_and_the_yaml():
+    from t2g_core.inference import DEFAULT_BACKEND
+
     doc = yaml.safe_load((REPO / "config" / "t2g.yaml").read_text())
-    assert doc["/**"]["ros__parameters"]["model"]["backend"] == "onnxruntime"
-    assert P.SPECS["model.backend"].default == "onnxruntime"
+    assert doc["/**"]["ros__parameters"]["model"]["backend"] == "onnxruntime" == DEFAULT_BACKEND
+    assert P.SPECS["model.backend"].default == DEFAULT_BACKEND
     assert P.SPECS["model.device"].default == "cpu"
 
 
