@@ -5,6 +5,7 @@ Usage::
     python -m t2g_core.scorecard                                   # the shipped pair (checkpoints/)
     python -m t2g_core.scorecard --pair v2=runs/releases/v2 --pair shipped=checkpoints
     python -m t2g_core.scorecard --quick --pair mine=runs/t2g/best.pt,runs/perframe/best.pt
+    python -m t2g_core.scorecard --readme results/scorecard.json   # README block, no scoring
 
 Writes ``scorecard.json``, ``scorecard.md`` and ``scorecard.png`` into ``--output`` (default: the
 config's ``output_dir``, or its ``quick/`` folder with ``--quick``). Exit status 0, or 2 with one line
@@ -22,9 +23,10 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .evaluation.scorecard import PARTS, run_scorecard
 from .evaluation.scorecard_config import load_scorecard_config, parse_pair
-from .evaluation.scorecard_report import write_scorecard
+from .evaluation.scorecard_report import update_readme_scorecard, write_scorecard
 
 DEFAULT_PAIR = "shipped=checkpoints"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="val, regions, stride-1 flicker only")
     parser.add_argument("--output", type=Path, help="output folder (default: the config's)")
     parser.add_argument(
+        "--readme",
+        type=Path,
+        metavar="SCORECARD_JSON",
+        help="score nothing: regenerate README.md's scorecard block from this scorecard",
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         choices=PARTS,
@@ -46,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        if args.readme:
+            changed = update_readme_scorecard(README, args.readme)
+            print(f"t2g-scorecard: README.md {'updated' if changed else 'unchanged'}")
+            return 0
         cfg = load_scorecard_config(args.config)
         if args.quick:
             cfg = cfg.quick_variant()

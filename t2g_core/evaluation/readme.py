@@ -11,8 +11,11 @@ START_MARKER = "<!-- results:start -->"
 END_MARKER = "<!-- results:end -->"
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with everything between :data:`START_MARKER` and :data:`END_MARKER` replaced by ``block``.
+def replace_block(
+    text: str, block: str, *, markers: tuple[str, str] = (START_MARKER, END_MARKER)
+) -> str:
+    """``text`` with everything between the two ``markers`` (default :data:`START_MARKER` and
+    :data:`END_MARKER`) replaced by ``block``.
 
     The markers stay on their own lines; the block sits between them with one newline on each side, so a
     second call with the same block returns the text unchanged.
@@ -20,15 +23,16 @@ def replace_block(text: str, block: str) -> str:
     Raises:
         ValueError: a marker is missing or appears more than once, or the end comes before the start.
     """
-    for marker in (START_MARKER, END_MARKER):
+    start_marker, end_marker = markers
+    for marker in markers:
         if text.count(marker) != 1:
             raise ValueError(
                 f"README must contain {marker!r} exactly once, found {text.count(marker)}"
             )
-    start = text.index(START_MARKER) + len(START_MARKER)
-    end = text.index(END_MARKER)
+    start = text.index(start_marker) + len(start_marker)
+    end = text.index(end_marker)
     if end < start:
-        raise ValueError(f"{END_MARKER!r} comes before {START_MARKER!r}")
+        raise ValueError(f"{end_marker!r} comes before {start_marker!r}")
     return text[:start] + "\n" + block.strip("\n") + "\n" + text[end:]
 
 

@@ -16,8 +16,10 @@ import cv2
 import numpy as np
 
 from ..postprocess import colorize, palette_lut
+from .readme import replace_block
 
 JSON_FILE, MARKDOWN_FILE, PICTURE_FILE = "scorecard.json", "scorecard.md", "scorecard.png"
+README_MARKERS = ("<!-- scorecard:start -->", "<!-- scorecard:end -->")
 TILE_WIDTH = 256
 CAPTION_HEIGHT = 22
 
@@ -58,11 +60,16 @@ def write_scorecard(card: dict[str, Any], out_dir: str | Path) -> dict[str, Path
     return paths
 
 
-def render_markdown(card: dict[str, Any]) -> str:
-    """The scorecard's tables: real road, real-video flicker and its ratios, CamVid, speed."""
+def render_markdown(card: dict[str, Any], *, level: int = 1) -> str:
+    """The scorecard's tables: real road, real-video flicker and its ratios, CamVid, speed.
+
+    Args:
+        level: markdown level of the title; sections are one level below.
+    """
     meta, rows = card["meta"], card["rows"]
+    h1, h2 = "#" * level, "#" * (level + 1)
     lines = [
-        "# Scorecard"
+        f"{h1} Scorecard"
         + (" (quick: val, regions and stride-1 flicker only)" if meta["quick"] else ""),
         "",
         f"{meta['date_utc']}, commit {meta['git_commit']}, {meta['cpu']} ({meta['nproc']} cores), "
@@ -70,12 +77,12 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"load average {meta.get('load_before', '?')} before / {meta.get('load_after', '?')} after, "
         f"{meta['wall_s'] / 60:.1f} min. Every figure's bootstrap std is in scorecard.json.",
         "",
-        "## Real road: region accuracy on the dash-cam clips (JPEG q"
+        f"{h2} Real road: region accuracy on the dash-cam clips (JPEG q"
         f"{meta['config']['real_road']['jpeg_quality']}, % of region pixels)",
         "",
         *_table(rows, ROAD_COLUMNS),
         "",
-        "## Real-video flicker (% of gray-stable pixels whose label changes), both clips",
+        f"{h2} Real-video flicker (% of gray-stable pixels whose label changes), both clips",
         "",
         *_table(rows, _flicker_columns(rows)),
         "",
@@ -83,11 +90,11 @@ def render_markdown(card: dict[str, Any]) -> str:
     for pair, ratios in card["ratios"].items():
         parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(ratios.items()))
         lines.append(f"- {pair}: {parts}")
-    lines += ["", "## CamVid", "", *_table(rows, CAMVID_COLUMNS), ""]
+    lines += ["", f"{h2} CamVid", "", *_table(rows, CAMVID_COLUMNS), ""]
     if any("speed.step_ms" in r["axes"] for r in rows.values()):
         backbone = meta["backbone_alone_ms"]
         lines += [
-            f"## Speed: streaming step at {backbone['size']}, backbone alone "
+            f"{h2} Speed: streaming step at {backbone['size']}, backbone alone "
             f"{backbone['median_ms']:.1f} ms (median of rounds)",
             "",
             *_table(rows, SPEED_COLUMNS),
@@ -100,6 +107,27 @@ def render_markdown(card: dict[str, Any]) -> str:
     if meta["skipped"]:
         lines += [f"Skipped: {'; '.join(meta['skipped'])}", ""]
     return "\n".join(lines)
+
+
+def update_readme_scorecard(readme: str | Path, scorecard: str | Path) -> bool:
+    """Regenerate the README's scorecard block (between :data:`README_MARKERS`) from a full
+    scorecard's JSON; True if the file changed.
+
+    Raises:
+        ValueError: the scorecard is a ``--quick`` run, or the markers are missing.
+    """
+    readme, scorecard = Path(readme), Path(scorecard)
+    card = json.loads(scorecard.read_text(encoding="utf-8"))
+    if card["meta"]["quick"]:
+        raise ValueError(f"{scorecard} is a --quick run; the README quotes full scorecards only")
+    block = render_markdown(card, level=3).replace(
+        "### Scorecard", f"### Scorecard (`{scorecard.as_posix()}`, `make scorecard`)", 1
+    )
+    text = readme.read_text(encoding="utf-8")
+    new = replace_block(text, block, markers=README_MARKERS)
+    if new != text:
+        _atomic_write_bytes(readme, new.encode())
+    return new != text
 
 
 def render_sheet(card: dict[str, Any], sheet: Sequence[dict[str, Any]]) -> np.ndarray:

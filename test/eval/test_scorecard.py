@@ -207,3 +207,21 @@ def load_region_labels_from(doc: dict):
         path = Path(folder) / "regions.json"
         path.write_text(json.dumps(doc))
         return load_region_labels(path)
+
+
+def test_the_readme_block_is_regenerated_from_a_full_scorecard_only(card, tmp_path):
+    from t2g_core.evaluation.scorecard_report import README_MARKERS, update_readme_scorecard
+
+    paths = write_scorecard(dict(card), tmp_path / "sc")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\nrest\n")
+    assert update_readme_scorecard(readme, paths["json"])
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "#### Real road" in text and "| a t2g |" in text
+    assert not update_readme_scorecard(readme, paths["json"])  # the same scorecard: unchanged
+    quick = json.loads(paths["json"].read_text())
+    quick["meta"]["quick"] = True
+    paths["json"].write_text(json.dumps(quick))
+    with pytest.raises(ValueError, match="--quick"):
+        update_readme_scorecard(readme, paths["json"])
