@@ -24,7 +24,9 @@ spinning on, the encoder's idle threads spun against the decoder's on the 2-core
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,14 +61,16 @@ def session_options(threads: int):
     return options
 
 
-def load_session(path: Path, threads: int):
-    """An onnxruntime CPU session of ``path``; ``ExportError`` naming the file when it cannot be loaded."""
+def load_session(path: Path, threads: int, *, options: Callable[[Path, int], Any] | None = None):
+    """An onnxruntime CPU session of ``path``; ``ExportError`` naming the file when it cannot be loaded.
+
+    ``options(path, threads)`` builds its ``SessionOptions``; None: ``session_options(threads)``.
+    """
     import onnxruntime as ort
 
+    built = session_options(threads) if options is None else options(Path(path), threads)
     try:
-        return ort.InferenceSession(
-            str(path), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        return ort.InferenceSession(str(path), built, providers=["CPUExecutionProvider"])
     except (
         Exception
     ) as exc:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
@@ -85,6 +89,8 @@ class OrtStreamingSegmenter(StreamBase):
         memory_length: frames kept in the memory, 1..T; None = the model's T.
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
         label_set: the classes of the exported checkpoint, None if unknown.
+        session_options: ``(graph path, threads) -> SessionOptions`` for every session (a
+            benchmark's candidate settings); None = :func:`session_options`.
 
     Raises:
         ExportError: the export is incomplete, corrupt, or onnxruntime cannot load it.
@@ -100,6 +106,7 @@ class OrtStreamingSegmenter(StreamBase):
         memory_length: int | None = None,
         ema_alpha: float | None = None,
         label_set: LabelSet | None = None,
+        session_options: Callable[[Path, int], Any] | None = None,
     ) -> None:
         check_ema_alpha(ema_alpha)
         self._ema_alpha = ema_alpha
@@ -107,9 +114,10 @@ class OrtStreamingSegmenter(StreamBase):
         folder = Path(export_dir)
         self.manifest: ExportManifest = load_manifest(folder)
         m = self.manifest
-        self._encode = load_session(folder / ENCODE_FILE, threads)
+        self._encode = load_session(folder / ENCODE_FILE, threads, options=session_options)
         self._decoders = {
-            n: load_session(folder / decode_file(n), threads) for n in range(1, m.memory_frames + 1)
+            n: load_session(folder / decode_file(n), threads, options=session_options)
+            for n in range(1, m.memory_frames + 1)
         }
         cache_shape = (m.memory_frames, m.num_layers, m.num_tokens, m.dim)
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
@@ -118,7 +126,11 @@ class OrtStreamingSegmenter(StreamBase):
         self._detail = (
             None if m.detail_shape is None else np.zeros((1, *m.detail_shape), np.float32)
         )
-        self._fuse = load_session(folder / FUSE_FILE, threads) if m.pixel_fusion else None
+        self._fuse = (
+            load_session(folder / FUSE_FILE, threads, options=session_options)
+            if m.pixel_fusion
+            else None
+        )
         self._fused = np.zeros_like(self._embedding)  # fuse.onnx output
         self._state = np.zeros_like(self._embedding)  # the previous step's fused embedding
         self._state_stamp: float | None = None  # its stamp; None = no state
