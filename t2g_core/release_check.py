@@ -6,12 +6,14 @@ Usage::
     python -m t2g_core.release_check --candidate v2=DIR --baseline old=DIR2
     python -m t2g_core.release_check --candidate v2=DIR --scorecard a.json --scorecard b.json
     python -m t2g_core.release_check --measure-bands results/release/scorecard.json
+    python -m t2g_core.release_check --model-card results/release/v2_vs_shipped.json
 
 Without ``--scorecard`` it scores both pairs in one run (``t2g_core.scorecard``) into
 ``<output>/<candidate>_vs_<baseline>/``. With it, the given scorecards (parts run apart, e.g. accuracy
 under load and speed on an idle machine) are merged and judged as they are. The verdict goes to
 ``<output>/<candidate>_vs_<baseline>.{json,md}``. ``--measure-bands`` writes the gate's noise bands
-from a scorecard's bootstrap stds into ``--bands``. Exit status: 0 PASS, 1 FAIL, 2 a bad input.
+from a scorecard's bootstrap stds into ``--bands``; ``--model-card`` writes a verdict's block into
+``checkpoints/MODEL_CARD.md`` (between its release markers). Exit status: 0 PASS, 1 FAIL, 2 a bad input.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
+from .evaluation.readme import replace_block
 from .evaluation.release_gate import (
     judge,
     load_bands,
     measure_bands,
     render_bands_yaml,
+    render_release_block,
     render_verdict_markdown,
 )
 from .evaluation.scorecard import merge_scorecards, run_scorecard
 from .evaluation.scorecard_config import load_scorecard_config, parse_pair
 from .evaluation.scorecard_report import write_scorecard
 
+REPO = Path(__file__).resolve().parents[1]
+MODEL_CARD_MARKERS = ("<!-- release:start -->", "<!-- release:end -->")
 BAND_Z = 2.0  # bands are 2 stds: a 5 % chance that sampling noise alone looks like a change
 
 
@@ -47,10 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("results/release"))
     parser.add_argument("--measure-bands", type=Path, metavar="SCORECARD", help="write --bands")
     parser.add_argument("--bands-note", default="", help="where the scorecard came from")
+    parser.add_argument(
+        "--model-card",
+        type=Path,
+        metavar="VERDICT_JSON",
+        help="judge nothing: write this verdict's block into --card",
+    )
+    parser.add_argument("--card", type=Path, default=REPO / "checkpoints" / "MODEL_CARD.md")
     args = parser.parse_args(argv)
     try:
         if args.measure_bands:
             return _write_bands(args)
+        if args.model_card:
+            return _write_model_card(args.model_card, args.card)
         if not args.candidate:
             parser.error("--candidate is required (or --measure-bands)")
         return _check(args)
@@ -87,6 +102,15 @@ def _check(args: argparse.Namespace) -> int:
     stem.with_suffix(".md").write_text(render_verdict_markdown(verdict))
     print(render_verdict_markdown(verdict))
     return 0 if verdict.passed else 1
+
+
+def _write_model_card(verdict: Path, card: Path) -> int:
+    record = json.loads(verdict.read_text())
+    block = render_release_block(record, verdict_file=verdict.as_posix())
+    text = card.read_text(encoding="utf-8")
+    card.write_text(replace_block(text, block, markers=MODEL_CARD_MARKERS), encoding="utf-8")
+    print(f"t2g-release-check: wrote the release block of {card}")
+    return 0
 
 
 def _write_bands(args: argparse.Namespace) -> int:

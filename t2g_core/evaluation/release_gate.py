@@ -205,6 +205,45 @@ def render_verdict_markdown(verdict: GateVerdict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The gate axes a model card quotes (the full table is in the verdict file).
+CARD_AXES = (
+    "t2g:road.sky",
+    "t2g:road.sky_as_road",
+    "t2g:road.mean",
+    "t2g:video_flicker.s1",
+    "t2g:val.miou",
+    "t2g:test.miou",
+    "t2g:weather.retention",
+    "t2g:speed.ratio_to_backbone",
+    "perframe:road.sky_as_road",
+    "perframe:test.miou",
+)
+
+
+def render_release_block(record: Mapping[str, Any], *, verdict_file: str) -> str:
+    """The model card's release block from a verdict record (``release_check``'s JSON): which pair
+    the verdict is about, PASS or FAIL and why, and the main axes side by side."""
+    axes = {a["name"]: a for a in record["axes"]}
+    pairs = {p["name"]: p for p in record["pairs"]}
+    cand, base = record["candidate"], record["baseline"]
+    lines = [
+        f"Release gate (`{verdict_file}`): **{cand}** vs **{base}**: **{record['verdict']}**, "
+        f"{record['reason']}.",
+        "",
+        f"- {cand}: `{pairs[cand]['t2g']}`, `{pairs[cand]['perframe']}`",
+        f"- {base}: `{pairs[base]['t2g']}`, `{pairs[base]['perframe']}`",
+        "",
+        f"| axis | {cand} | {base} | band | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for name in CARD_AXES:
+        a = axes.get(name)
+        if a is not None:
+            cells = " | ".join(_fmt(a[k]) for k in ("candidate", "baseline", "band"))
+            lines.append(f"| {name} | {cells} | {a['outcome']} |")
+    return "\n".join(lines) + "\n"
+
+
 def _value(card: Mapping[str, Any], pair: str, axis: GateAxis) -> float | None:
     row = card["rows"].get(f"{pair}/{axis.role}")
     entry = None if row is None else row["axes"].get(axis.axis)

@@ -153,6 +153,9 @@ def test_the_repository_bands_cover_every_gate_axis(repo_root):
 def test_the_command_judges_given_scorecards_and_writes_the_verdict(tmp_path):
     card = _card({"new": _nudged(GATE_AXES[0], 5 * BAND), "old": _baseline_values()})
     card["meta"] = {"date_utc": "today"}
+    card["pairs"] = [
+        {"name": n, "t2g": f"{n}/t.pt", "perframe": f"{n}/p.pt"} for n in ("new", "old")
+    ]
     scorecard = tmp_path / "card.json"
     scorecard.write_text(json.dumps(card))
     bands = tmp_path / "gate.yaml"
@@ -165,6 +168,14 @@ def test_the_command_judges_given_scorecards_and_writes_the_verdict(tmp_path):
     # The other way round the same scorecard fails: the old pair is worse on that axis.
     assert main(["--candidate", "old", "--baseline", "new", *args]) == 1
     assert json.loads((tmp_path / "old_vs_new.json").read_text())["verdict"] == "FAIL"
+    # The model card quotes the verdict between its markers, the rest of the card untouched.
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# card\n<!-- release:start -->\n<!-- release:end -->\n## T2G\n")
+    verdict = str(tmp_path / "new_vs_old.json")
+    assert main(["--model-card", verdict, "--card", str(card)]) == 0
+    text = card.read_text()
+    assert "**new** vs **old**: **PASS**" in text and text.endswith("## T2G\n")
+    assert f"| {GATE_AXES[0].name} | 0.55 | 0.5 |" in text
 
 
 def test_the_verdict_markdown_lists_every_axis():
