@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -39,6 +37,7 @@ import numpy as np
 from t2g_core import load_checkpoint
 from t2g_core.checkpoint import LoadedCheckpoint
 from t2g_core.evaluation.config import load_eval_config
+from t2g_core.evaluation.environment import cpu_flags, cpu_model, usable_cores, utc_now
 from t2g_core.evaluation.sources import load_val_run
 from t2g_core.evaluation.targets import score_val_strides
 from t2g_core.export import ENCODE_FILE, cached_export
@@ -104,19 +103,13 @@ def _finite(value):
     return None if isinstance(value, float) and value != value else value
 
 
+SIMD = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
 def cpu_description() -> dict:
-    """Model name, the SIMD flags int8 kernels depend on, and the load average."""
-    model, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    simd = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    return {"model": model, "cores": os.cpu_count(), "simd": [f for f in simd if f in flags]}
+    """Model name, usable cores and the SIMD flags int8 kernels depend on."""
+    flags = cpu_flags()
+    return {"model": cpu_model(), "cores": usable_cores(), "simd": [f for f in SIMD if f in flags]}
 
 
 def evaluate_checkpoint(path: str, args, cfg) -> dict:
@@ -300,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     per_checkpoint = [evaluate_checkpoint(path, args, cfg) for path in checkpoints]
     results = {
-        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "created": utc_now(),
         "smoke": args.max_frames is not None,
         "max_frames": args.max_frames,
         "threads": args.threads,

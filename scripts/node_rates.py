@@ -33,12 +33,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from t2g_core.evaluation.environment import describe_machine, utc_now
+from t2g_core.inference import BACKEND_NAMES, DEFAULT_BACKEND
+from t2g_ros.launcher import start_node, stop_node
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
@@ -73,7 +76,7 @@ def camera_frames(size: tuple[int, int], count: int = 8) -> list[np.ndarray]:
     return [cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in frames]
 
 
-def start_node(
+def start_rates_node(
     checkpoint: Path,
     *,
     namespace: str,
@@ -86,17 +89,14 @@ def start_node(
 ) -> subprocess.Popen:
     """The node in its own process, output in ``log_path``."""
     params = {
-        "model.checkpoint": str(checkpoint),
+        "model.checkpoint": checkpoint,
         "model.backend": backend,
         **({} if precision == "fp32" else {"model.precision": precision}),
-        "model.threads": str(threads),
+        "model.threads": threads,
         "diagnostics_period_s": "1.0",
-        "input.compressed": "true" if compressed else "false",
+        "input.compressed": compressed,
     }
-    args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={namespace}"]
-    for name, value in params.items():
-        args += ["-p", f"{name}:={value}"]
-    return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
+    return start_node(namespace, parameters=params, log=log_path, env=env)
 
 
 def summarize(
@@ -176,14 +176,13 @@ def measure_node(
     from sensor_msgs.msg import CompressedImage, Image
 
     from t2g_msgs.msg import ClassOccupancy, LabelInfo
-    from t2g_ros.demo.run import stop_node
     from t2g_ros.image_codec import rgb_to_compressed_fields, rgb_to_image_fields
 
     tag = uuid.uuid4().hex[:8]
     namespace = f"/t2g_rates_{tag}"
     kind = "compressed" if compressed else "raw"
     log_path = work / f"node_{size_name}_{kind}_{tag}.log"
-    node_proc = start_node(
+    node_proc = start_rates_node(
         checkpoint,
         namespace=namespace,
         backend=backend,
@@ -363,20 +362,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_name() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="default: the shipped T2G checkpoint")
-    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKEND_NAMES)
     parser.add_argument("--precision", default="fp32", help="model.precision: fp32 or int8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rate", type=float, default=30.0, help="publisher rate (Hz)")
@@ -400,12 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
 
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-        },
+        "date": utc_now(),
+        "machine": describe_machine(),
         "checkpoint": str(
             checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
         ),

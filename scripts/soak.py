@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from t2g_core.evaluation.environment import git_commit, load_average, usable_cores, utc_now
+from t2g_ros.launcher import start_node, stop_node
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     frames, source = load_frames(args.source, (height, width), args.frames)
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_average()
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} Hz, {width}x{height} rgb8 from {source}; "
         f"load average {load_before}",
@@ -126,26 +126,18 @@ def load_frames(source: str, size: tuple[int, int], count: int) -> tuple[list[np
     ], f"{name}, {len(bgr)} frames"
 
 
-def start_node(args: argparse.Namespace, namespace: str, log: Path) -> subprocess.Popen:
+def start_soak_node(args: argparse.Namespace, namespace: str, log: Path) -> subprocess.Popen:
+    """The node with the shipped parameter file (as the launch file starts it) and the overrides."""
     from t2g_core.resources import shipped_path
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "t2g_ros.node",
-        "--ros-args",
-        "-r",
-        f"__ns:={namespace}",
-        "--params-file",
-        str(shipped_path("config", "t2g.yaml")),
-    ]
-    if args.checkpoint:
-        cmd += ["-p", f"model.checkpoint:={Path(args.checkpoint).resolve()}"]
-    for override in args.node_param:
-        cmd += ["-p", override]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as stream:
-        return subprocess.Popen(cmd, stdout=stream, stderr=subprocess.STDOUT)
+    checkpoint = {"model.checkpoint": Path(args.checkpoint).resolve()} if args.checkpoint else {}
+    return start_node(
+        namespace,
+        params_file=shipped_path("config", "t2g.yaml"),
+        parameters=checkpoint,
+        overrides=args.node_param,
+        log=log,
+    )
 
 
 def rss_mb(pid: int) -> float:
@@ -171,7 +163,7 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
 
     namespace = f"/t2g_soak_{uuid.uuid4().hex[:8]}"
     log = Path(args.log_dir) / "node.log"
-    node_proc = start_node(args, namespace, log)
+    node_proc = start_soak_node(args, namespace, log)
     rclpy.init()
     node = rclpy.create_node(f"t2g_soak_{uuid.uuid4().hex[:8]}")
     labels: list[tuple[float, float]] = []  # (reception wall time, header stamp)
@@ -253,7 +245,7 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        exit_code = stop_node(node_proc)
+        exit_code = stop_node(node_proc, timeout_s=30)
     return {
         "start": start,
         "end": end,
@@ -265,19 +257,6 @@ def run_soak(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, An
         "node_log": str(log),
         "namespace": namespace,
     }
-
-
-def stop_node(node_proc: subprocess.Popen) -> int | None:
-    """Ctrl-C the node and return its exit code (None if it had to be killed)."""
-    if node_proc.poll() is None:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            return node_proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_proc.wait()
-            return None
-    return node_proc.returncode
 
 
 def _counters(values: dict[str, str]) -> dict[str, float]:
@@ -345,12 +324,12 @@ def summarise(
     lat_v = np.array([1e3 * (t - s) for t, s in run["labels"]])
     totals = _counters(run["diagnostics"][-1][1]) if run["diagnostics"] else {}
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": utc_now(),
         "command": "python scripts/soak.py " + " ".join(sys.argv[1:]),
-        "git_commit": _git_commit(),
-        "cores": os.cpu_count(),
+        "git_commit": git_commit(REPO),
+        "cores": usable_cores(),
         "load_average_before": load_before,
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average_after": load_average(),
         "minutes": args.minutes,
         "rate_hz": args.rate,
         "size": f"{size[0]}x{size[1]}",
@@ -368,18 +347,6 @@ def summarise(
         "node_errors": _log_errors(Path(run["node_log"])),
         "per_minute": rows,
     }
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _log_errors(log: Path) -> list[str]:

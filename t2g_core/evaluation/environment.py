@@ -8,24 +8,49 @@ import platform
 import subprocess
 from pathlib import Path
 
-import torch
+CPUINFO = Path("/proc/cpuinfo")
 
 
-def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The first ``model name`` of ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
+def _cpuinfo_field(key: str, cpuinfo: str | Path) -> str | None:
+    """The first non-empty value of ``key`` in ``cpuinfo``; None where the file or the key is absent."""
     try:
         for line in Path(cpuinfo).read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
+            name, _, value = line.partition(":")
+            if name.strip() == key and value.strip():
                 return value.strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def cpu_model(cpuinfo: str | Path = CPUINFO) -> str:
+    """The first ``model name`` of ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
+    return (
+        _cpuinfo_field("model name", cpuinfo)
+        or platform.processor()
+        or platform.machine()
+        or "unknown CPU"
+    )
+
+
+def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
+    """The instruction-set ``flags`` of the first CPU in ``/proc/cpuinfo`` (empty where unknown)."""
+    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
 
 
 def usable_cores() -> int:
     """Cores this process may run on (what ``nproc`` prints)."""
     return len(os.sched_getaffinity(0))
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded to 0.01 (other jobs sharing the cores)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def describe_machine() -> dict[str, object]:
+    """CPU model, usable cores and the load average now: what every benchmark report states."""
+    return {"cpu": cpu_model(), "cores": usable_cores(), "load_average": load_average()}
 
 
 def git_commit(repo: str | Path) -> str:
@@ -50,10 +75,17 @@ def git_commit(repo: str | Path) -> str:
     return f"{head}-dirty" if dirty else head
 
 
+def utc_now() -> str:
+    """The date and time now, UTC, to the minute (``2026-11-21 14:05 UTC``)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def describe_run(repo: str | Path) -> dict[str, object]:
     """Date (UTC), machine and software of this run, as builtins for the results file."""
+    import torch
+
     return {
-        "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": utc_now(),
         "cpu": cpu_model(),
         "nproc": usable_cores(),
         "torch_threads": torch.get_num_threads(),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -63,6 +62,7 @@ from t2g_ros.demo.report import (
     diagnostic_values,
     format_summary,
 )
+from t2g_ros.launcher import start_node, stop_node
 from t2g_ros.pipeline import SegmentationPipeline
 
 PROG = "t2g-demo"
@@ -320,13 +320,15 @@ def _live_run(
     # Nor may it drop a frame as stale: the first one can wait in the node's mailbox while the model warms
     # up, and a frame dropped in lockstep is never answered, so every later frame waits behind it.
     reliability = [] if args.realtime else ["input.reliability:=reliable", "input.max_age_s:=0.0"]
-    node_proc = _start_node(
-        checkpoint,
+    compressed = msgtype == COMPRESSED
+    # The shipped parameter file, as the launch file starts the node, then the overrides.
+    node_proc = start_node(
         namespace,
-        live_input,
-        msgtype == COMPRESSED,
-        reliability + args.node_param,
-        out / "node.log",
+        params_file=shipped_path("config", "t2g.yaml"),
+        parameters={"model.checkpoint": checkpoint.resolve(), "input.compressed": compressed},
+        remaps={"image/compressed" if compressed else "image": live_input},
+        overrides=reliability + args.node_param,
+        log=out / "node.log",
     )
     guard.node_proc = node_proc
     live = LiveRun()
@@ -466,32 +468,6 @@ def _remove_previous(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _start_node(
-    checkpoint: Path, namespace: str, live_input: str, compressed: bool, extra: list[str], log: Path
-) -> subprocess.Popen:
-    """The node with the shipped parameter file, as the launch file starts it, then ``extra`` overrides."""
-    args = [
-        sys.executable,
-        "-m",
-        "t2g_ros.node",
-        "--ros-args",
-        "-r",
-        f"__ns:={namespace}",
-        "--params-file",
-        str(shipped_path("config", "t2g.yaml")),
-        "-p",
-        f"model.checkpoint:={checkpoint.resolve()}",
-        "-p",
-        f"input.compressed:={'true' if compressed else 'false'}",
-        "-r",
-        f"{'image/compressed' if compressed else 'image'}:={live_input}",
-    ]
-    for override in extra:
-        args += ["-p", override]
-    with log.open("w") as stream:
-        return subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT)
-
-
 def _recorded_topics(namespace: str, topic: str, live_input: str) -> dict[str, str]:
     """Live name -> bag name: the per-run namespace is dropped, so the bag reads like bag-eval's."""
     topics = {f"{namespace}/t2g/{name}": f"{DEFAULT_PREFIX}/{name}" for name in OUTPUTS}
@@ -606,17 +582,6 @@ def _wait_for_last_outputs(live: LiveRun, guard: _Guard) -> None:
 
 def _received(live: LiveRun) -> int:
     return sum(len(stamps) for stamps in live.outputs.values())
-
-
-def stop_node(node_proc: subprocess.Popen) -> None:
-    """Ctrl-C the node (it shuts down cleanly) and reap it."""
-    if node_proc.poll() is None:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_proc.wait()
 
 
 def _tail(log: Path, lines: int = 15) -> str:

@@ -1,17 +1,15 @@
 """Run the real t2g node in its own process and talk to it from the test process over Fast DDS.
 
-``NodeProcess`` starts ``python -m t2g_ros.node`` with parameters and a unique namespace; ``Probe`` is an
-rclpy node in the test process that publishes frames, waits for the outputs carrying a given stamp, reads
-diagnostics and drives the node's lifecycle through its real ``~/change_state`` and ``~/get_state``
-services. Nothing waits a fixed time: every wait polls for a condition with a deadline.
+``NodeProcess`` starts ``python -m t2g_ros.node`` with parameters and a unique namespace (with
+``t2g_ros.launcher``, as the demo and the benchmarks do); ``Probe`` is an rclpy node in the test
+process that publishes frames, waits for the outputs carrying a given stamp, reads diagnostics and
+drives the node's lifecycle through its real ``~/change_state`` and ``~/get_state`` services.
+Nothing waits a fixed time: every wait polls for a condition with a deadline.
 The tiny checkpoints come from ``test/tiny_models.py``.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -28,6 +26,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from t2g_msgs.msg import ClassOccupancy, LabelInfo
+from t2g_ros.launcher import start_node, stop_node
 
 OUTPUT_TYPES = {
     "labels": Image,
@@ -54,16 +53,12 @@ class NodeProcess:
     ) -> None:
         """``ros_args``: more ``--ros-args`` arguments, before the ``-p`` of ``parameters``."""
         self.namespace = namespace or f"/t2g_test_{uuid.uuid4().hex[:8]}"
-        args = [sys.executable, "-m", "t2g_ros.node", "--ros-args", "-r", f"__ns:={self.namespace}"]
-        args += ros_args
         # One inference thread: two threads collapse (10x slower) when the test machine is oversubscribed.
         # A reliable input: a best-effort reader drops what a writer sends before the reader has discovered
         # it, and lock-step tests send each frame once.
         defaults = {"model.threads": 1, "input.reliability": "reliable"}
-        for name, value in {**defaults, **parameters}.items():
-            args += ["-p", f"{name}:={_ros_literal(value)}"]
-        self.proc = subprocess.Popen(
-            args, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        self.proc = start_node(
+            self.namespace, parameters={**defaults, **parameters}, ros_args=ros_args
         )
 
     def topic(self, name: str) -> str:
@@ -78,20 +73,8 @@ class NodeProcess:
 
     def stop(self) -> str:
         """Interrupt (as Ctrl-C does) and return the node's log; fails if it does not exit cleanly."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(2)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        log = self.proc.stdout.read() if self.proc.stdout else ""
-        return log
-
-
-def _ros_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        stop_node(self.proc)
+        return self.proc.stdout.read() if self.proc.stdout else ""
 
 
 class Probe:
