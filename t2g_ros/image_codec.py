@@ -28,24 +28,26 @@ class ImageDecodeError(ValueError):
     """An image message cannot be turned into an array; the message says which field is wrong."""
 
 
-class _Layout(NamedTuple):
+class RawLayout(NamedTuple):
+    """How a raw ``sensor_msgs/Image`` encoding stores a pixel."""
+
     channels: int
     itemsize: int  # bytes per channel value: 1 or 2
     to_rgb: int | None  # cv2 colour conversion code, None when already RGB
 
 
-# Encodings from sensor_msgs/image_encodings.hpp that a colour camera driver publishes.
-_RAW_LAYOUTS: dict[str, _Layout] = {
-    "rgb8": _Layout(3, 1, None),
-    "bgr8": _Layout(3, 1, cv2.COLOR_BGR2RGB),
-    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2RGB),
-    "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2RGB),
-    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2RGB),
-    "rgb16": _Layout(3, 2, None),
-    "bgr16": _Layout(3, 2, cv2.COLOR_BGR2RGB),
-    "rgba16": _Layout(4, 2, cv2.COLOR_RGBA2RGB),
-    "bgra16": _Layout(4, 2, cv2.COLOR_BGRA2RGB),
-    "mono16": _Layout(1, 2, cv2.COLOR_GRAY2RGB),
+#: Encodings from sensor_msgs/image_encodings.hpp that a colour camera driver publishes.
+RAW_LAYOUTS: dict[str, RawLayout] = {
+    "rgb8": RawLayout(3, 1, None),
+    "bgr8": RawLayout(3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": RawLayout(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": RawLayout(4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": RawLayout(1, 1, cv2.COLOR_GRAY2RGB),
+    "rgb16": RawLayout(3, 2, None),
+    "bgr16": RawLayout(3, 2, cv2.COLOR_BGR2RGB),
+    "rgba16": RawLayout(4, 2, cv2.COLOR_RGBA2RGB),
+    "bgra16": RawLayout(4, 2, cv2.COLOR_BGRA2RGB),
+    "mono16": RawLayout(1, 2, cv2.COLOR_GRAY2RGB),
 }
 
 # 16 -> 8 bit as cv_bridge does it (cv::Mat::convertTo with scale 255/65535, rounded): round(v / 257).
@@ -93,10 +95,10 @@ def image_msg_to_rgb(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
             (:class:`ImageTooLargeError`), ``step`` shorter than a row, or ``data`` shorter than
             ``step * height``.
     """
-    layout = _RAW_LAYOUTS.get(msg.encoding)
+    layout = RAW_LAYOUTS.get(msg.encoding)
     if layout is None:
         raise ImageDecodeError(
-            f"unsupported encoding {msg.encoding!r}; supported: {', '.join(sorted(_RAW_LAYOUTS))}"
+            f"unsupported encoding {msg.encoding!r}; supported: {', '.join(sorted(RAW_LAYOUTS))}"
         )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:

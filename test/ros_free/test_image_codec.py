@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from codec_layouts import ENCODINGS
 
 from t2g_ros import image_codec
 from t2g_ros.image_codec import (
@@ -20,20 +21,6 @@ from t2g_ros.image_codec import (
     rgb_to_compressed_fields,
     rgb_to_image_fields,
 )
-
-# encoding -> (channels, bytes per channel, index of R, G, B in the stored channel order)
-ENCODINGS = {
-    "rgb8": (3, 1, [0, 1, 2]),
-    "bgr8": (3, 1, [2, 1, 0]),
-    "rgba8": (4, 1, [0, 1, 2]),
-    "bgra8": (4, 1, [2, 1, 0]),
-    "mono8": (1, 1, [0, 0, 0]),
-    "rgb16": (3, 2, [0, 1, 2]),
-    "bgr16": (3, 2, [2, 1, 0]),
-    "rgba16": (4, 2, [0, 1, 2]),
-    "bgra16": (4, 2, [2, 1, 0]),
-    "mono16": (1, 2, [0, 0, 0]),
-}
 
 
 def to8(values: np.ndarray) -> np.ndarray:

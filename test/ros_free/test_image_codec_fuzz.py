@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+from codec_layouts import ENCODINGS
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -29,21 +30,8 @@ CAP = 64 * 64  # max_pixels in these tests: small, so a bomb is one that exceeds
 # Peak Python/numpy allocation allowed beyond the result and the input (cv2's scratch is untraced).
 SLACK_BYTES = 1 << 20
 
-# encoding -> (channels, bytes per channel, stored channel of R, G, B)
-LAYOUTS = {
-    "rgb8": (3, 1, [0, 1, 2]),
-    "bgr8": (3, 1, [2, 1, 0]),
-    "rgba8": (4, 1, [0, 1, 2]),
-    "bgra8": (4, 1, [2, 1, 0]),
-    "mono8": (1, 1, [0, 0, 0]),
-    "rgb16": (3, 2, [0, 1, 2]),
-    "bgr16": (3, 2, [2, 1, 0]),
-    "rgba16": (4, 2, [0, 1, 2]),
-    "bgra16": (4, 2, [2, 1, 0]),
-    "mono16": (1, 2, [0, 0, 0]),
-}
 encodings = st.one_of(
-    st.sampled_from(sorted(LAYOUTS)),
+    st.sampled_from(sorted(ENCODINGS)),
     st.text(max_size=12),
     st.sampled_from(["RGB8", "rgb8 ", "yuv422", "32FC1", "bayer_rggb8", "8UC3", ""]),
 )
@@ -52,7 +40,7 @@ dims = st.one_of(st.integers(0, 9), st.sampled_from([2**16, 2**31 - 1, 2**32 - 1
 
 def reference_rgb(msg) -> np.ndarray:
     """What a correct decoder returns, pixel by pixel from the definition of the encoding."""
-    channels, itemsize, order = LAYOUTS[msg.encoding]
+    channels, itemsize, order = ENCODINGS[msg.encoding]
     data = bytes(msg.data)
     out = np.zeros((msg.height, msg.width, 3), np.uint8)
     for r in range(msg.height):
