@@ -61,7 +61,7 @@ export: setup
 	@$(RUN) python -m t2g_core.export $(EXPORT_ARGS)
 
 ## Speed (torch vs onnxruntime, per-frame vs temporal, per-stage profile, side by side with int8 and the
-## ESPNetv2 peer at 480x360, 640x480, 1280x720, through ROS at 30 Hz): results/speed.json and speed.md
+## ESPNetv2 peer at 480x360, 640x480, 1280x720; through ROS: make node-rates): results/speed.json and speed.md
 bench-speed: setup
 	@$(RUN) python scripts/bench_speed.py $(BENCH_SPEED_ARGS)
 

@@ -36,21 +36,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from t2g_core.evaluation.environment import describe_machine, utc_now
+from t2g_core.evaluation.step_timing import SIZES, camera_frames
 from t2g_core.inference import BACKEND_NAMES, DEFAULT_BACKEND
 from t2g_ros.launcher import start_node, stop_node
 
 REPO = Path(__file__).resolve().parents[1]
-CAMVID_VAL = (REPO / ".." / "shared" / "data" / "camvid" / "val" / "images").resolve()
-SIZES = {
-    "480x360": (360, 480),
-    "640x480": (480, 640),
-    "960x720": (720, 960),
-    "1280x720": (720, 1280),
-}
 INPUTS = ("raw", "compressed")
 JPEG_QUALITY = 90
 DROP_KEYS = (
@@ -64,16 +57,6 @@ DROP_KEYS = (
 # The goals of the issue, for 30 Hz input: reported, never asserted.
 GOALS = {"640x480": {"rate_hz": 29.0, "p95_ms": 50.0}, "1280x720": {"rate_hz": 25.0}}
 MAX_SLOPE_MS_PER_S = 1.0  # "no growing lag"
-
-
-def camera_frames(size: tuple[int, int], count: int = 8) -> list[np.ndarray]:
-    """Consecutive CamVid val frames resized to ``size`` (H, W); random frames without the data."""
-    paths = sorted(CAMVID_VAL.glob("*.jpg"))[:count]
-    if not paths:
-        rng = np.random.default_rng(0)
-        return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
-    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
-    return [cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in frames]
 
 
 def start_rates_node(

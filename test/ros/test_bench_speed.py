@@ -1,13 +1,17 @@
-"""scripts/bench_speed.py (make bench-speed): step rows of every backend on a tiny checkpoint, computed from
-the times the bench measured (a fake clock), the ratios, the per-stage profile through the segmenters'
-public API, the goal checks and the markdown report. The through-ROS part runs the node like
-test_node_backend.py does; here only its bookkeeping is checked, not timings."""
+"""make bench-speed: step rows of every backend on a tiny checkpoint, computed from the times the
+bench measured (a fake clock), the ratios, the per-stage profile through the segmenters' public API
+with scripts/bench_speed.py's message stages, the goal checks, the markdown report and the
+onnxruntime session variants (t2g_core.evaluation: step_timing, stage_profile, speed_report,
+session_variants). Only bookkeeping is checked, not timings."""
 
 from __future__ import annotations
 
-import json
+import os
 
 import pytest
+
+from t2g_core.evaluation import session_variants as variants
+from t2g_core.evaluation import speed_report, stage_profile, step_timing
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,7 @@ def test_step_rows_and_ratios_come_from_the_measured_times(
         30.0,
         40.0,
     ]  # torch per-frame, torch temporal, onnxruntime per-frame, temporal
-    rows = bench.bench_steps(
+    rows = step_timing.bench_steps(
         checkpoint,
         loaded,
         tmp_path,
@@ -104,7 +108,7 @@ def test_step_rows_and_ratios_come_from_the_measured_times(
     assert len(lines) == 4 and f"{500 / bases[0]:6.1f} FPS" in lines[0]
     ratios = {
         (r["ratio"], r.get("size"), r.get("backend"), r.get("mode")): r["value"]
-        for r in bench.step_ratios(rows)
+        for r in step_timing.step_ratios(rows)
     }
     assert ratios == pytest.approx(
         {
@@ -124,7 +128,7 @@ def test_profile_times_every_stage_through_public_api(
     checkpoint = tiny_checkpoints["temporal"]
     loaded = load_checkpoint(checkpoint)
     lines: list[str] = []
-    profile = bench.profile_stages(
+    profile = stage_profile.profile_stages(
         checkpoint,
         loaded,
         tmp_path / "cache",
@@ -133,6 +137,7 @@ def test_profile_times_every_stage_through_public_api(
         sizes=["480x360"],
         say=lines.append,
         work=tmp_path,
+        node_io=bench.ros_io,
     )
     prof = profile["480x360"]
     rows = {r["stage"]: r for r in prof["rows"]}
@@ -140,7 +145,7 @@ def test_profile_times_every_stage_through_public_api(
     for stage in (
         "decode rgb8 Image (raw)",
         "backbone",
-        bench.INPUT_RESIZE,
+        stage_profile.INPUT_RESIZE,
         f"memory decoder (decode_m{memory}.onnx)",
         "read-out: upsample, argmax, confidence",
         "occupancy grid",
@@ -151,7 +156,7 @@ def test_profile_times_every_stage_through_public_api(
     assert any(s.startswith("publish: build") for s in rows)
     assert any(s.startswith("encoder: ") for s in rows)  # the modules after the backbone
     assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in rows.values())
-    assert all(r["how"] in bench.HOW for r in rows.values())
+    assert all(r["how"] in stage_profile.HOW for r in rows.values())
     leaves = [r for r in rows.values() if r["leaf"]]
     assert sum(r["share"] for r in leaves) == pytest.approx(1.0)
     assert prof["leaves_p50_ms"] == pytest.approx(sum(r["p50_ms"] for r in leaves))
@@ -162,7 +167,7 @@ def test_profile_times_every_stage_through_public_api(
     assert len(lines) == len(rows) + 1
 
 
-def test_kernel_shares_group_nodes_by_module_after_the_first_run(bench):
+def test_kernel_shares_group_nodes_by_module_after_the_first_run():
     def run(ts):
         return {"cat": "Session", "name": "model_run", "ts": ts, "dur": 50}
 
@@ -181,31 +186,31 @@ def test_kernel_shares_group_nodes_by_module_after_the_first_run(bench):
         node("ReorderOutput_token_3", 145, 5),
         {"cat": "Node", "name": "/backbone/x_fence_before", "ts": 111, "dur": 999},
     ]
-    shares = bench.kernel_shares(events, {"/Resize"})
+    shares = stage_profile.kernel_shares(events, {"/Resize"})
     assert shares == pytest.approx(
         {
             "backbone": 0.6,
             "stability_queries": 0.2,
-            bench.INPUT_RESIZE: 0.1,
+            stage_profile.INPUT_RESIZE: 0.1,
             "memory K/V projections and layout": 0.1,
         }
     )
     assert list(shares)[0] == "backbone"  # largest first
 
 
-def test_side_by_side_rows_and_ratios_come_from_the_measured_times(bench):
+def test_side_by_side_rows_and_ratios_come_from_the_measured_times():
     class Fixed:
         def step(self, frame, stamp):
             return None
 
     clock = RowClock([10.0, 20.0, 60.0])  # t2g fp32, t2g int8, peer: two timed steps each
-    contenders = {"t2g fp32": Fixed, "t2g int8": Fixed, bench.PEER: Fixed}
+    contenders = {"t2g fp32": Fixed, "t2g int8": Fixed, step_timing.PEER: Fixed}
 
     def broken():
         raise ValueError("no int4 export")
 
     lines: list[str] = []
-    rows = bench.side_by_side(
+    rows = step_timing.side_by_side(
         {**contenders, "t2g int4": broken},
         steps=2,
         warmup=1,
@@ -216,19 +221,19 @@ def test_side_by_side_rows_and_ratios_come_from_the_measured_times(bench):
     assert [r["contender"] for r in rows] == list(contenders)
     assert [r["p50_ms"] for r in rows] == pytest.approx([20.0, 40.0, 120.0])
     assert any("t2g int4 cannot be opened (no int4 export)" in line for line in lines)
-    ratios = {r["ratio"]: r["value"] for r in bench.side_by_side_ratios(rows)}
+    ratios = {r["ratio"]: r["value"] for r in step_timing.side_by_side_ratios(rows)}
     assert ratios == pytest.approx(
         {
-            f"{bench.PEER} / t2g fp32": 6.0,
-            f"{bench.PEER} / t2g int8": 3.0,
+            f"{step_timing.PEER} / t2g fp32": 6.0,
+            f"{step_timing.PEER} / t2g int8": 3.0,
             "t2g fp32 / t2g int8": 0.5,
         }
     )
-    (goal,) = [g for g in bench.goals([], [], side=rows) if "peer" in g["goal"]]
+    (goal,) = [g for g in speed_report.goals([], side=rows) if "peer" in g["goal"]]
     assert goal["met"] is True and goal["measured"] == "6.00x"
 
 
-def test_ratios_goals_and_report(bench):
+def test_ratios_goals_and_report():
     def row(size, backend, mode, p50):
         return {
             "size": size,
@@ -251,25 +256,11 @@ def test_ratios_goals_and_report(bench):
     ]
     ratios = {
         (r["ratio"], r.get("size"), r.get("backend"), r.get("mode")): r["value"]
-        for r in bench.step_ratios(steps)
+        for r in step_timing.step_ratios(steps)
     }
     assert ratios[("torch / onnxruntime", "480x360", None, "temporal")] == pytest.approx(110 / 30)
     assert ratios[("temporal / per-frame", "480x360", "onnxruntime", None)] == pytest.approx(1.2)
     assert ratios[("960x720 / 480x360", None, "onnxruntime", "temporal")] == pytest.approx(1.5)
-    ros = [
-        {
-            "backend": "onnxruntime",
-            "size": "640x480",
-            "output_rate_hz": 29.5,
-            "latency_ms_p95": 45.0,
-            "latency_slope_ms_per_s": 0.1,
-            "publish_rate_hz": 30.0,
-            "latency_ms_p50": 50.0,
-            "node_processing_ms_p50": 35.0,
-            "node_processing_ms_p95": 40.0,
-            "dropped_overwritten_total": 40,
-        }
-    ]
     profile_rows = [
         {
             "stage": "backbone",
@@ -320,12 +311,10 @@ def test_ratios_goals_and_report(bench):
             },
         }
     }
-    goals = bench.goals(steps, ros, profile=profile)
-    # 30 ms > 16 ms; temporal 1.2x per-frame; step 30 / backbone 25 = 1.2x > 1.1x; 29.5 Hz, 45 ms, flat
-    assert [g["met"] for g in goals] == [False, True, False, True]
+    goals = speed_report.goals(steps, profile=profile)
+    # 30 ms > 16 ms; temporal 1.2x per-frame; step 30 / backbone 25 = 1.2x > 1.1x
+    assert [g["met"] for g in goals] == [False, True, False]
     assert goals[2]["measured"].startswith("1.20x")
-    ros[0]["latency_slope_ms_per_s"] = 5.0  # a growing lag fails the node goal
-    assert bench.goals(steps, ros)[-1]["met"] is False
     report = {
         "date": "today",
         "machine": {
@@ -339,7 +328,7 @@ def test_ratios_goals_and_report(bench):
         "threads": 2,
         "steps_per_row": 10,
         "step": steps,
-        "ratios": bench.step_ratios(steps),
+        "ratios": step_timing.step_ratios(steps),
         "profile": profile,
         "repeats": 5,
         "side_by_side": [
@@ -352,22 +341,20 @@ def test_ratios_goals_and_report(bench):
             },
             {
                 "size": "480x360",
-                "contender": bench.PEER,
+                "contender": step_timing.PEER,
                 "p50_ms": 110.0,
                 "p95_ms": 120.0,
                 "fps": 9.0,
             },
         ],
-        "ros": ros,
-        "ros_rate_hz": 30.0,
-        "ros_seconds": 10.0,
-        "ros_warmup_s": 3.0,
         "goals": goals,
     }
-    text = bench.markdown(report)
+    text = speed_report.markdown(report)
     headings = [line for line in text.splitlines() if line.startswith("#")]
-    assert headings[0] == "# t2g speed" and any("Through ROS" in h for h in headings)
-    assert bench.SPLIT_NOTE in text  # the measured reason the encode/decode split won is kept
+    assert headings[0] == "# t2g speed" and not any("Through ROS" in h for h in headings)
+    assert (
+        speed_report.SPLIT_NOTE in text
+    )  # the measured reason the encode/decode split won is kept
     tables = _tables(text)
     # Every measured row is one table row carrying its own numbers (FPS, p50, p95).
     step_rows = tables["size"]
@@ -381,9 +368,7 @@ def test_ratios_goals_and_report(bench):
     assert ratio_rows[("torch / onnxruntime", "480x360, temporal")] == pytest.approx(
         110 / 30, abs=0.005
     )
-    assert len(ratio_rows) == len(bench.step_ratios(steps))
-    (ros_row,) = tables["backend"]
-    assert ros_row[:2] == ["onnxruntime", "640x480"] and float(ros_row[6]) == pytest.approx(5.0)
+    assert len(ratio_rows) == len(step_timing.step_ratios(steps))
     assert [cells[-1] for cells in tables["goal"]] == ["yes" if g["met"] else "no" for g in goals]
     # The profile: each stage with its own p50, p95 and share (none for a stage outside the sum).
     assert [cells[:4] for cells in tables["stage"]] == [
@@ -394,30 +379,23 @@ def test_ratios_goals_and_report(bench):
     assert "step / backbone alone = 1.20x" in text
     assert [cells[:3] for cells in tables["contender"]] == [
         ["t2g fp32", "480x360", "20.0"],
-        [bench.PEER, "480x360", "110.0"],
+        [step_timing.PEER, "480x360", "110.0"],
     ]
-    assert tables["side-by-side ratio of p50"] == [[f"{bench.PEER} / t2g fp32", "480x360", "5.50x"]]
+    assert tables["side-by-side ratio of p50"] == [
+        [f"{step_timing.PEER} / t2g fp32", "480x360", "5.50x"]
+    ]
 
 
 def test_session_variants_change_only_how_sessions_run(
-    bench, tiny_checkpoints, tmp_path, monkeypatch, one_torch_thread
+    tiny_checkpoints, tmp_path, one_torch_thread
 ):
     """Each in-process variant gives the shipped variant's labels; the 1-thread one really builds
     1-thread decoder sessions. (global-pool-spin is process-wide: the subprocess test covers it.)"""
-    from t2g_core.inference import open_segmenter, ort_streaming
-
-    monkeypatch.setattr(ort_streaming, "load_session", ort_streaming.load_session)  # restored
-    frames = bench.real_frames((96, 128), 3)
+    frames = step_timing.camera_frames((96, 128), 3)
 
     def labels_of(variant):
-        if variant != "shipped":
-            bench.apply_session_variant(variant, 2)
-        seg = open_segmenter(
-            tiny_checkpoints["temporal"],
-            backend="onnxruntime",
-            threads=2,
-            max_gap_s=1.0,
-            cache_dir=tmp_path,
+        seg = variants.open_variant(
+            tiny_checkpoints["temporal"], variant, threads=2, cache_dir=tmp_path
         )
         return seg, [seg.step(f, 0.1 * i).labels for i, f in enumerate(frames)]
 
@@ -427,21 +405,21 @@ def test_session_variants_change_only_how_sessions_run(
         assert all((a == b).all() for a, b in zip(got, shipped)), variant
     threads = [s.get_session_options().intra_op_num_threads for s in seg._decoders.values()]
     assert threads == [1] * len(threads)
+    assert seg._encode.get_session_options().intra_op_num_threads == 2
     with pytest.raises(ValueError, match="unknown session variant"):
-        bench.apply_session_variant("turbo", 2)
+        variants.variant_options("turbo")
 
 
-def test_a_session_variant_runs_in_its_own_process(bench, tiny_checkpoints, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "T2G_EXPORT_CACHE": str(tmp_path)}
-    command = [sys.executable, bench.__file__, "--session-variant", "global-pool-spin"]
-    command += ["--checkpoint", str(tiny_checkpoints["temporal"]), "--threads", "1"]
-    done = subprocess.run(
-        [*command, "--steps", "2", "--warmup", "1"], env=env, capture_output=True, text=True
+def test_a_session_variant_runs_in_its_own_process(tiny_checkpoints, tmp_path):
+    lines: list[str] = []
+    rows = variants.session_variants(
+        tiny_checkpoints["temporal"],
+        threads=1,
+        steps=2,
+        warmup=1,
+        rounds=1,
+        env={**os.environ, "T2G_EXPORT_CACHE": str(tmp_path)},
+        say=lines.append,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    row = json.loads(done.stdout.strip().splitlines()[-1])
-    assert row["variant"] == "global-pool-spin" and row["steps"] == 2 and row["p50_ms"] > 0
+    assert [r["variant"] for r in rows] == list(variants.SESSION_VARIANTS), lines
+    assert all(r["rounds"] == 1 and r["p95_ms"] >= r["p50_ms"] > 0 for r in rows)
