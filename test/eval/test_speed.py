@@ -3,8 +3,6 @@ backend, and the SegFormer peer."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -15,16 +13,17 @@ from t2g_core.evaluation.speed import SegformerPeer, streaming_step
 
 def test_measure_latency_times_only_the_timed_steps():
     calls = []
+    now = [0.0]  # a fake clock: each step advances it by its own cost, so no real time is measured
 
     def step(i):
         calls.append(i)
-        time.sleep(0.02 if i < 3 else 0.005)  # slow warm-up must not count
+        now[0] += 0.02 if i < 3 else 0.005  # slow warm-up must not count
 
-    stats = measure_latency(step, warmup_steps=3, steps=6)
+    stats = measure_latency(step, warmup_steps=3, steps=6, clock=lambda: now[0])
     assert calls == list(range(9))
     assert stats.steps == 6
-    assert 4.5 <= stats.p50_ms < 15 and stats.p50_ms <= stats.p95_ms
-    assert stats.fps == pytest.approx(1000 / stats.mean_ms) and stats.fps > 0
+    assert stats.p50_ms == pytest.approx(5.0) and stats.p95_ms == pytest.approx(5.0)
+    assert stats.fps == pytest.approx(200.0)
 
 
 def test_latency_statistics_come_from_the_measured_times():
