@@ -37,8 +37,8 @@ import cv2
 from make_sample_bag import TOPIC, write_bag  # scripts/ is the script's own directory
 
 from t2g_core.export import file_sha256
-from t2g_core.inference import BACKEND_NAMES
-from t2g_core.meters import FLICKER_PROTOCOL
+from t2g_core.inference import BACKEND_NAMES, DEFAULT_BACKEND
+from t2g_core.meters import FLICKER_PROTOCOL, ratio
 from t2g_ros.bags.eval import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,13 +65,6 @@ def scaled_size(video: Path, *, width: int) -> tuple[int, int]:
     if source_w <= 0 or source_h <= 0:
         raise ValueError(f"{video} reports no frame size")
     return width, max(1, round(width * source_h / source_w))
-
-
-def _ratio(ours: float | None, reference: float | None) -> float | None:
-    """``ours / reference``; None when either is undefined or the reference is 0."""
-    if ours is None or not reference:
-        return None
-    return ours / reference
 
 
 def measure_clip(
@@ -131,9 +124,9 @@ def measure_clip(
         "jpeg_bytes_per_frame": round(written["jpeg_bytes"] / written["frames"]),
         "flicker_t2g": flicker["t2g"],
         "flicker_per_frame": flicker["baseline"],
-        "ratio_t2g_per_frame": _ratio(flicker["t2g"], flicker["baseline"]),
-        "flicker_memory_1": flicker["per_frame"],
-        "ratio_full_memory_1": _ratio(flicker["t2g"], flicker["per_frame"]),
+        "ratio_t2g_per_frame": ratio(flicker["t2g"], flicker["baseline"]),
+        "flicker_memory_1": flicker["memory_1"],
+        "ratio_full_memory_1": ratio(flicker["t2g"], flicker["memory_1"]),
         "labels_changed_by_memory": report["memory_ablation"]["labels_changed"],
         "bag": str(bag),
         "metrics": report["output"]["metrics"],
@@ -149,7 +142,7 @@ def measure(
     qualities: tuple[int, ...] = QUALITIES,
     width: int = 480,
     fps: float = 25.0,
-    backend: str = "onnxruntime",
+    backend: str = DEFAULT_BACKEND,
     threads: int = 1,
     command: str = "",
     progress: bool = True,
@@ -237,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline-checkpoint", type=Path, default=Path("checkpoints/perframe_lite0_camvid.pt")
     )
-    parser.add_argument("--backend", choices=BACKEND_NAMES, default="onnxruntime")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default=DEFAULT_BACKEND)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for inference")
     parser.add_argument(
         "--video-dir", type=Path, default=VIDEO_DIR, help="folder holding the clips of CLIPS"

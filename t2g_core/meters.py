@@ -1,8 +1,10 @@
 """Streaming accumulators of the bag and demo metrics, on ``t2g_core.metrics`` (numpy only, no model).
 
 Frames arrive one at a time from a bag of any length, so nothing here keeps more than the previous
-frame (flicker) or the last ``n`` frames (VC_n); the numbers equal the core functions run on the whole
-sequence.
+frame (flicker), the last ``max(strides)`` frames (flicker per stride) or the last ``n`` frames
+(VC_n); the numbers equal the core functions run on the whole sequence. ``restart()`` forgets the
+earlier frames (e.g. at a frame size change: frames of two sizes cannot be compared pixel by
+pixel) and keeps the totals.
 """
 
 from __future__ import annotations
@@ -43,9 +45,104 @@ class FlickerMeter:
             self.result = self.result.merge(pair)
         self._previous = (labels, frame)
 
+    def restart(self) -> None:
+        """Forget the previous frame; the rate so far is kept."""
+        self._previous = None
+
     @property
     def rate(self) -> float:
         return self.result.rate
+
+
+class StrideFlicker:
+    """Flicker between the labels of frame t and frame t+s of one output stream, for each stride s.
+
+    Pixels count where the gray value changes by at most 20 between those two frames (the flicker
+    protocol of ``t2g_core.metrics``). A per-frame model gives what streaming every s-th frame gives;
+    a model with memory saw the frames in between (``make bench`` re-streams at each stride).
+    """
+
+    def __init__(self, strides: tuple[int, ...]) -> None:
+        self.strides = strides
+        self.results = {s: FlickerResult() for s in strides}
+        self._last: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=max(strides))
+
+    def update(self, labels: np.ndarray, frame: np.ndarray) -> None:
+        """``labels``: (H, W) uint8 prediction of ``frame`` (H, W, 3) uint8 RGB, the next in time."""
+        for s in self.strides:
+            if len(self._last) >= s:
+                before, before_frame = self._last[-s]
+                pair = flicker_rate([before, labels], frames=[before_frame, frame])
+                self.results[s] = self.results[s].merge(pair)
+        self._last.append((labels, frame))
+
+    def restart(self) -> None:
+        """Forget the earlier frames; the rates so far are kept."""
+        self._last.clear()
+
+    def report(self) -> list[dict]:
+        """``[{stride, rate (None if undefined), pixels}]`` in stride order."""
+        return [
+            {"stride": s, "rate": finite_or_none(r.rate), "pixels": r.denominator}
+            for s, r in self.results.items()
+        ]
+
+    def rates(self) -> dict[int, float | None]:
+        """Stride -> flicker rate (None if undefined)."""
+        return {s: finite_or_none(r.rate) for s, r in self.results.items()}
+
+
+class LabelAgreement:
+    """Pixels where two label maps of the same frame agree, over all frames (e.g. T2G vs the same
+    checkpoint at memory 1: the share the memory changes; T2G vs a peer: the share they agree on)."""
+
+    def __init__(self) -> None:
+        self.agree = 0
+        self.pixels = 0
+
+    def update(self, labels: np.ndarray, other: np.ndarray) -> None:
+        """``labels``, ``other``: (H, W) uint8 predictions of one frame."""
+        self.agree += int((labels == other).sum())
+        self.pixels += labels.size
+
+    @property
+    def changed(self) -> int:
+        return self.pixels - self.agree
+
+    def agree_share(self) -> float | None:
+        """Share of the pixels that agree; None before any frame."""
+        return self.agree / self.pixels if self.pixels else None
+
+    def changed_share(self) -> float | None:
+        """Share of the pixels that differ; None before any frame."""
+        return self.changed / self.pixels if self.pixels else None
+
+
+class LabelCounts:
+    """Pixels per label id (0..255) over all frames, and their shares by class name."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(256, np.int64)
+
+    def update(self, labels: np.ndarray) -> None:
+        """``labels``: (H, W) uint8 class ids (the void id and 255, unlabelled, included)."""
+        self.counts += np.bincount(labels.ravel(), minlength=256)
+
+    def shares(self, label_set: LabelSet) -> dict[str, float]:
+        """Class name (and ``void``, ``unlabelled``) -> share of the pixels, largest first, to 6
+        digits; empty before any frame."""
+        total = int(self.counts.sum())
+        if total == 0:
+            return {}
+        names = {k: name for k, name in enumerate(label_set.names)}
+        names[label_set.void_id] = "void"
+        names[UNLABELLED] = "unlabelled"
+        shares = {
+            names.get(k, f"id {k}"): round(int(c) / total, 6)
+            for k, c in enumerate(self.counts)
+            if c
+        }
+        return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
 
 class GroundTruthMeter:
@@ -76,6 +173,10 @@ class GroundTruthMeter:
             self.vc = self.vc.merge(
                 video_consistency(preds, gts, n=self.vc.n, void_id=self.void_id)
             )
+
+    def restart(self) -> None:
+        """Forget the VC_n window; mIoU and the windows so far are kept."""
+        self._window.clear()
 
     def report(self, names: tuple[str, ...]) -> dict:
         iou = self.confusion.per_class_iou()
@@ -117,6 +218,16 @@ class OccupancyMeter:
                 float(np.mean(self._stability)) if self._stability else math.nan
             ),
         }
+
+
+def ratio(ours: float | None, reference: float | None) -> float | None:
+    """``ours / reference`` (e.g. flicker of T2G / flicker of a reference: below 1, T2G flickers less).
+
+    None when either side is None or NaN, or the reference is 0 or less (no ratio is defined).
+    """
+    if ours is None or reference is None or math.isnan(ours) or not reference > 0:
+        return None
+    return ours / reference
 
 
 def finite_or_none(value: float) -> float | None:

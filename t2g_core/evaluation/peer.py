@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import LabelSet
+from ..meters import ratio
 from ..peers.espnetv2 import (
     CAMVID_CLASSES,
     CAMVID_VOID,
@@ -97,7 +98,7 @@ def peer_comparison(targets: dict[str, Any], *, t2g: str, peer: str) -> dict[str
         ``{t2g, peer, miou_points_ahead, corrupted_retention: {t2g, peer},
         corrupted_miou_points_ahead, flicker_ratio: [{stride, ratio}]}`` for what is present;
         points are mIoU percentage points (T2G - peer), ratios T2G flicker / peer flicker (below 1:
-        T2G flickers less).
+        T2G flickers less; None where the peer does not flicker, ``t2g_core.meters.ratio``).
     """
     out: dict[str, Any] = {"t2g": t2g, "peer": peer}
     test = targets.get("camvid_test", {}).get("models", {})
@@ -114,13 +115,7 @@ def peer_comparison(targets: dict[str, Any], *, t2g: str, peer: str) -> dict[str
     if t2g in video and peer in video:
         rates = {e["stride"]: e["rate"] for e in video[peer]["per_stride"]}
         out["flicker_ratio"] = [
-            {"stride": e["stride"], "ratio": _ratio(e["rate"], rates.get(e["stride"]))}
+            {"stride": e["stride"], "ratio": ratio(e["rate"], rates.get(e["stride"]))}
             for e in video[t2g]["per_stride"]
         ]
     return out
-
-
-def _ratio(a: float | None, b: float | None) -> float:
-    if a is None or b is None or not b > 0:
-        return float("nan")
-    return a / b

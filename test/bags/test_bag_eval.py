@@ -127,29 +127,29 @@ def test_metrics_match_values_computed_independently(
     labels = [decode_label_image(m.msg) for m in read_topic(first, "/t2g/labels")]
 
     t2g = flicker_rate(labels, frames=frames)
-    per_frame_segmenter = open_segmenter(tiny_checkpoint, memory_length=1, threads=1)
-    per_frame = [
-        per_frame_segmenter.step(f, (T0 + i * 40_000_000) * 1e-9).labels
+    memory_1_segmenter = open_segmenter(tiny_checkpoint, memory_length=1, threads=1)
+    memory_1 = [
+        memory_1_segmenter.step(f, (T0 + i * 40_000_000) * 1e-9).labels
         for i, f in enumerate(frames)
     ]
     assert (
         t2g.denominator > 0
     )  # (the pooling itself is checked on changing labels in test_bag_metrics)
     assert report["flicker"]["t2g"] == pytest.approx(t2g.rate, abs=0)
-    assert report["flicker"]["per_frame"] == pytest.approx(
-        flicker_rate(per_frame, frames=frames).rate, abs=0
+    assert report["flicker"]["memory_1"] == pytest.approx(
+        flicker_rate(memory_1, frames=frames).rate, abs=0
     )
     assert report["flicker"]["baseline"] == report["flicker"]["t2g"]
-    # The last three frames are identical: per frame, a deterministic model repeats itself exactly.
-    assert flicker_rate(per_frame[-3:], frames=frames[-3:]).numerator == 0
-    changed = sum(int((a != b).sum()) for a, b in zip(labels, per_frame))
+    # The last three frames are identical: at memory 1, a deterministic model repeats itself exactly.
+    assert flicker_rate(memory_1[-3:], frames=frames[-3:]).numerator == 0
+    changed = sum(int((a != b).sum()) for a, b in zip(labels, memory_1))
     ablation = report["memory_ablation"]
     pixels = len(frames) * labels[0].size
     assert (ablation["changed_pixels"], ablation["pixels"]) == (changed, pixels)
     assert ablation["labels_changed"] == pytest.approx(changed / ablation["pixels"], abs=1e-6)
-    if report["flicker"]["per_frame"]:
+    if report["flicker"]["memory_1"]:
         assert ablation["flicker_ratio"] == pytest.approx(
-            report["flicker"]["t2g"] / report["flicker"]["per_frame"], abs=1e-6
+            report["flicker"]["t2g"] / report["flicker"]["memory_1"], abs=1e-6
         )
     shares = np.mean([np.bincount(x.ravel(), minlength=11)[:11] / x.size for x in labels], axis=0)
     assert list(report["occupancy"]["mean_class_share"].values()) == pytest.approx(

@@ -87,7 +87,7 @@ def test_peer_is_measured_beside_t2g(tmp_path, store, tiny_checkpoint, sample_fr
     assert shares.get("void", 0.0) == pytest.approx(counts[11] / counts.sum(), abs=1e-6)
     assert shares.get("sky", 0.0) == pytest.approx(counts[0] / counts.sum(), abs=1e-6)
     timing = report["processing_ms"]["models"]
-    assert set(timing) == {"t2g", "per_frame", "peer"} and timing["peer"]["p50"] > 0
+    assert set(timing) == {"t2g", "memory_1", "peer"} and timing["peer"]["p50"] > 0
     assert "ESPNetv2 peer" in stdout and "T2G vs ESPNetv2 peer" in stdout
     preview = cv2.imread(report["output"]["preview"])
     assert preview is not None and preview.shape[1] > 3 * frames[0].shape[1]

@@ -95,7 +95,7 @@ def test_report_rows_are_the_bag_evaluations_and_ratios_their_quotients(
         metrics = json.loads(open(row["metrics"], encoding="utf-8").read())
         assert metrics["flicker"]["t2g"] == row["flicker_t2g"]
         assert metrics["flicker"]["baseline"] == row["flicker_per_frame"]
-        assert metrics["flicker"]["per_frame"] == row["flicker_memory_1"]
+        assert metrics["flicker"]["memory_1"] == row["flicker_memory_1"]
         assert metrics["output"]["side_by_side"] is None  # no video asked for
         # Labels change (see _random_checkpoint), so the quotients are defined and checked.
         assert row["flicker_t2g"] > 0 and row["flicker_per_frame"] > 0
