@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from t2g_core.evaluation.environment import describe_machine, utc_now
+from t2g_core.evaluation.environment import describe_machine, measured_on, utc_now
+from t2g_core.evaluation.speed_report import goals_section
 from t2g_core.evaluation.step_timing import SIZES, camera_frames
 from t2g_core.inference import BACKEND_NAMES, DEFAULT_BACKEND
 from t2g_ros.launcher import start_node, stop_node
@@ -305,8 +306,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# The node under a camera through ROS",
         "",
-        f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores), load average at start "
-        f"{m['load_average']}; backend {report['backend']} {report['precision']}, "
+        f"{measured_on(report['date'], m)}; backend {report['backend']} {report['precision']}, "
         f"{report['threads']} thread(s); "
         f"{report['seconds']:g} s measured per row after {report['warmup_s']:g} s warm-up; "
         f"`{report['command']}`.",
@@ -338,10 +338,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['node_processing_ms_p95']:.1f} | {overwritten} | {other or 'none'} | "
             f"{r['unanswered']} |"
         )
-    if report["goals"]:
-        lines += ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
-        for g in report["goals"]:
-            lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'no'} |")
+    lines += goals_section(report["goals"])
     return "\n".join(lines) + "\n"
 
 

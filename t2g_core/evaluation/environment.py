@@ -53,6 +53,15 @@ def describe_machine() -> dict[str, object]:
     return {"cpu": cpu_model(), "cores": usable_cores(), "load_average": load_average()}
 
 
+def measured_on(date: str, machine: dict[str, object]) -> str:
+    """``Measured <date> on <cpu> (<n> cores), load average at start [..]``: a report's first words,
+    from :func:`describe_machine`'s dictionary."""
+    return (
+        f"Measured {date} on {machine['cpu']} ({machine['cores']} cores), load average at start "
+        f"{machine['load_average']}"
+    )
+
+
 def git_commit(repo: str | Path) -> str:
     """HEAD of the repository at ``repo``, with ``-dirty`` when tracked files differ; ``unknown`` if no git."""
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .environment import measured_on
 from .stage_profile import HOW
 from .step_timing import PEER, T2G_FP32, side_by_side_ratios
 
@@ -78,13 +79,29 @@ def goals(
     return out
 
 
+def goals_section(goals: list[dict[str, Any]]) -> list[str]:
+    """A ``## Goals`` table (goal, measured, met) as markdown lines; none without goals."""
+    if not goals:
+        return []
+    lines = ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
+    for g in goals:
+        lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'no'} |")
+    return lines
+
+
+def _software(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    return (
+        f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
+        f"{report['threads']} inference thread(s)"
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
     lines = [
         "# t2g speed",
         "",
-        f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, onnxruntime "
-        f"{m['onnxruntime']}, {report['threads']} inference thread(s); load average at start {m['load_average']}.",
+        f"{measured_on(report['date'], report['machine'])}; {_software(report)}.",
         f"Model: {report['model']}.",
         *(
             ["", "**A smoke run (--quick): few steps, figures are not results.**"]
@@ -174,8 +191,5 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {r['variant']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['rounds']} | "
                 f"{r['meaning']} |"
             )
-    if report["goals"]:
-        lines += ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
-        for g in report["goals"]:
-            lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'no'} |")
+    lines += goals_section(report["goals"])
     return "\n".join(lines) + "\n"
