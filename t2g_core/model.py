@@ -1,14 +1,16 @@
 """T2GModel: frozen backbone -> Stability Queries -> pixel decoder -> spatio-temporal memory decoder.
 
-Two entry points share all code: ``forward_clip`` for training/evaluation on clips, and the pair
-``encode_frames`` (once per frame, cached) + ``decode`` used by ``StreamingSegmenter``. Frame t of a clip
-is decoded from the memory frames max(0, t-T+1)..t, which is exactly what streaming holds after t, so
-both give the same result. The per-frame model is the same code with T = 1.
+``encode_frames`` runs once per frame (its features are cached in the memory); ``step`` is the one
+causal step: it fuses the frame's pixel embedding with the state of the frame before and decodes it from
+its memory frames ``window_start(t, T)..t``. ``forward_clip`` and ``decode_frames`` (training and
+validation on clips), the training loop (``ClipPairForward``) and ``StreamingSegmenter`` all call it, so
+they give the same result; the rules of the window and of a memory of one frame are in
+``t2g_core.modeling.causal``. The per-frame model is the same code with T = 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,7 @@ from .backbones import FrozenBackbone, build_backbone
 from .config import ModelConfig
 from .detail_refiner import DETAIL_STRIDE, DetailRefiner
 from .memory_decoder import MemoryDecoder
+from .modeling.causal import keeps_fusion_state, window_start
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
 from .temporal_fusion import PixelMemoryFusion
@@ -67,6 +70,38 @@ class FrameFeatures:
             memory_values=tuple(v[index] for v in self.memory_values),
             detail=None if self.detail is None else self.detail[index],
         )
+
+
+@dataclass(frozen=True)
+class FusionState:
+    """What a causal step hands to the next for the pixel fusion.
+
+    Attributes:
+        embedding: (N, d, ceil(H/8), ceil(W/8)) the fused pixel embedding of the last frame.
+        time_s: (N,) float64 that frame's time in seconds.
+    """
+
+    embedding: torch.Tensor
+    time_s: torch.Tensor
+
+
+@dataclass(frozen=True)
+class CausalStep:
+    """Output of ``T2GModel.step``.
+
+    Attributes:
+        logits: the frame's predictions (N, K, h, w): with ``with_aux``, from the initial queries and
+            layers 1..L-1 at stride 8 first; always last the output at ``output_stride``.
+        state: the state the next step reads, or ``None`` (no pixel fusion, or a memory of one frame).
+    """
+
+    logits: tuple[torch.Tensor, ...]
+    state: FusionState | None
+
+    @property
+    def sem_logits(self) -> torch.Tensor:
+        """(N, K, ceil(H/s), ceil(W/s)) the output, s = ``output_stride``."""
+        return self.logits[-1]
 
 
 @dataclass(frozen=True)
@@ -184,7 +219,7 @@ class T2GModel(nn.Module):
         return DETAIL_STRIDE if self.detail_refiner is not None else 8
 
     def fuse(
-        self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor
+        self, embedding: torch.Tensor, state: torch.Tensor | None, offset_s: torch.Tensor | None
     ) -> torch.Tensor:
         """The pixel embedding the head decodes, and the next fusion state (``temporal_fusion``).
 
@@ -192,7 +227,8 @@ class T2GModel(nn.Module):
             embedding: (N, d, h, w) the current frames' ``FrameFeatures.pixel_embedding``.
             state: (N, d, h, w) the previous frames' fused embedding (the output of ``fuse`` for them), or
                 ``None`` when there is no past (first frame, reset, memory length 1).
-            offset_s: (N,) float, time of the state's frame minus the current frame's time, seconds (<= 0).
+            offset_s: (N,) float, time of the state's frame minus the current frame's time, seconds (<= 0);
+                unused without a state.
 
         Returns:
             (N, d, h, w) fused embedding; ``embedding`` itself without a state or without pixel fusion.
@@ -245,8 +281,9 @@ class T2GModel(nn.Module):
     def forward_clip(
         self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True
     ) -> ClipPrediction:
-        """Segment every frame of a clip causally: frame t from memory frames max(0, t-T+1)..t and from
-        the fused pixel state of frames 0..t-1 (the state starts empty at frame 0, as after a reset).
+        """Segment every frame of a clip causally, one ``step`` per frame (``decode_frames``): frame t
+        from memory frames ``window_start(t, T)``..t and from the fused pixel state of frames 0..t-1
+        (the state starts empty at frame 0, as after a reset; with T = 1 there is none).
 
         Args:
             clip: (B, T_clip, 3, H, W) float32 RGB 0..255, frames in time order.
@@ -268,23 +305,109 @@ class T2GModel(nn.Module):
             clip.reshape(b * t_clip, *clip.shape[2:])
         )  # frame (b, t) at b*T+t
         frames = [features.select(slice(t, None, t_clip)) for t in range(t_clip)]
-        times = times_s.to(torch.float64)
-        per_frame = []
-        state = None
-        for t in range(t_clip):
-            first = max(0, t - self.memory_length + 1)
-            offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M)
-            gap = (
-                (times[:, t - 1] - times[:, t]).float() if t > 0 else times.new_zeros(b).float()
-            )  # (B,)
-            state = self.fuse(frames[t].pixel_embedding, state, gap)
-            per_frame.append(
-                self._decode(frames[t], frames[first : t + 1], offsets, state, with_aux=with_aux)
-            )
+        per_frame = list(self.decode_frames(frames, times_s, with_aux=with_aux))
         stacked = [
             torch.stack(outputs, dim=1) for outputs in zip(*per_frame)
         ]  # each (B, T, K, h, w)
         return ClipPrediction(sem_logits=stacked[-1], aux_sem_logits=tuple(stacked[:-1]))
+
+    def decode_frames(
+        self, frames: Sequence[FrameFeatures], times_s: torch.Tensor, *, with_aux: bool = False
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Decode encoded frames in time order, one ``step`` each from an empty state (as after a
+        reset), with the model's full memory.
+
+        Args:
+            frames: FrameFeatures of N frames each (frame t of a stream), oldest first.
+            times_s: (N, len(frames)) their times in seconds (float64 for absolute stamps).
+            with_aux: also return the deep-supervision predictions.
+
+        Yields:
+            ``CausalStep.logits`` of each frame in turn.
+        """
+        times = times_s.to(torch.float64)
+        state = None
+        for t, current in enumerate(frames):
+            first = window_start(t, self.memory_length)
+            out = self.step(
+                current,
+                frames[first : t + 1],
+                times[:, first : t + 1],
+                state,
+                memory_length=self.memory_length,
+                with_aux=with_aux,
+            )
+            state = out.state
+            yield out.logits
+
+    def step(
+        self,
+        current: FrameFeatures,
+        memory: Sequence[FrameFeatures],
+        times_s: torch.Tensor,
+        state: FusionState | None,
+        *,
+        memory_length: int,
+        with_aux: bool = False,
+    ) -> CausalStep:
+        """One causal step: fuse the current frame with the state, decode it from its memory.
+
+        Args:
+            current: the N frames being decoded (with their detail features, if the model has the
+                detail path).
+            memory: M FrameFeatures of N frames each, oldest first, ending with ``current`` (frames
+                ``window_start(t, memory_length)..t``), 1 <= M <= ``memory_length``.
+            times_s: (N, M) the memory frames' times in seconds, the last column the current frame's;
+                float64 for absolute stamps.
+            state: the previous step's ``CausalStep.state``; ``None`` at the first frame or after a
+                reset.
+            memory_length: the memory length in use, 1..``self.memory_length``; with 1 no fusion state
+                is read or kept (``keeps_fusion_state``).
+            with_aux: also return the deep-supervision predictions.
+
+        Returns:
+            CausalStep: the frame's logits and the next state.
+        """
+        if not 1 <= len(memory) <= memory_length <= self.memory_length:
+            raise ValueError(
+                f"need 1 <= len(memory) <= memory_length <= {self.memory_length}, "
+                f"got {len(memory)} frames and memory_length={memory_length}"
+            )
+        times = times_s.to(torch.float64)
+        embedding, next_state = self.advance(
+            current, times[:, -1], state, memory_length=memory_length
+        )
+        offsets = (times - times[:, -1:]).float()  # (N, M) <= 0
+        logits = self._decode(current, memory, offsets, embedding, with_aux=with_aux)
+        return CausalStep(logits=tuple(logits), state=next_state)
+
+    def advance(
+        self,
+        current: FrameFeatures,
+        time_s: torch.Tensor,
+        state: FusionState | None,
+        *,
+        memory_length: int,
+    ) -> tuple[torch.Tensor, FusionState | None]:
+        """The fusion half of ``step``, for frames that are not decoded (the training clips').
+
+        Args:
+            current: the N current frames.
+            time_s: (N,) their times in seconds (float64 for absolute stamps).
+            state: the previous step's state, or ``None``.
+            memory_length: the memory length in use.
+
+        Returns:
+            (N, d, h, w) the pixel embedding to decode (fused with the state, or the frame's own), and
+            the next state (``None`` without pixel fusion or with a memory of one frame).
+        """
+        if self.pixel_fusion is None or not keeps_fusion_state(memory_length):
+            return current.pixel_embedding, None
+        offset = None if state is None else (state.time_s - time_s).float()  # (N,) <= 0
+        fused = self.fuse(
+            current.pixel_embedding, None if state is None else state.embedding, offset
+        )
+        return fused, FusionState(embedding=fused, time_s=time_s.to(torch.float64))
 
     def _decode(
         self,

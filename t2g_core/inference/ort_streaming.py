@@ -8,9 +8,10 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
    memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
    an I/O binding, so no cache entry is ever copied (with the detail path it also writes the frame's
    detail features, which only the current frame's decoding reads);
-2. with pixel fusion and a memory length > 1, ``fuse.onnx`` fuses the new pixel embedding with the
-   previous step's fused embedding (the state), and the result replaces the embedding and becomes the
-   next state (``T2GModel.fuse``; no state after a reset, as in torch);
+2. with pixel fusion and a memory length > 1 (the memory-1 rule, ``modeling.causal``), ``fuse.onnx``
+   fuses the new pixel embedding with the previous step's fused embedding (the state), and the result
+   replaces the embedding and becomes the next state (``T2GModel.fuse``; no state after a reset, as
+   in torch);
 3. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
    the memory does not depend on the order of its frames, only each frame's own time offset does);
 4. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
@@ -41,6 +42,7 @@ from ..export.format import (
     load_manifest,
 )
 from ..labels import LabelSet
+from ..modeling.causal import keeps_fusion_state
 from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha
 
@@ -174,7 +176,7 @@ class OrtStreamingSegmenter(StreamBase):
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         self._push(frame_rgb, stamp_s)
-        if self._fuse is not None and self.memory_length > 1:
+        if self._fuse is not None and keeps_fusion_state(self.memory_length):
             if self._state_stamp is not None:
                 self.fuse(self._state_stamp - stamp_s)
             np.copyto(self._state, self._embedding)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..labels import LabelSet
-from ..model import FrameFeatures, T2GModel
+from ..model import FrameFeatures, FusionState, T2GModel
 from ..transforms import frames_to_tensor, resize_images, upsample_logits
 from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha
@@ -26,12 +26,13 @@ AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 class StreamingSegmenter(StreamBase):
     """Owns the inference state of one camera stream: a ring buffer of the last T frames' features.
 
-    Each ``step`` runs the backbone once (on the new frame only), updates the pixel-fusion state (the
-    previous frame's fused embedding, when the model has pixel fusion and the memory length is > 1) and
-    decodes the frame from the buffer and that state, which gives the same result as
-    ``T2GModel.forward_clip`` on the frames since the last reset. With ``ema_alpha`` the output
-    probabilities are additionally smoothed, p̄_t = α p_t + (1-α) p̄_{t-1} at model resolution (the
-    EMA baseline; use it with a per-frame model); the average restarts with the memory.
+    Each ``step`` runs the backbone once (on the new frame only) and then ``T2GModel.step``, the one
+    causal step: it updates the pixel-fusion state (the previous frame's fused embedding, when the model
+    has pixel fusion and the memory length is > 1) and decodes the frame from the buffer and that
+    state, which gives the same result as ``T2GModel.forward_clip`` on the frames since the last
+    reset. With ``ema_alpha`` the output probabilities are additionally smoothed,
+    p̄_t = α p_t + (1-α) p̄_{t-1} at model resolution (the EMA baseline; use it with a per-frame
+    model); the average restarts with the memory.
 
     On the CPU the labels and confidence are read out with ``LabelReadout`` (same result as
     upsample + softmax + max, faster; frames larger than the model input are read out at the input
@@ -77,7 +78,7 @@ class StreamingSegmenter(StreamBase):
             threads=torch.get_num_threads(), max_size=tuple(model.input_size)
         )
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
-        self._fused: tuple[torch.Tensor, float] | None = None  # (fused embedding, its stamp)
+        self._state: FusionState | None = None  # the pixel-fusion state of the last step
         super().__init__(
             memory_capacity=model.memory_length,
             memory_length=memory_length,
@@ -95,7 +96,7 @@ class StreamingSegmenter(StreamBase):
 
     def _clear_memory(self) -> None:
         self._memory.clear()
-        self._fused = None
+        self._state = None
         self._ema = None
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -112,14 +113,15 @@ class StreamingSegmenter(StreamBase):
             current = self._model.encode_frames(image)
             # Past frames are read for their memory keys/values only: their detail need not stay.
             self._memory.append((dataclasses.replace(current, detail=None), stamp_s))
-            offsets = torch.tensor(
-                [[s - stamp_s for _, s in self._memory]], dtype=torch.float32
-            )  # (1, M)
-            fused = self._fuse(current.pixel_embedding, stamp_s)
-            logits = self._model.decode(
-                current, [f for f, _ in self._memory], offsets, pixel_embedding=fused
+            out = self._model.step(
+                current,
+                [f for f, _ in self._memory],
+                torch.tensor([[s for _, s in self._memory]], dtype=torch.float64),  # (1, M)
+                self._state,
+                memory_length=self._memory.maxlen,
             )
-            logits = logits.float()  # (1, K, h, w)
+            self._state = out.state
+            logits = out.sem_logits.float()  # (1, K, h, w)
         with torch.inference_mode():
             if self._ema_alpha is not None:
                 probs = logits.softmax(dim=1)
@@ -135,20 +137,6 @@ class StreamingSegmenter(StreamBase):
             probs = upsample_logits(logits, size).softmax(dim=1)  # (1, K, H, W) on the device
             confidence, labels = probs[0].max(dim=0)  # (H, W) each
             return labels.to(torch.uint8).cpu().numpy(), confidence.cpu().numpy()
-
-    def _fuse(self, embedding: torch.Tensor, stamp_s: float) -> torch.Tensor:
-        """The fused embedding of this frame; it becomes the state. Memory length 1 keeps no state."""
-        if self._model.pixel_fusion is None or self._memory.maxlen == 1:
-            return embedding
-        state, offset = None, torch.zeros(1)
-        if self._fused is not None:
-            state, offset = (
-                self._fused[0],
-                torch.tensor([self._fused[1] - stamp_s], dtype=torch.float32),
-            )
-        fused = self._model.fuse(embedding, state, offset)
-        self._fused = (fused, stamp_s)
-        return fused
 
     def _to_device(self, frame_rgb: np.ndarray) -> torch.Tensor:
         """(1, 3, H, W) float32 on the device; a GPU gets the uint8 frame (4x fewer bytes to copy)."""

@@ -22,6 +22,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from t2g_core.losses import (
 )
 from t2g_core.metrics import ConfusionAccumulator, video_consistency
 from t2g_core.model import FrameFeatures, T2GModel
+from t2g_core.modeling.causal import window_start
 from t2g_core.transforms import frames_to_tensor, resize_images, upsample_logits
 
 from .config import TrainConfig
@@ -167,30 +169,48 @@ class ClipPairForward(nn.Module):
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         frames = [features.select(slots[:, t]) for t in range(slots.shape[1])]  # T x (B frames)
         times = times.to(torch.float64)
-        fused, state = [], None
+        capacity = self.model.memory_length
+        last = len(frames) - 1
+        decoded = {last: None, last - 1: None} if with_before_last else {last: None}
+        state = None
         for t, frame in enumerate(frames):
-            gap = (
-                (times[:, t - 1] - times[:, t]).float() if t else torch.zeros(len(times))
-            )  # (B,) <= 0
-            state = self.model.fuse(frame.pixel_embedding, state, gap)
-            fused.append(state)
+            if t not in decoded:  # only the fusion state runs through the frames not decoded
+                _, state = self.model.advance(frame, times[:, t], state, memory_length=capacity)
+                continue
+            first = window_start(t, capacity)
+            out = self.model.step(
+                frame,
+                frames[first : t + 1],
+                times[:, first : t + 1],
+                state,
+                memory_length=capacity,
+                with_aux=t == last,
+            )
+            decoded[t], state = list(out.logits), out.state
+        return decoded[last], decoded[last - 1][0] if with_before_last else None
 
-        def decode(t: int, *, with_aux: bool) -> list[torch.Tensor]:
-            first = max(0, t - self.model.memory_length + 1)
-            offsets = (times[:, first : t + 1] - times[:, t : t + 1]).float()  # (B, M) <= 0
-            if with_aux:
-                return self.model.decode_with_aux(
-                    frames[t], frames[first : t + 1], offsets, pixel_embedding=fused[t]
-                )
-            return [
-                self.model.decode(
-                    frames[t], frames[first : t + 1], offsets, pixel_embedding=fused[t]
-                )
-            ]
 
-        last = decode(len(frames) - 1, with_aux=True)
-        before_last = decode(len(frames) - 2, with_aux=False)[0] if with_before_last else None
-        return last, before_last
+def validation_stream(
+    model: T2GModel, frames: torch.Tensor, times_s: np.ndarray, *, device: torch.device | str
+) -> Iterator[torch.Tensor]:
+    """A validation run decoded causally, as ``StreamingSegmenter`` decodes it from a reset.
+
+    Args:
+        model: the model (its full memory is used).
+        frames: (N, 3, H, W) float32 RGB 0..255 at the model input size, in time order.
+        times_s: (N,) float64 their times in seconds.
+        device: where the model runs.
+
+    Yields:
+        (1, K, h, w) float32 logits of each frame in turn, at ``model.output_stride``.
+    """
+    features = FrameFeatures.concat(
+        [model.encode_frames(chunk.to(device)) for chunk in frames.split(16)]
+    )
+    per_frame = [features.select(slice(t, t + 1)) for t in range(features.num_frames)]
+    times = torch.from_numpy(np.asarray(times_s, np.float64))[None]  # (1, N)
+    for logits in model.decode_frames(per_frame, times):
+        yield logits[-1]
 
 
 class Trainer:
@@ -407,24 +427,11 @@ class Trainer:
 
     def _stream(self, run: ValRun) -> list[np.ndarray]:
         """Predicted labels (H, W) uint8 of one run, decoded causally as streaming does."""
-        features = FrameFeatures.concat(
-            [self.model.encode_frames(chunk.to(self.device)) for chunk in run.frames.split(16)]
-        )
-        preds, state, times = [], None, run.times_s
-        for t in range(features.num_frames):
-            first = max(0, t - self.model.memory_length + 1)
-            memory = [features.select(slice(m, m + 1)) for m in range(first, t + 1)]
-            offsets = torch.tensor(
-                [[times[m] - times[t] for m in range(first, t + 1)]], dtype=torch.float32
-            )
-            gap = torch.tensor([times[t - 1] - times[t] if t else 0.0], dtype=torch.float32)
-            state = self.model.fuse(memory[-1].pixel_embedding, state, gap)
-            logits = self.model.decode(memory[-1], memory, offsets, pixel_embedding=state)
-            label = run.labels[t]
-            preds.append(
-                upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
-            )
-        return preds
+        stream = validation_stream(self.model, run.frames, run.times_s, device=self.device)
+        return [
+            upsample_logits(logits, label.shape).argmax(1)[0].to(torch.uint8).cpu().numpy()
+            for logits, label in zip(stream, run.labels, strict=True)
+        ]
 
     # ---- the job ----------------------------------------------------------------------------------
     def run(self, *, progress: bool = True) -> dict[str, float]:
