@@ -42,6 +42,18 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """Random weights (outputs are meaningless) on the real backbone at a small input, a memory of 4:
+    the node's default ``model.memory_length``. Shared by the bag-tool, demo and node tests."""
+    from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
+
+    config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=4)
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", config, seed=0
+    )
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the repository (CamVid, video). CI always has it."""
     if not SHARED_DATA.is_dir():

@@ -1,14 +1,11 @@
-"""Fixtures for the bag tool tests: a typestore, a tiny random checkpoint and real road frames."""
+"""Fixtures for the bag tool tests: a typestore and real road frames (the tiny checkpoint is the
+root conftest's)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# node_harness (NodeProcess) lives beside the node tests; the replay -> node -> record test uses it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
 
 
 @pytest.fixture(scope="session")
@@ -16,17 +13,6 @@ def store():
     from t2g_ros.bags.io import make_typestore
 
     return make_typestore()
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """Random weights (outputs are meaningless), a memory of 4: the node's default model.memory_length."""
-    from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
-
-    config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=4)
-    return save_tiny_checkpoint(
-        tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt", config, seed=0
-    )
 
 
 @pytest.fixture(scope="session")

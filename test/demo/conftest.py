@@ -1,29 +1,16 @@
-"""Fixtures for the demo tests: a tiny random checkpoint with the shipped one's memory capacity, and
-the sample bag's first 10 frames."""
+"""Fixtures for the demo tests: the sample bag's first 10 frames (the tiny checkpoint is the root
+conftest's)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
 
 from t2g_ros.bags.io import BagWriter, open_reader
 
-# small_disk (a tiny tmpfs: a real full disk) lives beside the bag tool tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bags"))
-
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "solidwhiteright"
 TOPIC = "/camera/image_raw/compressed"
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """Random weights (outputs are meaningless), a memory of 4: the default model.memory_length."""
-    config = camvid_config(backbone=REAL_BACKBONE, input_size=(96, 128), memory_length=4)
-    path = tmp_path_factory.mktemp("ckpt") / "random_init_t4.pt"
-    return save_tiny_checkpoint(path, config, seed=0)
 
 
 @pytest.fixture(scope="session")
