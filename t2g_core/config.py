@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 _STRIDES = (8, 16, 32)
+# Earlier names of ``temporal.memory_capacity`` in stored checkpoints and YAML, newest first.
+_OLD_CAPACITY_KEYS = ("memory_length", "memory_frames")
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,21 @@ class TemporalConfig:
 
     Attributes:
         enabled: ``False`` gives the per-frame model: memory = the current frame only (T = 1).
-        memory_length: T, the memory's capacity in frames (the current one included) when enabled.
+        memory_capacity: T, the memory's capacity in frames (the current one included) when enabled;
+            a segmenter may run with a shorter ``memory_length`` (1..T).
         min_period_s, max_period_s: shortest and longest period (seconds) of the sinusoidal features of
             the time offset Δt; periods are log-spaced between them.
         num_frequencies: number of periods (2 features each: sin and cos).
     """
 
     enabled: bool = True
-    memory_length: int = 4
+    memory_capacity: int = 4
     min_period_s: float = 0.1
     max_period_s: float = 20.0
     num_frequencies: int = 8
 
     def __post_init__(self) -> None:
-        _positive("temporal.memory_length", self.memory_length)
+        _positive("temporal.memory_capacity", self.memory_capacity)
         _positive("temporal.num_frequencies", self.num_frequencies)
         if not (
             math.isfinite(self.min_period_s)
@@ -185,9 +188,9 @@ class ModelConfig:
             )
 
     @property
-    def memory_length(self) -> int:
-        """T, the memory capacity actually built: ``temporal.memory_length`` when temporal, else 1."""
-        return self.temporal.memory_length if self.temporal.enabled else 1
+    def memory_capacity(self) -> int:
+        """T, the memory capacity actually built: ``temporal.memory_capacity`` when temporal, else 1."""
+        return self.temporal.memory_capacity if self.temporal.enabled else 1
 
     @property
     def pixel_fusion(self) -> bool:
@@ -199,17 +202,18 @@ class ModelConfig:
         """Build from a plain mapping (parsed YAML or a checkpoint's stored config).
 
         Missing keys take the defaults above. Raises ``ValueError`` naming the key for unknown keys,
-        wrong types and out-of-range values. Checkpoints written before the memory setting was renamed
-        (``temporal.memory_frames``) load as ``temporal.memory_length``.
+        wrong types and out-of-range values. Checkpoints and YAML written before the capacity got its
+        name store it as ``temporal.memory_length`` (or, older, ``temporal.memory_frames``): both load
+        as ``temporal.memory_capacity``; two of them at once is an error.
         """
         temporal = data.get("temporal") if isinstance(data, dict) else None
-        if (
-            isinstance(temporal, dict)
-            and "memory_frames" in temporal
-            and "memory_length" not in temporal
-        ):
+        if isinstance(temporal, dict):
+            given = [k for k in ("memory_capacity", *_OLD_CAPACITY_KEYS) if k in temporal]
+            if len(given) > 1:
+                raise ValueError(f"temporal: {given} are one setting (memory_capacity); give one")
             renamed = {
-                ("memory_length" if k == "memory_frames" else k): v for k, v in temporal.items()
+                ("memory_capacity" if k in _OLD_CAPACITY_KEYS else k): v
+                for k, v in temporal.items()
             }
             data = {**data, "temporal": renamed}
         return from_mapping(cls, data, "")

@@ -129,7 +129,7 @@ class T2GModel(nn.Module):
         memory_decoder: spatio-temporal memory decoder and semantic head.
         pixel_fusion: per-pixel fusion of the current embedding with the fused past, or ``None``.
         detail_refiner: the stride-4 refinement of the final logits, or ``None``.
-        memory_length: T, the memory's capacity in frames (current included); 1 = per-frame model.
+        memory_capacity: T, the memory's capacity in frames (current included); 1 = per-frame model.
         input_size: (H, W) frames are resized to (by ``t2g_core.transforms``) before ``encode_frames``.
         config: the config this model was built from; stored in checkpoints.
 
@@ -148,7 +148,7 @@ class T2GModel(nn.Module):
         memory_decoder: MemoryDecoder,
         pixel_fusion: PixelMemoryFusion | None,
         detail_refiner: DetailRefiner | None,
-        memory_length: int,
+        memory_capacity: int,
         input_size: tuple[int, int],
         config: ModelConfig,
     ) -> None:
@@ -165,7 +165,7 @@ class T2GModel(nn.Module):
             self.trainable["pixel_fusion"] = pixel_fusion
         if detail_refiner is not None:
             self.trainable["detail_refiner"] = detail_refiner
-        self.memory_length = memory_length
+        self.memory_capacity = memory_capacity
         self.input_size = tuple(input_size)
         self.config = config
 
@@ -328,13 +328,13 @@ class T2GModel(nn.Module):
         times = times_s.to(torch.float64)
         state = None
         for t, current in enumerate(frames):
-            first = window_start(t, self.memory_length)
+            first = window_start(t, self.memory_capacity)
             out = self.step(
                 current,
                 frames[first : t + 1],
                 times[:, first : t + 1],
                 state,
-                memory_length=self.memory_length,
+                memory_length=self.memory_capacity,
                 with_aux=with_aux,
             )
             state = out.state
@@ -361,16 +361,16 @@ class T2GModel(nn.Module):
                 float64 for absolute stamps.
             state: the previous step's ``CausalStep.state``; ``None`` at the first frame or after a
                 reset.
-            memory_length: the memory length in use, 1..``self.memory_length``; with 1 no fusion state
+            memory_length: the memory length in use, 1..``self.memory_capacity``; with 1 no fusion state
                 is read or kept (``keeps_fusion_state``).
             with_aux: also return the deep-supervision predictions.
 
         Returns:
             CausalStep: the frame's logits and the next state.
         """
-        if not 1 <= len(memory) <= memory_length <= self.memory_length:
+        if not 1 <= len(memory) <= memory_length <= self.memory_capacity:
             raise ValueError(
-                f"need 1 <= len(memory) <= memory_length <= {self.memory_length}, "
+                f"need 1 <= len(memory) <= memory_length <= {self.memory_capacity}, "
                 f"got {len(memory)} frames and memory_length={memory_length}"
             )
         times = times_s.to(torch.float64)
@@ -493,7 +493,7 @@ def build_model(cfg: ModelConfig) -> T2GModel:
         )
         if cfg.detail.enabled
         else None,
-        memory_length=cfg.memory_length,
+        memory_capacity=cfg.memory_capacity,
         input_size=cfg.input_size,
         config=cfg,
     )

@@ -62,7 +62,7 @@ def memory_notes(period: PeriodStats, *, memory_length: int, max_gap_s: float) -
     reset it each time (a frame rate below 1 / ``model.max_gap_s``, stamps going back): the node is
     per-frame in all but name, which the configured mode alone would hide."""
     unexpected = {r: n for r, n in period.reset_reasons.items() if r not in EXPECTED_RESETS}
-    if memory_length <= 1 or not period.memory_frames or max(period.memory_frames) > 1:
+    if memory_length <= 1 or not period.frames_in_memory or max(period.frames_in_memory) > 1:
         return []
     if not unexpected:
         return []
@@ -90,7 +90,7 @@ def period_values(
 ) -> dict[str, Any]:
     """The key/values of one report: rates over the ``elapsed_s`` measured since the last report,
     p50/p95 timings, run totals (one ``dropped_<reason>_total`` per reason), and the frames in
-    memory the outputs really had (``memory_frames_mean``) beside the configured length."""
+    memory the outputs really had (``frames_in_memory_mean``) beside the configured length."""
     values = {
         "state": "active",
         "input_rate_hz": period.frames_in / elapsed_s,
@@ -113,8 +113,8 @@ def period_values(
             "last_memory_reset_reason": last_reset_reason,
             "mode": "temporal" if memory_length > 1 else "per-frame",
             "memory_length": memory_length,
-            "memory_frames_mean": float(np.mean(period.memory_frames))
-            if period.memory_frames
+            "frames_in_memory_mean": float(np.mean(period.frames_in_memory))
+            if period.frames_in_memory
             else float("nan"),
         }
     )

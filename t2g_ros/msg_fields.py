@@ -20,9 +20,16 @@ _ARRAY_CODES = {np.dtype(np.uint8): "B", np.dtype(np.float32): "f"}
 
 
 def class_occupancy_fields(
-    summary: OccupancySummary, label_set: LabelSet, *, reset_reason: str | None, memory_frames: int
+    summary: OccupancySummary,
+    label_set: LabelSet,
+    *,
+    reset_reason: str | None,
+    frames_in_memory: int,
 ) -> dict[str, Any]:
-    """``t2g_msgs/ClassOccupancy`` fields except ``header`` (which the caller copies from the input)."""
+    """``t2g_msgs/ClassOccupancy`` fields except ``header`` (which the caller copies from the input).
+
+    ``frames_in_memory`` fills both its field and the deprecated ``memory_frames``."""
+    frames = min(int(frames_in_memory), 255)
     return dict(
         height=summary.height,
         width=summary.width,
@@ -38,7 +45,8 @@ def class_occupancy_fields(
         stability=float(summary.stability),
         memory_reset=reset_reason is not None,
         memory_reset_reason=reset_reason or "",
-        memory_frames=min(int(memory_frames), 255),
+        memory_frames=frames,  # deprecated: kept for one release, same value
+        frames_in_memory=frames,
     )
 
 

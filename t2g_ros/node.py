@@ -482,7 +482,7 @@ class T2GNode(LifecycleNode):
         if out.reset_reason is not None:
             self._memory_reset(out.reset_reason)
         processing_ms = (time.monotonic() - started) * 1e3
-        self.stats.frame_out(processing_ms, self._frame_age_s(frame) * 1e3, out.memory_frames)
+        self.stats.frame_out(processing_ms, self._frame_age_s(frame) * 1e3, out.frames_in_memory)
 
     def _discard(self) -> None:
         self.get_logger().info("deactivated during a frame: its outputs are discarded")

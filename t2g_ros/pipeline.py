@@ -42,7 +42,7 @@ class PipelineOutput:
         confidence: ``(H, W) float32`` 0..1, max softmax probability.
         occupancy: per-class shares, grid and stability versus the previous output.
         reset_reason: why the temporal memory was reset before this frame, else ``None``.
-        memory_frames: frames in memory that produced this output (1 = per-frame).
+        frames_in_memory: frames in memory that produced this output (1 = per-frame).
         color, overlay: ``(H, W, 3) uint8`` RGB, only when asked for.
         confidence_mono8: ``(H, W) uint8``, only when asked for.
     """
@@ -51,7 +51,7 @@ class PipelineOutput:
     confidence: np.ndarray
     occupancy: OccupancySummary
     reset_reason: str | None
-    memory_frames: int
+    frames_in_memory: int
     color: np.ndarray | None = None
     overlay: np.ndarray | None = None
     confidence_mono8: np.ndarray | None = None
@@ -125,7 +125,7 @@ class SegmentationPipeline:
             confidence=result.confidence,
             occupancy=occupancy,
             reset_reason=result.reset_reason,
-            memory_frames=result.frames_in_memory,
+            frames_in_memory=result.frames_in_memory,
             color=color_mask if color else None,
             overlay=overlay(rgb, color_mask, self.options.overlay_alpha, labels)
             if overlay_image

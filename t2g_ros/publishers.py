@@ -60,7 +60,10 @@ class NodePublishers:
                 fields = rgb_to_image_fields(array, encoding)
                 self.images[name].publish(Image(header=header, **fields))
         fields = class_occupancy_fields(
-            out.occupancy, label_set, reset_reason=out.reset_reason, memory_frames=out.memory_frames
+            out.occupancy,
+            label_set,
+            reset_reason=out.reset_reason,
+            frames_in_memory=out.frames_in_memory,
         )
         self.occupancy.publish(ClassOccupancy(header=header, **as_ros_sequence(fields)))
 

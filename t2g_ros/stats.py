@@ -24,7 +24,7 @@ class PeriodStats:
     last_problem: dict[str, str] = field(default_factory=dict)  # reason -> the latest detail
     processing_ms: list[float] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
-    memory_frames: list[int] = field(default_factory=list)  # frames in memory of each output
+    frames_in_memory: list[int] = field(default_factory=list)  # frames in memory of each output
     reset_reasons: Counter[str] = field(default_factory=Counter)  # memory reset reason -> count
 
 
@@ -42,14 +42,14 @@ class NodeStats:
             self._period.frames_in += 1
             self.totals.frames_in += 1
 
-    def frame_out(self, processing_ms: float, latency_ms: float, memory_frames: int) -> None:
+    def frame_out(self, processing_ms: float, latency_ms: float, frames_in_memory: int) -> None:
         """One output published: its timings and the frames in memory that produced it."""
         with self._lock:
             self._period.frames_out += 1
             self.totals.frames_out += 1
             self._period.processing_ms.append(processing_ms)
             self._period.latency_ms.append(latency_ms)
-            self._period.memory_frames.append(memory_frames)
+            self._period.frames_in_memory.append(frames_in_memory)
 
     def dropped(self, reason: str, detail: str = "", *, count: int = 1) -> None:
         """``count`` frames dropped for ``reason`` (in ``DROP_REASONS``); ``detail`` says which."""

@@ -91,7 +91,8 @@ def tiny_config(
     temporal: bool = True,
     detail: bool = False,
 ) -> ModelConfig:
-    """A model config; the defaults give about 20k trainable parameters on ``test_tiny``."""
+    """A model config; the defaults give about 20k trainable parameters on ``test_tiny``.
+    ``memory_length`` is the model's capacity T (``temporal.memory_capacity``)."""
     return ModelConfig(
         backbone=BackboneConfig(name=backbone),
         input_size=input_size,
@@ -101,7 +102,7 @@ def tiny_config(
         decoder=DecoderConfig(
             num_layers=num_layers, num_heads=2, ffn_dim=32, memory_strides=(32, 16)
         ),
-        temporal=TemporalConfig(enabled=temporal, memory_length=memory_length),
+        temporal=TemporalConfig(enabled=temporal, memory_capacity=memory_length),
         detail=DetailConfig(enabled=detail, channels=8),
     )
 

@@ -42,7 +42,8 @@ class Contender:
         checkpoint: path of the checkpoint ``loaded`` came from.
         backend: the inference backend it runs on (a name in ``t2g_core.inference.BACKENDS``).
         threads: CPU threads for inference.
-        memory_length: frames of memory the segmenter keeps (1..the model's capacity); None = all.
+        memory_length: frames of memory the segmenter keeps (1..the model's capacity); None given
+            becomes the capacity.
     """
 
     name: str
@@ -54,14 +55,13 @@ class Contender:
     threads: int = 1
     memory_length: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.memory_length is None:  # frozen: the one place the default is resolved
+            object.__setattr__(self, "memory_length", self.model.memory_capacity)
+
     @property
     def model(self) -> T2GModel:
         return self.loaded.model
-
-    @property
-    def memory_frames(self) -> int:
-        """The memory it runs with: ``memory_length``, or the checkpoint's capacity."""
-        return self.memory_length or self.model.memory_length
 
     def segmenter(self, *, max_gap_s: float, device: str) -> StreamBase:
         """A fresh streaming state (empty memory, no EMA history)."""
@@ -96,9 +96,10 @@ def make_contenders(
     Raises:
         ValueError: the per-frame checkpoint has a temporal memory, or the two label sets differ.
     """
-    if perframe.model.memory_length != 1:
+    if perframe.model.memory_capacity != 1:
         raise ValueError(
-            f"{paths[0]}: the per-frame checkpoint has a memory of {perframe.model.memory_length} frames, expected 1"
+            f"{paths[0]}: the per-frame checkpoint has a memory capacity of "
+            f"{perframe.model.memory_capacity} frames, expected 1"
         )
     if perframe.label_set != t2g.label_set:
         raise ValueError(
@@ -122,7 +123,7 @@ def make_contenders(
 def memory_ablation_contender(t2g: Contender) -> Contender | None:
     """The T2G contender's checkpoint with ``memory_length=1``: no query memory and no fused pixel
     state. None when the checkpoint has no memory to ablate (capacity 1)."""
-    if t2g.model.memory_length <= 1:
+    if t2g.model.memory_capacity <= 1:
         return None
     return dataclasses.replace(
         t2g, name=T2G_MEMORY1, label=f"{t2g.label}, memory 1", memory_length=1

@@ -39,7 +39,7 @@ class PeerContender:
     label: str
     peer: EspNetV2Peer
     ema_alpha: None = None
-    memory_frames: int = 1
+    memory_length: int = 1
 
     @property
     def checkpoint(self) -> str:
@@ -57,7 +57,7 @@ class PeerContender:
             "label": self.label,
             "checkpoint": self.checkpoint,
             "ema_alpha": None,
-            "memory_frames": self.memory_frames,
+            "memory_length": self.memory_length,
             "provenance": self.peer.describe(),
         }
 

@@ -39,6 +39,12 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def memory_length(model: dict[str, Any]) -> int:
+    """The memory length a ``models`` entry ran with (``memory_frames`` in results written before
+    issue 21 renamed it)."""
+    return model["memory_length"] if "memory_length" in model else model["memory_frames"]
+
+
 def write_results(results: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``results.json`` and ``summary.md`` into ``out_dir``; returns both paths."""
     out_dir = Path(out_dir)
@@ -86,7 +92,7 @@ def render_markdown(results: dict[str, Any], *, image_prefix: str = "", level: i
                 [
                     m["label"],
                     f"`{m['checkpoint']}`",
-                    str(m["memory_frames"]),
+                    str(memory_length(m)),
                     _num(m["ema_alpha"], 2),
                 ]
                 for m in results["models"]
@@ -286,9 +292,9 @@ def _ablation_section(h: str, targets: dict[str, Any], models: list[dict[str, An
         "mIoU memory 1 (%)",
     ]
     return [
-        f"\n{h} Memory ablation: {full['label']} with memory {full['memory_frames']} vs memory 1\n",
+        f"\n{h} Memory ablation: {full['label']} with memory {memory_length(full)} vs memory 1\n",
         f"The same checkpoint streamed on the same frames with its full memory "
-        f"({full['memory_frames']} frames) and as *{memory1['label']}* (`memory_length` 1: "
+        f"({memory_length(full)} frames) and as *{memory1['label']}* (`memory_length` 1: "
         "no query memory and no fused pixel state). Labels changed: the share of pixels whose "
         "label differs between the two predictions of the same frame. Flicker uses each target's "
         "mask (val: GT-stable pixels, video: gray-stable pixels); a ratio below 1 means the "

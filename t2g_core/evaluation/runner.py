@@ -6,7 +6,7 @@ write ``results.json``, ``summary.md`` and the PNG charts.
     meta:         date_utc, cpu, nproc, torch_threads, torch, python, git_commit, quick, config_path,
                   config, wall_s
     class_names:  [K names]
-    models:       [{name, label, checkpoint, ema_alpha, memory_frames, provenance}]
+    models:       [{name, label, checkpoint, ema_alpha, memory_length, provenance}]
                   (table order; the ESPNetv2 peer "espnetv2_peer" after the three contenders, its
                   checkpoint the peer folder, scored on camvid_test, camvid_corrupted, video and
                   speed only; the memory ablation's "t2g_memory1" last, scored on video and
@@ -478,7 +478,7 @@ class Evaluation:
             "label": contender.label,
             "checkpoint": contender.checkpoint,
             "ema_alpha": contender.ema_alpha,
-            "memory_frames": contender.memory_frames,
+            "memory_length": contender.memory_length,
             "provenance": checkpoint.provenance.to_dict(),
         }
 

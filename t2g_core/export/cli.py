@@ -85,6 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"t2g-export: {folder} ({args.precision}, {len(manifest.files)} graphs, {size:.1f} MB; "
         f"input {manifest.input_size[1]}x"
-        f"{manifest.input_size[0]}, memory 1..{manifest.memory_frames} frames, opset {manifest.opset})"
+        f"{manifest.input_size[0]}, memory 1..{manifest.memory_capacity} frames, opset {manifest.opset})"
     )
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
 # v6: the manifest records the precision, and an int8 export's quantization.json is hashed.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 OPSET = 17
 MANIFEST = "manifest.json"
 PRECISIONS = ("fp32", "int8")
@@ -38,9 +38,9 @@ FUSE_INPUTS = ("pixel_embedding", "fusion_state", "state_offset_s")
 FUSE_OUTPUTS = ("fused_embedding",)
 
 
-def decode_file(memory_frames: int) -> str:
-    """File name of the decoder graph for a memory of ``memory_frames`` frames."""
-    return f"decode_m{memory_frames}.onnx"
+def decode_file(frames_in_memory: int) -> str:
+    """File name of the decoder graph for a memory holding ``frames_in_memory`` frames."""
+    return f"decode_m{frames_in_memory}.onnx"
 
 
 def encode_outputs(*, detail: bool) -> tuple[str, ...]:
@@ -48,12 +48,11 @@ def encode_outputs(*, detail: bool) -> tuple[str, ...]:
     return ENCODE_OUTPUTS + ((DETAIL,) if detail else ())
 
 
-def decode_inputs(memory_frames: int, num_layers: int, *, detail: bool) -> tuple[str, ...]:
-    """Input names of ``decode_file(memory_frames)``, in order."""
-    keys = [f"memory_keys_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)]
-    values = [
-        f"memory_values_{m}_{layer}" for m in range(memory_frames) for layer in range(num_layers)
-    ]
+def decode_inputs(frames_in_memory: int, num_layers: int, *, detail: bool) -> tuple[str, ...]:
+    """Input names of ``decode_file(frames_in_memory)``, in order."""
+    frames = range(frames_in_memory)
+    keys = [f"memory_keys_{m}_{layer}" for m in frames for layer in range(num_layers)]
+    values = [f"memory_values_{m}_{layer}" for m in frames for layer in range(num_layers)]
     return ("pixel_embedding", "offsets_s", *keys, *values, *((DETAIL,) if detail else ()))
 
 
@@ -68,8 +67,8 @@ class ExportManifest:
     Attributes:
         checkpoint_sha256: SHA-256 of the checkpoint file exported ("" for an in-memory model).
         input_size: (H, W) the encoder resizes every frame to.
-        memory_frames: T, the model's memory capacity; decoders exist for M = 1..T. (The file's
-            key; the code elsewhere calls it ``memory_capacity``.)
+        memory_capacity: T, the model's memory capacity; decoders exist for M = 1..T frames in
+            memory (``memory_frames`` up to format version 6).
         num_classes: K, channels of the logits.
         num_layers: L decoder layers (axis 1 of the memory tensors).
         num_tokens: N_tok memory tokens per frame.
@@ -87,7 +86,7 @@ class ExportManifest:
 
     checkpoint_sha256: str
     input_size: tuple[int, int]
-    memory_frames: int
+    memory_capacity: int
     num_classes: int
     num_layers: int
     num_tokens: int
@@ -160,7 +159,7 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         raise ExportError(
             f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); re-run t2g-export"
         ) from exc
-    expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_frames + 1)}
+    expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_capacity + 1)}
     expected |= {FUSE_FILE} if manifest.pixel_fusion else set()
     expected |= {QUANTIZATION_FILE} if manifest.precision == "int8" else set()
     if set(manifest.files) != expected:

@@ -68,13 +68,13 @@ class _Encode(nn.Module):
 
 
 class _Decode(nn.Module):
-    """The current frame's pixel embedding + a memory of ``memory_frames`` cache entries (+ the current
+    """The current frame's pixel embedding + a memory of ``frames_in_memory`` cache entries (+ the current
     frame's detail features, last, with the detail path) -> logits."""
 
-    def __init__(self, model: T2GModel, memory_frames: int, num_layers: int) -> None:
+    def __init__(self, model: T2GModel, frames_in_memory: int, num_layers: int) -> None:
         super().__init__()
         self.model = model
-        self.memory_frames = memory_frames
+        self.frames_in_memory = frames_in_memory
         self.num_layers = num_layers
         self.detail = model.detail_refiner is not None
 
@@ -83,7 +83,7 @@ class _Decode(nn.Module):
     ) -> torch.Tensor:
         """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values
         likewise, then the detail features with the detail path."""
-        count = self.memory_frames * self.num_layers
+        count = self.frames_in_memory * self.num_layers
         detail = memory_kv[-1] if self.detail else None
         keys, values = memory_kv[:count], memory_kv[count : 2 * count]
         layers = range(self.num_layers)
@@ -96,7 +96,7 @@ class _Decode(nn.Module):
                 ),  # each (1, N_tok, d)
                 memory_values=tuple(values[m * self.num_layers + layer] for layer in layers),
             )
-            for m in range(self.memory_frames)
+            for m in range(self.frames_in_memory)
         ]
         current = FrameFeatures(
             pixel_embedding=pixel_embedding, memory_keys=(), memory_values=(), detail=detail
@@ -135,7 +135,7 @@ def export_model(
     out.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu").eval()
     height, width = model.input_size
-    capacity = model.memory_length
+    capacity = model.memory_capacity
     # A frame of another size than input_size, so the traced graph resizes (the frame axes are dynamic).
     frame = torch.randint(
         0,
@@ -198,7 +198,7 @@ def export_model(
     manifest = ExportManifest(
         checkpoint_sha256=checkpoint_sha256,
         input_size=(height, width),
-        memory_frames=capacity,
+        memory_capacity=capacity,
         num_classes=model.config.num_classes,
         num_layers=layers,
         num_tokens=tokens,

@@ -119,9 +119,9 @@ class OrtStreamingSegmenter(StreamBase):
         self._encode = load_session(folder / ENCODE_FILE, threads, options=session_options)
         self._decoders = {
             n: load_session(folder / decode_file(n), threads, options=session_options)
-            for n in range(1, m.memory_frames + 1)
+            for n in range(1, m.memory_capacity + 1)
         }
-        cache_shape = (m.memory_frames, m.num_layers, m.num_tokens, m.dim)
+        cache_shape = (m.memory_capacity, m.num_layers, m.num_tokens, m.dim)
         self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
         self._values = np.zeros(cache_shape, np.float32)
         self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
@@ -137,13 +137,13 @@ class OrtStreamingSegmenter(StreamBase):
         self._state = np.zeros_like(self._embedding)  # the previous step's fused embedding
         self._state_stamp: float | None = None  # its stamp; None = no state
         # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
-        self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_frames + 1)}
+        self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_capacity + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         # Frames larger than the model input are read out at the input size (see LabelReadout).
         self._readout = LabelReadout(threads=threads, max_size=m.input_size)
         super().__init__(
-            memory_capacity=m.memory_frames,
+            memory_capacity=m.memory_capacity,
             memory_length=memory_length,
             max_gap_s=max_gap_s,
             label_set=label_set,

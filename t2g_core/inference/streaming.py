@@ -44,8 +44,8 @@ class StreamingSegmenter(StreamBase):
         max_gap_s: a gap between consecutive stamps larger than this (seconds) clears the memory.
         device: torch device to run on (``cpu``, ``cuda``, ``cuda:N``).
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
-        memory_length: frames kept in the memory, 1..``model.memory_length`` (the model's memory
-            capacity T); None = T.
+        memory_length: frames kept in the memory, 1..``model.memory_capacity`` (the model's T);
+            None = T.
             Shorter memories are in-distribution: the first frames of every training clip have them.
         autocast: ``"float16"`` or ``"bfloat16"`` runs the model under ``torch.autocast`` on ``device``
             (the cached memory is then kept in that dtype too); None = float32. Meant for CUDA; bfloat16
@@ -77,10 +77,10 @@ class StreamingSegmenter(StreamBase):
         self._readout = LabelReadout(
             threads=torch.get_num_threads(), max_size=tuple(model.input_size)
         )
-        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_length)
+        self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_capacity)
         self._state: FusionState | None = None  # the pixel-fusion state of the last step
         super().__init__(
-            memory_capacity=model.memory_length,
+            memory_capacity=model.memory_capacity,
             memory_length=memory_length,
             max_gap_s=max_gap_s,
             label_set=label_set,

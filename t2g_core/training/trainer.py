@@ -169,7 +169,7 @@ class ClipPairForward(nn.Module):
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         frames = [features.select(slots[:, t]) for t in range(slots.shape[1])]  # T x (B frames)
         times = times.to(torch.float64)
-        capacity = self.model.memory_length
+        capacity = self.model.memory_capacity
         last = len(frames) - 1
         decoded = {last: None, last - 1: None} if with_before_last else {last: None}
         state = None
@@ -237,7 +237,7 @@ class Trainer:
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.out_dir = Path(config.out_dir)
         self.sampler = PairSampler(
-            bank, clip_len=max(model.memory_length, config.clips.length, 2), config=config
+            bank, clip_len=max(model.memory_capacity, config.clips.length, 2), config=config
         )
         forward = ClipPairForward(self.model)
         self.forward = (
@@ -374,7 +374,7 @@ class Trainer:
         frame t reads only the query memory (the last T frames), and the loss reads the last two frames."""
         if self.model.pixel_fusion is not None:
             return batch
-        keep = max(self.model.memory_length, 2)
+        keep = max(self.model.memory_capacity, 2)
         return ClipBatch(
             batch.frames_a[:, -keep:],
             batch.frames_b[:, -keep:],

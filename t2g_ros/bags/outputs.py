@@ -59,7 +59,10 @@ def output_messages(
         for name, (array, encoding) in images.items()
     ]
     fields = class_occupancy_fields(
-        out.occupancy, label_set, reset_reason=out.reset_reason, memory_frames=out.memory_frames
+        out.occupancy,
+        label_set,
+        reset_reason=out.reset_reason,
+        frames_in_memory=out.frames_in_memory,
     )
     messages.append(
         (

@@ -74,6 +74,7 @@ def occupancy_msg(store, index):
         memory_reset=index == 0,
         memory_reset_reason="start" if index == 0 else "",
         memory_frames=min(index + 1, 4),
+        frames_in_memory=min(index + 1, 4),
     )
 
 
@@ -158,7 +159,7 @@ def test_round_trip(tmp_path, store, storage):
             occupancy[2].pixel_fraction, np.array([0.5, 0.25, 0.125], np.float32)
         )
         assert (occupancy[0].memory_reset, occupancy[0].memory_reset_reason) == (True, "start")
-        assert occupancy[2].memory_frames == 3
+        assert occupancy[2].frames_in_memory == occupancy[2].memory_frames == 3
 
         (label_info,) = [m.msg for m in bag.messages("/t2g/label_info")]
         assert [c.class_name for c in label_info.class_map] == ["sky", "road"]
@@ -235,7 +236,10 @@ def test_typestore_has_t2g_msgs_from_the_source_tree(store):
         "t2g_msgs/msg/VisionClass",
     } <= set(store.types)
     fields = [name for name, _ in store.get_msgdef("t2g_msgs/msg/ClassOccupancy").fields]
-    assert fields[:3] == ["header", "height", "width"] and fields[-1] == "memory_frames"
+    assert fields[:3] == ["header", "height", "width"] and fields[-2:] == [
+        "memory_frames",
+        "frames_in_memory",
+    ]
 
 
 # --- truncated files ----------------------------------------------------------------------------
@@ -403,7 +407,7 @@ def test_mcap_is_readable_by_an_independent_reader(tmp_path, store):
     occupancy = decoded[3][3]
     assert (occupancy.grid_rows, occupancy.grid_cols) == (1, 2)
     assert list(occupancy.class_names) == ["sky", "building", "road"]
-    assert list(occupancy.grid_class) == [0, 255] and occupancy.memory_frames == 3
+    assert list(occupancy.grid_class) == [0, 255] and occupancy.frames_in_memory == 3
     assert [c.class_name for c in decoded[0][3].class_map] == ["sky", "road"]
 
 

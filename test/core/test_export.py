@@ -58,7 +58,7 @@ def test_manifest_describes_the_files(exported, tiny_model):
     }
     assert (
         manifest.input_size == (32, 48)
-        and manifest.memory_frames == 3
+        and manifest.memory_capacity == 3
         and manifest.num_classes == 5
     )
     assert manifest.embedding_size == (4, 6) and manifest.dim == 16 and manifest.num_layers == 2

@@ -110,7 +110,7 @@ def test_memory_window_is_T_frames(tiny_model):
 def test_per_frame_mode_uses_only_current_frame(make_tiny_config):
     torch.manual_seed(0)
     model = build_model(make_tiny_config(temporal=False))
-    assert model.memory_length == 1
+    assert model.memory_capacity == 1
     clip = _clip(1, 3)
     base = model.forward_clip(clip, _times(1, 3)).sem_logits
     changed = clip.clone()

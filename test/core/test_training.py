@@ -69,7 +69,7 @@ def job(tmp_path_factory) -> Path:
                 "dim": 32,
                 "num_queries": 8,
                 "decoder": {"num_layers": 1, "num_heads": 2, "ffn_dim": 32},
-                "temporal": {"enabled": True, "memory_length": 3},
+                "temporal": {"enabled": True, "memory_capacity": 3},
                 "fusion": {"enabled": True, "window": 3},
                 "detail": {"enabled": True, "channels": 8},
             }
@@ -124,7 +124,7 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(job):
     assert [int(r["step"]) for r in val] == [12, 24]
     loaded = load_checkpoint(job / "run" / "best.pt")
     assert loaded.provenance.metrics["val_miou"] == max(float(r["val_miou"]) for r in val)
-    assert loaded.model.memory_length == 3 and loaded.model.pixel_fusion is not None
+    assert loaded.model.memory_capacity == 3 and loaded.model.pixel_fusion is not None
     assert loaded.model.detail_refiner is not None
     # The selection criterion is the mean of the per-drive mIoUs: the val drive and the held-out one.
     for row in val:

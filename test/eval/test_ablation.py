@@ -45,7 +45,7 @@ def test_ablation_contender_runs_with_a_one_frame_memory(checkpoints):
     t2g = Contender(T2G, "T2G", load_checkpoint(t2g_path), None, str(t2g_path))
     ablated = memory_ablation_contender(t2g)
     assert ablated.name == T2G_MEMORY1 and ablated.loaded is t2g.loaded
-    assert ablated.memory_frames == 1
+    assert ablated.memory_length == 1
     frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     used = {}
     for contender in (t2g, ablated):
@@ -60,7 +60,7 @@ def test_ablation_contender_runs_with_a_one_frame_memory(checkpoints):
 
 def test_quick_run_has_the_ablation_on_both_streaming_targets(quick_results):
     models = {m["name"]: m for m in quick_results["models"]}
-    assert models[T2G_MEMORY1]["memory_frames"] == 1 and models[T2G]["memory_frames"] == 3
+    assert models[T2G_MEMORY1]["memory_length"] == 1 and models[T2G]["memory_length"] == 3
     targets = quick_results["targets"]
     h, w = 72, 96  # the synthetic val frames; the clip is 192x108 resized to 96 wide
     frames = {"val_15hz": VAL_FRAMES, "video": 8}
@@ -113,21 +113,21 @@ def _synthetic_results() -> dict:
                 "label": "per-frame",
                 "checkpoint": "p.pt",
                 "ema_alpha": None,
-                "memory_frames": 1,
+                "memory_length": 1,
             },
             {
                 "name": T2G,
                 "label": "T2G",
                 "checkpoint": "t.pt",
                 "ema_alpha": None,
-                "memory_frames": 4,
+                "memory_length": 4,
             },
             {
                 "name": T2G_MEMORY1,
                 "label": "T2G, memory 1",
                 "checkpoint": "t.pt",
                 "ema_alpha": None,
-                "memory_frames": 1,
+                "memory_length": 1,
             },
         ],
         "ema_tuning": {

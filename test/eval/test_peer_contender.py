@@ -66,7 +66,7 @@ def test_peer_is_scored_beside_the_contenders(peer_config, peer_results, fake_pe
     names = [m["name"] for m in peer_results["models"]]
     assert names == [PERFRAME, PERFRAME_EMA, T2G, ESPNETV2_PEER, T2G_MEMORY1]
     entry = peer_results["models"][3]
-    assert entry["checkpoint"] == str(fake_peer) and entry["memory_frames"] == 1
+    assert entry["checkpoint"] == str(fake_peer) and entry["memory_length"] == 1
     assert set(entry["provenance"]["sha256"]) == {file_name(s) for s in SIZES}
     assert peer_results["meta"]["skipped"] == []
     targets = peer_results["targets"]

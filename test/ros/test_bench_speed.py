@@ -70,7 +70,7 @@ def test_step_rows_and_ratios_come_from_the_measured_times(
 
     checkpoint = tiny_checkpoints["temporal"]
     loaded = load_checkpoint(checkpoint)
-    capacity = loaded.model.memory_length
+    capacity = loaded.model.memory_capacity
     lines: list[str] = []
     bases = [
         10.0,
@@ -141,7 +141,7 @@ def test_profile_times_every_stage_through_public_api(
     )
     prof = profile["480x360"]
     rows = {r["stage"]: r for r in prof["rows"]}
-    memory = loaded.model.memory_length
+    memory = loaded.model.memory_capacity
     for stage in (
         "decode rgb8 Image (raw)",
         "backbone",

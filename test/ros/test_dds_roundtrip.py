@@ -41,7 +41,8 @@ PUBLISHER = textwrap.dedent(
     occ = ClassOccupancy(header=image.header, height=360, width=480, class_ids=[0, 3],
                          class_names=["sky", "road"], pixel_fraction=[0.25, 0.75],
                          mean_confidence=[0.5, 0.875], grid_rows=1, grid_cols=2, grid_class=[3, 0],
-                         grid_share=[1.0, 0.5], stability=0.9375, memory_frames=4)
+                         grid_share=[1.0, 0.5], stability=0.9375, memory_frames=4,
+                         frames_in_memory=4)
     image_pub.publish(image)
     occ_pub.publish(occ)
     # Stay until the subscriber has its samples and leaves (its readers unmatch), bounded in time.
@@ -79,7 +80,7 @@ SUBSCRIBER = textwrap.dedent(
     if "occ" in got:
         m = got["occ"]
         out["occ"] = dict(names=list(m.class_names), ids=list(m.class_ids), frac=list(m.pixel_fraction),
-                          grid=list(m.grid_class), stability=m.stability, frames=m.memory_frames,
+                          grid=list(m.grid_class), stability=m.stability, frames=m.frames_in_memory,
                           stamp=[m.header.stamp.sec, m.header.stamp.nanosec])
     print(json.dumps(out))
     rclpy.shutdown()

@@ -71,7 +71,7 @@ def test_configure_activate_deactivate_cleanup_and_again(ros, tiny_checkpoints, 
         for i, frame in enumerate(frames[2:4]):
             probe.send(rgb_image(frame), 2.0 + 0.1 * i)
             occupancy = probe.wait_outputs(2.0 + 0.1 * i)["occupancy"]
-            assert occupancy.memory_frames == i + 1
+            assert occupancy.frames_in_memory == i + 1
         assert probe.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
         # Finalized, the process has nothing left to do: it ends by itself (issue 20).
         assert proc.proc.wait(timeout=60) == 0

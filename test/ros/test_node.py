@@ -53,7 +53,8 @@ def test_outputs_topics_encodings_sizes_headers_occupancy(temporal_node, frames)
         assert (occ.height, occ.width) == frame.shape[:2]
         assert abs(sum(occ.pixel_fraction) + occ.unlabelled_fraction - 1.0) < 1e-4
         assert len(occ.grid_class) == occ.grid_rows * occ.grid_cols == 48
-        assert occ.memory_frames == i + 1  # up to the default model.memory_length, 4
+        assert occ.frames_in_memory == i + 1  # up to the default model.memory_length, 4
+        assert occ.memory_frames == occ.frames_in_memory  # the deprecated field, still filled
         assert occ.memory_reset == (i == 0)
         # Class ids published on ~/labels are what the occupancy counts.
         counts = np.bincount(labels, minlength=11)[:11] / labels.size
@@ -177,7 +178,7 @@ def test_rejected_parameter_update_keeps_the_old_value(temporal_node, frames):
     for i, frame in enumerate(frames[:3]):
         probe.send(rgb_image(frame), 300.0 + 0.1 * i)
         got.append(probe.wait_outputs(300.0 + 0.1 * i)["occupancy"])
-    assert [o.memory_frames for o in got] == [1, 2, 2]
+    assert [o.frames_in_memory for o in got] == [1, 2, 2]
     assert got[0].memory_reset_reason == "reconfigured"
 
 
@@ -238,7 +239,7 @@ def test_sim_time_backwards_stamp_resets_memory_once(ros, tiny_checkpoints, fram
             (False, ""),
             (False, ""),
         ]
-        assert [o.memory_frames for o in occupancies] == [1, 2, 3, 1, 2, 3]
+        assert [o.frames_in_memory for o in occupancies] == [1, 2, 3, 1, 2, 3]
         assert np.isnan(occupancies[3].stability) and not np.isnan(occupancies[4].stability)
     finally:
         probe.close()
@@ -259,7 +260,7 @@ def test_per_frame_mode_vs_temporal_mode(ros, tiny_checkpoints, frames):
             got = []
             for i, frame in enumerate(frames[:4]):
                 probe.send(rgb_image(frame), 1.0 + 0.1 * i)
-                got.append(probe.wait_outputs(1.0 + 0.1 * i)["occupancy"].memory_frames)
+                got.append(probe.wait_outputs(1.0 + 0.1 * i)["occupancy"].frames_in_memory)
             assert got == expected_frames, (checkpoint.name, extra)
         finally:
             probe.close()

@@ -40,7 +40,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
             out = probe.wait_outputs(stamp, ("labels", "occupancy"))
             assert header_tuple(out["labels"]) == header_tuple(msg)
             assert (out["labels"].height, out["labels"].width) == frame.shape[:2]
-            assert out["occupancy"].memory_frames == min(i + 1, 4)
+            assert out["occupancy"].frames_in_memory == min(i + 1, 4)
             labels = np.frombuffer(bytes(out["labels"].data), np.uint8).reshape(frame.shape[:2])
             expected = torch_segmenter.step(frame, stamp).labels
             agree = (labels == expected).mean()
@@ -57,7 +57,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
     assert log.count(BUILDING) == 1 and "built the onnxruntime export" in log, log
     exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
     assert len(exports) == 1 and exports[0].name.startswith("random_init_temporal-"), exports
-    assert load_manifest(exports[0]).memory_frames == 4
+    assert load_manifest(exports[0]).memory_capacity == 4
 
     # The second start, on the default backend, reuses the export.
     proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.max_age_s": 0.0})

@@ -155,7 +155,7 @@ def test_a_memory_reset_on_every_frame_is_reported_and_not_logged_per_frame(
         for i in range(8):  # 1 s apart, model.max_gap_s 0.5: each frame resets the memory
             probe.send(rgb_image(frames[i]), 10.0 + i)
             out = probe.wait_outputs(10.0 + i)
-            assert out["occupancy"].memory_frames == 1
+            assert out["occupancy"].frames_in_memory == 1
         probe.spin_until(
             lambda: warned(
                 probe, "temporal memory unused: every output had 1 frame in memory of 4"
