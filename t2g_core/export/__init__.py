@@ -61,7 +61,7 @@ _EXPORTS = {
     "export_precision": "quantize",
     "quantize_export": "quantize",
     "export_model": "onnx_export",
-    "runtime_versions": "onnx_export",
+    "runtime_versions": "format",
     "cache_key": "cache",
     "cached_export": "cache",
     "default_cache_dir": "cache",

@@ -19,25 +19,36 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache_upkeep import BUILD_ESTIMATE_S, build_lock, remove_entry, stale_exports, write_source
-from .format import FORMAT_VERSION, OPSET, ExportError, file_sha256, load_manifest
-from .onnx_export import export_model, runtime_versions
+from .format import (
+    FORMAT_VERSION,
+    OPSET,
+    ExportError,
+    file_sha256,
+    load_manifest,
+    runtime_versions,
+)
 from .quantize import (
     CALIBRATION_FRAMES,
     INT8_BUILD_ESTIMATE_S,
     RECIPE,
-    calibration_images,
     check_precision,
     quantize_export,
-    read_frames,
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from ..labels import LabelSet
     from ..model import T2GModel
+
+Calibration = Callable[..., tuple[Sequence[str], Iterable["np.ndarray"]]]
+"""Called with ``count=``: the names of that many calibration images and their (H, W, 3) uint8 RGB frames
+(``t2g_core.data.calibration.camvid_calibration_frames``)."""
 
 
 def default_cache_dir() -> Path:
@@ -48,13 +59,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "t2g" / "onnx"
 
 
-def cache_key(checkpoint_sha256: str, input_size: Sequence[int], *, precision: str = "fp32") -> str:
-    """What a cached export depends on: the checkpoint's bytes, the input size, the versions, the
-    format, and for int8 the quantisation recipe and calibration size."""
+def cache_key(
+    checkpoint_sha256: str,
+    input_size: Sequence[int],
+    *,
+    precision: str = "fp32",
+    versions: dict[str, str | None] | None = None,
+) -> str:
+    """What a cached export depends on: the checkpoint's bytes, the input size, the versions
+    (default: the installed ones), the format, and for int8 the quantisation recipe and
+    calibration size."""
     fields = {
         "checkpoint": checkpoint_sha256,
         "input_size": list(input_size),
-        "versions": runtime_versions(),
+        "versions": runtime_versions() if versions is None else versions,
         "format": FORMAT_VERSION,
         "opset": OPSET,
     }
@@ -64,14 +82,44 @@ def cache_key(checkpoint_sha256: str, input_size: Sequence[int], *, precision: s
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def find_cached_export(
+    checkpoint: str | Path, *, cache_dir: str | Path | None = None, precision: str = "fp32"
+) -> Path | None:
+    """The valid export of ``checkpoint`` in the cache, or None; imports no torch, loads nothing.
+
+    Valid as ``cached_export`` would reuse it: complete and intact (its files match the manifest),
+    of this checkpoint's bytes at ``precision``, with a label set, in a folder named by the cache key
+    of its input size and the installed versions. Without torch installed (an onnxruntime-only
+    deployment) the export's recorded torch version stands in for it.
+    """
+    checkpoint = Path(checkpoint)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not checkpoint.is_file() or not cache.is_dir():
+        return None
+    digest = file_sha256(checkpoint)
+    tag = "" if precision == "fp32" else f"-{precision}"
+    for folder in sorted(cache.glob(f"{checkpoint.stem}{tag}-*")):
+        if _unusable(folder, digest, precision) is not None:
+            continue
+        manifest = load_manifest(folder, verify_files=False)  # verified by _unusable
+        versions = runtime_versions()
+        if versions["torch"] is None:
+            versions["torch"] = manifest.versions.get("torch")
+        key = cache_key(digest, manifest.input_size, precision=precision, versions=versions)
+        if folder.name == f"{checkpoint.stem}{tag}-{key}" and manifest.labels is not None:
+            return folder
+    return None
+
+
 def cached_export(
     checkpoint: str | Path,
     *,
     cache_dir: str | Path | None = None,
     model: T2GModel | None = None,
+    label_set: LabelSet | None = None,
     log: Callable[[str], None] | None = None,
     precision: str = "fp32",
-    data_root: str | Path | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """The export directory of ``checkpoint`` in the cache, exported first when missing, stale or corrupt.
 
@@ -82,15 +130,17 @@ def cached_export(
         checkpoint: a t2g checkpoint file.
         cache_dir: default ``default_cache_dir()``.
         model: the checkpoint's model if the caller loaded it already (saves loading it again).
+        label_set: its label set, recorded in the manifest (read from the checkpoint when None and
+            an export is built).
         log: called with one line when an export is (re)built.
         precision: ``fp32``, or ``int8`` (the backbone quantised; built from the fp32 export).
-        data_root: the shared data folder holding ``camvid/``, whose train frames calibrate an int8
-            export; default ``../shared/data`` beside the repository.
+        calibration: the frames that calibrate an int8 export when it must be built
+            (``t2g_core.data.calibration.camvid_calibration_frames``); unused for fp32.
 
     Raises:
         ExportError: the checkpoint cannot be read, the cache cannot be written (the message names
-            the OS's reason and the path), the calibration frames are missing, or the fresh export
-            is unusable (the message says which).
+            the OS's reason and the path), an int8 build has no calibration frames, or the fresh
+            export is unusable (the message says which).
         ValueError: an unknown precision.
     """
     from ..checkpoint import CheckpointError, load_checkpoint
@@ -103,9 +153,10 @@ def cached_export(
     digest = file_sha256(checkpoint)
     if model is None:
         try:
-            model = load_checkpoint(checkpoint).model
+            loaded = load_checkpoint(checkpoint)
         except CheckpointError as exc:
             raise ExportError(str(exc)) from exc
+        model, label_set = loaded.model, label_set or loaded.label_set
     key = cache_key(digest, model.input_size, precision=precision)
     tag = "" if precision == "fp32" else f"-{precision}"
     target = cache / f"{checkpoint.stem}{tag}-{key}"
@@ -113,7 +164,7 @@ def cached_export(
         return target
     try:
         with build_lock(cache, target.name, log=log):
-            return _build(checkpoint, target, digest, model, log, precision, data_root)
+            return _build(checkpoint, target, digest, model, label_set, log, precision, calibration)
     except OSError as exc:
         raise ExportError(_cache_error(cache, exc)) from exc
 
@@ -140,9 +191,10 @@ def _build(
     target: Path,
     digest: str,
     model: T2GModel,
+    label_set: LabelSet | None,
     log: Callable[[str], None] | None,
     precision: str,
-    data_root: str | Path | None,
+    calibration: Calibration | None,
 ) -> Path:
     """``cached_export``'s build, under the export's lock: logs what and why, replaces stale ones."""
     cache = target.parent
@@ -171,19 +223,21 @@ def _build(
             f"(once, ~{estimate} s) into {target}{why}..."
         )
     if precision == "fp32":
+        from ..checkpoint import load_checkpoint
+
+        labels = label_set or load_checkpoint(checkpoint).label_set
 
         def write(folder: Path) -> None:
-            export_model(model, folder, checkpoint_sha256=digest)
+            export_model(model, folder, checkpoint_sha256=digest, label_set=labels)
 
     else:
-        fp32_dir = cached_export(checkpoint, cache_dir=cache, model=model, log=log)
-        images = calibration_images(data_root, count=CALIBRATION_FRAMES)
+        fp32_dir = cached_export(
+            checkpoint, cache_dir=cache, model=model, label_set=label_set, log=log
+        )
+        names, frames = _calibration_frames(calibration)
 
         def write(folder: Path) -> None:
-            names = [image.stem for image in images]
-            quantize_export(
-                fp32_dir, folder, frames=read_frames(images), calibration=names, log=log
-            )
+            quantize_export(fp32_dir, folder, frames=frames, calibration=names, log=log)
 
     # Written under a temporary name and renamed when complete: a crash never leaves a half export
     # under the final name.
@@ -202,6 +256,29 @@ def _build(
         elapsed = time.monotonic() - started
         log(f"built the onnxruntime{kind} export of {checkpoint.name} in {elapsed:.1f} s")
     return target
+
+
+def export_model(*args, **kwargs):
+    """``onnx_export.export_model``, imported when an export is built: it needs torch, and finding
+    a valid cached export does not."""
+    from .onnx_export import export_model as export
+
+    return export(*args, **kwargs)
+
+
+def _calibration_frames(calibration: Calibration | None) -> tuple[Sequence[str], Iterable]:
+    """``CALIBRATION_FRAMES`` frames from ``calibration``; ``ExportError`` saying how to build the
+    int8 export when there are none."""
+    advice = (
+        "build the int8 export once with t2g-export --checkpoint <checkpoint> --precision int8 "
+        "--data-root <the shared data folder holding camvid/>; the node then finds it in the cache"
+    )
+    if calibration is None:
+        raise ExportError(f"an int8 export needs calibration frames ({advice})")
+    try:
+        return calibration(count=CALIBRATION_FRAMES)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ExportError(f"{exc} ({advice})") from exc
 
 
 def _unusable(folder: Path, checkpoint_sha256: str, precision: str) -> str | None:

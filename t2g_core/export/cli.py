@@ -10,13 +10,7 @@ from pathlib import Path
 from .cache import cached_export
 from .format import ExportError, file_sha256, load_manifest
 from .onnx_export import export_model
-from .quantize import (
-    CALIBRATION_FRAMES,
-    PRECISIONS,
-    calibration_images,
-    quantize_export,
-    read_frames,
-)
+from .quantize import CALIBRATION_FRAMES, PRECISIONS, quantize_export
 
 DESCRIPTION = (
     "ONNX export of a T2G checkpoint for onnxruntime, and the cache the node and bag "
@@ -52,10 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(f"t2g-export: {line}", file=sys.stderr)
 
+    def calibration(count: int):
+        """The CamVid train frames that calibrate int8 (read here: the export code reads no data)."""
+        from ..data.calibration import camvid_calibration_frames
+
+        try:
+            return camvid_calibration_frames(args.data_root, count=count)
+        except ValueError as exc:
+            raise ExportError(f"{exc} (pass --data-root <the shared data folder>)") from exc
+
     try:
         if args.out is None:
             folder = cached_export(
-                args.checkpoint, log=log, precision=args.precision, data_root=args.data_root
+                args.checkpoint, log=log, precision=args.precision, calibration=calibration
             )
         else:
             folder = Path(args.out)
@@ -64,19 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             except CheckpointError as exc:
                 raise ExportError(str(exc)) from exc
             digest = file_sha256(args.checkpoint)
+            labels = loaded.label_set
             if args.precision == "fp32":
-                export_model(loaded.model, folder, checkpoint_sha256=digest)
+                export_model(loaded.model, folder, checkpoint_sha256=digest, label_set=labels)
             else:
-                images = calibration_images(args.data_root, count=CALIBRATION_FRAMES)
+                names, frames = calibration(count=CALIBRATION_FRAMES)
                 with tempfile.TemporaryDirectory() as fp32_dir:
-                    export_model(loaded.model, fp32_dir, checkpoint_sha256=digest)
-                    quantize_export(
-                        fp32_dir,
-                        folder,
-                        frames=read_frames(images),
-                        calibration=[image.stem for image in images],
-                        log=log,
-                    )
+                    export_model(loaded.model, fp32_dir, checkpoint_sha256=digest, label_set=labels)
+                    quantize_export(fp32_dir, folder, frames=frames, calibration=names, log=log)
         manifest = load_manifest(folder)
     except ExportError as exc:
         print(f"t2g-export: error: {exc}", file=sys.stderr)

@@ -12,14 +12,20 @@ one, so it imports neither torch nor onnx.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..labels import LabelSet
 
 FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
 # v6: the manifest records the precision, and an int8 export's quantization.json is hashed.
-FORMAT_VERSION = 7
+# v7: memory_frames -> memory_capacity. v8: the manifest carries the checkpoint's label set.
+FORMAT_VERSION = 8
 OPSET = 17
 MANIFEST = "manifest.json"
 PRECISIONS = ("fp32", "int8")
@@ -56,6 +62,21 @@ def decode_inputs(frames_in_memory: int, num_layers: int, *, detail: bool) -> tu
     return ("pixel_embedding", "offsets_s", *keys, *values, *((DETAIL,) if detail else ()))
 
 
+def runtime_versions() -> dict[str, str | None]:
+    """Versions that shape an export: the exporter (torch), onnx and the runtime that loads it.
+
+    Read from the installed packages' metadata, so nothing is imported (an onnxruntime deployment
+    checks its cached export without torch); None for a package that is not installed.
+    """
+    versions: dict[str, str | None] = {}
+    for name in ("torch", "onnx", "onnxruntime"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 class ExportError(ValueError):
     """An export cannot be made or used; the message names the directory or file and the problem."""
 
@@ -82,6 +103,9 @@ class ExportManifest:
         files: file name -> SHA-256 of its bytes.
         precision: ``fp32``, or ``int8`` (the backbone quantised; ``files`` then lists
             ``quantization.json`` too).
+        labels: the checkpoint's label set (``names``, ``colors``, ``void_id``, as a checkpoint
+            stores it), or None for an export of an in-memory model; lets an onnxruntime deployment
+            run without loading the checkpoint.
     """
 
     checkpoint_sha256: str
@@ -98,6 +122,20 @@ class ExportManifest:
     versions: dict[str, str]
     files: dict[str, str]
     precision: str = "fp32"
+    labels: dict[str, Any] | None = None
+
+    @property
+    def label_set(self) -> LabelSet | None:
+        """``labels`` as a ``LabelSet`` (None when the export has none)."""
+        from ..labels import LabelSet
+
+        if self.labels is None:
+            return None
+        return LabelSet(
+            names=tuple(self.labels["names"]),
+            colors=tuple(tuple(c) for c in self.labels["colors"]),
+            void_id=self.labels["void_id"],
+        )
 
     @property
     def logits_size(self) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..labels import LabelSet
 from ..model import FrameFeatures, T2GModel
 from .format import (
     DECODE_OUTPUTS,
@@ -30,20 +31,9 @@ from .format import (
     decode_inputs,
     encode_outputs,
     file_sha256,
+    runtime_versions,
 )
 from .graph_surgery import fold_pads_into_convs
-
-
-def runtime_versions() -> dict[str, str]:
-    """Versions that shape an export: the exporter (torch), onnx and the runtime that loads it."""
-    import onnx
-    import onnxruntime
-
-    return {
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-    }
 
 
 class _Encode(nn.Module):
@@ -121,9 +111,16 @@ class _Fuse(nn.Module):
 
 
 def export_model(
-    model: T2GModel, out_dir: str | Path, *, checkpoint_sha256: str = "", opset: int = OPSET
+    model: T2GModel,
+    out_dir: str | Path,
+    *,
+    checkpoint_sha256: str = "",
+    label_set: LabelSet | None = None,
+    opset: int = OPSET,
 ) -> ExportManifest:
     """Export ``model`` into ``out_dir`` (created; existing files of the same names are replaced).
+
+    ``checkpoint_sha256`` and ``label_set`` (recorded in the manifest) say which checkpoint it is.
 
     Returns:
         The manifest, also written to ``out_dir/manifest.json`` (last, so a directory with a manifest
@@ -209,6 +206,13 @@ def export_model(
         opset=opset,
         versions=runtime_versions(),
         files={name: file_sha256(out / name) for name in names},
+        labels=None
+        if label_set is None
+        else {
+            "names": list(label_set.names),
+            "colors": [list(c) for c in label_set.colors],
+            "void_id": label_set.void_id,
+        },
     )
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(manifest.to_json(), encoding="utf-8")

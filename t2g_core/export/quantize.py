@@ -8,7 +8,8 @@ the labels vs fp32, keeping them float 1.0 %). The resize in front of the backbo
 heads after it (Stability Queries, pixel decoder, memory K/V projections) stay float32, as do
 ``decode_m*.onnx`` and ``fuse.onnx``. Weights are int8 per output channel, activations uint8
 per tensor with ranges calibrated (MinMax) on a fixed, evenly spaced subset of the CamVid **train**
-frames; val and test are never read here, so they stay clean for the acceptance measurement.
+frames (read by the caller, ``t2g_core.data.calibration``, and passed in: this module reads no data);
+val and test are never read, so they stay clean for the acceptance measurement.
 
 An int8 export is a copy of the fp32 one with ``encode.onnx`` replaced, ``quantization.json`` beside
 it saying how it was quantised, and a manifest that says ``int8`` and hashes both files
@@ -64,7 +65,6 @@ RECIPE = {
     "calibration": "MinMax",
     "calibration_split": "train",
 }
-_REPO_DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def check_precision(precision: str) -> str:
@@ -82,43 +82,6 @@ def export_precision(export_dir: str | Path) -> str:
         ExportError: no readable manifest.
     """
     return load_manifest(export_dir, verify_files=False).precision
-
-
-def default_data_root() -> Path:
-    """The shared data folder next to the repository (``../shared/data``)."""
-    return _REPO_DATA_ROOT.resolve()
-
-
-def calibration_images(data_root: str | Path | None = None, *, count: int) -> list[Path]:
-    """``count`` CamVid train images (all when there are fewer), evenly spaced over the train list
-    (deterministic).
-
-    Raises:
-        ExportError: no CamVid train split under ``data_root`` (int8 needs one to calibrate).
-    """
-    from ..data.camvid import read_split_list
-
-    root = default_data_root() if data_root is None else Path(data_root)
-    try:
-        frames = read_split_list(root, split="train")
-    except (FileNotFoundError, ValueError) as exc:
-        raise ExportError(
-            f"int8 calibration needs the CamVid train frames: {exc} (build the int8 export once "
-            "with t2g-export --checkpoint <checkpoint> --precision int8 --data-root <the shared "
-            "data folder holding camvid/>; the node then finds it in the cache)"
-        ) from exc
-    if count < 1 or not frames:
-        raise ExportError(f"int8 calibration needs >= 1 train frame (count {count}, {root})")
-    picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-    return [frames[i].image_path for i in picks]
-
-
-def read_frames(paths: Sequence[Path]) -> Iterator[np.ndarray]:
-    """(H, W, 3) uint8 RGB frames, read one at a time."""
-    from ..data.camvid import load_image
-
-    for path in paths:
-        yield np.ascontiguousarray(load_image(path))
 
 
 @contextlib.contextmanager
@@ -226,7 +189,8 @@ def quantize_export(
     """Write the int8 export of the fp32 export ``fp32_dir`` into ``out_dir`` (created).
 
     Args:
-        frames: calibration frames (``read_frames(calibration_images(...))``).
+        frames: calibration frames, each (H, W, 3) uint8 RGB
+            (``t2g_core.data.calibration.camvid_calibration_frames``).
         calibration: the calibration images' names, recorded in ``quantization.json``.
         log: called with one line before calibrating (it takes a while).
 

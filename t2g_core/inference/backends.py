@@ -7,7 +7,9 @@ their segmenters here, so each can run (and time) any backend:
 - ``onnxruntime``: ``OrtStreamingSegmenter`` on the checkpoint's ONNX export (CPU), built on first
   use into the export cache and reused while the checkpoint and the torch/onnx/onnxruntime
   versions stay the same; ``precision="int8"`` runs it with the backbone quantised
-  (``t2g_core.export.quantize``), the only backend that can.
+  (``t2g_core.export.quantize``), the only backend that can. When the cache holds a valid export
+  of the checkpoint, it opens from the export alone (its manifest carries the label set): torch is
+  neither imported nor needed.
 
 Per-frame is not a backend: it is ``memory_length=1`` (or a checkpoint whose memory capacity is 1);
 the EMA baseline is ``ema_alpha`` on any backend.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,6 +119,12 @@ def open_segmenter(
             f"backend {backend!r} runs on the CPU, got device {device!r}; "
             "use backend 'torch' for CUDA"
         )
+    if backend == "onnxruntime":
+        from ..export.cache import find_cached_export
+
+        export_dir = find_cached_export(checkpoint, cache_dir=cache_dir, precision=precision)
+        if export_dir is not None:  # a valid export: no torch, the checkpoint is not even loaded
+            return _ort_segmenter(export_dir, threads, memory_length, max_gap_s, ema_alpha, loaded)
     import torch
 
     from ..checkpoint import CheckpointError, load_checkpoint
@@ -129,21 +138,20 @@ def open_segmenter(
         except CheckpointError as exc:
             raise ValueError(str(exc)) from exc
     if backend == "onnxruntime":
+        from ..data.calibration import camvid_calibration_frames
         from ..export.cache import cached_export
-        from .ort_streaming import OrtStreamingSegmenter  # onnxruntime only loads for this backend
 
         # ExportError is a ValueError: a broken cache or export fails with its reason.
         export_dir = cached_export(
-            checkpoint, cache_dir=cache_dir, model=loaded.model, log=log, precision=precision
-        )
-        return OrtStreamingSegmenter(
-            export_dir,
-            max_gap_s=max_gap_s,
-            threads=threads,
-            memory_length=memory_length,
-            ema_alpha=ema_alpha,
+            checkpoint,
+            cache_dir=cache_dir,
+            model=loaded.model,
             label_set=loaded.label_set,
+            log=log,
+            precision=precision,
+            calibration=partial(camvid_calibration_frames, None),
         )
+        return _ort_segmenter(export_dir, threads, memory_length, max_gap_s, ema_alpha, loaded)
     from .streaming import StreamingSegmenter
 
     autocast = "float16" if device.startswith("cuda") else None
@@ -155,4 +163,29 @@ def open_segmenter(
         ema_alpha=ema_alpha,
         autocast=autocast,
         label_set=loaded.label_set,
+    )
+
+
+def _ort_segmenter(
+    export_dir: Path,
+    threads: int,
+    memory_length: int | None,
+    max_gap_s: float,
+    ema_alpha: float | None,
+    loaded: LoadedCheckpoint | None,
+) -> StreamBase:
+    """``OrtStreamingSegmenter`` on ``export_dir``; its label set the checkpoint's (the one the
+    export's manifest records when the checkpoint was not loaded)."""
+    from ..export.format import load_manifest
+    from .ort_streaming import OrtStreamingSegmenter  # onnxruntime only loads for this backend
+
+    return OrtStreamingSegmenter(
+        export_dir,
+        max_gap_s=max_gap_s,
+        threads=threads,
+        memory_length=memory_length,
+        ema_alpha=ema_alpha,
+        label_set=load_manifest(export_dir, verify_files=False).label_set
+        if loaded is None
+        else loaded.label_set,
     )

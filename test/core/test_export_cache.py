@@ -50,13 +50,14 @@ def counted(monkeypatch, template):
     calls: list[int] = []
     lines: list[str] = []
 
-    def export(model, folder, *, checkpoint_sha256):
+    def export(model, folder, *, checkpoint_sha256, label_set):
         calls.append(1)
         hold.wait(timeout=10)
         shutil.copytree(template, folder)
         manifest = json.loads((folder / "manifest.json").read_text())
+        labels = {"names": list(label_set.names), "colors": label_set.colors, "void_id": 5}
         (folder / "manifest.json").write_text(
-            json.dumps({**manifest, "checkpoint_sha256": checkpoint_sha256})
+            json.dumps({**manifest, "checkpoint_sha256": checkpoint_sha256, "labels": labels})
         )
         return E.load_manifest(folder)
 

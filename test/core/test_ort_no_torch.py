@@ -77,3 +77,53 @@ def test_probe_detects_a_torch_import(export_dir):
     proc = _run(code, str(export_dir))
     assert proc.returncode != 0
     assert "torch module torch imported" in proc.stderr
+
+
+# ``open_segmenter`` itself under the same blocker: a valid cached export opens from its manifest.
+_OPEN_PROBE = _PROBE.replace(
+    """from t2g_core.inference.ort_streaming import OrtStreamingSegmenter
+
+segmenter = OrtStreamingSegmenter(sys.argv[1], max_gap_s=0.5, threads=1)""",
+    """from t2g_core.inference import open_segmenter
+
+segmenter = open_segmenter(
+    sys.argv[1], backend="onnxruntime", cache_dir=sys.argv[2], threads=1, max_gap_s=0.5
+)
+print(json.dumps({"label_names": list(segmenter.label_set.names)}))""",
+    1,
+)
+
+
+@pytest.fixture
+def cached_checkpoint(tmp_path):
+    """A tiny random checkpoint and a cache holding its valid export (built here, with torch)."""
+    from tiny_models import camvid_config, save_tiny_checkpoint
+
+    from t2g_core import load_checkpoint
+    from t2g_core.export import cached_export
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "tiny.pt", camvid_config(), seed=0)
+    cache = tmp_path / "cache"
+    cached_export(checkpoint, cache_dir=cache)
+    return checkpoint, cache, load_checkpoint(checkpoint).label_set
+
+
+def test_open_segmenter_on_a_valid_export_imports_no_torch(cached_checkpoint):
+    checkpoint, cache, label_set = cached_checkpoint
+    assert _OPEN_PROBE != _PROBE
+    proc = _run(_OPEN_PROBE, str(checkpoint), str(cache))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert lines[0]["label_names"] == list(label_set.names)  # from the export's manifest
+    report = lines[-1]
+    assert report["torch_loaded"] == []
+    assert report["memory"] == [1, 2, 3, 3] and report["shapes"] == [[40, 52]] * 4
+    assert 0 <= report["max_label"] < label_set.num_classes
+
+
+def test_open_segmenter_without_a_valid_export_needs_torch(cached_checkpoint, tmp_path):
+    """The control: with an empty cache (the export must be built) the blocker fires."""
+    checkpoint, _, _ = cached_checkpoint
+    proc = _run(_OPEN_PROBE, str(checkpoint), str(tmp_path / "empty"))
+    assert proc.returncode != 0
+    assert "torch module torch imported" in proc.stderr

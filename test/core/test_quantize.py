@@ -5,6 +5,7 @@ backbone and a fake CamVid folder of synthetic frames, so no shared data is need
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from tiny_models import TINY_BACKBONE_PLAIN, camvid_config, save_tiny_checkpoint
 
 from t2g_core import export as E
+from t2g_core.data.calibration import camvid_calibration_frames
 from t2g_core.export import quantize as Q
 from t2g_core.inference import open_segmenter
 
@@ -63,7 +65,11 @@ def exports(checkpoint, data_root, tmp_path_factory):
     lines: list[str] = []
     fp32 = E.cached_export(checkpoint, cache_dir=cache, log=lines.append)
     int8 = E.cached_export(
-        checkpoint, cache_dir=cache, log=lines.append, precision="int8", data_root=data_root
+        checkpoint,
+        cache_dir=cache,
+        log=lines.append,
+        precision="int8",
+        calibration=partial(camvid_calibration_frames, data_root),
     )
     return fp32, int8, lines
 
@@ -157,14 +163,22 @@ def test_the_cache_is_keyed_by_precision(checkpoint, exports, data_root):
     again: list[str] = []
     for precision, folder in (("fp32", fp32_dir), ("int8", int8_dir)):
         found = E.cached_export(
-            checkpoint, cache_dir=cache, log=again.append, precision=precision, data_root=data_root
+            checkpoint,
+            cache_dir=cache,
+            log=again.append,
+            precision=precision,
+            calibration=partial(camvid_calibration_frames, data_root),
         )
         assert found == folder
     assert again == [], "valid exports are reused silently"
     # An int8 folder that lost its quantisation record is damaged (the manifest hashes it): rebuilt.
     (int8_dir / Q.QUANTIZATION_FILE).unlink()
     rebuilt = E.cached_export(
-        checkpoint, cache_dir=cache, log=again.append, precision="int8", data_root=data_root
+        checkpoint,
+        cache_dir=cache,
+        log=again.append,
+        precision="int8",
+        calibration=partial(camvid_calibration_frames, data_root),
     )
     assert rebuilt == int8_dir and Q.export_precision(int8_dir) == "int8"
     assert any("quantization.json: missing from the export" in line for line in again), again
@@ -185,8 +199,26 @@ def test_bad_precision_and_int8_on_torch_are_clear_errors(checkpoint, tmp_path, 
 def test_int8_without_calibration_frames_says_what_is_missing(checkpoint, tmp_path):
     with pytest.raises(E.ExportError, match="int8 calibration needs the CamVid train frames"):
         E.cached_export(
-            checkpoint, cache_dir=tmp_path, precision="int8", data_root=tmp_path / "nowhere"
+            checkpoint,
+            cache_dir=tmp_path,
+            precision="int8",
+            calibration=partial(camvid_calibration_frames, tmp_path / "nowhere"),
         )
+    with pytest.raises(E.ExportError, match="an int8 export needs calibration frames"):
+        E.cached_export(checkpoint, cache_dir=tmp_path, precision="int8")
+
+
+def test_quantisation_and_the_cache_read_no_data():
+    """The export code takes calibration frames; reading them is the caller's (t2g_core.data)."""
+    import ast
+    import inspect
+
+    from t2g_core.export import cache
+
+    for module in (Q, cache):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not any("data" in (name or "").split(".") for name in imported), imported
 
 
 def test_cli_writes_an_int8_export(checkpoint, data_root, tmp_path, capsys):
