@@ -26,7 +26,7 @@ import torch
 
 from .config import ModelConfig
 from .labels import LabelSet
-from .model import T2GModel, build_model
+from .modeling.model import T2GModel, build_model
 
 FORMAT = "t2g-checkpoint"
 FORMAT_VERSION = 1

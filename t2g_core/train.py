@@ -22,7 +22,7 @@ from t2g_core.checkpoint import CheckpointError, load_checkpoint
 from t2g_core.config import load_model_config
 from t2g_core.data.camvid import CamVidSplit, check_not_test_split
 from t2g_core.labels import LabelSet
-from t2g_core.model import build_model
+from t2g_core.modeling.model import build_model
 from t2g_core.training.backbone_onnx import OrtBackbone
 from t2g_core.training.config import load_train_config
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank

@@ -19,7 +19,7 @@ from ..checkpoint import LoadedCheckpoint
 from ..inference import open_segmenter
 from ..inference.backends import DEFAULT_BACKEND
 from ..inference.stream_base import StreamBase
-from ..model import T2GModel
+from ..modeling.model import T2GModel
 
 PERFRAME = "perframe"
 PERFRAME_EMA = "perframe_ema"

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..labels import LabelSet
-    from ..model import T2GModel
+    from ..modeling.model import T2GModel
 
 Calibration = Callable[..., tuple[Sequence[str], Iterable["np.ndarray"]]]
 """Called with ``count=``: the names of that many calibration images and their (H, W, 3) uint8 RGB frames

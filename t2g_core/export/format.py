@@ -37,7 +37,7 @@ ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
 # The detail path's per-frame features: an extra encoder output and decoder input (manifest.detail_shape).
 DETAIL = "detail"
 DECODE_OUTPUTS = ("logits",)
-# Pixel fusion (t2g_core.temporal_fusion): the current embedding and the previous fused one -> the fused
+# Pixel fusion (t2g_core.modeling.temporal_fusion): the current embedding and the previous fused one -> the fused
 # embedding, which the decoder reads as its pixel embedding and the next step reads as its state.
 FUSE_FILE = "fuse.onnx"
 FUSE_INPUTS = ("pixel_embedding", "fusion_state", "state_offset_s")

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import LabelSet
-from ..model import FrameFeatures, T2GModel
+from ..modeling.model import FrameFeatures, T2GModel
 from .format import (
     DECODE_OUTPUTS,
     ENCODE_FILE,

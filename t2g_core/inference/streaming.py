@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..labels import LabelSet
-from ..model import FrameFeatures, FusionState, T2GModel
+from ..modeling.model import FrameFeatures, FusionState, T2GModel
 from ..transforms import frames_to_tensor, resize_images, upsample_logits
 from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha

@@ -1,5 +1,46 @@
-"""The model: ``T2GModel`` and its parts, and the causal-step rules every runtime shares.
+"""The model: ``T2GModel`` and its parts, one concept per module.
 
-- ``causal``: the memory window of frame t and the memory-1 rule (numpy-free, torch-free: the
-  onnxruntime segmenter reads it too).
+- ``model``: ``T2GModel`` (frozen backbone -> Stability Queries -> pixel decoder -> memory decoder,
+  with pixel fusion and the detail path), ``build_model`` (config -> constructor arguments, once),
+  ``FrameFeatures``, ``FusionState``, ``CausalStep``, ``ClipPrediction``;
+- ``causal``: the causal-step rules every runtime shares, the memory window of frame t
+  (``window_start``) and the memory-1 rule (``keeps_fusion_state``); no torch, so the onnxruntime
+  segmenter reads them too;
+- ``backbones``: the frozen backbones and their registry (``BACKBONES``, ``register_backbone``);
+- ``stability_queries``: the shared queries S and the per-level modulation of the pixel features;
+- ``pixel_decoder``: FPN fusion of the modulated levels and the stride-8 pixel embedding;
+- ``memory_decoder``: the spatio-temporal memory decoder and the semantic head;
+- ``temporal_fusion``: the per-pixel fusion of the current embedding with the fused past;
+- ``detail_refiner``: the stride-4 refinement of the final logits for thin classes.
+
+Names below load on first use, so importing this package (for ``causal``) loads no torch.
+``t2g_core`` re-exports the public ones.
 """
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "BACKBONES": "backbones",
+    "FrozenBackbone": "backbones",
+    "build_backbone": "backbones",
+    "register_backbone": "backbones",
+    "CausalStep": "model",
+    "ClipPrediction": "model",
+    "FrameFeatures": "model",
+    "FusionState": "model",
+    "T2GModel": "model",
+    "build_model": "model",
+    "keeps_fusion_state": "causal",
+    "window_start": "causal",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from t2g_core.backbones import FrozenBackbone
 from t2g_core.export.graph_surgery import fold_pads_into_convs
+from t2g_core.modeling.backbones import FrozenBackbone
 
 _OPSET = 17
 

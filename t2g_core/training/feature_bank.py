@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from t2g_core.backbones import FrozenBackbone
 from t2g_core.data.augment import augment_clip
 from t2g_core.data.camvid import CamVidSplit
 from t2g_core.data.ego_video import render_ego_video
 from t2g_core.data.pseudo_clip import render_pseudo_clip, sample_motion, sample_times
+from t2g_core.modeling.backbones import FrozenBackbone
 from t2g_core.transforms import frames_to_tensor
 
 from .config import BankConfig

@@ -44,8 +44,8 @@ from t2g_core.losses import (
     stable_label_mask,
 )
 from t2g_core.metrics import ConfusionAccumulator, video_consistency
-from t2g_core.model import FrameFeatures, T2GModel
 from t2g_core.modeling.causal import window_start
+from t2g_core.modeling.model import FrameFeatures, T2GModel
 from t2g_core.transforms import frames_to_tensor, resize_images, upsample_logits
 
 from .config import TrainConfig

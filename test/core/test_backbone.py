@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from t2g_core import BACKBONES, build_backbone, register_backbone
-from t2g_core.backbones import FrozenBackbone
+from t2g_core.modeling.backbones import FrozenBackbone
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from tiny_models import tiny_config
 
-from t2g_core.detail_refiner import DetailRefiner
-from t2g_core.model import build_model
+from t2g_core.modeling.detail_refiner import DetailRefiner
+from t2g_core.modeling.model import build_model
 
 
 def _inputs(n: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

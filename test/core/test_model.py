@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from t2g_core import build_model, load_model_config
-from t2g_core.memory_decoder import MemoryCrossAttention, SemanticHead
-from t2g_core.stability_queries import LevelModulation
+from t2g_core.modeling.memory_decoder import MemoryCrossAttention, SemanticHead
+from t2g_core.modeling.stability_queries import LevelModulation
 
 
 def _clip(b: int, t: int, size=(32, 48), seed: int = 0) -> torch.Tensor:

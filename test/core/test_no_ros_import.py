@@ -37,11 +37,11 @@ print(json.dumps({{"modules": names, "failed": failed, "ros": ros}}))
 
 CORE_API_MODULES = (
     "t2g_core",
-    "t2g_core.backbones",
+    "t2g_core.modeling.backbones",
     "t2g_core.checkpoint",
     "t2g_core.config",
     "t2g_core.labels",
-    "t2g_core.model",
+    "t2g_core.modeling.model",
     "t2g_core.inference.streaming",
     "t2g_core.transforms",
 )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-# Stride 4 feeds only the detail path (``t2g_core.detail_refiner``); 8, 16 and 32 feed the decoder.
+# Stride 4 feeds only the detail path (``t2g_core.modeling.detail_refiner``); 8, 16 and 32 feed the decoder.
 STRIDES = (4, 8, 16, 32)
 
 

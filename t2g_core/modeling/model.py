@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import ModelConfig
 from .backbones import FrozenBackbone, build_backbone
-from .config import ModelConfig
+from .causal import keeps_fusion_state, window_start
 from .detail_refiner import DETAIL_STRIDE, DetailRefiner
 from .memory_decoder import MemoryDecoder
-from .modeling.causal import keeps_fusion_state, window_start
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
 from .temporal_fusion import PixelMemoryFusion
