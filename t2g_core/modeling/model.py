@@ -454,6 +454,11 @@ def build_model(cfg: ModelConfig) -> T2GModel:
     """The one place a ``ModelConfig`` becomes constructor arguments. The backbone's weights are loaded
     (frozen); the trainable modules are randomly initialised."""
     backbone = build_backbone(cfg.backbone.name, weights=cfg.backbone.weights)
+    time_features = {  # τ(Δt), the same in the memory decoder and the pixel fusion
+        "num_frequencies": cfg.temporal.num_frequencies,
+        "min_period_s": cfg.temporal.min_period_s,
+        "max_period_s": cfg.temporal.max_period_s,
+    }
     return T2GModel(
         backbone=backbone,
         stability_queries=StabilityQueries(
@@ -469,9 +474,7 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             num_heads=cfg.decoder.num_heads,
             ffn_dim=cfg.decoder.ffn_dim,
             memory_strides=cfg.decoder.memory_strides,
-            num_frequencies=cfg.temporal.num_frequencies,
-            min_period_s=cfg.temporal.min_period_s,
-            max_period_s=cfg.temporal.max_period_s,
+            **time_features,
         ),
         pixel_fusion=PixelMemoryFusion(
             dim=cfg.dim,
@@ -479,9 +482,7 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             value_dim=cfg.fusion.value_dim,
             window=cfg.fusion.window,
             init_time_constant_s=cfg.fusion.init_time_constant_s,
-            num_frequencies=cfg.temporal.num_frequencies,
-            min_period_s=cfg.temporal.min_period_s,
-            max_period_s=cfg.temporal.max_period_s,
+            **time_features,
         )
         if cfg.pixel_fusion
         else None,
