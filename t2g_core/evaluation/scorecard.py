@@ -119,7 +119,7 @@ class _Scorecard:
         for pair in pairs:
             self.loaded[pair.name] = (load_checkpoint(pair.t2g), load_checkpoint(pair.perframe))
             t2g, perframe = self.loaded[pair.name]
-            if perframe.model.memory_length != 1:
+            if perframe.model.memory_capacity != 1:
                 raise ValueError(f"{pair.perframe}: not a per-frame checkpoint (memory > 1)")
             if t2g.label_set != perframe.label_set:
                 raise ValueError(f"pair {pair.name}: the two checkpoints' label sets differ")
