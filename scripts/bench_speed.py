@@ -118,7 +118,7 @@ def ros_io(result: FrameResult) -> NodeIO:
         images = [(result.labels, "mono8"), (result.color, "rgb8"), (result.blended, "rgb8")]
         built = [Image(header=header, **rgb_to_image_fields(a, e)) for a, e in images]
         fields = class_occupancy_fields(
-            result.occupancy, label_set, reset_reason=None, memory_frames=result.memory
+            result.occupancy, label_set, reset_reason=None, frames_in_memory=result.memory
         )
         return [*built, ClassOccupancy(header=header, **as_ros_sequence(fields))]
 

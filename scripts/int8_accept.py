@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -36,6 +37,7 @@ import numpy as np
 
 from t2g_core import load_checkpoint
 from t2g_core.checkpoint import LoadedCheckpoint
+from t2g_core.data.calibration import camvid_calibration_frames
 from t2g_core.evaluation.config import load_eval_config
 from t2g_core.evaluation.environment import cpu_flags, cpu_model, usable_cores, utc_now
 from t2g_core.evaluation.sources import load_val_run
@@ -121,7 +123,7 @@ def evaluate_checkpoint(path: str, args, cfg) -> dict:
             path,
             model=loaded.model,
             precision=p,
-            data_root=args.data_root,
+            calibration=partial(camvid_calibration_frames, args.data_root),
             log=lambda line: print(f"  {line}", flush=True),
         )
         for p in PRECISIONS

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             f"## {name}: `checkpoints/{file}` ({path.stat().st_size / 1e6:.1f} MB)",
             "",
             f"- Reproduce: `{command}` (= `t2g-train --config {config}`), then copy `best.pt`.",
-            f"- Model config: temporal memory T = {loaded.model.memory_length}, output stride "
+            f"- Model config: temporal memory T = {loaded.model.memory_capacity}, output stride "
             f"{loaded.model.output_stride} (4 = with the detail path), "
             f"input {loaded.model.input_size[1]}x{loaded.model.input_size[0]}, {params:,} trainable parameters.",
             f"- Data: {prov.data}.",

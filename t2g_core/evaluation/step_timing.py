@@ -124,7 +124,7 @@ def bench_steps(
                         "size": size_name,
                         "backend": backend,
                         "mode": mode,
-                        "memory_frames": segmenter.memory_length,
+                        "memory_length": segmenter.memory_length,
                         **stats.to_dict(),
                     }
                 )
