@@ -6,6 +6,7 @@ Usage::
     python -m t2g_core.scorecard --pair v2=runs/releases/v2 --pair shipped=checkpoints
     python -m t2g_core.scorecard --quick --pair mine=runs/t2g/best.pt,runs/perframe/best.pt
     python -m t2g_core.scorecard --readme results/scorecard.json   # README block, no scoring
+    python -m t2g_core.scorecard --merge runs/acc/scorecard.json runs/speed/scorecard.json --output results
 
 Writes ``scorecard.json``, ``scorecard.md`` and ``scorecard.png`` into ``--output`` (default: the
 config's ``output_dir``, or its ``quick/`` folder with ``--quick``). Exit status 0, or 2 with one line
@@ -16,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .evaluation.scorecard import PARTS, run_scorecard
+from .evaluation.scorecard import PARTS, merge_scorecards, run_scorecard
 from .evaluation.scorecard_config import load_scorecard_config, parse_pair
-from .evaluation.scorecard_report import update_readme_scorecard, write_scorecard
+from .evaluation.scorecard_report import PICTURE_FILE, update_readme_scorecard, write_scorecard
 
 DEFAULT_PAIR = "shipped=checkpoints"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -46,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         help="score nothing: regenerate README.md's scorecard block from this scorecard",
     )
     parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="SCORECARD_JSON",
+        help="score nothing: merge parts run apart (e.g. accuracy, then speed when idle) into "
+        "--output, the first part's picture with them",
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         choices=PARTS,
@@ -57,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.readme:
             changed = update_readme_scorecard(README, args.readme)
             print(f"t2g-scorecard: README.md {'updated' if changed else 'unchanged'}")
+            return 0
+        if args.merge:
+            paths = merge_parts(args.merge, args.output or Path("results"))
+            print(f"t2g-scorecard: wrote {', '.join(str(p) for p in paths.values())}")
             return 0
         cfg = load_scorecard_config(args.config)
         if args.quick:
@@ -77,6 +92,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"t2g-scorecard: wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def merge_parts(parts: list[Path], out: Path) -> dict[str, Path]:
+    """Merge scorecard JSONs into ``out`` (json, markdown, and the first part's picture if any)."""
+    cards = [json.loads(p.read_text(encoding="utf-8")) for p in parts]
+    merged = merge_scorecards(cards)
+    merged["meta"]["command"] = "python -m t2g_core.scorecard --merge " + " ".join(map(str, parts))
+    picture = cards[0].get("picture")
+    paths = write_scorecard(merged, out)
+    if picture:
+        source = parts[0].parent / picture
+        paths["picture"] = out / PICTURE_FILE
+        if source.resolve() != paths["picture"].resolve():
+            shutil.copyfile(source, paths["picture"])
+    return paths
 
 
 if __name__ == "__main__":

@@ -138,6 +138,7 @@ class _Scorecard:
 
     def run(self, parts: Sequence[str]) -> dict[str, Any]:
         start = time.perf_counter()
+        environment = describe_run(REPO)  # the code and machine as the run starts
         cfg = self.cfg
         val = load_val_run(
             cfg.data_root,
@@ -160,7 +161,7 @@ class _Scorecard:
             speed = self._speed(rows)
         result = {
             "meta": {
-                **describe_run(REPO),
+                **environment,
                 "quick": cfg.is_quick,
                 "parts": list(parts),
                 "config": _plain(cfg),

@@ -76,6 +76,7 @@ def render_markdown(card: dict[str, Any], *, level: int = 1) -> str:
         f"backend {meta['config']['backend']}, {meta['config']['threads']} threads, "
         f"load average {meta.get('load_before', '?')} before / {meta.get('load_after', '?')} after, "
         f"{meta['wall_s'] / 60:.1f} min. Every figure's bootstrap std is in scorecard.json.",
+        *_parts_lines(meta),
         "",
         f"{h2} Real road: region accuracy on the dash-cam clips (JPEG q"
         f"{meta['config']['real_road']['jpeg_quality']}, % of region pixels)",
@@ -144,6 +145,16 @@ def render_sheet(card: dict[str, Any], sheet: Sequence[dict[str, Any]]) -> np.nd
             tiles.append(_tile(color, key, height))
         lines.append(np.concatenate(tiles, axis=1))
     return np.concatenate(lines, axis=0)
+
+
+def _parts_lines(meta: dict[str, Any]) -> list[str]:
+    """One line per part of a merged scorecard: what it scored, when, and the load around it."""
+    return [
+        f"Part {'+'.join(m.get('parts', []))}: {m['date_utc']}, commit {m['git_commit']}, load "
+        f"average {m.get('load_before', '?')} before / {m.get('load_after', '?')} after, "
+        f"{m['wall_s'] / 60:.1f} min."
+        for m in meta.get("parts_meta", [])
+    ]
 
 
 def _table(rows: dict[str, Any], columns: Sequence[tuple[str, str, float, int]]) -> list[str]:
