@@ -25,11 +25,7 @@ CAPTION_HEIGHT = 22
 
 #: (axis, column title, scale, decimals) of each markdown table; scale 100 shows fractions as %.
 ROAD_COLUMNS = (
-    ("road.sky", "sky", 100, 1),
-    ("road.road", "road", 100, 1),
-    ("road.tree", "tree", 100, 1),
-    ("road.car", "car", 100, 1),
-    ("road.mean", "mean", 100, 1),
+    *((f"road.{name}", name, 100, 1) for name in ("sky", "road", "tree", "car", "mean")),
     ("road.sky_as_road", "sky called road", 100, 1),
 )
 CAMVID_COLUMNS = (

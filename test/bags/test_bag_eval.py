@@ -7,12 +7,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from bag_factory import GT_TOPIC, IMAGE_TOPIC, T0, read_topic, scene, write_image_bag
 from rosbags.typesys import get_types_from_msg
 from ruamel.yaml import YAML
+from video_frames import video_frames
 
 from t2g_core.inference import open_segmenter
 from t2g_core.metrics import flicker_rate
@@ -100,7 +100,7 @@ def test_round_trip_writes_every_node_output_with_the_input_headers(
     assert (tmp_path / "out.preview.png").stat().st_size > 1000
     video = Path(report["output"]["side_by_side"])
     assert video.name.startswith("out.side_by_side.") and video.parent == tmp_path
-    assert _video_frames(video) == 5 and str(video) in stdout
+    assert video_frames(video) == 5 and str(video) in stdout
 
 
 def test_metrics_match_values_computed_independently(
@@ -382,20 +382,6 @@ def test_no_rclpy_import(tmp_path):
 
     code = "import sys, t2g_ros.bags.eval; sys.exit('rclpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-
-
-def _video_frames(path: Path) -> int:
-    """Frames in a written side-by-side video (cv2) or GIF (Pillow)."""
-    if path.suffix == ".gif":
-        from PIL import Image
-
-        with Image.open(path) as image:
-            return image.n_frames
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    return count
 
 
 def _bag(path, store, frames, labels=None):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from video_frames import video_frames
 
 from t2g_ros.bags.io import open_reader
 from t2g_ros.demo import run as demo
@@ -69,7 +70,7 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     assert (out / "preview.png").stat().st_size > 1000
     video = Path(summary["side_by_side"])
     assert video.parent == out and video.stem == "side_by_side" and str(video) in result.stdout
-    assert _video_frames(video) == 10
+    assert video_frames(video) == 10
     still = cv2.imread(summary["side_by_side_frame"])
     assert still is not None and still.shape[1] == 3 * 400  # input | per-frame + EMA | T2G panels
     # T2G live beside what a user would pick instead, each with its flicker and class shares.
@@ -93,20 +94,6 @@ def test_demo_runs_the_live_node_and_reports(tmp_path, short_bag, tiny_checkpoin
     assert [m.stamp_ns for m in read_topic(out / "bag", TOPIC)] == stamps
     for topic in ("/t2g/labels", "/t2g/color", "/t2g/overlay", "/t2g/confidence", "/t2g/occupancy"):
         assert [m.stamp_ns for m in read_topic(out / "bag", topic)] == stamps, topic
-
-
-def _video_frames(path: Path) -> int:
-    """Frames in the demo's side-by-side video (cv2) or GIF (Pillow)."""
-    if path.suffix == ".gif":
-        from PIL import Image
-
-        with Image.open(path) as image:
-            return image.n_frames
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    return count
 
 
 def test_missing_checkpoints_are_named(tmp_path, capsys, monkeypatch):
