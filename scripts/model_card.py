@@ -20,6 +20,7 @@ from t2g_core import load_checkpoint
 from t2g_core.training.config import load_train_config
 
 REPO = Path(__file__).resolve().parents[1]
+RELEASE_HEADING, RELEASE_END = "## Release status", "<!-- release:end -->"
 
 MODELS = (
     ("T2G", "t2g_lite0_camvid.pt", "config/train_camvid.yaml", "make train"),
@@ -66,6 +67,18 @@ def _recipe(config_path: str) -> str:
     return "; ".join(parts)
 
 
+def _release_section(card: Path) -> list[str]:
+    """The current card's release status, kept as it is: its block comes from the release gate
+    (``python -m t2g_core.release_check --model-card VERDICT``), not from the training logs."""
+    if not card.is_file():
+        return []
+    text = card.read_text(encoding="utf-8")
+    start, end = text.find(RELEASE_HEADING), text.find(RELEASE_END)
+    if start < 0 or end < start:
+        return []
+    return [*text[start : end + len(RELEASE_END)].splitlines(), ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--t2g-run", default="results/training/t2g")
@@ -84,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "held-out train drives, so the drive shared with training is at most half of the criterion.",
         "The CamVid test split was not read by training. Licence of the training data: CC BY-NC 4.0.",
         "",
+        *_release_section(REPO / "checkpoints" / "MODEL_CARD.md"),
     ]
     for name, file, config, command in MODELS:
         path = REPO / "checkpoints" / file
