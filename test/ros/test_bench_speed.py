@@ -90,7 +90,7 @@ def test_step_rows_and_ratios_come_from_the_measured_times(
         say=lines.append,
         clock=RowClock(bases),
     )
-    assert [(r["backend"], r["mode"], r["memory_frames"]) for r in rows] == [
+    assert [(r["backend"], r["mode"], r["memory_length"]) for r in rows] == [
         ("torch", "per-frame", 1),
         ("torch", "temporal", capacity),
         ("onnxruntime", "per-frame", 1),
@@ -244,7 +244,7 @@ def test_ratios_goals_and_report():
             "fps": 1000 / p50,
             "mean_ms": p50,
             "steps": 10,
-            "memory_frames": 1 if mode == "per-frame" else 4,
+            "memory_length": 1 if mode == "per-frame" else 4,
         }
 
     steps = [
