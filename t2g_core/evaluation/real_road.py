@@ -13,12 +13,14 @@ smaller size are scaled up by nearest neighbour first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .sources import decode_video
 
 REGIONS_FORMAT = "t2g coarse region labels v1"
 
@@ -118,28 +120,15 @@ def jpeg_round_trip(frame_rgb: np.ndarray, quality: int) -> np.ndarray:
 
 def camera_frames(
     path: str | Path, *, quality: int, max_frames: int | None = None
-) -> Iterator[np.ndarray]:
-    """Decode a video in order (seeking returns empty frames in this OpenCV build) and yield each
-    frame as a camera publishing JPEG at ``quality`` delivers it: (H, W, 3) uint8 RGB, native size.
+) -> list[np.ndarray]:
+    """Every frame of a video, in order, as a camera publishing JPEG at ``quality`` delivers it:
+    (H, W, 3) uint8 RGB at the native size.
 
     Raises:
         ValueError: the file cannot be opened or holds no frame.
     """
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise ValueError(f"video {str(path)!r} cannot be opened")
-    count = 0
-    try:
-        while max_frames is None or count < max_frames:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            count += 1
-            yield jpeg_round_trip(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), quality)
-    finally:
-        capture.release()
-    if not count:
-        raise ValueError(f"video {str(path)!r} holds no decodable frame")
+    frames = decode_video(path, width=None, max_frames=max_frames)
+    return [jpeg_round_trip(frame, quality) for frame in frames]
 
 
 def to_size(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -44,7 +44,7 @@ from . import bootstrap
 from .contenders import Contender, predict_streams
 from .ema_tuning import tune_ema_alpha
 from .environment import describe_run
-from .peer import ESPNETV2_PEER, PeerContender, open_peer_contender
+from .peer import PeerContender, open_peer_contender
 from .real_road import (
     RegionLabels,
     RegionTally,
@@ -263,7 +263,7 @@ class _Scorecard:
                 self.units[row.key][f"video_flicker.s{stride}"] = []
         for clip in regions.clips:
             path = Path(self.cfg.data_root) / "video" / clip.path
-            frames = list(camera_frames(path, quality=spec.jpeg_quality))
+            frames = camera_frames(path, quality=spec.jpeg_quality)
             grid = (spec.flicker_width, round(spec.flicker_width * clip.size[1] / clip.size[0]))
             gray_frames = [cv2.resize(f, grid, interpolation=cv2.INTER_AREA) for f in frames]
             stamps = np.arange(len(frames), dtype=np.float64) / spec.fps
@@ -501,7 +501,6 @@ def _plain(cfg: ScorecardConfig) -> dict[str, Any]:
 
 
 __all__ = [
-    "ESPNETV2_PEER",
     "PARTS",
     "Row",
     "flicker_ratios",

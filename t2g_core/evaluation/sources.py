@@ -129,11 +129,14 @@ def load_video_clips(
     return clips
 
 
-def decode_video(path: str | Path, *, width: int, max_frames: int | None) -> list[np.ndarray]:
+def decode_video(
+    path: str | Path, *, width: int | None, max_frames: int | None
+) -> list[np.ndarray]:
     """Decode a video in order (no seeking: it returned empty frames in this OpenCV build).
 
     Returns:
-        (H', width, 3) uint8 RGB frames, H' keeping the aspect ratio (960x540 -> 480x270).
+        (H', width, 3) uint8 RGB frames, H' keeping the aspect ratio (960x540 -> 480x270); the
+        native size with ``width=None``.
     Raises:
         ValueError: the file cannot be opened or holds no frame.
     """
@@ -146,10 +149,11 @@ def decode_video(path: str | Path, *, width: int, max_frames: int | None) -> lis
             ok, bgr = capture.read()
             if not ok:
                 break
-            height = round(bgr.shape[0] * width / bgr.shape[1])
-            # INTER_AREA: a downscale without the aliasing that would add flicker of its own.
-            small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-            frames.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+            if width is not None:
+                height = round(bgr.shape[0] * width / bgr.shape[1])
+                # INTER_AREA: a downscale without the aliasing that would add flicker of its own.
+                bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     finally:
         capture.release()
     if not frames:
