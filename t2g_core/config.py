@@ -150,6 +150,45 @@ class DetailConfig:
 
 
 @dataclass(frozen=True)
+class VerticalPriorConfig:
+    """Where-in-the-picture prior of the per-pixel embedding (``t2g_core.modeling.vertical_prior``).
+
+    Attributes:
+        enabled: add a learned function of the row's height to the stride-8 embedding. Off by default so
+            a checkpoint written before the prior existed rebuilds exactly.
+        num_frequencies: F sine/cosine pairs of the normalised height the function reads.
+    """
+
+    enabled: bool = False
+    num_frequencies: int = 4
+
+    def __post_init__(self) -> None:
+        _positive("vertical_prior.num_frequencies", self.num_frequencies)
+
+
+@dataclass(frozen=True)
+class OutputGateConfig:
+    """Learned per-pixel blend of the output with the previous output (``t2g_core.modeling.output_gate``);
+    built only when temporal.
+
+    Attributes:
+        enabled: filter the class probabilities over time. Off by default (older checkpoints rebuild).
+        init_alpha: the weight of the new frame at the start of training: the gate starts as the EMA
+            ``p̄_t = α p_t + (1 - α) p̄_{t-1}`` with this α (0.7 = the EMA the scorecard tunes).
+        hidden: channels of the gate's small convolutional head.
+    """
+
+    enabled: bool = False
+    init_alpha: float = 0.7
+    hidden: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.init_alpha < 1.0:
+            raise ValueError(f"output_gate.init_alpha must be in (0, 1), got {self.init_alpha}")
+        _positive("output_gate.hidden", self.hidden)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a ``T2GModel`` (trainable weights aside).
 
@@ -164,6 +203,8 @@ class ModelConfig:
         temporal: the temporal memory.
         fusion: the pixel-level fusion with the past (used only when ``temporal.enabled``).
         detail: the stride-4 detail path.
+        vertical_prior: the height prior of the pixel embedding.
+        output_gate: the learned temporal filter of the output (used only when ``temporal.enabled``).
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -175,6 +216,8 @@ class ModelConfig:
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     detail: DetailConfig = field(default_factory=DetailConfig)
+    vertical_prior: VerticalPriorConfig = field(default_factory=VerticalPriorConfig)
+    output_gate: OutputGateConfig = field(default_factory=OutputGateConfig)
 
     def __post_init__(self) -> None:
         if len(self.input_size) != 2 or min(self.input_size) < 1:
@@ -196,6 +239,11 @@ class ModelConfig:
     def pixel_fusion(self) -> bool:
         """Whether the model fuses per-pixel embeddings over time (temporal and ``fusion.enabled``)."""
         return self.temporal.enabled and self.fusion.enabled
+
+    @property
+    def gated_output(self) -> bool:
+        """Whether the output is filtered over time by the learned gate (temporal and enabled)."""
+        return self.temporal.enabled and self.output_gate.enabled
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -2,6 +2,7 @@
 
     t2g-train --config config/train_camvid.yaml            # the shipped T2G model
     t2g-train --config config/train_camvid_perframe.yaml   # the per-frame baseline
+    t2g-train --config config/train_stage1.yaml            # stage 1: per-frame, single views
     torchrun --nproc_per_node=2 -m t2g_core.train --config ...   # DDP: gloo on CPU, nccl on GPU
 
 Writes into ``out_dir``: ``best.pt`` (best val mIoU) and ``last.pt`` checkpoints, ``train_state.pt`` (resume
@@ -11,6 +12,7 @@ with ``--resume``), ``log.csv``, ``val.csv`` and ``summary.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ from t2g_core.training.backbone_onnx import OrtBackbone
 from t2g_core.training.config import load_train_config
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
 from t2g_core.training.trainer import STATE_FILE, Trainer
+from t2g_core.training.views import ViewSampler, ViewTrainer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     label_set = LabelSet.from_yaml(config.labels)
     model = build_model(load_model_config(config.model))
     if config.init_from:
-        _warm_start(model, Path(config.init_from))
+        _warm_start(model, Path(config.init_from), config.init_modules)
     if model.config.num_classes != label_set.num_classes:
         parser.error(
             f"{config.model} predicts {model.config.num_classes} classes, {config.labels} has "
@@ -84,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if holdout:  # validated on, never trained on: the selection criterion sees unseen drives
         val = (val, train.select_drives(keep=holdout))
         train = train.select_drives(drop=holdout)
-    bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
-    trainer = Trainer(config, model, label_set, bank, val, config_path=args.config, device=device)
+    if config.stage == "views":
+        trainer = _view_trainer(config, model, label_set, train, val, args, device=device)
+    else:
+        bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
+        trainer = Trainer(
+            config, model, label_set, bank, val, config_path=args.config, device=device
+        )
     if args.resume:
         trainer.load_state(state_path)
     summary = trainer.run(progress=not args.no_progress)
@@ -99,14 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _warm_start(model, path: Path) -> None:
+def _warm_start(model, path: Path, modules: tuple[str, ...]) -> None:
     """Load the trainable weights of checkpoint ``path`` into the modules of ``model`` it has.
 
-    Every module of the checkpoint must exist in ``model`` with the same shapes (``CheckpointError``
-    otherwise); the model's other modules keep their random initialisation.
+    ``modules``: the checkpoint's modules to take (empty = all). Every module taken must exist in
+    ``model`` with the same shapes (``CheckpointError`` otherwise); the model's other modules keep their
+    random initialisation.
     """
     loaded = load_checkpoint(path)
     state = loaded.model.trainable.state_dict()
+    if modules:
+        absent = sorted(set(modules) - {key.split(".")[0] for key in state})
+        if absent:
+            raise CheckpointError(f"{path}: has no modules {absent} (init_modules)")
+        state = {key: value for key, value in state.items() if key.split(".")[0] in modules}
     missing, unexpected = model.trainable.load_state_dict(state, strict=False)
     if unexpected:
         raise CheckpointError(
@@ -114,6 +128,29 @@ def _warm_start(model, path: Path) -> None:
         )
     new_modules = sorted({key.split(".")[0] for key in missing})
     print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
+
+
+def _view_trainer(config, model, label_set, train, val, args, *, device) -> ViewTrainer:
+    """Stage 1: views of ``train`` with the backbone run on the fly (onnxruntime on a CPU)."""
+    from t2g_core.data.class_appearance import ClassAppearanceConfig, recolour_by_class
+
+    appearance = ClassAppearanceConfig(prob=1.0)  # views.class_appearance_prob decides
+    sampler = ViewSampler(
+        train,
+        config.views,
+        void_id=label_set.void_id,
+        recolour=functools.partial(recolour_by_class, cfg=appearance),
+    )
+    backbone = model.backbone
+    if torch.device(args.device).type == "cpu":
+        backbone = OrtBackbone(
+            model.backbone, input_size=tuple(config.views.crop_size), threads=torch.get_num_threads()
+        )
+    else:
+        backbone = model.backbone.to(device)
+    return ViewTrainer(
+        config, model, label_set, sampler, backbone, val, config_path=args.config, device=device
+    )
 
 
 def _bank(train: CamVidSplit, model, config, args, *, rank: int, void_id: int) -> FeatureBank:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..labels import LabelSet
-from ..modeling.model import FrameFeatures, FusionState, T2GModel
+from ..modeling.model import FrameFeatures, StepState, T2GModel
 from ..transforms import frames_to_tensor, resize_images, upsample_logits
 from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha
@@ -27,9 +27,9 @@ class StreamingSegmenter(StreamBase):
     """Owns the inference state of one camera stream: a ring buffer of the last T frames' features.
 
     Each ``step`` runs the backbone once (on the new frame only) and then ``T2GModel.step``, the one
-    causal step: it updates the pixel-fusion state (the previous frame's fused embedding, when the model
-    has pixel fusion and the memory length is > 1) and decodes the frame from the buffer and that
-    state, which gives the same result as ``T2GModel.forward_clip`` on the frames since the last
+    causal step: it updates the step state (the previous frame's fused embedding and, with the output
+    gate, its filtered probabilities, when the memory length is > 1) and decodes the frame from the
+    buffer and that state, which gives the same result as ``T2GModel.forward_clip`` on the frames since the last
     reset. With ``ema_alpha`` the output probabilities are additionally smoothed,
     p̄_t = α p_t + (1-α) p̄_{t-1} at model resolution (the EMA baseline; use it with a per-frame
     model); the average restarts with the memory.
@@ -78,7 +78,7 @@ class StreamingSegmenter(StreamBase):
             threads=torch.get_num_threads(), max_size=tuple(model.input_size)
         )
         self._memory: deque[tuple[FrameFeatures, float]] = deque(maxlen=model.memory_capacity)
-        self._state: FusionState | None = None  # the pixel-fusion state of the last step
+        self._state: StepState | None = None  # the step state of the last step
         super().__init__(
             memory_capacity=model.memory_capacity,
             memory_length=memory_length,

@@ -2,7 +2,7 @@
 
 - ``model``: ``T2GModel`` (frozen backbone -> Stability Queries -> pixel decoder -> memory decoder,
   with pixel fusion and the detail path), ``build_model`` (config -> constructor arguments, once),
-  ``FrameFeatures``, ``FusionState``, ``CausalStep``, ``ClipPrediction``;
+  ``FrameFeatures``, ``StepState``, ``CausalStep``, ``ClipPrediction``;
 - ``causal``: the causal-step rules every runtime shares, the memory window of frame t
   (``window_start``) and the memory-1 rule (``keeps_fusion_state``); no torch, so the onnxruntime
   segmenter reads them too;
@@ -29,7 +29,7 @@ _EXPORTS = {
     "CausalStep": "model",
     "ClipPrediction": "model",
     "FrameFeatures": "model",
-    "FusionState": "model",
+    "StepState": "model",
     "T2GModel": "model",
     "build_model": "model",
     "keeps_fusion_state": "causal",

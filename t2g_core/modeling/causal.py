@@ -1,7 +1,8 @@
 """The causal-step rules, written once for every runtime (no torch: the onnxruntime segmenter reads them).
 
 Frame t of a stream is decoded from the memory frames ``window_start(t, T)..t`` (T the memory
-length in use) and from the pixel-fusion state, the fused embedding of frame t-1. The torch model
+length in use) and from the step state of frame t-1 (its fused embedding for the pixel fusion, its
+filtered class probabilities for the output gate). The torch model
 (``T2GModel.step``, which ``forward_clip``, training, validation and ``StreamingSegmenter`` call) and
 ``OrtStreamingSegmenter`` apply these two rules and no other.
 """
@@ -22,6 +23,6 @@ def window_start(t: int, memory_length: int) -> int:
 
 
 def keeps_fusion_state(memory_length: int) -> bool:
-    """The memory-1 rule: a memory of one frame is the per-frame model, so no pixel-fusion state is
-    kept either (nothing of the past reaches the frame); longer memories carry the fused embedding."""
+    """The memory-1 rule: a memory of one frame is the per-frame model, so no step state is kept either
+    (nothing of the past reaches the frame: no pixel fusion, no output gate); longer memories carry it."""
     return memory_length > 1

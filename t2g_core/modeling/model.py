@@ -1,8 +1,9 @@
 """T2GModel: frozen backbone -> Stability Queries -> pixel decoder -> spatio-temporal memory decoder.
 
 ``encode_frames`` runs once per frame (its features are cached in the memory); ``step`` is the one
-causal step: it fuses the frame's pixel embedding with the state of the frame before and decodes it from
-its memory frames ``window_start(t, T)..t``. ``forward_clip`` and ``decode_frames`` (training and
+causal step: it fuses the frame's pixel embedding with the state of the frame before, decodes it from
+its memory frames ``window_start(t, T)..t`` and, with the output gate, filters the result with the
+previous output. ``forward_clip`` and ``decode_frames`` (training and
 validation on clips), the training loop (``ClipPairForward``) and ``StreamingSegmenter`` all call it, so
 they give the same result; the rules of the window and of a memory of one frame are in
 ``t2g_core.modeling.causal``. The per-frame model is the same code with T = 1.
@@ -21,9 +22,11 @@ from .backbones import FrozenBackbone, build_backbone
 from .causal import keeps_fusion_state, window_start
 from .detail_refiner import DETAIL_STRIDE, DetailRefiner
 from .memory_decoder import MemoryDecoder
+from .output_gate import OutputGate
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
 from .temporal_fusion import PixelMemoryFusion
+from .vertical_prior import VerticalPrior
 
 # Backbone strides the Stability Queries and the pixel decoder read; stride 4 feeds only the detail path.
 DECODER_STRIDES = (8, 16, 32)
@@ -73,16 +76,19 @@ class FrameFeatures:
 
 
 @dataclass(frozen=True)
-class FusionState:
-    """What a causal step hands to the next for the pixel fusion.
+class StepState:
+    """What a causal step hands to the next (pixel fusion and output gate).
 
     Attributes:
-        embedding: (N, d, ceil(H/8), ceil(W/8)) the fused pixel embedding of the last frame.
+        embedding: (N, d, ceil(H/8), ceil(W/8)) the last frame's pixel embedding as decoded (fused with
+            its past when the model has the pixel fusion).
         time_s: (N,) float64 that frame's time in seconds.
+        probs: (N, K, h, w) the last frame's filtered class probabilities (output gate), else ``None``.
     """
 
     embedding: torch.Tensor
     time_s: torch.Tensor
+    probs: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +98,12 @@ class CausalStep:
     Attributes:
         logits: the frame's predictions (N, K, h, w): with ``with_aux``, from the initial queries and
             layers 1..L-1 at stride 8 first; always last the output at ``output_stride``.
-        state: the state the next step reads, or ``None`` (no pixel fusion, or a memory of one frame).
+        state: the state the next step reads, or ``None`` (neither pixel fusion nor output gate, or a
+            memory of one frame).
     """
 
     logits: tuple[torch.Tensor, ...]
-    state: FusionState | None
+    state: StepState | None
 
     @property
     def sem_logits(self) -> torch.Tensor:
@@ -129,13 +136,15 @@ class T2GModel(nn.Module):
         memory_decoder: spatio-temporal memory decoder and semantic head.
         pixel_fusion: per-pixel fusion of the current embedding with the fused past, or ``None``.
         detail_refiner: the stride-4 refinement of the final logits, or ``None``.
+        vertical_prior: the height prior added to the pixel embedding, or ``None``.
+        output_gate: the learned temporal filter of the output, or ``None``.
         memory_capacity: T, the memory's capacity in frames (current included); 1 = per-frame model.
         input_size: (H, W) frames are resized to (by ``t2g_core.transforms``) before ``encode_frames``.
         config: the config this model was built from; stored in checkpoints.
 
     Attributes:
         trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder, pixel
-            fusion and detail refiner when present); the backbone is outside it. Optimisers and
+            fusion, detail refiner, vertical prior and output gate when present); the backbone is outside it. Optimisers and
             checkpoints use exactly this.
     """
 
@@ -149,6 +158,8 @@ class T2GModel(nn.Module):
         pixel_fusion: PixelMemoryFusion | None,
         detail_refiner: DetailRefiner | None,
         memory_capacity: int,
+        vertical_prior: VerticalPrior | None = None,
+        output_gate: OutputGate | None = None,
         input_size: tuple[int, int],
         config: ModelConfig,
     ) -> None:
@@ -165,6 +176,10 @@ class T2GModel(nn.Module):
             self.trainable["pixel_fusion"] = pixel_fusion
         if detail_refiner is not None:
             self.trainable["detail_refiner"] = detail_refiner
+        if vertical_prior is not None:
+            self.trainable["vertical_prior"] = vertical_prior
+        if output_gate is not None:
+            self.trainable["output_gate"] = output_gate
         self.memory_capacity = memory_capacity
         self.input_size = tuple(input_size)
         self.config = config
@@ -194,6 +209,8 @@ class T2GModel(nn.Module):
         stability_queries, pixel_decoder, memory_decoder = self._parts()
         levels = stability_queries({s: features[s].float() for s in DECODER_STRIDES})
         fused, pixel_embedding = pixel_decoder(levels)
+        if "vertical_prior" in self.trainable:
+            pixel_embedding = self.trainable["vertical_prior"](pixel_embedding)
         keys, values = memory_decoder.project_memory(fused)
         refiner = self.detail_refiner
         return FrameFeatures(
@@ -207,6 +224,16 @@ class T2GModel(nn.Module):
     def pixel_fusion(self) -> PixelMemoryFusion | None:
         """The per-pixel temporal fusion, or ``None`` (per-frame model, or a model built without it)."""
         return self.trainable["pixel_fusion"] if "pixel_fusion" in self.trainable else None
+
+    @property
+    def output_gate(self) -> OutputGate | None:
+        """The learned temporal filter of the output, or ``None``."""
+        return self.trainable["output_gate"] if "output_gate" in self.trainable else None
+
+    @property
+    def keeps_state(self) -> bool:
+        """Whether a step hands a state to the next (pixel fusion or output gate)."""
+        return self.pixel_fusion is not None or self.output_gate is not None
 
     @property
     def detail_refiner(self) -> DetailRefiner | None:
@@ -345,12 +372,13 @@ class T2GModel(nn.Module):
         current: FrameFeatures,
         memory: Sequence[FrameFeatures],
         times_s: torch.Tensor,
-        state: FusionState | None,
+        state: StepState | None,
         *,
         memory_length: int,
         with_aux: bool = False,
     ) -> CausalStep:
-        """One causal step: fuse the current frame with the state, decode it from its memory.
+        """One causal step: fuse the current frame with the state, decode it from its memory, and filter
+        the output with the previous one (output gate).
 
         Args:
             current: the N frames being decoded (with their detail features, if the model has the
@@ -363,7 +391,7 @@ class T2GModel(nn.Module):
                 reset.
             memory_length: the memory length in use, 1..``self.memory_capacity``; with 1 no fusion state
                 is read or kept (``keeps_fusion_state``).
-            with_aux: also return the deep-supervision predictions.
+            with_aux: also return the deep-supervision predictions (never gated).
 
         Returns:
             CausalStep: the frame's logits and the next state.
@@ -379,16 +407,24 @@ class T2GModel(nn.Module):
         )
         offsets = (times - times[:, -1:]).float()  # (N, M) <= 0
         logits = self._decode(current, memory, offsets, embedding, with_aux=with_aux)
+        gate = self.output_gate
+        if gate is not None and next_state is not None:
+            if state is None:  # no past: the frame's own probabilities start the filter
+                probs = logits[-1].softmax(1)
+            else:
+                offset = (state.time_s - times[:, -1]).float()
+                logits[-1], probs = gate(logits[-1], state.probs, embedding, state.embedding, offset)
+            next_state = StepState(embedding=next_state.embedding, time_s=next_state.time_s, probs=probs)
         return CausalStep(logits=tuple(logits), state=next_state)
 
     def advance(
         self,
         current: FrameFeatures,
         time_s: torch.Tensor,
-        state: FusionState | None,
+        state: StepState | None,
         *,
         memory_length: int,
-    ) -> tuple[torch.Tensor, FusionState | None]:
+    ) -> tuple[torch.Tensor, StepState | None]:
         """The fusion half of ``step``, for frames that are not decoded (the training clips').
 
         Args:
@@ -399,15 +435,16 @@ class T2GModel(nn.Module):
 
         Returns:
             (N, d, h, w) the pixel embedding to decode (fused with the state, or the frame's own), and
-            the next state (``None`` without pixel fusion or with a memory of one frame).
+            the next state (``None`` without a state to keep, or with a memory of one frame); its
+            ``probs`` are the output gate's and ``step`` fills them in.
         """
-        if self.pixel_fusion is None or not keeps_fusion_state(memory_length):
+        if not self.keeps_state or not keeps_fusion_state(memory_length):
             return current.pixel_embedding, None
         offset = None if state is None else (state.time_s - time_s).float()  # (N,) <= 0
         fused = self.fuse(
             current.pixel_embedding, None if state is None else state.embedding, offset
         )
-        return fused, FusionState(embedding=fused, time_s=time_s.to(torch.float64))
+        return fused, StepState(embedding=fused, time_s=time_s.to(torch.float64))
 
     def _decode(
         self,
@@ -493,6 +530,12 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             channels=cfg.detail.channels,
         )
         if cfg.detail.enabled
+        else None,
+        vertical_prior=VerticalPrior(dim=cfg.dim, num_frequencies=cfg.vertical_prior.num_frequencies)
+        if cfg.vertical_prior.enabled
+        else None,
+        output_gate=OutputGate(init_alpha=cfg.output_gate.init_alpha, hidden=cfg.output_gate.hidden)
+        if cfg.gated_output
         else None,
         memory_capacity=cfg.memory_capacity,
         input_size=cfg.input_size,

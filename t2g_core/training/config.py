@@ -201,12 +201,53 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ViewConfig:
+    """Stage 1 (``stage: views``): the per-frame decoder on single labelled views, backbone on the fly.
+
+    Attributes:
+        crop_size: (H, W) every view is resized to (the whole frame, so a row's height is its height in
+            the picture: the vertical prior stays true).
+        zoom_range: (low, high) >= 1, the zoom-in drawn per view (``augment.scale_range`` is replaced by
+            it): a window of 1/zoom of the frame at a random place, so the horizon moves by at most
+            (1 - 1/high) / 2 of the height.
+        batch: views per step.
+        class_appearance_prob: probability that a view's classes are recoloured
+            (``t2g_core.data.class_appearance``) before the other augmentations.
+        augment: photometric and weather ranges, one draw per view.
+    """
+
+    crop_size: tuple[int, int] = (288, 384)
+    zoom_range: tuple[float, float] = (1.0, 1.35)
+    batch: int = 8
+    class_appearance_prob: float = 0.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if min(self.crop_size) < 32 or self.batch < 1:
+            raise ValueError(f"views: need crop >= 32 px and batch >= 1, got {self.crop_size}, {self.batch}")
+        if not 1.0 <= self.zoom_range[0] <= self.zoom_range[1]:
+            raise ValueError(f"views.zoom_range must satisfy 1 <= low <= high, got {self.zoom_range}")
+        if not 0.0 <= self.class_appearance_prob <= 1.0:
+            raise ValueError(
+                f"views.class_appearance_prob must be in [0, 1], got {self.class_appearance_prob}"
+            )
+
+
+STAGES = ("clips", "views")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything ``t2g-train`` needs; paths are strings as written in the YAML (see ``resolve``).
 
     ``init_from``: a checkpoint whose trainable weights start the modules it has (a warm start, e.g.
     the previous release); modules it lacks (a new part such as the pixel fusion) start random. "" =
-    every trainable module starts random.
+    every trainable module starts random. ``init_modules``: the modules taken from it (empty = all it
+    has; a module the model lacks is then an error).
+
+    ``stage``: ``clips`` trains on clip pairs from the feature bank (``bank``, ``clips``,
+    ``feature_style``); ``views`` is stage 1, the per-frame decoder on single views with the backbone on
+    the fly (``views``; ``feature_style`` applies per view).
     """
 
     model: str = "config/model_t2g.yaml"
@@ -215,12 +256,19 @@ class TrainConfig:
     out_dir: str = "runs/t2g"
     seed: int = 0
     init_from: str = ""
+    init_modules: tuple[str, ...] = ()
+    stage: str = "clips"
+    views: ViewConfig = field(default_factory=ViewConfig)
     bank: BankConfig = field(default_factory=BankConfig)
     clips: ClipConfig = field(default_factory=ClipConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     feature_style: FeatureStyleConfig = field(default_factory=FeatureStyleConfig)
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

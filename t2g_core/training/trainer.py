@@ -227,15 +227,8 @@ class Trainer:
         config_path: str,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.config = config
-        self.model = model.to(torch.device(device))
-        self.label_set = label_set
+        self._init_job(config, model, label_set, val, config_path=config_path, device=device)
         self.bank = bank
-        self.device = torch.device(device)
-        self.config_path = config_path
-        self.rank = dist.get_rank() if dist.is_initialized() else 0
-        self.world = dist.get_world_size() if dist.is_initialized() else 1
-        self.out_dir = Path(config.out_dir)
         self.sampler = PairSampler(
             bank, clip_len=max(model.memory_capacity, config.clips.length, 2), config=config
         )
@@ -245,16 +238,30 @@ class Trainer:
             if self.world > 1
             else forward
         )
+        self.class_weights = self._class_weights(bank.class_pixel_counts(label_set.num_classes))
+
+    def _init_job(
+        self,
+        config: TrainConfig,
+        model: T2GModel,
+        label_set: LabelSet,
+        val: CamVidSplit | tuple[CamVidSplit, ...],
+        *,
+        config_path: str,
+        device: torch.device | str,
+    ) -> None:
+        """What every stage's trainer has: the model and its optimiser, the job's bookkeeping, val runs."""
+        self.config = config
+        self.model = model.to(torch.device(device))
+        self.label_set = label_set
+        self.device = torch.device(device)
+        self.config_path = config_path
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        self.out_dir = Path(config.out_dir)
         optim = config.optim
         self.optimizer = torch.optim.AdamW(
             model.trainable.parameters(), lr=optim.lr, weight_decay=optim.weight_decay
-        )
-        self.class_weights = (
-            inverse_sqrt_frequency_weights(bank.class_pixel_counts(label_set.num_classes)).to(
-                device
-            )
-            if config.loss.class_weighting == "inverse_sqrt"
-            else None
         )
         self.step = 0
         self.best_val_miou = (
@@ -263,6 +270,12 @@ class Trainer:
         self.elapsed_s = 0.0  # training wall time of earlier sessions of this job (resume)
         self.rng = np.random.default_rng([config.seed, self.rank, 2])
         self.val_runs = _load_val_runs(val, model.input_size)
+
+    def _class_weights(self, pixel_counts: np.ndarray) -> torch.Tensor | None:
+        """The cross-entropy's class weights from the training data's (K,) pixel counts, or None."""
+        if self.config.loss.class_weighting != "inverse_sqrt":
+            return None
+        return inverse_sqrt_frequency_weights(pixel_counts).to(self.device)
 
     # ---- schedule ---------------------------------------------------------------------------------
     def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
@@ -355,10 +368,15 @@ class Trainer:
             )
             weighted["consecutive"] = loss_cfg.consecutive_weight * consecutive
             terms["consecutive"] = consecutive.item()
-        total = sum(weighted.values())
-        if loss_cfg.grad_share_every and self.step % loss_cfg.grad_share_every == 0:
-            terms.update(self._gradient_shares(weighted))
+        return self._optimise(weighted, terms, elapsed_s)
 
+    def _optimise(
+        self, weighted: dict[str, torch.Tensor], terms: dict[str, float], elapsed_s: float
+    ) -> dict[str, float]:
+        """One optimiser step on the sum of the weighted loss terms; returns the step's log row."""
+        total = sum(weighted.values())
+        if self.config.loss.grad_share_every and self.step % self.config.loss.grad_share_every == 0:
+            terms.update(self._gradient_shares(weighted))
         lr = self.lr_at(self.step, elapsed_s)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -511,12 +529,19 @@ class Trainer:
         self.save_state()
         return metrics
 
+    def _data_description(self) -> str:
+        """What the model trained on, for the checkpoint's provenance."""
+        bank = self.config.bank
+        return (
+            f"{len(self.bank)} bank frames: {bank.real_views} augmented views "
+            f"+ {bank.pseudo_motions} pseudo-clips + {bank.ego_videos} ego-motion videos per frame"
+        )
+
     def _provenance(self, metrics: dict[str, float]) -> Provenance:
-        bank, holdout = self.config.bank, self.config.eval.holdout_drives
+        holdout = self.config.eval.holdout_drives
         return Provenance(
             data=(
-                f"CamVid train ({len(self.bank)} bank frames: {bank.real_views} augmented views "
-                f"+ {bank.pseudo_motions} pseudo-clips + {bank.ego_videos} ego-motion videos per frame"
+                f"CamVid train ({self._data_description()}"
                 f"{'; warm start from ' + self.config.init_from if self.config.init_from else ''}"
                 f"{'; drives held out: ' + ','.join(holdout) if holdout else ''})"
                 "; selected on the mean per-drive mIoU of CamVid val and the held-out drives"
