@@ -113,3 +113,13 @@ noise-bands: setup
 runs/releases/%:
 	@mkdir -p $@.tmp && for f in t2g_lite0_camvid.pt perframe_lite0_camvid.pt; do \
 		git show $*:checkpoints/$$f > $@.tmp/$$f; done && mv $@.tmp $@
+
+## Issue 22's staged recipe. Stage 1: the per-frame model on single views (backbone on the fly).
+.PHONY: train-stage1 ablation
+train-stage1: setup
+	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_stage1.yaml --threads 1 $(TRAIN_ARGS)
+
+## The stage-1 ablation: 7 min runs from one start (config/ablation/), two at a time, then the table
+## (results/ablation.md: real-road regions of each best.pt and its validation).
+ablation: setup
+	@bash scripts/run_ablation.sh

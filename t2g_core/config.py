@@ -49,12 +49,16 @@ class DecoderConfig:
         num_heads: attention heads; must divide ``ModelConfig.dim``.
         ffn_dim: hidden width of the decoder FFN.
         memory_strides: which pixel-decoder levels (subset of 8, 16, 32) become memory tokens.
+        past_encoding: add the learned past-frame term δ(Δt) (zero at Δt = 0) to the time encoding, so
+            a temporal stage can learn how to read past frames without changing the current frame's
+            decoding. Off by default (older checkpoints rebuild).
     """
 
     num_layers: int = 3
     num_heads: int = 4
     ffn_dim: int = 256
     memory_strides: tuple[int, ...] = (32, 16)
+    past_encoding: bool = False
 
     def __post_init__(self) -> None:
         _positive("decoder.num_layers", self.num_layers)

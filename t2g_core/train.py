@@ -3,6 +3,7 @@
     t2g-train --config config/train_camvid.yaml            # the shipped T2G model
     t2g-train --config config/train_camvid_perframe.yaml   # the per-frame baseline
     t2g-train --config config/train_stage1.yaml            # stage 1: per-frame, single views
+    t2g-train --config config/train_stage2.yaml            # stage 2: the temporal parts, ego clips
     torchrun --nproc_per_node=2 -m t2g_core.train --config ...   # DDP: gloo on CPU, nccl on GPU
 
 Writes into ``out_dir``: ``best.pt`` (best val mIoU) and ``last.pt`` checkpoints, ``train_state.pt`` (resume
@@ -29,6 +30,7 @@ from t2g_core.training.backbone_onnx import OrtBackbone
 from t2g_core.training.config import load_train_config
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
 from t2g_core.training.trainer import STATE_FILE, Trainer
+from t2g_core.training.temporal_stage import EgoClipSampler, TemporalTrainer
 from t2g_core.training.views import ViewSampler, ViewTrainer
 
 
@@ -87,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if holdout:  # validated on, never trained on: the selection criterion sees unseen drives
         val = (val, train.select_drives(keep=holdout))
         train = train.select_drives(drop=holdout)
-    if config.stage == "views":
-        trainer = _view_trainer(config, model, label_set, train, val, args, device=device)
+    if config.stage in ("views", "temporal"):
+        trainer = _on_the_fly_trainer(config, model, label_set, train, val, args, device=device)
     else:
         bank = _bank(train, model, config, args, rank=rank, void_id=label_set.void_id)
         trainer = Trainer(
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = trainer.run(progress=not args.no_progress)
     if rank == 0:
         print(
-            f"done: {summary['steps']} steps in {summary['minutes']:.1f} min, best val mIoU "
+            f"done: {summary['steps']} steps in {summary['minutes']:.1f} min, best selection criterion "
             f"{summary['best_val_miou']:.4f} -> {out_dir / 'best.pt'}"
         )
     if world > 1:
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _warm_start(model, path: Path, modules: tuple[str, ...]) -> None:
+def _warm_start(model, path: Path, modules: tuple[str, ...] = ()) -> None:
     """Load the trainable weights of checkpoint ``path`` into the modules of ``model`` it has.
 
     ``modules``: the checkpoint's modules to take (empty = all). Every module taken must exist in
@@ -130,8 +132,11 @@ def _warm_start(model, path: Path, modules: tuple[str, ...]) -> None:
     print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
 
 
-def _view_trainer(config, model, label_set, train, val, args, *, device) -> ViewTrainer:
-    """Stage 1: views of ``train`` with the backbone run on the fly (onnxruntime on a CPU)."""
+def _on_the_fly_trainer(
+    config, model, label_set, train, val, args, *, device
+) -> ViewTrainer | TemporalTrainer:
+    """Stage 1 (views of ``train``) or stage 2 (ego-motion clips of them), the backbone run on the fly
+    (onnxruntime on a CPU)."""
     from t2g_core.data.class_appearance import ClassAppearanceConfig, recolour_by_class
 
     appearance = ClassAppearanceConfig(prob=1.0)  # views.class_appearance_prob decides
@@ -141,13 +146,23 @@ def _view_trainer(config, model, label_set, train, val, args, *, device) -> View
         void_id=label_set.void_id,
         recolour=functools.partial(recolour_by_class, cfg=appearance),
     )
-    backbone = model.backbone
     if torch.device(args.device).type == "cpu":
         backbone = OrtBackbone(
             model.backbone, input_size=tuple(config.views.crop_size), threads=torch.get_num_threads()
         )
     else:
         backbone = model.backbone.to(device)
+    if config.stage == "temporal":
+        return TemporalTrainer(
+            config,
+            model,
+            label_set,
+            EgoClipSampler(sampler, config.ego_clips),
+            backbone,
+            val,
+            config_path=args.config,
+            device=device,
+        )
     return ViewTrainer(
         config, model, label_set, sampler, backbone, val, config_path=args.config, device=device
     )

@@ -35,7 +35,9 @@ from t2g_core.config import (
     DecoderConfig,
     DetailConfig,
     ModelConfig,
+    OutputGateConfig,
     TemporalConfig,
+    VerticalPriorConfig,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +92,9 @@ def tiny_config(
     memory_length: int = 3,
     temporal: bool = True,
     detail: bool = False,
+    output_gate: bool = False,
+    vertical_prior: bool = False,
+    past_encoding: bool = False,
 ) -> ModelConfig:
     """A model config; the defaults give about 20k trainable parameters on ``test_tiny``.
     ``memory_length`` is the model's capacity T (``temporal.memory_capacity``)."""
@@ -100,10 +105,16 @@ def tiny_config(
         dim=dim,
         num_queries=num_queries,
         decoder=DecoderConfig(
-            num_layers=num_layers, num_heads=2, ffn_dim=32, memory_strides=(32, 16)
+            num_layers=num_layers,
+            num_heads=2,
+            ffn_dim=32,
+            memory_strides=(32, 16),
+            past_encoding=past_encoding,
         ),
         temporal=TemporalConfig(enabled=temporal, memory_capacity=memory_length),
         detail=DetailConfig(enabled=detail, channels=8),
+        output_gate=OutputGateConfig(enabled=output_gate, hidden=4),
+        vertical_prior=VerticalPriorConfig(enabled=vertical_prior, num_frequencies=2),
     )
 
 

@@ -1,7 +1,7 @@
 """The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
 An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T, ``fuse.onnx`` when the
-model has pixel fusion, ``quantization.json`` when it is int8, and ``manifest.json``: its precision,
+model has pixel fusion, ``gate.onnx`` when it has the output gate, ``quantization.json`` when it is int8, and ``manifest.json``: its precision,
 its source (the checkpoint's SHA-256) and the SHA-256 of every other file, so int8 files in an fp32
 export, or an export of another checkpoint, are found damaged. With the stride-4 detail path,
 ``encode.onnx`` has one more output and every decoder one more (last) input, both named ``detail``
@@ -25,7 +25,8 @@ FORMAT = "t2g-onnx"
 # Bump when the graphs' inputs/outputs or their meaning change: cached exports of older versions rebuild.
 # v6: the manifest records the precision, and an int8 export's quantization.json is hashed.
 # v7: memory_frames -> memory_capacity. v8: the manifest carries the checkpoint's label set.
-FORMAT_VERSION = 8
+# v9: the output gate (gate.onnx, manifest.output_gate).
+FORMAT_VERSION = 9
 OPSET = 17
 MANIFEST = "manifest.json"
 PRECISIONS = ("fp32", "int8")
@@ -42,6 +43,13 @@ DECODE_OUTPUTS = ("logits",)
 FUSE_FILE = "fuse.onnx"
 FUSE_INPUTS = ("pixel_embedding", "fusion_state", "state_offset_s")
 FUSE_OUTPUTS = ("fused_embedding",)
+
+# Output gate (t2g_core.modeling.output_gate): the decoded logits, the current pixel embedding (as decoded)
+# and the previous step's filtered probabilities and embedding -> the filtered logits and probabilities
+# (the next state's).
+GATE_FILE = "gate.onnx"
+GATE_INPUTS = ("logits", "pixel_embedding", "gate_probs", "gate_embedding", "state_offset_s")
+GATE_OUTPUTS = ("gated_logits", "probs")
 
 
 def decode_file(frames_in_memory: int) -> str:
@@ -98,6 +106,7 @@ class ExportManifest:
         detail_shape: (c, h4, w4) of the detail features, or ``None`` for a model without the detail
             path; the logits are (K, h4, w4) with it and (K, h8, w8) without.
         pixel_fusion: whether ``fuse.onnx`` exists (the model fuses each pixel with the fused past).
+        output_gate: whether ``gate.onnx`` exists (the output is filtered with the previous one).
         opset: ONNX opset of the graphs.
         versions: torch, onnx and onnxruntime versions at export time.
         files: file name -> SHA-256 of its bytes.
@@ -123,6 +132,7 @@ class ExportManifest:
     files: dict[str, str]
     precision: str = "fp32"
     labels: dict[str, Any] | None = None
+    output_gate: bool = False
 
     @property
     def label_set(self) -> LabelSet | None:
@@ -199,6 +209,7 @@ def load_manifest(export_dir: str | Path, *, verify_files: bool = True) -> Expor
         ) from exc
     expected = {ENCODE_FILE} | {decode_file(m) for m in range(1, manifest.memory_capacity + 1)}
     expected |= {FUSE_FILE} if manifest.pixel_fusion else set()
+    expected |= {GATE_FILE} if manifest.output_gate else set()
     expected |= {QUANTIZATION_FILE} if manifest.precision == "int8" else set()
     if set(manifest.files) != expected:
         raise ExportError(

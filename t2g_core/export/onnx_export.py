@@ -23,6 +23,9 @@ from .format import (
     ENCODE_INPUTS,
     FUSE_FILE,
     FUSE_INPUTS,
+    GATE_FILE,
+    GATE_INPUTS,
+    GATE_OUTPUTS,
     FUSE_OUTPUTS,
     MANIFEST,
     OPSET,
@@ -92,6 +95,25 @@ class _Decode(nn.Module):
             pixel_embedding=pixel_embedding, memory_keys=(), memory_values=(), detail=detail
         )
         return self.model.decode(current, memory, offsets_s)  # (1, K, h, w) at output_stride
+
+
+class _Gate(nn.Module):
+    """Decoded logits + the current embedding + the previous step's probabilities and embedding + its
+    time offset -> the filtered logits and probabilities (``OutputGate``)."""
+
+    def __init__(self, model: T2GModel) -> None:
+        super().__init__()
+        self.gate = model.output_gate
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        pixel_embedding: torch.Tensor,
+        gate_probs: torch.Tensor,
+        gate_embedding: torch.Tensor,
+        state_offset_s: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.gate(logits, gate_probs, pixel_embedding, gate_embedding, state_offset_s)
 
 
 class _Fuse(nn.Module):
@@ -188,8 +210,21 @@ def export_model(
                 input_names=list(FUSE_INPUTS),
                 output_names=list(FUSE_OUTPUTS),
             )
+        if model.output_gate is not None:
+            logits_size = embedding.shape[-2:] if not detail_path else detail[0].shape[-2:]
+            logits = torch.randn(1, model.config.num_classes, *logits_size)
+            torch.onnx.export(
+                _Gate(model),
+                (logits, embedding, logits.softmax(1), embedding.clone(), torch.tensor([-0.04])),
+                str(out / GATE_FILE),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(GATE_INPUTS),
+                output_names=list(GATE_OUTPUTS),
+            )
     names = [ENCODE_FILE] + [decode_file(m) for m in range(1, capacity + 1)]
     names += [FUSE_FILE] if model.pixel_fusion is not None else []
+    names += [GATE_FILE] if model.output_gate is not None else []
     for name in names:
         onnx.checker.check_model(str(out / name))
     manifest = ExportManifest(
@@ -203,6 +238,7 @@ def export_model(
         embedding_size=tuple(embedding.shape[-2:]),
         detail_shape=tuple(detail[0].shape[1:]) if detail_path else None,
         pixel_fusion=model.pixel_fusion is not None,
+        output_gate=model.output_gate is not None,
         opset=opset,
         versions=runtime_versions(),
         files={name: file_sha256(out / name) for name in names},

@@ -14,6 +14,8 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
    in torch);
 3. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
    the memory does not depend on the order of its frames, only each frame's own time offset does);
+   with the output gate and a memory length > 1, ``gate.onnx`` filters its logits with the previous
+   step's probabilities (``T2GModel.step``; at the first frame they are the frame's own softmax);
 4. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
 5. ``readout.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
@@ -35,6 +37,7 @@ from ..export.format import (
     DETAIL,
     ENCODE_FILE,
     FUSE_FILE,
+    GATE_FILE,
     ExportError,
     ExportManifest,
     decode_file,
@@ -134,8 +137,14 @@ class OrtStreamingSegmenter(StreamBase):
             else None
         )
         self._fused = np.zeros_like(self._embedding)  # fuse.onnx output
-        self._state = np.zeros_like(self._embedding)  # the previous step's fused embedding
+        self._state = np.zeros_like(self._embedding)  # the previous step's (fused) embedding
         self._state_stamp: float | None = None  # its stamp; None = no state
+        self._gate = (
+            load_session(folder / GATE_FILE, threads, options=session_options)
+            if m.output_gate
+            else None
+        )
+        self._gate_probs: np.ndarray | None = None  # (1, K, h, w) the previous filtered probabilities
         # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
         self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_capacity + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
@@ -176,15 +185,22 @@ class OrtStreamingSegmenter(StreamBase):
 
     def _segment(self, frame_rgb: np.ndarray, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
         self._push(frame_rgb, stamp_s)
-        if self._fuse is not None and keeps_fusion_state(self.memory_length):
-            if self._state_stamp is not None:
-                self.fuse(self._state_stamp - stamp_s)
-            np.copyto(self._state, self._embedding)
-            self._state_stamp = stamp_s
+        stateful = (self._fuse is not None or self._gate is not None) and keeps_fusion_state(
+            self.memory_length
+        )
+        past = self._state_stamp is not None  # a state to read (it is reset with the memory)
+        if self._fuse is not None and stateful and past:
+            self.fuse(self._state_stamp - stamp_s)
         offsets = (np.asarray(self._stamps, np.float64) - stamp_s).astype(np.float32)[
             None
         ]  # (1, M), slot order
-        logits = self.decode(offsets)[0]  # (K, h, w), manifest.logits_size
+        logits = self.decode(offsets)  # (1, K, h, w), manifest.logits_size
+        if self._gate is not None and stateful:
+            logits = self.gate(logits, self._state_stamp - stamp_s if past else None)
+        if stateful:
+            np.copyto(self._state, self._embedding)
+            self._state_stamp = stamp_s
+        logits = logits[0]
         if self._ema_alpha is not None:
             logits = self._smooth(logits)
         return self._readout(logits, frame_rgb.shape[:2])
@@ -245,6 +261,27 @@ class OrtStreamingSegmenter(StreamBase):
         )
         self._fuse.run_with_iobinding(binding)
         np.copyto(self._embedding, self._fused)
+
+    def gate(self, logits: np.ndarray, state_offset_s: float | None) -> np.ndarray:
+        """Run ``gate.onnx`` on the decoded ``logits`` (1, K, h, w) with the state (the previous
+        filtered probabilities and embedding, ``state_offset_s`` seconds earlier, <= 0), keep the new
+        probabilities as the next state and return the filtered logits. Without a state (None) the
+        frame's own softmax starts the filter and the logits pass unchanged."""
+        if state_offset_s is None:
+            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+            self._gate_probs = probs / probs.sum(axis=1, keepdims=True)
+            return logits
+        gated, self._gate_probs = self._gate.run(
+            None,
+            {
+                "logits": logits,
+                "pixel_embedding": self._embedding,
+                "gate_probs": self._gate_probs,
+                "gate_embedding": self._state,
+                "state_offset_s": np.array([state_offset_s], np.float32),
+            },
+        )
+        return gated
 
     def decode(self, offsets_s: np.ndarray) -> np.ndarray:
         """Run ``decode_m{M}.onnx`` on the current pixel embedding and ring-buffer slots 0..M-1.

@@ -3,7 +3,10 @@
 Memory. Each frame contributes tokens M (its pixel-decoder maps at ``memory_strides``, flattened) with a
 2-D sine position encoding plus a learned level embedding, P. A memory frame seen Δt seconds before the
 frame being decoded (Δt ≤ 0, in seconds, never a frame index, so any frame rate or stride works) gets
-a temporal encoding τ(Δt) = Linear([sin(ω_i Δt), cos(ω_i Δt)]_i) with log-spaced periods 2π/ω_i.
+a temporal encoding τ(Δt) = Linear([sin(ω_i Δt), cos(ω_i Δt)]_i) with log-spaced periods 2π/ω_i,
+plus, with ``past_encoding``, the past-frame term δ(Δt) = W_δ(φ(Δt) - φ(0)) + b_δ [Δt < 0] (φ the same
+sines and cosines; W_δ, b_δ start at zero): it is zero for the current frame by construction, so a
+temporal stage that trains only δ changes how past frames are read and never the per-frame decoding.
 Layer l attends to
 
     K_l = (M + P + τ(Δt)) Wk_l + bk_l,      V_l = (M + τ(Δt)) Wv_l + bv_l
@@ -80,6 +83,30 @@ class TimeEncoding(nn.Module):
         """(N, M) float offsets in seconds -> (N, M, d)."""
         angles = offsets_s[..., None].float() * self.omega  # (N, M, F)
         return self.proj(torch.cat([angles.sin(), angles.cos()], dim=-1))
+
+
+class PastEncoding(nn.Module):
+    """δ(Δt) = W_δ(φ(Δt) - φ(0)) + b_δ [Δt < 0]: zero at Δt = 0 and, at the start, everywhere.
+
+    Args:
+        time_encoding: τ, whose frequencies φ uses.
+        dim: d.
+    """
+
+    def __init__(self, time_encoding: TimeEncoding, *, dim: int) -> None:
+        super().__init__()
+        # τ's frequencies (derived from the config, so not saved in checkpoints).
+        self.register_buffer("omega", time_encoding.omega.clone(), persistent=False)
+        self.proj = nn.Linear(2 * len(self.omega), dim, bias=False)
+        self.past_bias = nn.Parameter(torch.zeros(dim))
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, offsets_s: torch.Tensor) -> torch.Tensor:
+        """(N, M) float offsets in seconds (<= 0) -> (N, M, d)."""
+        angles = offsets_s[..., None].float() * self.omega  # (N, M, F)
+        features = torch.cat([angles.sin(), angles.cos() - 1.0], dim=-1)  # φ(Δt) - φ(0)
+        past = (offsets_s < 0).to(features.dtype)[..., None]  # (N, M, 1)
+        return self.proj(features) + past * self.past_bias
 
 
 class MemoryCrossAttention(nn.Module):
@@ -201,6 +228,7 @@ class MemoryDecoder(nn.Module):
         ffn_dim: FFN hidden width.
         memory_strides: pixel-decoder strides whose tokens form the memory, in this order.
         num_frequencies, min_period_s, max_period_s: the time encoding τ.
+        past_encoding: also add δ(Δt) (``PastEncoding``).
     """
 
     def __init__(
@@ -215,6 +243,7 @@ class MemoryDecoder(nn.Module):
         num_frequencies: int,
         min_period_s: float,
         max_period_s: float,
+        past_encoding: bool = False,
     ) -> None:
         super().__init__()
         self.memory_strides = tuple(memory_strides)
@@ -225,6 +254,9 @@ class MemoryDecoder(nn.Module):
             num_frequencies=num_frequencies,
             min_period_s=min_period_s,
             max_period_s=max_period_s,
+        )
+        self.past_encoding = (
+            PastEncoding(self.time_encoding, dim=dim) if past_encoding else None
         )
         self.layers = nn.ModuleList(
             MemoryDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim)
@@ -282,6 +314,8 @@ class MemoryDecoder(nn.Module):
             else [q_L]; the last one is the output.
         """
         time_embedding = self.time_encoding(offsets_s)  # (N, M, d)
+        if self.past_encoding is not None:
+            time_embedding = time_embedding + self.past_encoding(offsets_s)
         q = queries.expand(pixel_embedding.shape[0], -1, -1)  # (N, Q, d)
         predictions = [self.head(q, pixel_embedding)] if with_aux else []
         for index, layer in enumerate(self.layers):

@@ -511,6 +511,7 @@ def build_model(cfg: ModelConfig) -> T2GModel:
             num_heads=cfg.decoder.num_heads,
             ffn_dim=cfg.decoder.ffn_dim,
             memory_strides=cfg.decoder.memory_strides,
+            past_encoding=cfg.decoder.past_encoding,
             **time_features,
         ),
         pixel_fusion=PixelMemoryFusion(

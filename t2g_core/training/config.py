@@ -183,17 +183,23 @@ class EvalConfig:
         val_split: the labelled split streamed for validation (never ``test``).
         holdout_drives: train-split drives kept out of the bank and validated on as well. CamVid val is
             one drive (0016E5) that also gives training 204 of its 367 frames, so alone it flatters.
+        vc8_weight: weight w of the val split's VC_8 in the selection criterion.
         ``best.pt`` is the checkpoint with the highest mean over drives of the per-drive val mIoU (each
-        drive weighs the same, so the drive shared with training is at most half of the criterion).
+        drive weighs the same, so the drive shared with training is at most half of the criterion)
+        plus w · VC_8: a temporal model is chosen for its steadiness too (w = 1: +0.01 VC_8 weighs as
+        much as +1 mIoU point).
     """
 
     every_steps: int = 250
     val_split: str = "val"
     holdout_drives: tuple[str, ...] = ()
+    vc8_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.every_steps < 1:
             raise ValueError(f"eval.every_steps must be >= 1, got {self.every_steps}")
+        if not self.vc8_weight >= 0:
+            raise ValueError(f"eval.vc8_weight must be >= 0, got {self.vc8_weight}")
         if self.val_split == "test":
             raise ValueError(
                 "eval.val_split must not be 'test': the CamVid test split is for final evaluation only"
@@ -207,9 +213,9 @@ class ViewConfig:
     Attributes:
         crop_size: (H, W) every view is resized to (the whole frame, so a row's height is its height in
             the picture: the vertical prior stays true).
-        zoom_range: (low, high) >= 1, the zoom-in drawn per view (``augment.scale_range`` is replaced by
-            it): a window of 1/zoom of the frame at a random place, so the horizon moves by at most
-            (1 - 1/high) / 2 of the height.
+        zoom_range: (low, high) > 0, the zoom drawn per view (it replaces ``augment.scale_range``): above
+            1 a window of 1/zoom of the frame at a random place, so the horizon moves by at most
+            (1 - 1/high) / 2 of the height; below 1 the frame shrinks inside void padding.
         batch: views per step.
         class_appearance_prob: probability that a view's classes are recoloured
             (``t2g_core.data.class_appearance``) before the other augmentations.
@@ -225,15 +231,44 @@ class ViewConfig:
     def __post_init__(self) -> None:
         if min(self.crop_size) < 32 or self.batch < 1:
             raise ValueError(f"views: need crop >= 32 px and batch >= 1, got {self.crop_size}, {self.batch}")
-        if not 1.0 <= self.zoom_range[0] <= self.zoom_range[1]:
-            raise ValueError(f"views.zoom_range must satisfy 1 <= low <= high, got {self.zoom_range}")
+        if not 0.0 < self.zoom_range[0] <= self.zoom_range[1]:
+            raise ValueError(f"views.zoom_range must satisfy 0 < low <= high, got {self.zoom_range}")
         if not 0.0 <= self.class_appearance_prob <= 1.0:
             raise ValueError(
                 f"views.class_appearance_prob must be in [0, 1], got {self.class_appearance_prob}"
             )
 
 
-STAGES = ("clips", "views")
+@dataclass(frozen=True)
+class EgoClipConfig:
+    """Stage 2 (``stage: temporal``): clips of ego-motion videos rendered on the fly from single views.
+
+    Attributes:
+        length: frames per clip; frame 0 starts from an empty state, every later one is supervised.
+        batch: clips per step.
+        stride_range: (low, high) frames of the rendered video between two clip frames (drawn per
+            clip), so the time steps span the video's 5-30 fps divided by 1..high.
+        train_only: the trainable parameters, by name prefix in ``T2GModel.trainable`` (e.g.
+            ``output_gate``, ``memory_decoder.past_encoding``); everything else stays as stage 1 left it.
+        ego: the ego-motion ranges (``length`` is set from ``length`` and the stride drawn).
+    """
+
+    length: int = 6
+    batch: int = 4
+    stride_range: tuple[int, int] = (1, 3)
+    train_only: tuple[str, ...] = ("output_gate", "memory_decoder.past_encoding")
+    ego: EgoVideoConfig = field(default_factory=lambda: EgoVideoConfig(length=2))
+
+    def __post_init__(self) -> None:
+        if self.length < 2 or self.batch < 1:
+            raise ValueError(f"ego_clips: need length >= 2 and batch >= 1, got {self.length}, {self.batch}")
+        if not 1 <= self.stride_range[0] <= self.stride_range[1]:
+            raise ValueError(f"ego_clips.stride_range must satisfy 1 <= low <= high, got {self.stride_range}")
+        if not self.train_only:
+            raise ValueError("ego_clips.train_only must name at least one parameter prefix")
+
+
+STAGES = ("clips", "views", "temporal")
 
 
 @dataclass(frozen=True)
@@ -247,7 +282,8 @@ class TrainConfig:
 
     ``stage``: ``clips`` trains on clip pairs from the feature bank (``bank``, ``clips``,
     ``feature_style``); ``views`` is stage 1, the per-frame decoder on single views with the backbone on
-    the fly (``views``; ``feature_style`` applies per view).
+    the fly (``views``; ``feature_style`` applies per view); ``temporal`` is stage 2, the temporal parts
+    on ego-motion clips of such views (``views`` for each clip's look, ``ego_clips``).
     """
 
     model: str = "config/model_t2g.yaml"
@@ -259,6 +295,7 @@ class TrainConfig:
     init_modules: tuple[str, ...] = ()
     stage: str = "clips"
     views: ViewConfig = field(default_factory=ViewConfig)
+    ego_clips: EgoClipConfig = field(default_factory=EgoClipConfig)
     bank: BankConfig = field(default_factory=BankConfig)
     clips: ClipConfig = field(default_factory=ClipConfig)
     loss: LossConfig = field(default_factory=LossConfig)

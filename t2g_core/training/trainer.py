@@ -435,8 +435,11 @@ class Trainer:
                 vc8.append(video_consistency(preds, run.labels, n=8, void_id=void).mean_of_windows)
         self.model.train()
         drive_miou = {name: acc.mean_iou() for name, acc in sorted(per_drive.items())}
+        mean_miou = float(np.mean(list(drive_miou.values())))
+        vc8_weight = self.config.eval.vc8_weight
         return {
-            "val_miou": float(np.mean(list(drive_miou.values()))),
+            "val_selection": mean_miou + (vc8_weight * float(np.mean(vc8)) if vc8_weight else 0.0),
+            "val_miou": mean_miou,
             "val_pooled_miou": pooled.mean_iou(),
             **{f"val_miou_{name}": value for name, value in drive_miou.items()},
             "val_vc8": float(np.mean(vc8)) if vc8 else float("nan"),
@@ -518,8 +521,8 @@ class Trainer:
             + "  ".join(f"{k[9:]} {v:.4f}" for k, v in metrics.items() if k.startswith("val_miou_"))
             + f"  VC_8 {metrics['val_vc8']:.4f}"
         )
-        if metrics["val_miou"] > self.best_val_miou:
-            self.best_val_miou = metrics["val_miou"]
+        if metrics["val_selection"] > self.best_val_miou:
+            self.best_val_miou = metrics["val_selection"]
             save_checkpoint(
                 self.out_dir / "best.pt", self.model, self.label_set, self._provenance(metrics)
             )

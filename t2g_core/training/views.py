@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from collections.abc import Callable
+from typing import Protocol
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import cv2
@@ -76,55 +77,63 @@ class ViewSampler:
         """``count`` views.
 
         Returns:
-            images (count, 3, H, W) float32 RGB 0..255 and labels (count, H, W) int64,
+            images (count, 3, H, W) uint8 RGB and labels (count, H, W) uint8,
             (H, W) = ``config.crop_size``.
         """
+        views = [self.view(index, rng) for index in rng.integers(0, len(self.images), count)]
+        images, labels = zip(*views)
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), torch.from_numpy(
+            np.stack(labels)
+        )
+
+    def view(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``index`` as one augmented view: (H, W, 3) uint8 RGB and (H, W) uint8 labels."""
         height, width = self.config.crop_size
-        images, labels = [], []
-        for index in rng.integers(0, len(self.images), count):
-            # Resized first: the recolouring costs about half as much at the view size.
-            image = cv2.resize(self.images[index], (width, height), interpolation=cv2.INTER_AREA)
-            label = cv2.resize(self.labels[index], (width, height), interpolation=cv2.INTER_NEAREST)
-            if rng.random() < self.config.class_appearance_prob:
-                image = self.recolour(image, label, rng)
-            view, view_labels = augment_clip(
-                image[None], label[None], rng=rng, config=self.augment, void_id=self.void_id
-            )
-            images.append(view[0])
-            labels.append(view_labels[0])
-        pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-        return pixels, torch.from_numpy(np.stack(labels).astype(np.int64))
+        # Resized first: the recolouring costs about half as much at the view size.
+        image = cv2.resize(self.images[index], (width, height), interpolation=cv2.INTER_AREA)
+        label = cv2.resize(self.labels[index], (width, height), interpolation=cv2.INTER_NEAREST)
+        if rng.random() < self.config.class_appearance_prob:
+            image = self.recolour(image, label, rng)
+        view, view_labels = augment_clip(
+            image[None], label[None], rng=rng, config=self.augment, void_id=self.void_id
+        )
+        return view[0], view_labels[0]
 
 
-_WORKER_SAMPLER: ViewSampler | None = None  # the worker process's copy, sent once at its start
+class Sampler(Protocol):
+    """Anything that draws a training batch from a generator (views, clips)."""
+
+    def sample(self, rng: np.random.Generator, count: int) -> tuple[torch.Tensor, ...]: ...
 
 
-def _start_worker(sampler: ViewSampler) -> None:
+_WORKER_SAMPLER: Sampler | None = None  # the worker process's copy, sent once at its start
+
+
+def _start_worker(sampler: Sampler) -> None:
     global _WORKER_SAMPLER
     cv2.setNumThreads(1)
     _WORKER_SAMPLER = sampler
 
 
-def _draw_in_worker(seed: tuple[int, ...], count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = _WORKER_SAMPLER.sample(np.random.default_rng(seed), count)
-    return images.to(torch.uint8), labels.to(torch.uint8)  # a quarter of the bytes to send back
+def _draw_in_worker(seed: tuple[int, ...], count: int) -> tuple[torch.Tensor, ...]:
+    return _WORKER_SAMPLER.sample(np.random.default_rng(seed), count)
 
 
-class PrefetchedViews:
-    """View batches drawn one step ahead in a worker process, so augmentation runs on one core while
-    the backbone and the decoder train on the other.
+class Prefetched:
+    """Batches drawn one step ahead in a worker process, so augmentation runs on one core while the
+    backbone and the decoder train on the other.
 
     Batch ``step`` comes from ``numpy.random.default_rng((seed, step))``: the draws do not depend on
     the worker's timing, and a resumed job draws the batches it would have drawn.
 
     Args:
-        sampler: the views (pickled once into the worker; a forked worker hung next to onnxruntime's
-            threads).
+        sampler: what draws a batch (pickled once into the worker; a forked worker hung next to
+            onnxruntime's threads).
         seed: the job's seed.
-        batch: views per step.
+        batch: views or clips per step.
     """
 
-    def __init__(self, sampler: ViewSampler, *, seed: int, batch: int) -> None:
+    def __init__(self, sampler: Sampler, *, seed: int, batch: int) -> None:
         self.sampler, self.seed, self.batch = sampler, seed, batch
         self._pool = ProcessPoolExecutor(
             1,
@@ -134,12 +143,11 @@ class PrefetchedViews:
         )
         self._pending: dict[int, Future] = {}
 
-    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step``: images (batch, 3, H, W) float32 0..255 and labels (batch, H, W) int64."""
+    def get(self, step: int) -> tuple[torch.Tensor, ...]:
+        """Batch ``step``, as the sampler's ``sample`` returns it."""
         future = self._pending.pop(step, None) or self._submit(step)
         self._pending = {step + 1: self._pending.get(step + 1) or self._submit(step + 1)}
-        images, labels = future.result()
-        return images.float(), labels.long()
+        return future.result()
 
     def _submit(self, step: int) -> Future:
         return self._pool.submit(_draw_in_worker, (self.seed, step), self.batch)
@@ -178,7 +186,7 @@ class ViewTrainer(Trainer):
             )
         self._init_job(config, model, label_set, val, config_path=config_path, device=device)
         self.sampler = sampler
-        self.views = PrefetchedViews(sampler, seed=config.seed, batch=config.views.batch)
+        self.views = Prefetched(sampler, seed=config.seed, batch=config.views.batch)
         self.backbone = backbone
         self.class_weights = self._class_weights(sampler.class_pixel_counts(label_set.num_classes))
 
@@ -190,6 +198,7 @@ class ViewTrainer(Trainer):
 
     def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
         images, labels = self.views.get(self.step)
+        images, labels = images.float(), labels.long()
         with torch.no_grad():
             levels = self.backbone(images)
         if self.config.feature_style.prob > 0:  # each view is its own "pair"

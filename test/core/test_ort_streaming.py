@@ -22,14 +22,26 @@ def _frames(n: int, size=(32, 48), seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(n)]
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["stride8", "detail"])
+@pytest.fixture(scope="module", params=["stride8", "detail", "gate"])
 def model(request):
-    """The tiny model without and with the stride-4 detail path (its output conv made non-zero, so the
-    detail features change the logits and a wrong wiring shows)."""
+    """The tiny model plain, with the stride-4 detail path, and with the output gate, the vertical
+    prior and the past-frame encoding (their zero-initialised weights made non-zero, so each changes
+    the logits and a wrong wiring shows)."""
     torch.manual_seed(0)
-    model = build_model(tiny_config(detail=request.param)).eval()
+    gated = request.param == "gate"
+    config = tiny_config(
+        detail=request.param == "detail",
+        output_gate=gated,
+        vertical_prior=gated,
+        past_encoding=gated,
+    )
+    model = build_model(config).eval()
     if model.detail_refiner is not None:
         torch.nn.init.normal_(model.detail_refiner.out.weight, std=0.5)
+    if gated:
+        torch.nn.init.normal_(model.output_gate.weight.weight, std=0.5)
+        torch.nn.init.normal_(model.trainable["vertical_prior"].proj.weight, std=0.5)
+        torch.nn.init.normal_(model.trainable["memory_decoder"].past_encoding.proj.weight, std=0.5)
     return model
 
 

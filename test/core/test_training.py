@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
+from camvid_folder import write_split
 
 from t2g_core import load_checkpoint
 from t2g_core.train import main as train_main
@@ -20,37 +20,6 @@ from t2g_core.training.config import load_train_config
 from t2g_core.training.trainer import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[2]
-# Class colours of the generated scenes: sky on top, building in the middle, road at the bottom.
-BANDS = ((0, (150, 180, 230)), (1, (120, 60, 40)), (3, (90, 90, 90)))
-
-
-def _write_split(
-    root: Path, split: str, sequence: str, frames: range, rng: np.random.Generator
-) -> None:
-    (root / split / "images").mkdir(parents=True, exist_ok=True)
-    (root / split / "labels").mkdir(parents=True, exist_ok=True)
-    lines = []
-    for frame in frames:
-        name = f"{sequence}_{frame:06d}"
-        height, width = 64, 96
-        cut1, cut2 = (
-            rng.integers(14, 26),
-            rng.integers(38, 50),
-        )  # band borders move from frame to frame
-        labels = np.full((height, width), 3, np.uint8)
-        labels[:cut2], labels[:cut1] = 1, 0
-        image = np.zeros((height, width, 3), np.uint8)
-        for class_id, colour in BANDS:
-            image[labels == class_id] = colour
-        image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(
-            str(root / split / "images" / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        )
-        cv2.imwrite(str(root / split / "labels" / f"{name}.png"), labels)
-        lines.append(f"{split}/images/{name}.jpg {split}/labels/{name}.png")
-    with open(root / f"{split}.txt", "a") as listing:  # appends: a split may hold several drives
-        listing.write("\n".join(lines) + "\n")
-
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory) -> Path:
@@ -59,9 +28,9 @@ def job(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("train_job")
     rng = np.random.default_rng(0)
     camvid = base / "data" / "camvid"
-    _write_split(camvid, "train", "0006R0", range(30, 30 * 13, 30), rng)
-    _write_split(camvid, "train", "0001TP", range(30, 30 * 7, 30), rng)
-    _write_split(camvid, "val", "0016E5", range(100, 120, 2), rng)
+    write_split(camvid, "train", "0006R0", range(30, 30 * 13, 30), rng)
+    write_split(camvid, "train", "0001TP", range(30, 30 * 7, 30), rng)
+    write_split(camvid, "val", "0016E5", range(100, 120, 2), rng)
     (base / "model.yaml").write_text(
         yaml.safe_dump(
             {
