@@ -29,8 +29,8 @@ from t2g_core.modeling.model import build_model
 from t2g_core.training.backbone_onnx import OrtBackbone
 from t2g_core.training.config import load_train_config
 from t2g_core.training.feature_bank import FeatureBank, bank_key, build_feature_bank
-from t2g_core.training.trainer import STATE_FILE, Trainer
 from t2g_core.training.temporal_stage import EgoClipSampler, TemporalTrainer
+from t2g_core.training.trainer import STATE_FILE, Trainer
 from t2g_core.training.views import ViewSampler, ViewTrainer
 
 
@@ -148,7 +148,9 @@ def _on_the_fly_trainer(
     )
     if torch.device(args.device).type == "cpu":
         backbone = OrtBackbone(
-            model.backbone, input_size=tuple(config.views.crop_size), threads=torch.get_num_threads()
+            model.backbone,
+            input_size=tuple(config.views.crop_size),
+            threads=torch.get_num_threads(),
         )
     else:
         backbone = model.backbone.to(device)

@@ -1,12 +1,12 @@
 """The ONNX export's file format: file and tensor names, the manifest, reading it back (json + hashlib).
 
 An export directory holds ``encode.onnx``, ``decode_m{M}.onnx`` for M = 1..T, ``fuse.onnx`` when the
-model has pixel fusion, ``gate.onnx`` when it has the output gate, ``quantization.json`` when it is int8, and ``manifest.json``: its precision,
-its source (the checkpoint's SHA-256) and the SHA-256 of every other file, so int8 files in an fp32
-export, or an export of another checkpoint, are found damaged. With the stride-4 detail path,
-``encode.onnx`` has one more output and every decoder one more (last) input, both named ``detail``
-(see ``t2g_core.export``). This module is all an onnxruntime deployment needs to check and read
-one, so it imports neither torch nor onnx.
+model has pixel fusion, ``gate.onnx`` when it has the output gate, ``quantization.json`` when it is
+int8, and ``manifest.json``: its precision, its source (the checkpoint's SHA-256) and the SHA-256 of
+every other file, so int8 files in an fp32 export, or an export of another checkpoint, are found
+damaged. With the stride-4 detail path, ``encode.onnx`` has one more output and every decoder one more
+(last) input, both named ``detail`` (see ``t2g_core.export``). This module is all an onnxruntime
+deployment needs to check and read one, so it imports neither torch nor onnx.
 """
 
 from __future__ import annotations

@@ -144,7 +144,9 @@ class OrtStreamingSegmenter(StreamBase):
             if m.output_gate
             else None
         )
-        self._gate_probs: np.ndarray | None = None  # (1, K, h, w) the previous filtered probabilities
+        self._gate_probs: np.ndarray | None = (
+            None  # (1, K, h, w) the previous filtered probabilities
+        )
         # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
         self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_capacity + 1)}
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots

@@ -255,9 +255,7 @@ class MemoryDecoder(nn.Module):
             min_period_s=min_period_s,
             max_period_s=max_period_s,
         )
-        self.past_encoding = (
-            PastEncoding(self.time_encoding, dim=dim) if past_encoding else None
-        )
+        self.past_encoding = PastEncoding(self.time_encoding, dim=dim) if past_encoding else None
         self.layers = nn.ModuleList(
             MemoryDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim)
             for _ in range(num_layers)

@@ -144,8 +144,8 @@ class T2GModel(nn.Module):
 
     Attributes:
         trainable: ModuleDict of every trainable module (queries, pixel decoder, memory decoder, pixel
-            fusion, detail refiner, vertical prior and output gate when present); the backbone is outside it. Optimisers and
-            checkpoints use exactly this.
+            fusion, detail refiner, vertical prior and output gate when present); the backbone is
+            outside it. Optimisers and checkpoints use exactly this.
     """
 
     def __init__(
@@ -413,8 +413,12 @@ class T2GModel(nn.Module):
                 probs = logits[-1].softmax(1)
             else:
                 offset = (state.time_s - times[:, -1]).float()
-                logits[-1], probs = gate(logits[-1], state.probs, embedding, state.embedding, offset)
-            next_state = StepState(embedding=next_state.embedding, time_s=next_state.time_s, probs=probs)
+                logits[-1], probs = gate(
+                    logits[-1], state.probs, embedding, state.embedding, offset
+                )
+            next_state = StepState(
+                embedding=next_state.embedding, time_s=next_state.time_s, probs=probs
+            )
         return CausalStep(logits=tuple(logits), state=next_state)
 
     def advance(
@@ -532,7 +536,9 @@ def build_model(cfg: ModelConfig) -> T2GModel:
         )
         if cfg.detail.enabled
         else None,
-        vertical_prior=VerticalPrior(dim=cfg.dim, num_frequencies=cfg.vertical_prior.num_frequencies)
+        vertical_prior=VerticalPrior(
+            dim=cfg.dim, num_frequencies=cfg.vertical_prior.num_frequencies
+        )
         if cfg.vertical_prior.enabled
         else None,
         output_gate=OutputGate(init_alpha=cfg.output_gate.init_alpha, hidden=cfg.output_gate.hidden)

@@ -83,7 +83,9 @@ class OutputGate(nn.Module):
         confidence = probs.amax(1, keepdim=True)
         past_confidence = past_probs.amax(1, keepdim=True)
         change = (embedding - past_embedding).abs().mean(1, keepdim=True) / (
-            embedding.abs().mean(1, keepdim=True) + past_embedding.abs().mean(1, keepdim=True) + _EPS
+            embedding.abs().mean(1, keepdim=True)
+            + past_embedding.abs().mean(1, keepdim=True)
+            + _EPS
         )
         if change.shape[-2:] != probs.shape[-2:]:
             change = F.interpolate(

@@ -220,6 +220,7 @@ class ViewConfig:
         class_appearance_prob: probability that a view's classes are recoloured
             (``t2g_core.data.class_appearance``) before the other augmentations.
         augment: photometric and weather ranges, one draw per view.
+        workers: processes drawing views (and stage 2's clips) ahead of the training step.
     """
 
     crop_size: tuple[int, int] = (288, 384)
@@ -227,12 +228,19 @@ class ViewConfig:
     batch: int = 8
     class_appearance_prob: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"views.workers must be >= 1, got {self.workers}")
         if min(self.crop_size) < 32 or self.batch < 1:
-            raise ValueError(f"views: need crop >= 32 px and batch >= 1, got {self.crop_size}, {self.batch}")
+            raise ValueError(
+                f"views: need crop >= 32 px and batch >= 1, got {self.crop_size}, {self.batch}"
+            )
         if not 0.0 < self.zoom_range[0] <= self.zoom_range[1]:
-            raise ValueError(f"views.zoom_range must satisfy 0 < low <= high, got {self.zoom_range}")
+            raise ValueError(
+                f"views.zoom_range must satisfy 0 < low <= high, got {self.zoom_range}"
+            )
         if not 0.0 <= self.class_appearance_prob <= 1.0:
             raise ValueError(
                 f"views.class_appearance_prob must be in [0, 1], got {self.class_appearance_prob}"
@@ -261,9 +269,13 @@ class EgoClipConfig:
 
     def __post_init__(self) -> None:
         if self.length < 2 or self.batch < 1:
-            raise ValueError(f"ego_clips: need length >= 2 and batch >= 1, got {self.length}, {self.batch}")
+            raise ValueError(
+                f"ego_clips: need length >= 2 and batch >= 1, got {self.length}, {self.batch}"
+            )
         if not 1 <= self.stride_range[0] <= self.stride_range[1]:
-            raise ValueError(f"ego_clips.stride_range must satisfy 1 <= low <= high, got {self.stride_range}")
+            raise ValueError(
+                f"ego_clips.stride_range must satisfy 1 <= low <= high, got {self.stride_range}"
+            )
         if not self.train_only:
             raise ValueError("ego_clips.train_only must name at least one parameter prefix")
 

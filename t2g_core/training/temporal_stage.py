@@ -61,9 +61,7 @@ class EgoClipSampler:
             image, label = self.views.view(int(index), rng)
             stride = int(rng.integers(self.config.stride_range[0], self.config.stride_range[1] + 1))
             ego = dataclasses.replace(self.config.ego, length=(length - 1) * stride + 1)
-            video = render_ego_video(
-                image, label, rng=rng, config=ego, void_id=self.views.void_id
-            )
+            video = render_ego_video(image, label, rng=rng, config=ego, void_id=self.views.void_id)
             frames.append(video.frames[::stride])
             labels.append(video.labels[::stride])
             times.append(video.times_s[::stride])
@@ -127,7 +125,9 @@ class TemporalTrainer(Trainer):
             trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay
         )
         self.sampler = sampler
-        self.clips = Prefetched(sampler, seed=config.seed, batch=config.ego_clips.batch)
+        self.clips = Prefetched(
+            sampler, seed=config.seed, batch=config.ego_clips.batch, workers=config.views.workers
+        )
         self.backbone = backbone
         self.class_weights = self._class_weights(
             sampler.views.class_pixel_counts(label_set.num_classes)
@@ -143,11 +143,11 @@ class TemporalTrainer(Trainer):
         frames, labels, times = self.clips.get(self.step)
         length = frames.shape[1]
         with torch.no_grad():  # the frozen part: backbone and per-frame encoder
-            levels = self.backbone(frames.flatten(0, 1).float())
+            levels = self.backbone(frames.flatten(0, 1).to(self.device).float())
             levels = {s: v.to(self.device) for s, v in levels.items()}
             encoded = self.model.encode_backbone_features(levels)  # frame (b, t) at b*L+t
         clip_frames = [encoded.select(slice(t, None, length)) for t in range(length)]
-        outputs = [out[-1] for out in self.model.decode_frames(clip_frames, times)]
+        outputs = [out[-1] for out in self.model.decode_frames(clip_frames, times.to(self.device))]
         labels = labels.long().to(self.device)  # (B, L, H, W)
 
         loss_cfg, void = self.config.loss, self.label_set.void_id

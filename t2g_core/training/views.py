@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from collections.abc import Callable
-from typing import Protocol
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -120,8 +120,9 @@ def _draw_in_worker(seed: tuple[int, ...], count: int) -> tuple[torch.Tensor, ..
 
 
 class Prefetched:
-    """Batches drawn one step ahead in a worker process, so augmentation runs on one core while the
-    backbone and the decoder train on the other.
+    """Batches drawn ahead in worker processes (``workers`` steps ahead, one per worker), so
+    augmentation runs on other cores than the backbone and the decoder (one worker on a 2-core CPU;
+    more beside a GPU).
 
     Batch ``step`` comes from ``numpy.random.default_rng((seed, step))``: the draws do not depend on
     the worker's timing, and a resumed job draws the batches it would have drawn.
@@ -131,12 +132,13 @@ class Prefetched:
             onnxruntime's threads).
         seed: the job's seed.
         batch: views or clips per step.
+        workers: worker processes.
     """
 
-    def __init__(self, sampler: Sampler, *, seed: int, batch: int) -> None:
-        self.sampler, self.seed, self.batch = sampler, seed, batch
+    def __init__(self, sampler: Sampler, *, seed: int, batch: int, workers: int = 1) -> None:
+        self.sampler, self.seed, self.batch, self.workers = sampler, seed, batch, workers
         self._pool = ProcessPoolExecutor(
-            1,
+            workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(sampler,),
@@ -146,7 +148,8 @@ class Prefetched:
     def get(self, step: int) -> tuple[torch.Tensor, ...]:
         """Batch ``step``, as the sampler's ``sample`` returns it."""
         future = self._pending.pop(step, None) or self._submit(step)
-        self._pending = {step + 1: self._pending.get(step + 1) or self._submit(step + 1)}
+        ahead = range(step + 1, step + 1 + self.workers)
+        self._pending = {s: self._pending.get(s) or self._submit(s) for s in ahead}
         return future.result()
 
     def _submit(self, step: int) -> Future:
@@ -186,7 +189,9 @@ class ViewTrainer(Trainer):
             )
         self._init_job(config, model, label_set, val, config_path=config_path, device=device)
         self.sampler = sampler
-        self.views = Prefetched(sampler, seed=config.seed, batch=config.views.batch)
+        self.views = Prefetched(
+            sampler, seed=config.seed, batch=config.views.batch, workers=config.views.workers
+        )
         self.backbone = backbone
         self.class_weights = self._class_weights(sampler.class_pixel_counts(label_set.num_classes))
 
@@ -200,7 +205,7 @@ class ViewTrainer(Trainer):
         images, labels = self.views.get(self.step)
         images, labels = images.float(), labels.long()
         with torch.no_grad():
-            levels = self.backbone(images)
+            levels = self.backbone(images.to(self.device))
         if self.config.feature_style.prob > 0:  # each view is its own "pair"
             levels = restyle_levels(
                 levels,

@@ -143,20 +143,25 @@ def test_view_sampler_draws_recoloured_views_of_the_configured_size(staged):
     assert labels.shape == (3, 48, 64) and labels.dtype == torch.uint8
     again, _ = sampler.sample(np.random.default_rng(0), 3)
     assert images.equal(again), "a seed must reproduce the draw"
-    plain = ViewSampler(split, ViewConfig(crop_size=(48, 64)), void_id=11, recolour=_keep_recolouring)
+    plain = ViewSampler(
+        split, ViewConfig(crop_size=(48, 64)), void_id=11, recolour=_keep_recolouring
+    )
     # The recoloured sky is red (the photometric draws shift it, but it stays red-dominant).
     sky = (labels == 0)[:, None].expand_as(images)
     red = images[:, 0][labels == 0].float().mean()
     assert red > images[:, 2][labels == 0].float().mean() + 50 and sky.any()
     plain_images, plain_labels = plain.sample(np.random.default_rng(0), 3)
-    assert plain_images[:, 2][plain_labels == 0].float().mean() > plain_images[:, 0][
-        plain_labels == 0
-    ].float().mean()  # CamVid-like generated sky is blue-ish here, never recoloured
+    assert (
+        plain_images[:, 2][plain_labels == 0].float().mean()
+        > plain_images[:, 0][plain_labels == 0].float().mean()
+    )  # CamVid-like generated sky is blue-ish here, never recoloured
 
 
 def test_clip_sampler_draws_ordered_clips_with_labels(staged):
     split = CamVidSplit(staged / "data", split="train")
-    views = ViewSampler(split, ViewConfig(crop_size=(48, 64)), void_id=11, recolour=_keep_recolouring)
+    views = ViewSampler(
+        split, ViewConfig(crop_size=(48, 64)), void_id=11, recolour=_keep_recolouring
+    )
     sampler = EgoClipSampler(views, EgoClipConfig(length=4, batch=2, stride_range=(2, 2)))
     frames, labels, times = sampler.sample(np.random.default_rng(0), 2)
     assert frames.shape == (2, 4, 3, 48, 64) and labels.shape == (2, 4, 48, 64)
@@ -172,3 +177,16 @@ def test_freeze_all_but_names_real_parameters(staged):
     assert sum(p.requires_grad for p in model.trainable.parameters()) == len(kept)
     with pytest.raises(ValueError, match="names no parameter"):
         freeze_all_but(model, ("pixel_fusion",))
+
+
+def test_gpu_recipe_chains_its_stages_within_nine_minutes():
+    """``make train-gpu``: stage 2 starts from stage 1's best.pt, both train against a clock that
+    leaves room for start-up and validation inside 9 minutes, with augmentation workers to feed a GPU."""
+    from t2g_core.training.config import load_train_config
+
+    stage1 = load_train_config(REPO / "config" / "gpu_stage1.yaml")
+    stage2 = load_train_config(REPO / "config" / "gpu_stage2.yaml")
+    assert (stage1.stage, stage2.stage) == ("views", "temporal")
+    assert Path(stage2.init_from) == Path(stage1.out_dir) / "best.pt"
+    assert stage1.optim.max_minutes + stage2.optim.max_minutes <= 7.5
+    assert stage1.views.workers > 1 and stage2.views.workers > 1

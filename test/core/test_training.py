@@ -21,6 +21,7 @@ from t2g_core.training.trainer import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory) -> Path:
     """A generated dataset (12 train frames of 0006R0 and 6 of 0001TP at 1 Hz, 10 val frames at 15 Hz)
