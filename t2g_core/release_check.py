@@ -5,12 +5,15 @@ Usage::
     python -m t2g_core.release_check --candidate v2=runs/releases/v2            # baseline: checkpoints/
     python -m t2g_core.release_check --candidate v2=DIR --baseline old=DIR2
     python -m t2g_core.release_check --candidate v2=DIR --scorecard a.json --scorecard b.json
+    python -m t2g_core.release_check --candidate v3=DIR --baseline d008=DIR2 --join \
+        --scorecard results/scorecard.json --scorecard v3_accuracy.json --scorecard speed.json
     python -m t2g_core.release_check --measure-bands results/release/scorecard.json
     python -m t2g_core.release_check --model-card results/release/v2_vs_shipped.json
 
 Without ``--scorecard`` it scores both pairs in one run (``t2g_core.scorecard``) into
 ``<output>/<candidate>_vs_<baseline>/``. With it, the given scorecards (parts run apart, e.g. accuracy
-under load and speed on an idle machine) are merged and judged as they are. The verdict goes to
+under load and speed on an idle machine) are merged and judged as they are; with ``--join`` they may
+score different pairs (a candidate scored alone next to the scorecard that holds the baseline). The verdict goes to
 ``<output>/<candidate>_vs_<baseline>.{json,md}``. ``--measure-bands`` writes the gate's noise bands
 from a scorecard's bootstrap stds into ``--bands``; ``--model-card`` writes a verdict's block into
 ``checkpoints/MODEL_CARD.md`` (between its release markers). Exit status: 0 PASS, 1 FAIL, 2 a bad input.
@@ -48,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidate", help="NAME=DIR or NAME=T2G.pt,PERFRAME.pt")
     parser.add_argument("--baseline", default="shipped=checkpoints", help="default: %(default)s")
     parser.add_argument("--scorecard", action="append", type=Path, help="judge these (merged)")
+    parser.add_argument(
+        "--join",
+        action="store_true",
+        help="the --scorecard files may score different pairs (their rows are joined)",
+    )
     parser.add_argument("--config", type=Path, default=Path("config/scorecard.yaml"))
     parser.add_argument("--bands", type=Path, default=Path("config/release_gate.yaml"))
     parser.add_argument("--output", type=Path, default=Path("results/release"))
@@ -77,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 def _check(args: argparse.Namespace) -> int:
     bands = load_bands(args.bands)
     if args.scorecard:
-        card = merge_scorecards([json.loads(p.read_text()) for p in args.scorecard])
+        card = merge_scorecards(
+            [json.loads(p.read_text()) for p in args.scorecard], join=args.join
+        )
         candidate = args.candidate.partition("=")[0]
         baseline = args.baseline.partition("=")[0]
     else:

@@ -416,26 +416,34 @@ def row_axes(units: dict[str, Any], *, samples: int, seed: int) -> dict[str, dic
     return {name: {"value": float(v), "std": float(s)} for name, (v, s) in axes.items()}
 
 
-def merge_scorecards(cards: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def merge_scorecards(cards: Sequence[dict[str, Any]], *, join: bool = False) -> dict[str, Any]:
     """One scorecard from parts run apart on the same pairs (e.g. accuracy, then speed when idle).
 
     Rows keep the first card's fields; each later card adds its axes (an axis present twice keeps
-    the later value). ``meta`` keeps every part's under ``parts_meta``.
+    the later value). ``meta`` keeps every part's under ``parts_meta``. With ``join`` the cards may
+    score different pairs (e.g. a new candidate's accuracy scored alone, next to the scorecard that
+    holds the shipped pair: the accuracy axes of a checkpoint do not depend on the run): pairs and
+    rows are the union, in order of first appearance.
 
     Raises:
-        ValueError: the cards score different pairs or rows.
+        ValueError: without ``join``, the cards score different pairs or rows.
     """
     if not cards:
         raise ValueError("nothing to merge")
     first = cards[0]
     merged = {
         **first,
+        "pairs": list(first["pairs"]),
         "rows": {k: {**r, "axes": dict(r["axes"])} for k, r in first["rows"].items()},
     }
     for card in cards[1:]:
-        if card["pairs"] != first["pairs"] or set(card["rows"]) != set(first["rows"]):
+        same = card["pairs"] == first["pairs"] and set(card["rows"]) == set(first["rows"])
+        if not (same or join):
             raise ValueError("scorecards to merge must score the same pairs and rows")
+        merged["pairs"] += [p for p in card["pairs"] if p not in merged["pairs"]]
         for key, row in card["rows"].items():
+            if key not in merged["rows"]:
+                merged["rows"][key] = {**row, "axes": {}}
             merged["rows"][key]["axes"].update(row["axes"])
         if card["meta"].get("backbone_alone_ms"):
             merged["meta"] = {
@@ -443,7 +451,7 @@ def merge_scorecards(cards: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "backbone_alone_ms": card["meta"]["backbone_alone_ms"],
             }
     merged["meta"] = {**merged["meta"], "parts_meta": [c["meta"] for c in cards]}
-    merged["ratios"] = flicker_ratios(merged["rows"], [p["name"] for p in first["pairs"]])
+    merged["ratios"] = flicker_ratios(merged["rows"], [p["name"] for p in merged["pairs"]])
     return merged
 
 

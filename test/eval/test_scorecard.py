@@ -151,6 +151,35 @@ def test_a_speed_part_merges_into_an_accuracy_part(small_config, pairs):
         merge_scorecards([accuracy, {**speed, "pairs": [{"name": "other"}]}])
 
 
+def test_cards_of_different_pairs_join(card):
+    """A candidate scored alone joins the scorecard that holds the baseline: pairs and rows are the
+    union, a row scored twice takes the later card's axes."""
+
+    def only(name):
+        rows = {k: v for k, v in card["rows"].items() if k.startswith(f"{name}/")}
+        pairs = [p for p in card["pairs"] if p["name"] == name]
+        return {**card, "pairs": pairs, "rows": rows}
+
+    a, b = only("a"), only("b")
+    with pytest.raises(ValueError, match="same pairs"):
+        merge_scorecards([a, b])
+    joined = merge_scorecards([a, b], join=True)
+    assert joined["pairs"] == card["pairs"] and set(joined["rows"]) == set(card["rows"])
+    assert set(joined["ratios"]) == {"a", "b"}
+    newer = {
+        **b,
+        "rows": {
+            k: {**v, "axes": {"road.mean": {"value": 0.5, "std": 0.0}}}
+            for k, v in b["rows"].items()
+        },
+    }
+    rejoined = merge_scorecards([joined, newer], join=True)
+    assert rejoined["rows"]["b/t2g"]["axes"]["road.mean"]["value"] == 0.5
+    assert (
+        rejoined["rows"]["b/t2g"]["axes"]["val.miou"] == card["rows"]["b/t2g"]["axes"]["val.miou"]
+    )
+
+
 def test_region_tally_counts_each_class_and_sky_called_road():
     masks = region_masks(load_region_labels_from(REGIONS).clips[0].frames[0], (192, 108))
     labels = np.full((108, 192), CLASSES["road"], np.uint8)
