@@ -93,7 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(lines[-1], flush=True)
     if args.output:
-        args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        command = " ".join(["python", "scripts/ablation_table.py", *(argv or sys.argv[1:])])
+        header = [
+            "# Stage-1 ablation: real-road regions and validation of each run's best.pt",
+            "",
+            f"`{command}` (runs from `make ablation`; configs in `config/ablation/`)",
+            "",
+        ]
+        args.output.write_text("\n".join(header + lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check(args: argparse.Namespace) -> int:
     bands = load_bands(args.bands)
     if args.scorecard:
-        card = merge_scorecards(
-            [json.loads(p.read_text()) for p in args.scorecard], join=args.join
-        )
+        card = merge_scorecards([json.loads(p.read_text()) for p in args.scorecard], join=args.join)
         candidate = args.candidate.partition("=")[0]
         baseline = args.baseline.partition("=")[0]
     else:
