@@ -128,8 +128,28 @@ def _warm_start(model, path: Path, modules: tuple[str, ...] = ()) -> None:
         raise CheckpointError(
             f"{path}: weights for modules this model does not have: {unexpected[:5]}"
         )
-    new_modules = sorted({key.split(".")[0] for key in missing})
+    new_modules = _outermost_new_modules(model.trainable.state_dict().keys(), missing)
     print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
+
+
+def _outermost_new_modules(keys, missing: list[str]) -> list[str]:
+    """The outermost modules all of whose weights are in ``missing`` (e.g. ``memory_decoder.past_encoding``,
+    not ``memory_decoder``, when only that part of the decoder is new)."""
+    missing_set, new = set(missing), set()
+    for key in missing:
+        parts = key.split(".")
+        prefixes = (".".join(parts[:i]) for i in range(1, len(parts)))
+        new.add(
+            next(
+                (
+                    p
+                    for p in prefixes
+                    if all(k in missing_set for k in keys if k.startswith(p + "."))
+                ),
+                key,
+            )
+        )
+    return sorted(new)
 
 
 def _on_the_fly_trainer(

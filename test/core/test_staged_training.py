@@ -15,6 +15,7 @@ from camvid_folder import write_split
 
 from t2g_core import load_checkpoint
 from t2g_core.data.camvid import CamVidSplit
+from t2g_core.train import _outermost_new_modules
 from t2g_core.train import main as train_main
 from t2g_core.training.config import EgoClipConfig, ViewConfig
 from t2g_core.training.temporal_stage import EgoClipSampler, freeze_all_but
@@ -117,6 +118,21 @@ def test_stage2_trains_only_the_temporal_parts(staged):
     for row in rows:
         expected = float(row["val_miou"]) + float(row["val_vc8"])
         assert float(row["val_selection"]) == pytest.approx(expected)
+
+
+def test_warm_start_names_the_new_part_of_a_module_not_the_module():
+    """Stage 2 from stage 1: the decoder is loaded, only its past encoding and the gate are new."""
+    keys = [
+        "memory_decoder.layers.0.w",
+        "memory_decoder.past_encoding.proj.weight",
+        "memory_decoder.past_encoding.past_bias",
+        "output_gate.evidence.weight",
+        "output_gate.weight.bias",
+        "pixel_decoder.w",
+    ]
+    missing = [k for k in keys if "past_encoding" in k or k.startswith("output_gate")]
+    assert _outermost_new_modules(keys, missing) == ["memory_decoder.past_encoding", "output_gate"]
+    assert _outermost_new_modules(keys, []) == []
 
 
 def test_stage2_at_memory_one_is_the_stage1_checkpoint(staged):
