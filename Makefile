@@ -118,17 +118,18 @@ runs/releases/%:
 ## Stage 2: the temporal parts (output gate, past-frame encoding) on ego-motion clips, stage 1 frozen.
 ## train-gpu: both stages on one CUDA GPU in under 9 minutes (never part of CI or the README's commands).
 .PHONY: train-stage1 train-stage2 train-gpu ablation
-train-stage1: setup
+WARM_START := runs/releases/d008ba7
+train-stage1: setup $(WARM_START)
 	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_stage1.yaml --threads 1 $(TRAIN_ARGS)
 
 train-stage2: setup
 	@$(RUN) OMP_NUM_THREADS=1 python -m t2g_core.train --config config/train_stage2.yaml --threads 1 $(TRAIN_ARGS)
 
-train-gpu: setup
+train-gpu: setup $(WARM_START)
 	@$(RUN) python -m t2g_core.train --config config/gpu_stage1.yaml --device cuda --no-progress && \
 		python -m t2g_core.train --config config/gpu_stage2.yaml --device cuda --no-progress
 
 ## The stage-1 ablation: 7 min runs from one start (config/ablation/), two at a time, then the table
 ## (results/ablation.md: real-road regions of each best.pt and its validation).
-ablation: setup
+ablation: setup $(WARM_START)
 	@bash scripts/run_ablation.sh

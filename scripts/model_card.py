@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 RELEASE_HEADING, RELEASE_END = "## Release status", "<!-- release:end -->"
 
 MODELS = (
-    ("T2G", "t2g_lite0_camvid.pt", "config/train_camvid.yaml", "make train"),
+    ("T2G", "t2g_lite0_camvid.pt", "config/train_stage2.yaml", "make train-stage2"),
     (
         "Per-frame baseline",
         "perframe_lite0_camvid.pt",
-        "config/train_camvid_perframe.yaml",
-        "make train-perframe",
+        "config/train_stage1.yaml",
+        "make train-stage1",
     ),
 )
 
@@ -41,29 +41,50 @@ def _val_rows(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _weather(augment) -> str:
+    names = [
+        n for n in ("night", "haze", "rain", "snow", "frost") if getattr(augment, f"{n}_prob") > 0
+    ]
+    return f"own synthetic weather ({', '.join(names) or 'none'})"
+
+
 def _recipe(config_path: str) -> str:
-    """The bank and warm start of a training config, read from the file (not typed by hand)."""
+    """What a training config trains on, read from the file (not typed by hand)."""
     config = load_train_config(REPO / config_path)
-    bank, augment = config.bank, config.bank.augment
-    weather = [
-        name
-        for name in ("night", "haze", "rain", "snow", "frost")
-        if getattr(augment, f"{name}_prob") > 0
-    ]
-    parts = [
-        f"{bank.real_views} augmented views of every 1 Hz CamVid train sequence",
-        f"{bank.ego_videos} ego-motion videos of {bank.ego.length} frames per labelled frame",
-        f"scales {augment.scale_range[0]:g}-{augment.scale_range[1]:g}x, own synthetic weather "
-        f"({', '.join(weather) or 'none'})",
-        f"feature-space re-styling of {config.feature_style.prob:.0%} of the clip pairs",
-        f"train drives held out for validation: {', '.join(config.eval.holdout_drives) or 'none'}",
-        f"clips of {max(config.clips.length, 2)} frames",
-        f"consecutive-frame weight {config.loss.consecutive_weight:g}, MTC weight {config.loss.mtc_weight:g}",
-    ]
+    if config.stage == "temporal":
+        clips = config.ego_clips
+        parts = [
+            f"ego-motion clips of {clips.length} frames rendered on the fly from stage-1 views, "
+            f"{clips.batch} per step, strides {clips.stride_range[0]}-{clips.stride_range[1]}",
+            f"only {', '.join(clips.train_only)} train; everything else frozen",
+            f"consecutive-frame weight {config.loss.consecutive_weight:g}",
+            f"selection: mean per-drive val mIoU + {config.eval.vc8_weight:g} x VC_8",
+        ]
+    elif config.stage == "views":
+        views = config.views
+        parts = [
+            f"single CamVid train views (zoom {views.zoom_range[0]:g}-{views.zoom_range[1]:g}, "
+            f"{views.crop_size[0]}x{views.crop_size[1]} crops), {views.batch} per step, the backbone on the fly",
+            _weather(views.augment),
+            f"appearance randomised by class with probability {views.class_appearance_prob:g}",
+        ]
+    else:
+        bank, augment = config.bank, config.bank.augment
+        parts = [
+            f"{bank.real_views} augmented views of every 1 Hz CamVid train sequence",
+            f"{bank.ego_videos} ego-motion videos of {bank.ego.length} frames per labelled frame",
+            f"scales {augment.scale_range[0]:g}-{augment.scale_range[1]:g}x, {_weather(augment)}",
+            f"feature-space re-styling of {config.feature_style.prob:.0%} of the clip pairs",
+            f"clips of {max(config.clips.length, 2)} frames",
+            f"consecutive-frame weight {config.loss.consecutive_weight:g}, "
+            f"MTC weight {config.loss.mtc_weight:g}",
+        ]
+    parts.append(
+        f"train drives held out for validation: {', '.join(config.eval.holdout_drives) or 'none'}"
+    )
     if config.init_from:
-        parts.append(
-            f"warm start from `{config.init_from}` (an earlier release, extracted from git by make)"
-        )
+        modules = f" ({', '.join(config.init_modules)})" if config.init_modules else ""
+        parts.append(f"warm start from `{config.init_from}`{modules}")
     return "; ".join(parts)
 
 
@@ -94,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "stored in the checkpoint) + the trainable T2G head; 11 CamVid classes (`config/classes_camvid.yaml`).",
         "Training data: CamVid train only (1 Hz), minus the drives held out for validation (below).",
         "Model selection: the mean of the per-drive val mIoUs over CamVid val (0016E5, 15 Hz) and the",
-        "held-out train drives, so the drive shared with training is at most half of the criterion.",
+        "held-out train drives, so the drive shared with training is at most half of the criterion",
+        "(T2G, stage 2: plus its val VC_8).",
         "The CamVid test split was not read by training. Licence of the training data: CC BY-NC 4.0.",
         "",
         *_release_section(REPO / "checkpoints" / "MODEL_CARD.md"),
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- Data: {prov.data}.",
             f"- Training recipe (`{config}`): {_recipe(config)}.",
             f"- Trained on: {prov.hardware}; step {prov.extra.get('step')} after "
-            f"{prov.extra.get('minutes')} min of training steps (feature-bank build not included).",
+            f"{prov.extra.get('minutes')} min of training.",
             f"- Code commit: `{prov.git_commit}`.",
             f"- Val at the selected step: mean per-drive mIoU "
             f"{prov.metrics.get('val_miou', float('nan')):.4f} ("

@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         "--output, the first part's picture with them",
     )
     parser.add_argument(
+        "--join",
+        action="store_true",
+        help="with --merge: the parts may score different pairs (their rows are joined, later "
+        "axes override), e.g. a new candidate scored alone next to the releases' scorecard",
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         choices=PARTS,
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"t2g-scorecard: README.md {'updated' if changed else 'unchanged'}")
             return 0
         if args.merge:
-            paths = merge_parts(args.merge, args.output or Path("results"))
+            paths = merge_parts(args.merge, args.output or Path("results"), join=args.join)
             print(f"t2g-scorecard: wrote {', '.join(str(p) for p in paths.values())}")
             return 0
         cfg = load_scorecard_config(args.config)
@@ -94,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def merge_parts(parts: list[Path], out: Path) -> dict[str, Path]:
-    """Merge scorecard JSONs into ``out`` (json, markdown, and the first part's picture if any)."""
+def merge_parts(parts: list[Path], out: Path, *, join: bool = False) -> dict[str, Path]:
+    """Merge scorecard JSONs into ``out`` (json, markdown, and the first part's picture if any);
+    ``join``: see ``merge_scorecards``."""
     cards = [json.loads(p.read_text(encoding="utf-8")) for p in parts]
-    merged = merge_scorecards(cards)
-    merged["meta"]["command"] = "python -m t2g_core.scorecard --merge " + " ".join(map(str, parts))
+    merged = merge_scorecards(cards, join=join)
+    merged["meta"]["command"] = " ".join(
+        ["python -m t2g_core.scorecard --merge", *map(str, parts), *(["--join"] if join else [])]
+    )
     picture = cards[0].get("picture")
     paths = write_scorecard(merged, out)
     if picture:

@@ -450,7 +450,16 @@ def merge_scorecards(cards: Sequence[dict[str, Any]], *, join: bool = False) -> 
                 **merged["meta"],
                 "backbone_alone_ms": card["meta"]["backbone_alone_ms"],
             }
-    merged["meta"] = {**merged["meta"], "parts_meta": [c["meta"] for c in cards]}
+    # A card that is itself a merge contributes its own parts (e.g. its accuracy and speed runs).
+    parts_meta = [m for c in cards for m in c["meta"].get("parts_meta", [c["meta"]])]
+    merged["meta"] = {**merged["meta"], "parts_meta": parts_meta}
+    # A speed-only part tunes no EMA (alpha None): it never hides a part's tuned alpha.
+    tuning: dict[str, Any] = {}
+    for card in cards:
+        for pair, tuned in card.get("ema_tuning", {}).items():
+            if tuned["alpha"] is not None or pair not in tuning:
+                tuning[pair] = tuned
+    merged["ema_tuning"] = tuning
     merged["ratios"] = flicker_ratios(merged["rows"], [p["name"] for p in merged["pairs"]])
     return merged
 

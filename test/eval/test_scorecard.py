@@ -173,8 +173,12 @@ def test_cards_of_different_pairs_join(card):
             for k, v in b["rows"].items()
         },
     }
-    rejoined = merge_scorecards([joined, newer], join=True)
+    untuned = {pair: {**t, "alpha": None} for pair, t in b["ema_tuning"].items()}
+    rejoined = merge_scorecards([joined, {**newer, "ema_tuning": untuned}], join=True)
     assert rejoined["rows"]["b/t2g"]["axes"]["road.mean"]["value"] == 0.5
+    # The joined card's two parts and the newer one are listed; no part's tuned alpha is hidden.
+    assert len(rejoined["meta"]["parts_meta"]) == 3
+    assert rejoined["ema_tuning"]["b"] == card["ema_tuning"]["b"]
     assert (
         rejoined["rows"]["b/t2g"]["axes"]["val.miou"] == card["rows"]["b/t2g"]["axes"]["val.miou"]
     )
