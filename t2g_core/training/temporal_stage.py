@@ -31,8 +31,7 @@ from t2g_core.losses import consecutive_consistency_loss, segmentation_loss
 from t2g_core.modeling.model import T2GModel
 
 from .config import EgoClipConfig, TrainConfig
-from .trainer import Trainer
-from .views import Prefetched, ViewSampler
+from .views import OnTheFlyTrainer, ViewSampler
 
 
 class EgoClipSampler:
@@ -93,17 +92,10 @@ def freeze_all_but(model: T2GModel, prefixes: tuple[str, ...]) -> list[torch.nn.
     return kept
 
 
-class TemporalTrainer(Trainer):
-    """Stage 2's job: ``Trainer``'s schedule, validation, checkpoints and resume on ego-motion clips.
-
-    Args:
-        config: the job (``stage: temporal``).
-        model: the temporal model, started from the stage-1 checkpoint.
-        label_set: the classes.
-        sampler: the training clips.
-        backbone: the frozen backbone's maps of a frame batch at the clip size.
-        val: the validation splits.
-    """
+class TemporalTrainer(OnTheFlyTrainer):
+    """Stage 2's job on ego-motion clips (``stage: temporal``): a temporal model (memory capacity
+    >= 2) started from the stage-1 checkpoint, only ``config.ego_clips.train_only`` learning; the
+    arguments are ``OnTheFlyTrainer``'s, the batch from ``config.ego_clips``."""
 
     def __init__(
         self,
@@ -119,28 +111,22 @@ class TemporalTrainer(Trainer):
     ) -> None:
         if model.memory_capacity < 2:
             raise ValueError("stage 2 trains a temporal model (memory capacity >= 2)")
-        trainable = freeze_all_but(model, config.ego_clips.train_only)
-        self._init_job(config, model, label_set, val, config_path=config_path, device=device)
-        self.optimizer = torch.optim.AdamW(
-            trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        super().__init__(
+            config,
+            model,
+            label_set,
+            sampler,
+            backbone,
+            val,
+            batch=config.ego_clips.batch,
+            class_pixel_counts=sampler.views.class_pixel_counts(label_set.num_classes),
+            config_path=config_path,
+            device=device,
+            parameters=freeze_all_but(model, config.ego_clips.train_only),
         )
-        self.sampler = sampler
-        self.clips = Prefetched(
-            sampler, seed=config.seed, batch=config.ego_clips.batch, workers=config.views.workers
-        )
-        self.backbone = backbone
-        self.class_weights = self._class_weights(
-            sampler.views.class_pixel_counts(label_set.num_classes)
-        )
-
-    def run(self, *, progress: bool = True) -> dict[str, float]:
-        try:
-            return super().run(progress=progress)
-        finally:
-            self.clips.close()
 
     def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
-        frames, labels, times = self.clips.get(self.step)
+        frames, labels, times = self.batches.get(self.step)
         length = frames.shape[1]
         with torch.no_grad():  # the frozen part: backbone and per-frame encoder
             levels = self.backbone(frames.flatten(0, 1).to(self.device).float())

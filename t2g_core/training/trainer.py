@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,8 +249,10 @@ class Trainer:
         *,
         config_path: str,
         device: torch.device | str,
+        parameters: Iterable[torch.nn.Parameter] | None = None,
     ) -> None:
-        """What every stage's trainer has: the model and its optimiser, the job's bookkeeping, val runs."""
+        """What every stage's trainer has: the model and its optimiser (over ``parameters``, default
+        every trainable weight), the job's bookkeeping, val runs."""
         self.config = config
         self.model = model.to(torch.device(device))
         self.label_set = label_set
@@ -261,7 +263,9 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         optim = config.optim
         self.optimizer = torch.optim.AdamW(
-            model.trainable.parameters(), lr=optim.lr, weight_decay=optim.weight_decay
+            model.trainable.parameters() if parameters is None else parameters,
+            lr=optim.lr,
+            weight_decay=optim.weight_decay,
         )
         self.step = 0
         self.best_val_miou = (

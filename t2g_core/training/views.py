@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Protocol
 
@@ -159,17 +159,64 @@ class Prefetched:
         self._pool.shutdown(cancel_futures=True)
 
 
-class ViewTrainer(Trainer):
-    """Stage 1's job: ``Trainer``'s schedule, validation, checkpoints and resume with single views.
+class OnTheFlyTrainer(Trainer):
+    """``Trainer``'s schedule, validation, checkpoints and resume with batches drawn on the fly: the
+    sampler's augmentation in worker processes (``Prefetched``), the frozen backbone in each step.
+    Subclasses define ``train_step`` on ``self.batches.get(self.step)``.
 
     Args:
-        config: the job (``stage: views``).
-        model: a per-frame model (memory capacity 1).
+        config: the job.
+        model: the model to train.
         label_set: the classes.
-        sampler: the training views.
-        backbone: the frozen backbone's maps of a view batch (e.g. ``OrtBackbone`` at the view size).
+        sampler: draws the batches (``ViewSampler`` or a clip sampler).
+        backbone: the frozen backbone's maps of an image batch (e.g. ``OrtBackbone``).
         val: the validation splits.
+        batch: items per step.
+        class_pixel_counts: (C,) labelled pixels per class of the training frames (CE weights).
+        parameters: what the optimiser updates (default: every trainable weight).
     """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: T2GModel,
+        label_set: LabelSet,
+        sampler: Sampler,
+        backbone: Callable[[torch.Tensor], dict[int, torch.Tensor]],
+        val: CamVidSplit | tuple[CamVidSplit, ...],
+        *,
+        batch: int,
+        class_pixel_counts: np.ndarray,
+        config_path: str,
+        device: torch.device | str = "cpu",
+        parameters: Iterable[torch.nn.Parameter] | None = None,
+    ) -> None:
+        self._init_job(
+            config,
+            model,
+            label_set,
+            val,
+            config_path=config_path,
+            device=device,
+            parameters=parameters,
+        )
+        self.sampler = sampler
+        self.batches = Prefetched(
+            sampler, seed=config.seed, batch=batch, workers=config.views.workers
+        )
+        self.backbone = backbone
+        self.class_weights = self._class_weights(class_pixel_counts)
+
+    def run(self, *, progress: bool = True) -> dict[str, float]:
+        try:
+            return super().run(progress=progress)
+        finally:
+            self.batches.close()
+
+
+class ViewTrainer(OnTheFlyTrainer):
+    """Stage 1's job on single views (``stage: views``): a per-frame model (memory capacity 1); the
+    arguments are ``OnTheFlyTrainer``'s, the batch from ``config.views``."""
 
     def __init__(
         self,
@@ -187,22 +234,21 @@ class ViewTrainer(Trainer):
             raise ValueError(
                 f"stage 1 trains a per-frame model, got memory capacity {model.memory_capacity}"
             )
-        self._init_job(config, model, label_set, val, config_path=config_path, device=device)
-        self.sampler = sampler
-        self.views = Prefetched(
-            sampler, seed=config.seed, batch=config.views.batch, workers=config.views.workers
+        super().__init__(
+            config,
+            model,
+            label_set,
+            sampler,
+            backbone,
+            val,
+            batch=config.views.batch,
+            class_pixel_counts=sampler.class_pixel_counts(label_set.num_classes),
+            config_path=config_path,
+            device=device,
         )
-        self.backbone = backbone
-        self.class_weights = self._class_weights(sampler.class_pixel_counts(label_set.num_classes))
-
-    def run(self, *, progress: bool = True) -> dict[str, float]:
-        try:
-            return super().run(progress=progress)
-        finally:
-            self.views.close()
 
     def train_step(self, elapsed_s: float = 0.0) -> dict[str, float]:
-        images, labels = self.views.get(self.step)
+        images, labels = self.batches.get(self.step)
         images, labels = images.float(), labels.long()
         with torch.no_grad():
             levels = self.backbone(images.to(self.device))
