@@ -25,6 +25,20 @@ import cv2
 import numpy as np
 
 CAMVID_VOID_ID = 11
+# The 11 classes by id, as config/classes_camvid.yaml names them.
+CAMVID_CLASS_NAMES = (
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign_symbol",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
+)
 CAMVID_NUM_CLASSES = 11
 CAMVID_SOURCE_FPS = 30.0
 CAMVID_SPLITS = ("train", "val", "test")

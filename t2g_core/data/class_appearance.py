@@ -46,22 +46,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from t2g_core.data.camvid import CAMVID_VOID_ID
+from t2g_core.data.camvid import CAMVID_CLASS_NAMES, CAMVID_VOID_ID
 
 # CamVid class names by id (config/classes_camvid.yaml); id 11 (void) is never recoloured.
-CLASS_NAMES = (
-    "sky",
-    "building",
-    "pole",
-    "road",
-    "pavement",
-    "tree",
-    "sign_symbol",
-    "fence",
-    "car",
-    "pedestrian",
-    "bicyclist",
-)
+CLASS_NAMES = CAMVID_CLASS_NAMES
 
 # Palette looks: sRGB 0..255 stops listed from the bottom of the class region up (one stop: uniform).
 _PALETTE_LOOKS: dict[str, dict[str, tuple[tuple[int, int, int], ...]]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,9 @@ from t2g_core.data.class_appearance import (
     ClassAppearanceConfig,
     recolour_by_class,
 )
+from t2g_core.labels import LabelSet
+
+REPO = Path(__file__).resolve().parents[2]
 
 SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE = 0, 1, 2, 3, 4, 5
 VOID = 11
@@ -262,6 +266,8 @@ def test_invalid_config_raises_value_error(change):
 
 
 def test_looks_name_every_class():
+    camvid = LabelSet.from_yaml(REPO / "config" / "classes_camvid.yaml")
+    assert CLASS_NAMES == tuple(camvid.names) and VOID == camvid.void_id
     assert tuple(LOOKS) == CLASS_NAMES
     assert set(LOOKS["sky"]) == {"clear_blue", "deep_blue", "overcast", "dusk", "sunset"}
     assert set(LOOKS["road"]) == {"fresh_asphalt", "worn_grey", "concrete", "wet"}
