@@ -124,8 +124,10 @@ def camvid_config(
     input_size: tuple[int, int] = (64, 96),
     memory_length: int = 3,
     temporal: bool = True,
+    output_gate: bool = False,
 ) -> ModelConfig:
-    """A tiny model over the 11 CamVid classes, as saved in checkpoints (evaluation, bags, node)."""
+    """A tiny model over the 11 CamVid classes, as saved in checkpoints (evaluation, bags, node);
+    ``output_gate``: with the shipped T2G's output gate."""
     return tiny_config(
         backbone=backbone,
         input_size=input_size,
@@ -135,6 +137,7 @@ def camvid_config(
         num_layers=1,
         memory_length=memory_length,
         temporal=temporal,
+        output_gate=output_gate,
     )
 
 

@@ -287,8 +287,10 @@ def profile_size(
     stages = []
     if seg.manifest.pixel_fusion and memory > 1:
         stages.append(Stage("pixel fusion (fuse.onnx)", lambda: seg.fuse(-STEP_S)))
+    stages.append(Stage(f"memory decoder (decode_m{memory}.onnx)", lambda: seg.decode(offsets)))
+    if seg.manifest.output_gate and memory > 1:  # the state is there: the memory was filled above
+        stages.append(Stage("output gate (gate.onnx)", lambda: seg.gate(logits[None], -STEP_S)))
     stages += [
-        Stage(f"memory decoder (decode_m{memory}.onnx)", lambda: seg.decode(offsets)),
         Stage("read-out: upsample, argmax, confidence", lambda: readout(logits, frame.shape[:2])),
         Stage("occupancy grid", lambda: occupancy_of(labels, confidence)),
         Stage("colourisation", lambda: colorize(labels, lut)),

@@ -120,12 +120,26 @@ def test_step_rows_and_ratios_come_from_the_measured_times(
     )
 
 
+@pytest.mark.parametrize("layout", ["memory", "gate"])
 def test_profile_times_every_stage_through_public_api(
-    bench, tiny_checkpoints, tmp_path, one_torch_thread
+    bench, tiny_checkpoints, tmp_path, one_torch_thread, layout
 ):
+    from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
+
     from t2g_core import load_checkpoint
 
-    checkpoint = tiny_checkpoints["temporal"]
+    if layout == "memory":
+        checkpoint = tiny_checkpoints["temporal"]
+    else:  # the shipped T2G's layout: a memory and the output gate
+        checkpoint = save_tiny_checkpoint(
+            tmp_path / "gated.pt",
+            camvid_config(
+                backbone=REAL_BACKBONE,
+                input_size=(96, 128),
+                output_gate=True,
+                memory_length=4,
+            ),
+        )
     loaded = load_checkpoint(checkpoint)
     lines: list[str] = []
     profile = stage_profile.profile_stages(
@@ -153,6 +167,7 @@ def test_profile_times_every_stage_through_public_api(
         "overlay",
     ):
         assert stage in rows, stage
+    assert ("output gate (gate.onnx)" in rows) == (layout == "gate")
     assert any(s.startswith("publish: build") for s in rows)
     assert any(s.startswith("encoder: ") for s in rows)  # the modules after the backbone
     assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in rows.values())
