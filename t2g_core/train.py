@@ -16,6 +16,7 @@ import argparse
 import functools
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -132,7 +133,7 @@ def _warm_start(model, path: Path, modules: tuple[str, ...] = ()) -> None:
     print(f"warm start from {path}; new modules start random: {new_modules or 'none'}", flush=True)
 
 
-def _outermost_new_modules(keys, missing: list[str]) -> list[str]:
+def _outermost_new_modules(keys: Collection[str], missing: list[str]) -> list[str]:
     """The outermost modules all of whose weights are in ``missing`` (e.g. ``memory_decoder.past_encoding``,
     not ``memory_decoder``, when only that part of the decoder is new)."""
     missing_set, new = set(missing), set()

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.camvid import CAMVID_CLASS_NAMES
+from ..data.camvid import CAMVID_CLASS_NAMES, CAMVID_VOID_ID
 from ..inference.stream_base import StreamBase
 
 DEFAULT_PEER_DIR = Path(__file__).resolve().parents[3] / "shared" / "peers" / "espnetv2_cityscapes"
@@ -37,7 +37,7 @@ _FILE_SIZE = re.compile(r"^espnetv2_s2_cityscapes_(\d+)x(\d+)\.onnx$")
 NUM_CITYSCAPES = 20  # 19 Cityscapes trainIds and background (19)
 # The CamVid-11 classes the mapping targets, in id order (as config/classes_camvid.yaml), and void.
 CAMVID_CLASSES = CAMVID_CLASS_NAMES
-CAMVID_VOID = 11
+CAMVID_VOID = CAMVID_VOID_ID
 # Cityscapes trainId -> CamVid-11 id (0 sky, 1 building, 2 pole, 3 road, 4 pavement, 5 tree,
 # 6 sign_symbol, 7 fence, 8 car, 9 pedestrian, 10 bicyclist, 11 void), the README's mapping.
 CITYSCAPES_TO_CAMVID = np.array(
