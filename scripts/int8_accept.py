@@ -37,9 +37,10 @@ import numpy as np
 
 from t2g_core import load_checkpoint
 from t2g_core.checkpoint import LoadedCheckpoint
+from t2g_core.cpuinfo import cpu_flags, cpu_model
 from t2g_core.data.calibration import camvid_calibration_frames
 from t2g_core.evaluation.config import load_eval_config
-from t2g_core.evaluation.environment import cpu_flags, cpu_model, usable_cores, utc_now
+from t2g_core.evaluation.environment import usable_cores, utc_now
 from t2g_core.evaluation.sources import load_val_run
 from t2g_core.evaluation.targets import score_val_strides
 from t2g_core.export import ENCODE_FILE, cached_export

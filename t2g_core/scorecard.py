@@ -27,6 +27,7 @@ from .checkpoint import CheckpointError
 from .evaluation.scorecard import PARTS, merge_scorecards, run_scorecard
 from .evaluation.scorecard_config import load_scorecard_config, parse_pair
 from .evaluation.scorecard_report import PICTURE_FILE, update_readme_scorecard, write_scorecard
+from .export.quantize import PRECISIONS
 
 DEFAULT_PAIR = "shipped=checkpoints"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="val, regions, stride-1 flicker only")
     parser.add_argument("--output", type=Path, help="output folder (default: the config's)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="of the t2g models (default: the config's); int8 quantises their backbone",
+    )
     parser.add_argument(
         "--readme",
         type=Path,
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.quick_variant()
         if args.output is not None:
             cfg = dataclasses.replace(cfg, output_dir=str(args.output))
+        if args.precision is not None:
+            cfg = dataclasses.replace(cfg, precision=args.precision)
         pairs = [parse_pair(spec) for spec in args.pair or [DEFAULT_PAIR]]
         load_before = os.getloadavg()[0]
         card = run_scorecard(cfg, pairs, parts=args.parts)

@@ -42,6 +42,7 @@ class Contender:
         checkpoint: path of the checkpoint ``loaded`` came from.
         backend: the inference backend it runs on (a name in ``t2g_core.inference.BACKENDS``).
         threads: CPU threads for inference.
+        precision: ``fp32``, or ``int8`` (onnxruntime: the backbone quantised).
         memory_length: frames of memory the segmenter keeps (1..the model's capacity); None given
             becomes the capacity.
     """
@@ -53,6 +54,7 @@ class Contender:
     checkpoint: str
     backend: str = DEFAULT_BACKEND
     threads: int = 1
+    precision: str = "fp32"
     memory_length: int | None = None
 
     def __post_init__(self) -> None:
@@ -74,6 +76,7 @@ class Contender:
             ema_alpha=self.ema_alpha,
             loaded=self.loaded,
             memory_length=self.memory_length,
+            precision=self.precision,
         )
 
 

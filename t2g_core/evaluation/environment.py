@@ -8,34 +8,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def _cpuinfo_field(key: str, cpuinfo: str | Path) -> str | None:
-    """The first non-empty value of ``key`` in ``cpuinfo``; None where the file or the key is absent."""
-    try:
-        for line in Path(cpuinfo).read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name.strip() == key and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return None
-
-
-def cpu_model(cpuinfo: str | Path = CPUINFO) -> str:
-    """The first ``model name`` of ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
-    return (
-        _cpuinfo_field("model name", cpuinfo)
-        or platform.processor()
-        or platform.machine()
-        or "unknown CPU"
-    )
-
-
-def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
-    """The instruction-set ``flags`` of the first CPU in ``/proc/cpuinfo`` (empty where unknown)."""
-    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
+from ..cpuinfo import cpu_model
 
 
 def usable_cores() -> int:

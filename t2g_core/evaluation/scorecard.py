@@ -130,7 +130,11 @@ class _Scorecard:
         self.skipped = [skipped] if skipped else []
         for line in self.skipped:
             say(line)
-        self.runtime = {"backend": cfg.backend, "threads": cfg.threads}
+        self.runtime = {
+            "backend": cfg.backend,
+            "threads": cfg.threads,
+            "precision": cfg.precision,
+        }
         self.stream = {"max_gap_s": cfg.max_gap_s, "device": "cpu"}
         self.units: dict[str, dict[str, Any]] = {}  # row key -> per-unit numbers of each axis
 

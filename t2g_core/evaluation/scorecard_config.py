@@ -14,6 +14,7 @@ import yaml
 
 from ..config import from_mapping
 from ..data.corruptions import WEATHER_CORRUPTIONS
+from ..export.quantize import check_precision
 from ..inference.backends import BACKEND_NAMES
 from .config import EmaConfig
 
@@ -115,6 +116,8 @@ class ScorecardConfig:
     """Everything ``config/scorecard.yaml`` sets; see that file for what each key means.
 
     Attributes:
+        precision: of the t2g models (``fp32``, or ``int8``: their backbone quantised); the peer
+            and the backbone-alone reference of the speed axis stay as they are.
         is_quick: True for ``--quick`` (val at stride 1 and both clips at stride 1, no test, weather or
             speed); set by :meth:`quick_variant`, never by the YAML.
     """
@@ -132,11 +135,15 @@ class ScorecardConfig:
     ema: EmaConfig
     speed: SpeedConfig
     quick: QuickConfig
+    precision: str = "fp32"
     is_quick: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_NAMES:
             raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {self.backend!r}")
+        check_precision(self.precision)
+        if self.precision != "fp32" and self.backend != "onnxruntime":
+            raise ValueError(f"precision {self.precision} needs backend onnxruntime")
         if self.threads < 1 or self.bootstrap_samples < 2 or self.max_gap_s <= 0:
             raise ValueError("threads >= 1, bootstrap_samples >= 2 and max_gap_s > 0")
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cpuinfo import CPUINFO, cpu_flags
 from .format import (
     ENCODE_FILE,
     MANIFEST,
@@ -44,14 +45,23 @@ from .format import (
 )
 
 _QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+# x86 flags of the int8 dot-product instructions (AVX-512 VNNI, or the VEX-coded AVX-VNNI).
+_VNNI_FLAGS = {"avx512_vnni", "avx_vnni"}
+
+
+def has_vnni(cpuinfo: str | Path = CPUINFO) -> bool:
+    """Whether this CPU multiplies u8 x s8 with VNNI (int32 accumulation, no saturation)."""
+    return bool(cpu_flags(cpuinfo) & _VNNI_FLAGS)
+
+
 BACKBONE_SCOPE = "/backbone/"
 CALIBRATION_FRAMES = 128
 # Seconds to calibrate and quantise a Lite0 encoder on 2 idle cores (~60-120 s measured under load).
 INT8_BUILD_ESTIMATE_S = 60
 # Bump when the recipe below changes, so cached int8 exports rebuild.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 # Backbone layers at this stride or finer stay float (see the module docstring).
-FLOAT_MAX_STRIDE = 4
+FLOAT_MAX_STRIDE = 1
 RECIPE = {
     "recipe_version": RECIPE_VERSION,
     "format": "QDQ",
@@ -59,9 +69,10 @@ RECIPE = {
     "float_max_stride": FLOAT_MAX_STRIDE,
     "weights": "int8 symmetric, per output channel",
     "activations": "uint8 asymmetric, per tensor",
-    # 7-bit weights: x86 without VNNI multiplies u8 x s8 with VPMADDUBSW, whose int16 pair sums can
-    # saturate with full-range weights (onnxruntime's advice for per-channel models on AVX2).
-    "reduce_range": True,
+    # 7-bit weights only where the CPU lacks VNNI: there u8 x s8 is multiplied with VPMADDUBSW, whose
+    # int16 pair sums can saturate with full-range weights (onnxruntime's advice for per-channel
+    # models on AVX2); VNNI accumulates in int32 and gets the full 8 bits.
+    "reduce_range": not has_vnni(),
     "calibration": "MinMax",
     "calibration_split": "train",
 }
@@ -97,11 +108,11 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def backbone_nodes(model) -> list[str]:
+def backbone_nodes(model, float_max_stride: int = FLOAT_MAX_STRIDE) -> list[str]:
     """Names of the backbone nodes of an ``onnx.ModelProto`` to quantise: those under the backbone's
-    scope from the first convolution whose output is coarser than ``FLOAT_MAX_STRIDE`` on (graph
+    scope from the first convolution whose output is coarser than ``float_max_stride`` on (graph
     order; the backbone is a chain, so the product of its convolutions' strides so far is the
-    resolution)."""
+    resolution). With 1, every backbone node."""
     names: list[str] = []
     stride = 1
     for node in model.graph.node:
@@ -110,7 +121,7 @@ def backbone_nodes(model) -> list[str]:
         if node.op_type == "Conv":
             strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1])
             stride *= max(strides, default=1)
-        if stride > FLOAT_MAX_STRIDE:
+        if stride > float_max_stride:
             names.append(node.name)
     return names
 

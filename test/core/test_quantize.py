@@ -231,9 +231,10 @@ def test_cli_writes_an_int8_export(checkpoint, data_root, tmp_path, capsys):
     assert manifest.checkpoint_sha256 == E.file_sha256(checkpoint)
 
 
-def test_layers_at_stride_4_or_finer_stay_float():
-    """A chain of three stride-2 convs (and a ReLU after each): the layers from the one that goes
-    coarser than stride 4 on are quantised, the two before it stay float, the head is never."""
+def test_layers_at_the_float_stride_or_finer_stay_float():
+    """A chain of three stride-2 convs (and a ReLU after each): with a float stride of 4 the layers
+    from the one that goes coarser than stride 4 on are quantised, the two before it stay float; the
+    recipe's float stride of 1 quantises them all; the head is never quantised."""
     from onnx import TensorProto, helper
 
     nodes, previous = [], "x"
@@ -252,7 +253,21 @@ def test_layers_at_stride_4_or_finer_stay_float():
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
     )
-    assert Q.backbone_nodes(helper.make_model(graph)) == [
+    model = helper.make_model(graph)
+    assert Q.backbone_nodes(model, float_max_stride=4) == [
         "/backbone/conv2/Conv",
         "/backbone/conv2/Relu",
     ]
+    assert Q.FLOAT_MAX_STRIDE == 1
+    assert Q.backbone_nodes(model) == [n.name for n in nodes if n.name.startswith("/backbone/")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "vnni"),
+    [("fpu avx2 avx512f", False), ("fpu avx2 avx512_vnni", True), ("fpu avx2 avx_vnni", True)],
+)
+def test_the_recipe_reduces_the_weight_range_only_without_vnni(tmp_path, flags, vnni):
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert Q.has_vnni(info) is vnni
+    assert Q.RECIPE["reduce_range"] is (not Q.has_vnni())

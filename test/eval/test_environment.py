@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+from t2g_core.cpuinfo import cpu_flags, cpu_model
 from t2g_core.evaluation.environment import (
-    cpu_flags,
-    cpu_model,
     describe_machine,
     git_commit,
     load_average,

@@ -258,3 +258,22 @@ def test_the_readme_block_is_regenerated_from_a_full_scorecard_only(card, tmp_pa
     paths["json"].write_text(json.dumps(quick))
     with pytest.raises(ValueError, match="--quick"):
         update_readme_scorecard(readme, paths["json"])
+
+
+def test_the_precision_reaches_every_t2g_row_and_is_checked(small_config, pairs):
+    from t2g_core.evaluation.scorecard import _Scorecard
+
+    int8 = dataclasses.replace(small_config, precision="int8")
+    scorecard = _Scorecard(int8, pairs[:1], say=lambda line: None)
+    rows, _ = scorecard._rows(None, tune=False)
+    assert {row.contender.precision for row in rows} == {"int8"}
+    assert {
+        row.contender.precision
+        for row in _Scorecard(small_config, pairs[:1], say=lambda line: None)._rows(
+            None, tune=False
+        )[0]
+    } == {"fp32"}
+    with pytest.raises(ValueError, match="precision 'int4' is not available"):
+        dataclasses.replace(small_config, precision="int4")
+    with pytest.raises(ValueError, match="needs backend onnxruntime"):
+        dataclasses.replace(small_config, backend="torch", precision="int8")
