@@ -26,7 +26,9 @@ FORMAT = "t2g-onnx"
 # v6: the manifest records the precision, and an int8 export's quantization.json is hashed.
 # v7: memory_frames -> memory_capacity. v8: the manifest carries the checkpoint's label set.
 # v9: the output gate (gate.onnx, manifest.output_gate).
-FORMAT_VERSION = 9
+# v10: the memory per layer in the attention's head-split layout (manifest.num_heads); the decoders
+# take M frames of a layer as one tensor.
+FORMAT_VERSION = 10
 OPSET = 17
 MANIFEST = "manifest.json"
 PRECISIONS = ("fp32", "int8")
@@ -34,7 +36,11 @@ PRECISIONS = ("fp32", "int8")
 QUANTIZATION_FILE = "quantization.json"
 ENCODE_FILE = "encode.onnx"
 ENCODE_INPUTS = ("frame",)
-ENCODE_OUTPUTS = ("pixel_embedding", "memory_keys", "memory_values")
+# Then, per decoder layer l, the frame's memory keys/values in the attention's layout
+# (``MemoryCrossAttention.split_heads``): ``memory_keys_{l}`` (1, h, d/h, N_tok), ``memory_values_{l}``
+# (1, h, N_tok, d/h). The decoders read them as ``memory_keys_{l}`` (M, h, d/h, N_tok) and
+# ``memory_values_{l}`` (M, h, N_tok, d/h): M frames of one layer, one block of a layer-major ring buffer.
+ENCODE_OUTPUTS = ("pixel_embedding",)
 # The detail path's per-frame features: an extra encoder output and decoder input (manifest.detail_shape).
 DETAIL = "detail"
 DECODE_OUTPUTS = ("logits",)
@@ -57,16 +63,24 @@ def decode_file(frames_in_memory: int) -> str:
     return f"decode_m{frames_in_memory}.onnx"
 
 
-def encode_outputs(*, detail: bool) -> tuple[str, ...]:
+def memory_names(num_layers: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The per-layer memory tensors' names: keys, then values, in layer order."""
+    layers = range(num_layers)
+    return (
+        tuple(f"memory_keys_{layer}" for layer in layers),
+        tuple(f"memory_values_{layer}" for layer in layers),
+    )
+
+
+def encode_outputs(num_layers: int, *, detail: bool) -> tuple[str, ...]:
     """Output names of ``encode.onnx``, in order."""
-    return ENCODE_OUTPUTS + ((DETAIL,) if detail else ())
+    keys, values = memory_names(num_layers)
+    return (*ENCODE_OUTPUTS, *keys, *values, *((DETAIL,) if detail else ()))
 
 
-def decode_inputs(frames_in_memory: int, num_layers: int, *, detail: bool) -> tuple[str, ...]:
-    """Input names of ``decode_file(frames_in_memory)``, in order."""
-    frames = range(frames_in_memory)
-    keys = [f"memory_keys_{m}_{layer}" for m in frames for layer in range(num_layers)]
-    values = [f"memory_values_{m}_{layer}" for m in frames for layer in range(num_layers)]
+def decode_inputs(num_layers: int, *, detail: bool) -> tuple[str, ...]:
+    """Input names of every ``decode_file(M)``, in order."""
+    keys, values = memory_names(num_layers)
     return ("pixel_embedding", "offsets_s", *keys, *values, *((DETAIL,) if detail else ()))
 
 
@@ -99,9 +113,10 @@ class ExportManifest:
         memory_capacity: T, the model's memory capacity; decoders exist for M = 1..T frames in
             memory (``memory_frames`` up to format version 6).
         num_classes: K, channels of the logits.
-        num_layers: L decoder layers (axis 1 of the memory tensors).
+        num_layers: L decoder layers (one memory tensor each).
         num_tokens: N_tok memory tokens per frame.
         dim: d.
+        num_heads: h, attention heads of the memory (its tensors are split into h heads of d/h).
         embedding_size: (h8, w8) of the pixel embedding.
         detail_shape: (c, h4, w4) of the detail features, or ``None`` for a model without the detail
             path; the logits are (K, h4, w4) with it and (K, h8, w8) without.
@@ -124,6 +139,7 @@ class ExportManifest:
     num_layers: int
     num_tokens: int
     dim: int
+    num_heads: int
     embedding_size: tuple[int, int]
     detail_shape: tuple[int, int, int] | None
     pixel_fusion: bool

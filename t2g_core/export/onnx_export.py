@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import LabelSet
+from ..modeling.memory_decoder import StackedMemory
 from ..modeling.model import FrameFeatures, T2GModel
 from .format import (
     DECODE_OUTPUTS,
@@ -54,47 +55,41 @@ class _Encode(nn.Module):
             image, size=self.model.input_size, mode="bilinear", align_corners=False, antialias=False
         )
         features = self.model.encode_frames(image)
-        keys = torch.stack(features.memory_keys, dim=1)  # (1, L, N_tok, d)
-        values = torch.stack(features.memory_values, dim=1)  # (1, L, N_tok, d)
+        # Per layer: keys (1, h, d/h, N_tok), values (1, h, N_tok, d/h).
+        keys, values = self.model.trainable["memory_decoder"].split_heads(
+            features.memory_keys, features.memory_values
+        )
         detail = () if features.detail is None else (features.detail,)  # (1, c, h4, w4)
-        return (features.pixel_embedding, keys, values, *detail)
+        return (features.pixel_embedding, *keys, *values, *detail)
 
 
 class _Decode(nn.Module):
-    """The current frame's pixel embedding + a memory of ``frames_in_memory`` cache entries (+ the current
-    frame's detail features, last, with the detail path) -> logits."""
+    """The current frame's pixel embedding + a memory of M frames, per layer (+ the current frame's
+    detail features, last, with the detail path) -> logits."""
 
-    def __init__(self, model: T2GModel, frames_in_memory: int, num_layers: int) -> None:
+    def __init__(self, model: T2GModel, num_layers: int) -> None:
         super().__init__()
         self.model = model
-        self.frames_in_memory = frames_in_memory
         self.num_layers = num_layers
         self.detail = model.detail_refiner is not None
 
     def forward(
-        self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor, *memory_kv: torch.Tensor
+        self, pixel_embedding: torch.Tensor, offsets_s: torch.Tensor, *memory: torch.Tensor
     ) -> torch.Tensor:
-        """``memory_kv``: the keys of (frame 0, layer 0), (0, 1), ..., (M-1, L-1), then the values
-        likewise, then the detail features with the detail path."""
-        count = self.frames_in_memory * self.num_layers
-        detail = memory_kv[-1] if self.detail else None
-        keys, values = memory_kv[:count], memory_kv[count : 2 * count]
-        layers = range(self.num_layers)
-        # decode() reads only the memory keys/values of memory frames, the pixel embedding of the current one.
-        memory = [
-            FrameFeatures(
-                pixel_embedding=pixel_embedding,
-                memory_keys=tuple(
-                    keys[m * self.num_layers + layer] for layer in layers
-                ),  # each (1, N_tok, d)
-                memory_values=tuple(values[m * self.num_layers + layer] for layer in layers),
-            )
-            for m in range(self.frames_in_memory)
-        ]
-        current = FrameFeatures(
-            pixel_embedding=pixel_embedding, memory_keys=(), memory_values=(), detail=detail
+        """``memory``: the keys (M, h, d/h, N_tok) of layers 0..L-1, then the values (M, h, N_tok,
+        d/h) likewise, then the detail features with the detail path."""
+        layers = self.num_layers
+        stacked = StackedMemory(
+            keys=tuple(k[None] for k in memory[:layers]),  # (1, M, h, d/h, N_tok)
+            values=tuple(v[None] for v in memory[layers : 2 * layers]),
         )
-        return self.model.decode(current, memory, offsets_s)  # (1, K, h, w) at output_stride
+        current = FrameFeatures(
+            pixel_embedding=pixel_embedding,
+            memory_keys=(),
+            memory_values=(),
+            detail=memory[-1] if self.detail else None,
+        )
+        return self.model.decode_stacked(current, stacked, offsets_s)  # (1, K, h, w)
 
 
 class _Gate(nn.Module):
@@ -164,9 +159,11 @@ def export_model(
         generator=torch.Generator().manual_seed(0),
     )
     detail_path = model.detail_refiner is not None
+    layers = model.config.decoder.num_layers
     with torch.no_grad():
-        embedding, keys, values, *detail = _Encode(model)(frame)
-    _, layers, tokens, dim = keys.shape
+        embedding, *memory = _Encode(model)(frame)
+    keys, values, detail = memory[:layers], memory[layers : 2 * layers], memory[2 * layers :]
+    _, heads, head_dim, tokens = keys[0].shape
     with warnings.catch_warnings(), model.backbone.export_friendly(model.input_size):
         # The TorchScript exporter warns about itself (deprecation) and about traced shape arithmetic,
         # which is constant here: the model input size is fixed.
@@ -178,7 +175,7 @@ def export_model(
             dynamo=False,
             opset_version=opset,
             input_names=list(ENCODE_INPUTS),
-            output_names=list(encode_outputs(detail=detail_path)),
+            output_names=list(encode_outputs(layers, detail=detail_path)),
             dynamic_axes={"frame": {0: "height", 1: "width"}},
         )
     fold_pads_into_convs(out / ENCODE_FILE)
@@ -186,18 +183,17 @@ def export_model(
         warnings.simplefilter("ignore")
         for m in range(1, capacity + 1):
             offsets = -0.04 * torch.arange(m - 1, -1, -1, dtype=torch.float32)[None]  # (1, M)
-            pieces = [
-                keys[:, layer] for _ in range(m) for layer in range(layers)
-            ]  # each (1, N_tok, d)
-            pieces += [values[:, layer] for _ in range(m) for layer in range(layers)]
+            # The current frame's memory M times: (M, h, d/h, N_tok) keys, (M, h, N_tok, d/h) values.
+            pieces = [k.expand(m, -1, -1, -1).contiguous() for k in keys]
+            pieces += [v.expand(m, -1, -1, -1).contiguous() for v in values]
             pieces += detail  # the current frame's detail features, with the detail path
             torch.onnx.export(
-                _Decode(model, m, layers),
+                _Decode(model, layers),
                 (embedding, offsets, *pieces),
                 str(out / decode_file(m)),
                 dynamo=False,
                 opset_version=opset,
-                input_names=list(decode_inputs(m, layers, detail=detail_path)),
+                input_names=list(decode_inputs(layers, detail=detail_path)),
                 output_names=list(DECODE_OUTPUTS),
             )
         if model.pixel_fusion is not None:
@@ -234,7 +230,8 @@ def export_model(
         num_classes=model.config.num_classes,
         num_layers=layers,
         num_tokens=tokens,
-        dim=dim,
+        dim=heads * head_dim,
+        num_heads=heads,
         embedding_size=tuple(embedding.shape[-2:]),
         detail_shape=tuple(detail[0].shape[1:]) if detail_path else None,
         pixel_fusion=model.pixel_fusion is not None,

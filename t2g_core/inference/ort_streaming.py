@@ -5,15 +5,17 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 ``StreamBase``). Per step:
 
 1. ``encode.onnx`` runs on the uint8 frame as it is (the graph resizes it) and writes the new frame's
-   memory keys/values straight into a slot of two preallocated ring buffers (T, L, N_tok, d) through
-   an I/O binding, so no cache entry is ever copied (with the detail path it also writes the frame's
-   detail features, which only the current frame's decoding reads);
+   memory keys/values straight into a slot of two preallocated, layer-major ring buffers (keys
+   (L, T, h, d/h, N_tok), values (L, T, h, N_tok, d/h)) through an I/O binding, so no cache entry is
+   ever copied (with the detail path it also writes the frame's detail features, which only the
+   current frame's decoding reads);
 2. with pixel fusion and a memory length > 1 (the memory-1 rule, ``modeling.causal``), ``fuse.onnx``
    fuses the new pixel embedding with the previous step's fused embedding (the state), and the result
    replaces the embedding and becomes the next state (``T2GModel.fuse``; no state after a reset, as
    in torch);
-3. ``decode_m{M}.onnx`` reads the first M slots, one zero-copy view per slot and layer (attention over
-   the memory does not depend on the order of its frames, only each frame's own time offset does);
+3. ``decode_m{M}.onnx`` reads the first M slots of each layer, one contiguous zero-copy view per layer
+   (attention over the memory does not depend on the order of its frames, only each frame's own time
+   offset does); the feeds and the encoder's bindings are built once;
    with the output gate and a memory length > 1, ``gate.onnx`` filters its logits with the previous
    step's probabilities (``T2GModel.step``; at the first frame they are the frame's own softmax);
 4. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
@@ -34,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from ..export.format import (
-    DETAIL,
     ENCODE_FILE,
     FUSE_FILE,
     GATE_FILE,
@@ -42,6 +43,7 @@ from ..export.format import (
     ExportManifest,
     decode_file,
     decode_inputs,
+    encode_outputs,
     load_manifest,
 )
 from ..labels import LabelSet
@@ -124,9 +126,10 @@ class OrtStreamingSegmenter(StreamBase):
             n: load_session(folder / decode_file(n), threads, options=session_options)
             for n in range(1, m.memory_capacity + 1)
         }
-        cache_shape = (m.memory_capacity, m.num_layers, m.num_tokens, m.dim)
-        self._keys = np.zeros(cache_shape, np.float32)  # ring buffer: slot i holds one frame's keys
-        self._values = np.zeros(cache_shape, np.float32)
+        slots, heads, head_dim = m.memory_capacity, m.num_heads, m.dim // m.num_heads
+        # Layer-major ring buffers: [layer, slot] holds one frame's keys/values of that layer.
+        self._keys = np.zeros((m.num_layers, slots, heads, head_dim, m.num_tokens), np.float32)
+        self._values = np.zeros((m.num_layers, slots, heads, m.num_tokens, head_dim), np.float32)
         self._embedding = np.zeros((1, m.dim, *m.embedding_size), np.float32)
         self._detail = (
             None if m.detail_shape is None else np.zeros((1, *m.detail_shape), np.float32)
@@ -147,8 +150,10 @@ class OrtStreamingSegmenter(StreamBase):
         self._gate_probs: np.ndarray | None = (
             None  # (1, K, h, w) the previous filtered probabilities
         )
-        # The decoder inputs of every memory size: fixed views of the ring buffers, built once.
+        # The decoder inputs of every memory size and the encoder's output binding of every slot:
+        # fixed views of the ring buffers, built once.
         self._feeds = {n: self._decoder_feed(n) for n in range(1, m.memory_capacity + 1)}
+        self._encode_bindings = [self._encoder_binding(slot) for slot in range(slots)]
         self._stamps: list[float] = []  # stamp of slot i, for the filled slots
         self._next_slot = 0
         # Frames larger than the model input are read out at the input size (see LabelReadout).
@@ -216,16 +221,27 @@ class OrtStreamingSegmenter(StreamBase):
         return np.log(np.maximum(self._ema, 1e-12)).astype(np.float32)
 
     def _decoder_feed(self, count: int) -> dict[str, np.ndarray]:
-        """Inputs of ``decode_m{count}`` but ``offsets_s``: views of slots 0..count-1 of the ring buffers."""
+        """Inputs of ``decode_m{count}`` but ``offsets_s``: slots 0..count-1 of each layer's ring buffer."""
         layers = self.manifest.num_layers
-        pieces = [self._keys[m, layer : layer + 1] for m in range(count) for layer in range(layers)]
-        pieces += [
-            self._values[m, layer : layer + 1] for m in range(count) for layer in range(layers)
-        ]
+        pieces = [self._embedding, *self._keys[:, :count], *self._values[:, :count]]
         pieces += [] if self._detail is None else [self._detail]
         detail = self._detail is not None
-        names = [n for n in decode_inputs(count, layers, detail=detail) if n != "offsets_s"]
-        return dict(zip(names, [self._embedding, *pieces], strict=True))
+        names = [n for n in decode_inputs(layers, detail=detail) if n != "offsets_s"]
+        return dict(zip(names, pieces, strict=True))
+
+    def _encoder_binding(self, slot: int):
+        """``encode.onnx``'s I/O binding with its outputs in place: the pixel embedding, ring-buffer
+        slot ``slot`` of every layer's keys and values, and the detail features."""
+        binding = self._encode.io_binding()
+        layers = self.manifest.num_layers
+        names = encode_outputs(layers, detail=self._detail is not None)
+        targets = [self._embedding]
+        targets += [keys[slot : slot + 1] for keys in self._keys]  # (1, h, d/h, N_tok) per layer
+        targets += [values[slot : slot + 1] for values in self._values]
+        targets += [] if self._detail is None else [self._detail]
+        for name, target in zip(names, targets, strict=True):
+            binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
+        return binding
 
     # The two graphs as one step runs them, public so a benchmark can time each alone. Neither touches
     # the stream bookkeeping (stamps, next slot, resets): ``step`` does that.
@@ -234,16 +250,8 @@ class OrtStreamingSegmenter(StreamBase):
         """Run ``encode.onnx`` on ``frame_rgb`` (H, W, 3) uint8 RGB, writing the current frame's pixel
         embedding and its memory keys/values into ring-buffer slot ``slot`` (0..memory_length-1), and
         its detail features with the detail path."""
-        binding = self._encode.io_binding()
+        binding = self._encode_bindings[slot]
         binding.bind_cpu_input("frame", np.ascontiguousarray(frame_rgb))
-        outputs = [
-            ("pixel_embedding", self._embedding),
-            ("memory_keys", self._keys[slot : slot + 1]),
-            ("memory_values", self._values[slot : slot + 1]),
-        ]
-        outputs += [] if self._detail is None else [(DETAIL, self._detail)]
-        for name, target in outputs:
-            binding.bind_output(name, "cpu", 0, np.float32, list(target.shape), target.ctypes.data)
         self._encode.run_with_iobinding(binding)
 
     def fuse(self, state_offset_s: float) -> None:

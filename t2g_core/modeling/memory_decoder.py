@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -109,8 +110,39 @@ class PastEncoding(nn.Module):
         return self.proj(features) + past * self.past_bias
 
 
+@dataclass(frozen=True)
+class StackedMemory:
+    """The memory frames of N decoded frames as the attention reads them, one tensor per decoder layer.
+
+    Attributes:
+        keys: per layer (N, M, h, d/h, L_tok): frame m's keys split into h heads and transposed for the
+            score product (``MemoryCrossAttention.split_heads``).
+        values: per layer (N, M, h, L_tok, d/h).
+    """
+
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+
+    @property
+    def num_frames(self) -> int:
+        """M, the memory frames."""
+        return self.keys[0].shape[1]
+
+
 class MemoryCrossAttention(nn.Module):
-    """Multi-head attention of the queries to the concatenated memory of several frames."""
+    """Multi-head attention of the queries to the memory of several frames (one softmax across them).
+
+    The memory is read frame by frame, never concatenated: with s_ml the scaled score of token l of
+    frame m and b_m = q·τ(Δt_m)Wk / √(d/h) its frame's time term (one number per frame, head and
+    query), the attention weight exp(s_ml + b_m - C) / Z factors into exp(s_ml - c_m), a softmax
+    numerator within the frame (c_m = max_l s_ml), times u_m = exp(c_m + b_m - C) with
+    C = max_m (c_m + b_m), and the output is
+
+        Σ_m u_m (Σ_l exp(s_ml - c_m) V_ml + r_m τ(Δt_m)Wv) / Σ_m u_m r_m,   r_m = Σ_l exp(s_ml - c_m).
+
+    So τ only touches (M, h, Q) tensors, and frames stored apart (the onnxruntime ring buffer, layer by
+    layer) are read in place: this is softmax attention over the concatenated memory, reordered.
+    """
 
     def __init__(self, *, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -124,37 +156,49 @@ class MemoryCrossAttention(nn.Module):
         """Per-frame part of keys and values: ((M + P) Wk + bk, M Wv + bv), each (N, L, d)."""
         return self.k(tokens + pos), self.v(tokens)
 
+    def split_heads(
+        self, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, L, d) keys and values of one frame -> keys (N, h, d/h, L), values (N, h, L, d/h)."""
+        n, length, d = keys.shape
+        heads = self.num_heads
+        return (
+            keys.reshape(n, length, heads, d // heads).permute(0, 2, 3, 1),
+            values.reshape(n, length, heads, d // heads).transpose(1, 2),
+        )
+
     def forward(
         self,
         queries: torch.Tensor,
-        keys: Sequence[torch.Tensor],
-        values: Sequence[torch.Tensor],
+        keys: torch.Tensor,
+        values: torch.Tensor,
         time_embedding: torch.Tensor,
     ) -> torch.Tensor:
         """Attend over all memory frames.
 
         Args:
             queries: (N, Q, d).
-            keys, values: M tensors (N, L_m, d) from ``project``, one per memory frame.
+            keys: (N, M, h, d/h, L) and values: (N, M, h, L, d/h), one layer of a ``StackedMemory``.
             time_embedding: (N, M, d), τ(Δt) of each memory frame.
 
         Returns:
             (N, Q, d).
         """
-        key_shift = F.linear(time_embedding, self.k.weight)  # (N, M, d)  = τ Wk
-        value_shift = F.linear(time_embedding, self.v.weight)  # (N, M, d)  = τ Wv
-        k = torch.cat(
-            [k_m + key_shift[:, m, None] for m, k_m in enumerate(keys)], dim=1
-        )  # (N, ΣL, d)
-        v = torch.cat(
-            [v_m + value_shift[:, m, None] for m, v_m in enumerate(values)], dim=1
-        )  # (N, ΣL, d)
         n, num_q, d = queries.shape
         heads = self.num_heads
-        q = self.q(queries).reshape(n, num_q, heads, d // heads).transpose(1, 2)  # (N, h, Q, d/h)
-        k = k.reshape(n, -1, heads, d // heads).transpose(1, 2)  # (N, h, ΣL, d/h)
-        v = v.reshape(n, -1, heads, d // heads).transpose(1, 2)  # (N, h, ΣL, d/h)
-        out = F.scaled_dot_product_attention(q, k, v)  # (N, h, Q, d/h)
+        head_dim = d // heads
+        q = self.q(queries).reshape(n, num_q, heads, head_dim).transpose(1, 2)  # (N, h, Q, d/h)
+        q = (q * head_dim**-0.5)[:, None]  # (N, 1, h, Q, d/h), scaled as in softmax(qk^T / √(d/h))
+        key_shift = F.linear(time_embedding, self.k.weight).reshape(n, -1, heads, head_dim, 1)
+        value_shift = F.linear(time_embedding, self.v.weight).reshape(n, -1, heads, 1, head_dim)
+        scores = q @ keys  # (N, M, h, Q, L) = s_ml
+        frame_max = scores.amax(dim=-1, keepdim=True)  # (N, M, h, Q, 1) = c_m
+        weights = torch.exp(scores - frame_max)
+        frame_sum = weights.sum(dim=-1, keepdim=True)  # (N, M, h, Q, 1) = r_m
+        frame_logit = frame_max + q @ key_shift  # c_m + b_m
+        frame_weight = torch.exp(frame_logit - frame_logit.amax(dim=1, keepdim=True))  # u_m
+        read = weights @ values + frame_sum * value_shift  # (N, M, h, Q, d/h)
+        out = (frame_weight * read).sum(dim=1) / (frame_weight * frame_sum).sum(dim=1)
         return self.out(out.transpose(1, 2).reshape(n, num_q, d))  # (N, Q, d)
 
 
@@ -175,8 +219,8 @@ class MemoryDecoderLayer(nn.Module):
     def forward(
         self,
         queries: torch.Tensor,
-        keys: Sequence[torch.Tensor],
-        values: Sequence[torch.Tensor],
+        keys: torch.Tensor,
+        values: torch.Tensor,
         time_embedding: torch.Tensor,
     ) -> torch.Tensor:
         """(N, Q, d) queries -> (N, Q, d); memory arguments as ``MemoryCrossAttention.forward``."""
@@ -287,13 +331,38 @@ class MemoryDecoder(nn.Module):
         projected = [layer.cross_attn.project(tokens_all, pos_all) for layer in self.layers]
         return tuple(k for k, _ in projected), tuple(v for _, v in projected)
 
+    def split_heads(
+        self, keys: Sequence[torch.Tensor], values: Sequence[torch.Tensor]
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """One frame's ``project_memory`` output in the attention's layout.
+
+        Returns:
+            keys (N, h, d/h, L_tok) and values (N, h, L_tok, d/h), one of each per layer.
+        """
+        split = [
+            layer.cross_attn.split_heads(k, v)
+            for layer, k, v in zip(self.layers, keys, values, strict=True)
+        ]
+        return tuple(k for k, _ in split), tuple(v for _, v in split)
+
+    def stack_memory(
+        self,
+        memory_keys: Sequence[Sequence[torch.Tensor]],
+        memory_values: Sequence[Sequence[torch.Tensor]],
+    ) -> StackedMemory:
+        """M frames' ``project_memory`` outputs (per frame, per layer (N, L_tok, d)) stacked per layer."""
+        split = [self.split_heads(k, v) for k, v in zip(memory_keys, memory_values, strict=True)]
+        return StackedMemory(
+            keys=tuple(torch.stack(layer, dim=1) for layer in zip(*(k for k, _ in split))),
+            values=tuple(torch.stack(layer, dim=1) for layer in zip(*(v for _, v in split))),
+        )
+
     def forward(
         self,
         *,
         queries: torch.Tensor,
         pixel_embedding: torch.Tensor,
-        memory_keys: Sequence[Sequence[torch.Tensor]],
-        memory_values: Sequence[Sequence[torch.Tensor]],
+        memory: StackedMemory,
         offsets_s: torch.Tensor,
         with_aux: bool,
     ) -> list[torch.Tensor]:
@@ -302,8 +371,7 @@ class MemoryDecoder(nn.Module):
         Args:
             queries: (Q, d) the shared Stability Queries, the initial decoder queries.
             pixel_embedding: (N, d, h, w) stride-8 embedding of the frames being decoded.
-            memory_keys, memory_values: for each of M memory frames, the per-layer tensors of
-                ``project_memory`` (each (N, L_tok, d)).
+            memory: the M memory frames (``stack_memory``).
             offsets_s: (N, M) float, time of each memory frame minus time of the decoded frame, seconds.
             with_aux: also predict from the initial queries and every intermediate layer.
 
@@ -317,9 +385,7 @@ class MemoryDecoder(nn.Module):
         q = queries.expand(pixel_embedding.shape[0], -1, -1)  # (N, Q, d)
         predictions = [self.head(q, pixel_embedding)] if with_aux else []
         for index, layer in enumerate(self.layers):
-            keys = [frame_keys[index] for frame_keys in memory_keys]
-            values = [frame_values[index] for frame_values in memory_values]
-            q = layer(q, keys, values, time_embedding)
+            q = layer(q, memory.keys[index], memory.values[index], time_embedding)
             if with_aux or index == len(self.layers) - 1:
                 predictions.append(self.head(q, pixel_embedding))
         return predictions

@@ -21,7 +21,7 @@ from ..config import ModelConfig
 from .backbones import FrozenBackbone, build_backbone
 from .causal import keeps_fusion_state, window_start
 from .detail_refiner import DETAIL_STRIDE, DetailRefiner
-from .memory_decoder import MemoryDecoder
+from .memory_decoder import MemoryDecoder, StackedMemory
 from .output_gate import OutputGate
 from .pixel_decoder import PixelDecoder
 from .stability_queries import StabilityQueries
@@ -287,6 +287,19 @@ class T2GModel(nn.Module):
             sem_logits: (N, K, ceil(H/s), ceil(W/s)) float32, s = ``output_stride``; softmax over K gives
             class probabilities.
         """
+        return self.decode_stacked(
+            current, self._stack(memory), offsets_s, pixel_embedding=pixel_embedding
+        )
+
+    def decode_stacked(
+        self,
+        current: FrameFeatures,
+        memory: StackedMemory,
+        offsets_s: torch.Tensor,
+        *,
+        pixel_embedding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``decode`` from a memory already in the attention's layout (the ONNX decoder's inputs)."""
         return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=False)[-1]
 
     def decode_with_aux(
@@ -303,7 +316,7 @@ class T2GModel(nn.Module):
             L + 1 tensors (N, K, h, w): from the initial queries and layers 1..L-1 at stride 8, and
             last the output (equal to ``decode``, at ``output_stride``).
         """
-        return self._decode(current, memory, offsets_s, pixel_embedding, with_aux=True)
+        return self._decode(current, self._stack(memory), offsets_s, pixel_embedding, with_aux=True)
 
     def forward_clip(
         self, clip: torch.Tensor, times_s: torch.Tensor, *, with_aux: bool = True
@@ -406,7 +419,7 @@ class T2GModel(nn.Module):
             current, times[:, -1], state, memory_length=memory_length
         )
         offsets = (times - times[:, -1:]).float()  # (N, M) <= 0
-        logits = self._decode(current, memory, offsets, embedding, with_aux=with_aux)
+        logits = self._decode(current, self._stack(memory), offsets, embedding, with_aux=with_aux)
         gate = self.output_gate
         if gate is not None and next_state is not None:
             if state is None:  # no past: the frame's own probabilities start the filter
@@ -450,18 +463,25 @@ class T2GModel(nn.Module):
         )
         return fused, StepState(embedding=fused, time_s=time_s.to(torch.float64))
 
+    def _stack(self, memory: Sequence[FrameFeatures]) -> StackedMemory:
+        if not memory:
+            raise ValueError("the memory must hold at least one frame")
+        return self._parts()[2].stack_memory(
+            [frame.memory_keys for frame in memory], [frame.memory_values for frame in memory]
+        )
+
     def _decode(
         self,
         current: FrameFeatures,
-        memory: Sequence[FrameFeatures],
+        memory: StackedMemory,
         offsets_s: torch.Tensor,
         pixel_embedding: torch.Tensor | None,
         *,
         with_aux: bool,
     ) -> list[torch.Tensor]:
-        if not memory or tuple(offsets_s.shape) != (current.num_frames, len(memory)):
+        if tuple(offsets_s.shape) != (current.num_frames, memory.num_frames):
             raise ValueError(
-                f"offsets_s must have shape (N, M) = {(current.num_frames, len(memory))} with M >= 1, "
+                f"offsets_s must have shape (N, M) = {(current.num_frames, memory.num_frames)}, "
                 f"got {tuple(offsets_s.shape)}"
             )
         stability_queries, _, memory_decoder = self._parts()
@@ -469,8 +489,7 @@ class T2GModel(nn.Module):
         outputs = memory_decoder(
             queries=stability_queries.queries,
             pixel_embedding=embedding,
-            memory_keys=[frame.memory_keys for frame in memory],
-            memory_values=[frame.memory_values for frame in memory],
+            memory=memory,
             offsets_s=offsets_s.to(current.pixel_embedding.device),
             with_aux=with_aux,
         )

@@ -72,16 +72,26 @@ def test_manifest_describes_the_files(exported, tiny_model):
 def test_encode_graph_equals_encode_frames_at_any_frame_size(exported, tiny_model, frame_size):
     folder, manifest = exported
     frame = np.random.default_rng(1).integers(0, 256, (*frame_size, 3), dtype=np.uint8)
-    embedding, keys, values = _session(folder / "encode.onnx").run(None, {"frame": frame})
+    embedding, *memory = _session(folder / "encode.onnx").run(None, {"frame": frame})
+    layers, heads = manifest.num_layers, manifest.num_heads
+    keys, values = memory[:layers], memory[layers:]
     assert embedding.shape == (1, 16, 4, 6) and embedding.dtype == np.float32
-    assert keys.shape == values.shape == (1, manifest.num_layers, manifest.num_tokens, manifest.dim)
+    assert len(keys) == len(values) == layers == 2 and heads == 2
+    assert all(k.shape == (1, heads, 16 // heads, manifest.num_tokens) for k in keys)
+    assert all(v.shape == (1, heads, manifest.num_tokens, 16 // heads) for v in values)
     with torch.no_grad():
         expected = tiny_model.encode_frames(
             resize_images(frames_to_tensor(frame), tiny_model.input_size)
         )
     np.testing.assert_allclose(embedding, expected.pixel_embedding.numpy(), atol=1e-4)
-    np.testing.assert_allclose(keys[0, 1], expected.memory_keys[1][0].numpy(), atol=1e-4)
-    np.testing.assert_allclose(values[0, 0], expected.memory_values[0][0].numpy(), atol=1e-4)
+    # Head h of layer l: channels h*d/h..(h+1)*d/h of the (N_tok, d) keys and values, keys transposed.
+    for layer in range(layers):
+        for head in range(heads):
+            channels = slice(head * 8, (head + 1) * 8)
+            k = expected.memory_keys[layer][0, :, channels].numpy()
+            v = expected.memory_values[layer][0, :, channels].numpy()
+            np.testing.assert_allclose(keys[layer][0, head], k.T, atol=1e-4)
+            np.testing.assert_allclose(values[layer][0, head], v, atol=1e-4)
 
 
 @pytest.mark.parametrize("memory", [1, 3])
@@ -93,16 +103,18 @@ def test_decode_graph_equals_decode(exported, tiny_model, memory):
         feats = [tiny_model.encode_frames(frames_to_tensor(f)) for f in frames]
         offsets = torch.tensor([[-0.1 * (memory - 1 - m) for m in range(memory)]])
         expected = tiny_model.decode(feats[-1], feats, offsets).numpy()
-    pieces = [k.numpy() for f in feats for k in f.memory_keys] + [
-        v.numpy() for f in feats for v in f.memory_values
+    # Per layer, the M frames stacked in the encoder's layout (what the ring buffer holds).
+    split = [
+        tiny_model.trainable["memory_decoder"].split_heads(f.memory_keys, f.memory_values)
+        for f in feats
     ]
+    layers = manifest.num_layers
+    pieces = [np.concatenate([k[layer].numpy() for k, _ in split]) for layer in range(layers)]
+    pieces += [np.concatenate([v[layer].numpy() for _, v in split]) for layer in range(layers)]
     session = _session(folder / f"decode_m{memory}.onnx")
-    names = E.decode_inputs(memory, manifest.num_layers, detail=False)
+    names = E.decode_inputs(manifest.num_layers, detail=False)
     assert [i.name for i in session.get_inputs()] == list(names)
-    assert (
-        names[2:4] == ("memory_keys_0_0", "memory_keys_0_1")
-        and names[-1] == f"memory_values_{memory - 1}_1"
-    )
+    assert names[2:] == ("memory_keys_0", "memory_keys_1", "memory_values_0", "memory_values_1")
     (logits,) = session.run(
         None, dict(zip(names, [feats[-1].pixel_embedding.numpy(), offsets.numpy(), *pieces]))
     )

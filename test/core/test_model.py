@@ -133,7 +133,7 @@ def test_decode_and_forward_clip_validate_arguments(tiny_model):
     feats = tiny_model.encode_frames(torch.rand(2, 3, 32, 48) * 255)
     with pytest.raises(ValueError, match="offsets_s must have shape"):
         tiny_model.decode(feats, [feats, feats], torch.zeros(2, 1))
-    with pytest.raises(ValueError, match="offsets_s must have shape"):
+    with pytest.raises(ValueError, match="at least one frame"):
         tiny_model.decode(feats, [], torch.zeros(2, 0))
     with pytest.raises(ValueError, match="clip must be"):
         tiny_model.forward_clip(torch.rand(2, 3, 32, 48), _times(2, 3))
@@ -230,16 +230,21 @@ def test_decode_with_aux_ends_with_decode(tiny_model):
     assert torch.equal(outputs[-1], final)
 
 
-def test_cached_memory_projection_matches_written_keys_and_values():
-    """K = (M + P + τ) Wk + bk and V = (M + τ) Wv + bv, with the per-frame part cached by ``project``."""
+@pytest.mark.parametrize("magnitude", [1.0, 40.0])
+def test_cached_memory_projection_matches_written_keys_and_values(magnitude):
+    """K = (M + P + τ) Wk + bk and V = (M + τ) Wv + bv, with the per-frame part cached by ``project``,
+    attended frame by frame as one softmax over the concatenated memory, even where the scores are
+    hundreds (``magnitude``) and exp() of them would overflow."""
     torch.manual_seed(0)
     attn = MemoryCrossAttention(dim=8, num_heads=2)
-    tokens = [torch.randn(1, 5, 8), torch.randn(1, 3, 8)]  # two memory frames
-    pos = [torch.randn(5, 8), torch.randn(3, 8)]
-    tau = torch.randn(1, 2, 8)
-    queries = torch.randn(1, 4, 8)
-    cached = [attn.project(m, p) for m, p in zip(tokens, pos)]
-    got = attn(queries, [k for k, _ in cached], [v for _, v in cached], tau)
+    tokens = [magnitude * torch.randn(1, 5, 8) for _ in range(3)]  # three memory frames
+    pos = [torch.randn(5, 8) for _ in range(3)]
+    tau = magnitude * torch.randn(1, 3, 8)
+    queries = magnitude * torch.randn(1, 4, 8)
+    split = [attn.split_heads(*attn.project(m, p)) for m, p in zip(tokens, pos)]
+    stacked_keys = torch.stack([k for k, _ in split], dim=1)  # (1, 3, 2, 4, 5)
+    stacked_values = torch.stack([v for _, v in split], dim=1)  # (1, 3, 2, 5, 4)
+    got = attn(queries, stacked_keys, stacked_values, tau)
 
     keys = torch.cat(
         [attn.k(m + p + tau[:, i]) for i, (m, p) in enumerate(zip(tokens, pos))], dim=1
@@ -250,6 +255,8 @@ def test_cached_memory_projection_matches_written_keys_and_values():
     for h in (slice(0, 4), slice(4, 8)):  # 2 heads of width 4, scaled by 1/sqrt(4)
         weights = torch.softmax(
             q[..., h] @ keys[..., h].transpose(1, 2) / 2.0, dim=-1
-        )  # (1, Q, 8 tokens)
+        )  # (1, Q, 15 tokens)
         heads.append(weights @ values[..., h])
-    assert torch.allclose(got, attn.out(torch.cat(heads, dim=-1)), atol=1e-5)
+    assert torch.isfinite(got).all()
+    expected = attn.out(torch.cat(heads, dim=-1))
+    assert torch.allclose(got, expected, atol=1e-5 * magnitude**2, rtol=1e-5)
