@@ -50,7 +50,7 @@ from t2g_core import (
 )
 from t2g_core.evaluation.environment import describe_machine, utc_now
 from t2g_core.evaluation.session_variants import session_variants
-from t2g_core.evaluation.speed_report import goals, markdown
+from t2g_core.evaluation.speed_report import PROFILE_SIZE, goals, markdown
 from t2g_core.evaluation.stage_profile import FrameResult, NodeIO, Stage, profile_stages
 from t2g_core.evaluation.step_timing import (
     PEER,
@@ -63,6 +63,7 @@ from t2g_core.evaluation.step_timing import (
     step_ratios,
 )
 from t2g_core.export import cached_export, default_cache_dir
+from t2g_core.export.quantize import PRECISIONS
 from t2g_core.inference import BACKEND_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,6 +146,13 @@ def ros_io(result: FrameResult) -> NodeIO:
     )
 
 
+def default_precision() -> str:
+    """The node's default ``model.precision`` (``t2g_ros.params``; config/t2g.yaml mirrors it)."""
+    from t2g_ros.params import SPECS
+
+    return SPECS["model.precision"].default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -168,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
     parser.add_argument("--note", default="", help="a line printed at the top of the report")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="the shipped default precision, profiled at 480x360 against the stage budget "
+        "(default: the node's, config/t2g.yaml)",
+    )
     parser.add_argument(
         "--out", default=str(REPO / "results"), help="folder for speed.json and speed.md"
     )
@@ -258,6 +273,23 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         report["repeats"] = args.repeats
+        precision = args.precision or default_precision()
+        if args.no_profile or PROFILE_SIZE not in sizes:
+            report["budget"] = None
+        elif precision == "fp32":
+            report["budget"] = report["profile"][PROFILE_SIZE]
+        else:
+            report["budget"] = profile_stages(
+                checkpoint,
+                loaded,
+                cache_dir,
+                repeats=args.repeats,
+                sizes=[PROFILE_SIZE],
+                work=work,
+                node_io=ros_io,
+                precision=precision,
+                **common,
+            )[PROFILE_SIZE]
         side = {"fp32": T2G_FP32, "int8": T2G_INT8, "peer": PEER}
         wanted = {side[c] for c in args.side.split(",") if c in side}
         contenders = (
@@ -286,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             else []
         )
         report["goals"] = goals(
-            report["step"], profile=report["profile"], side=report["side_by_side"]
+            report["step"],
+            profile=report["profile"],
+            side=report["side_by_side"],
+            budget=report["budget"],
         )
     (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "speed.md").write_text(markdown(report), encoding="utf-8")

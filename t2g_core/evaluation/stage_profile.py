@@ -155,14 +155,33 @@ def kernel_shares(events: list[dict[str, Any]], resize_nodes: set[str]) -> dict[
     return {part: value / whole for part, value in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
-def profile_encode(
+def encode_shares(
     export_dir: Path, frame: np.ndarray, *, threads: int, runs: int, work: Path
-) -> tuple[dict[str, float], Callable[[], object]]:
-    """(kernel-time share per part of encode.onnx, a call running resize + backbone alone).
+) -> dict[str, float]:
+    """Kernel-time share per part of ``export_dir``'s encode.onnx (the node's ``session_options``)."""
+    import onnxruntime as ort
 
-    Both sessions use the node's ``session_options``; the backbone-only graph is encode.onnx cut at
-    the backbone's outputs (``onnx.utils.Extractor``), so it is exactly the backbone the node runs.
-    """
+    from ..export.format import ENCODE_FILE
+    from ..inference.ort_streaming import session_options
+
+    path = export_dir / ENCODE_FILE
+    resize_nodes, _ = encode_parts(path)
+    options = session_options(threads)
+    options.enable_profiling = True
+    options.profile_file_prefix = str(work / "encode_profile")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        session.run(None, {"frame": frame})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    return kernel_shares(events, resize_nodes)
+
+
+def backbone_alone(
+    export_dir: Path, frame: np.ndarray, *, threads: int, work: Path
+) -> Callable[[], object]:
+    """A call running resize + backbone alone: ``export_dir``'s encode.onnx cut at the backbone's
+    outputs (``onnx.utils.Extractor``), so it is exactly the backbone the node runs, in a session of
+    the node's ``session_options``."""
     import onnx
     import onnxruntime as ort
     from onnx.utils import Extractor
@@ -171,22 +190,14 @@ def profile_encode(
     from ..inference.ort_streaming import session_options
 
     path = export_dir / ENCODE_FILE
-    resize_nodes, backbone_outputs = encode_parts(path)
-    options = session_options(threads)
-    options.enable_profiling = True
-    options.profile_file_prefix = str(work / "encode_profile")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    for _ in range(runs + 1):
-        session.run(None, {"frame": frame})
-    events = json.loads(Path(session.end_profiling()).read_text())
-    shares = kernel_shares(events, resize_nodes)
+    _, backbone_outputs = encode_parts(path)
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     cut = work / "backbone_only.onnx"
     onnx.save(Extractor(model).extract_model(["frame"], sorted(backbone_outputs)), str(cut))
     backbone = ort.InferenceSession(
         str(cut), session_options(threads), providers=["CPUExecutionProvider"]
     )
-    return shares, lambda: backbone.run(None, {"frame": frame})
+    return lambda: backbone.run(None, {"frame": frame})
 
 
 def profile_size(
@@ -199,6 +210,7 @@ def profile_size(
     repeats: int,
     work: Path,
     node_io: Callable[[FrameResult], NodeIO] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """The profile of one frame size (onnxruntime, temporal, the memory full).
 
@@ -206,6 +218,8 @@ def profile_size(
         frame: (H, W, 3) uint8 RGB, the size profiled.
         node_io: the adapter's decode and messages for a step's result; None profiles the frame
             from the decoded array to the drawn overlay.
+        precision: of the segmenter profiled (``fp32`` or ``int8``); resize + backbone alone is
+            always the fp32 one, the reference every step is compared with.
     Returns:
         ``rows`` (stage, p50_ms, p95_ms, share of the frame, how, leaf), ``leaves_p50_ms`` and the
         directly measured ``{step,frame,encode,backbone_alone}_{p50,p95}_ms``. Leaves add up to a
@@ -216,7 +230,6 @@ def profile_size(
 
     label_set = loaded.label_set
     lut = palette_lut(label_set.colors)
-    export_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model)
     seg = open_segmenter(
         checkpoint,
         backend="onnxruntime",
@@ -224,7 +237,10 @@ def profile_size(
         max_gap_s=1e9,
         cache_dir=cache_dir,
         loaded=loaded,
-    )
+        precision=precision,
+    )  # builds the export at this precision when it is missing
+    fp32_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model)
+    export_dir = cached_export(checkpoint, cache_dir=cache_dir, precision=precision)
     memory = seg.memory_length
     for i in range(memory):  # fill the memory
         seg.step(frame, STEP_S * i)
@@ -252,9 +268,8 @@ def profile_size(
     logits = seg.decode(offsets)[0]
     # The segmenter's own read-out, configured as it configures it (threads, max_size).
     readout = getattr(seg, "_readout", None) or LabelReadout(threads=threads)
-    shares, backbone_alone = profile_encode(
-        export_dir, frame, threads=threads, runs=max(repeats, 5), work=work
-    )
+    shares = encode_shares(export_dir, frame, threads=threads, runs=max(repeats, 5), work=work)
+    reference = backbone_alone(fp32_dir, frame, threads=threads, work=work)
 
     def node_frame() -> None:
         rgb = io.decode()
@@ -268,7 +283,7 @@ def profile_size(
         "step": lambda: seg.step(frame, STEP_S * next(counter)),
         "frame": node_frame,
         "encode": lambda: seg.encode_into_slot(frame, 0),
-        "backbone_alone": backbone_alone,
+        "backbone_alone": reference,
     }
     measured = {name: time_ms(fn, repeats) for name, fn in timed.items()}
     enc50, enc95 = measured["encode"]
@@ -303,6 +318,7 @@ def profile_size(
     for r in rows:
         r["share"] = r["p50_ms"] / total if r["leaf"] else None
     return {
+        "precision": precision,
         "rows": rows,
         "leaves_p50_ms": total,
         **{f"{k}_p50_ms": v[0] for k, v in measured.items()},
@@ -321,8 +337,10 @@ def profile_stages(
     say: Callable[[str], None],
     work: Path,
     node_io: Callable[[FrameResult], NodeIO] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
-    """:func:`profile_size` for every size name of ``sizes`` (a real frame of each), said as it goes."""
+    """:func:`profile_size` for every size name of ``sizes`` (a real frame of each) at ``precision``,
+    said as it goes."""
     out: dict[str, dict[str, Any]] = {}
     for size_name in sizes:
         frame = camera_frames(SIZES[size_name], 1)[0]
@@ -335,12 +353,13 @@ def profile_stages(
             repeats=repeats,
             work=work,
             node_io=node_io,
+            precision=precision,
         )
         out[size_name] = prof
         for r in prof["rows"]:
             share = f"{100 * r['share']:5.1f} %" if r["share"] is not None else "      "
             say(
-                f"  profile {size_name:>8} {r['stage']:<58} p50 {r['p50_ms']:7.2f} ms  "
+                f"  profile {size_name:>8} {precision} {r['stage']:<58} p50 {r['p50_ms']:7.2f} ms  "
                 f"p95 {r['p95_ms']:7.2f} ms  {share}"
             )
         say(

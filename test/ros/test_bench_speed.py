@@ -180,6 +180,24 @@ def test_profile_times_every_stage_through_public_api(
     assert sum(r["p50_ms"] for r in parts) == pytest.approx(prof["encode_p50_ms"])
     assert prof["backbone_alone_p50_ms"] > 0 and prof["step_p50_ms"] > 0
     assert len(lines) == len(rows) + 1
+    assert prof["precision"] == "fp32"
+    if layout == "gate":  # the shipped layout at int8: the quantised backbone's nodes are its row
+        int8 = stage_profile.profile_stages(
+            checkpoint,
+            loaded,
+            tmp_path / "cache",
+            threads=1,
+            repeats=2,
+            sizes=["480x360"],
+            say=lines.append,
+            work=tmp_path,
+            precision="int8",
+        )["480x360"]
+        int8_rows = {r["stage"]: r for r in int8["rows"]}
+        assert int8["precision"] == "int8" and int8_rows["backbone"]["p50_ms"] > 0
+        parts = [r for r in int8_rows.values() if r["how"] == "ort-profile"]
+        assert sum(r["p50_ms"] for r in parts) == pytest.approx(int8["encode_p50_ms"])
+        assert any(line.startswith("  profile  480x360 int8 backbone") for line in lines)
 
 
 def test_kernel_shares_group_nodes_by_module_after_the_first_run():
@@ -294,10 +312,18 @@ def test_ratios_goals_and_report():
             "leaf": False,
         },
         {
+            "stage": "memory decoder (decode_m4.onnx)",
+            "p50_ms": 4.0,
+            "p95_ms": 4.5,
+            "share": 0.1,
+            "how": "wall",
+            "leaf": True,
+        },
+        {
             "stage": "overlay",
             "p50_ms": 3.0,
             "p95_ms": 4.0,
-            "share": 0.2,
+            "share": 0.1,
             "how": "wall",
             "leaf": True,
         },
@@ -326,10 +352,27 @@ def test_ratios_goals_and_report():
             },
         }
     }
-    goals = speed_report.goals(steps, profile=profile)
-    # 30 ms > 16 ms; temporal 1.2x per-frame; step 30 / backbone 25 = 1.2x > 1.1x
-    assert [g["met"] for g in goals] == [False, True, False]
-    assert goals[2]["measured"].startswith("1.20x")
+    # The shipped default at int8: the backbone twice as fast, the step 16 ms.
+    budget = {
+        **profile["480x360"],
+        "precision": "int8",
+        "step_p50_ms": 16.0,
+        "rows": [{**profile_rows[0], "p50_ms": 6.0}, *profile_rows[1:]],
+    }
+    goals = speed_report.goals(steps, profile=profile, budget=budget)
+    # step 30 / backbone alone 25 = 1.2x <= 1.3x; per-frame 25 / 25 = 1.0x <= 1.1x; memory decoder
+    # 4 ms > 3 ms; int8 backbone 12 / 6 = 2x; 16 ms <= 16.7 ms.
+    assert [g["met"] for g in goals] == [True, True, False, True, True]
+    assert [g["measured"].split(" ")[0] for g in goals] == [
+        "1.20x",
+        "1.00x",
+        "4.00",
+        "2.00x",
+        "16.0",
+    ]
+    assert "memory decoder" in goals[2]["goal"] and "int8" in goals[4]["goal"]
+    # Without the int8 profile there is no int8 goal, and the stages are the fp32 profile's.
+    assert [g["met"] for g in speed_report.goals(steps, profile=profile)] == [True, True, False]
     report = {
         "date": "today",
         "machine": {
@@ -362,6 +405,7 @@ def test_ratios_goals_and_report():
                 "fps": 9.0,
             },
         ],
+        "budget": budget,
         "goals": goals,
     }
     text = speed_report.markdown(report)
@@ -386,11 +430,21 @@ def test_ratios_goals_and_report():
     assert len(ratio_rows) == len(step_timing.step_ratios(steps))
     assert [cells[-1] for cells in tables["goal"]] == ["yes" if g["met"] else "no" for g in goals]
     # The profile: each stage with its own p50, p95 and share (none for a stage outside the sum).
-    assert [cells[:4] for cells in tables["stage"]] == [
+    stage_tables = [cells[:4] for cells in tables["stage"]]
+    assert stage_tables[:4] == [
         ["backbone", "12.00", "13.00", "80.0 %"],
         ["decode JPEG", "1.00", "2.00", "-"],
-        ["overlay", "3.00", "4.00", "20.0 %"],
+        ["memory decoder (decode_m4.onnx)", "4.00", "4.50", "10.0 %"],
+        ["overlay", "3.00", "4.00", "10.0 %"],
     ]
+    # The budget table: the step's stages only (not the JPEG decode or the overlay), with budgets.
+    assert stage_tables[4:] == [
+        ["backbone", "6.00", "7.0", "yes"],
+        ["memory decoder (decode_m4.onnx)", "4.00", "3.0", "no"],
+    ]
+    assert sum(speed_report.STAGE_BUDGETS_MS.values()) == pytest.approx(
+        speed_report.STEP_BUDGET_MS, abs=0.05
+    )
     assert "step / backbone alone = 1.20x" in text
     assert [cells[:3] for cells in tables["contender"]] == [
         ["t2g fp32", "480x360", "20.0"],
