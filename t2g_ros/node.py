@@ -31,6 +31,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
+from t2g_core.export import CalibrationUnavailable
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_ros import params as P
 from t2g_ros.clock_offset import ClockOffset
@@ -248,21 +250,30 @@ class T2GNode(LifecycleNode):
     def _open_pipeline(self) -> SegmentationPipeline:
         params = self.params
         checkpoint = params.model_checkpoint or str(default_checkpoint())
-        segmenter = open_segmenter(
+        opener = partial(
+            open_segmenter,
             checkpoint,
             backend=params.model_backend,
             device=params.model_device,
-            precision=params.model_precision,
             threads=params.model_threads,
             memory_length=params.model_memory_length,
             max_gap_s=params.model_max_gap_s,
             log=self.get_logger().info,
         )  # says when (and why) an onnxruntime export is built: once, on the first start
+        precision = params.model_precision
+        try:
+            segmenter = opener(precision=precision)
+        except CalibrationUnavailable as exc:
+            # Only the int8 export's first build needs CamVid train frames; without them the node
+            # still runs, at fp32, and says how to get int8.
+            self.get_logger().warning(f"model.precision {precision}: {exc}; running fp32")
+            precision = "fp32"
+            segmenter = opener(precision=precision)
         pipeline = SegmentationPipeline(segmenter, segmenter.label_set, self._output_options())
         memory = pipeline.memory_length
         self.get_logger().info(
             f"model {Path(checkpoint).name}: {pipeline.label_set.num_classes} classes, backend "
-            f"{params.model_backend} on {params.model_device}, "
+            f"{params.model_backend} on {params.model_device}, {precision}, "
             + (f"temporal, memory {memory}" if memory > 1 else "per-frame")
         )
         return pipeline

@@ -7,6 +7,7 @@ clean for the int8 acceptance measurement.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import numpy as np
 
 from .camvid import load_image, read_split_list
 
-# The shared data folder beside the repository (``../shared/data``), whatever the working directory.
+# Where the calibration frames are read when no data root is given: $T2G_DATA_ROOT (a deployment
+# whose shared data folder lives elsewhere), else the shared data folder beside the repository
+# (``../shared/data``), whatever the working directory.
+DATA_ROOT_ENV = "T2G_DATA_ROOT"
 REPO_DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
@@ -23,14 +27,17 @@ def calibration_images(data_root: str | Path | None = None, *, count: int) -> li
     (deterministic).
 
     Args:
-        data_root: the shared data folder holding ``camvid/``; default ``REPO_DATA_ROOT``.
+        data_root: the shared data folder holding ``camvid/``; default ``$T2G_DATA_ROOT``, else
+            ``REPO_DATA_ROOT``.
         count: how many, >= 1.
 
     Raises:
         ValueError: no CamVid train split under ``data_root``, or ``count`` < 1 (the message says
             which).
     """
-    root = REPO_DATA_ROOT.resolve() if data_root is None else Path(data_root)
+    if data_root is None:
+        data_root = os.environ.get(DATA_ROOT_ENV) or REPO_DATA_ROOT.resolve()
+    root = Path(data_root)
     try:
         frames = read_split_list(root, split="train")
     except (FileNotFoundError, ValueError) as exc:

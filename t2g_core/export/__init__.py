@@ -51,6 +51,7 @@ _EXPORTS = {
     "FORMAT_VERSION": "format",
     "MANIFEST": "format",
     "OPSET": "format",
+    "CalibrationUnavailable": "format",
     "ExportError": "format",
     "ExportManifest": "format",
     "decode_file": "format",

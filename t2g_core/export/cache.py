@@ -27,6 +27,7 @@ from .cache_upkeep import BUILD_ESTIMATE_S, build_lock, remove_entry, stale_expo
 from .format import (
     FORMAT_VERSION,
     OPSET,
+    CalibrationUnavailable,
     ExportError,
     file_sha256,
     load_manifest,
@@ -274,11 +275,11 @@ def _calibration_frames(calibration: Calibration | None) -> tuple[Sequence[str],
         "--data-root <the shared data folder holding camvid/>; the node then finds it in the cache"
     )
     if calibration is None:
-        raise ExportError(f"an int8 export needs calibration frames ({advice})")
+        raise CalibrationUnavailable(f"an int8 export needs calibration frames ({advice})")
     try:
         return calibration(count=CALIBRATION_FRAMES)
     except (FileNotFoundError, ValueError) as exc:
-        raise ExportError(f"{exc} ({advice})") from exc
+        raise CalibrationUnavailable(f"{exc} ({advice})") from exc
 
 
 def _unusable(folder: Path, checkpoint_sha256: str, precision: str) -> str | None:

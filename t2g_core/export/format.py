@@ -103,6 +103,11 @@ class ExportError(ValueError):
     """An export cannot be made or used; the message names the directory or file and the problem."""
 
 
+class CalibrationUnavailable(ExportError):
+    """An int8 export must be built and there are no calibration frames to build it from (the
+    message says how to provide them); the fp32 export is unaffected."""
+
+
 @dataclass(frozen=True)
 class ExportManifest:
     """What ``manifest.json`` holds.

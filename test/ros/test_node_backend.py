@@ -71,3 +71,33 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
         log = proc.stop()
     assert "backend onnxruntime on cpu" in log and "building" not in log, log
     assert [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"] == exports
+
+
+@pytest.mark.slow
+def test_int8_without_calibration_frames_runs_fp32_and_says_how(
+    ros, tiny_checkpoints, frames, tmp_path, monkeypatch
+):
+    """The int8 export's first build needs CamVid train frames; a deployment without them still
+    starts, at fp32, with a WARN naming what is missing and how to build the int8 export."""
+    monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("T2G_DATA_ROOT", str(tmp_path / "no_data"))  # no camvid/ there
+    proc = NodeProcess(
+        {
+            "model.checkpoint": tiny_checkpoints["temporal"],
+            "model.precision": "int8",
+            "input.max_age_s": 0.0,
+        }
+    )
+    probe = Probe(proc)
+    try:
+        probe.wait_ready()
+        probe.send(rgb_image(frames[0]), 1.0)
+        probe.wait_outputs(1.0, ("labels",))
+    finally:
+        probe.close()
+        log = proc.stop()
+    assert "model.precision int8: int8 calibration needs the CamVid train frames" in log, log
+    assert "t2g-export --checkpoint" in log and "running fp32" in log, log
+    assert "backend onnxruntime on cpu, fp32, temporal" in log, log
+    exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
+    assert [load_manifest(e).precision for e in exports] == ["fp32"]
