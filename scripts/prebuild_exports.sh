@@ -36,6 +36,7 @@ if [ ${#present[@]} -eq 0 ]; then
 fi
 
 want="$( (cat "${present[@]}" "$ROOT/requirements/lock.txt" "$ROOT/t2g_core/export/format.py" \
+  "$ROOT/t2g_core/export/quantize.py" \
   && printf '%s\n' "${present[@]}" "${T2G_EXPORT_CACHE:-}" "${XDG_CACHE_HOME:-}" "$HOME") \
   | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(head -n 1 "$STAMP")" = "$want" ]; then
@@ -54,7 +55,8 @@ rm -f "$STAMP"
 if folders="$("$VENV/bin/python" - "${present[@]}" <<'EOF'
 import sys
 
-from t2g_core.export import cached_export
+from t2g_core.data.calibration import camvid_calibration_frames
+from t2g_core.export import CalibrationUnavailable, cached_export
 
 
 def log(line: str) -> None:
@@ -63,6 +65,15 @@ def log(line: str) -> None:
 
 for checkpoint in sys.argv[1:]:
     print(cached_export(checkpoint, log=log))
+# The node's default precision is int8 (make demo runs both checkpoints so): their int8 exports
+# are calibrated on CamVid train frames (../shared/data, or $T2G_DATA_ROOT); without them the node
+# runs fp32.
+for checkpoint in sys.argv[1:]:
+    try:
+        print(cached_export(checkpoint, log=log, precision="int8", calibration=camvid_calibration_frames))
+    except CalibrationUnavailable as exc:
+        log(f"int8 export not built: {exc}")
+        break
 EOF
 )"; then
   printf '%s\n%s\n' "$want" "$folders" >"$STAMP"

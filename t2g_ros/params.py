@@ -64,9 +64,10 @@ PARAMETERS: tuple[Spec, ...] = (
     ),
     Spec(
         "model.precision",
-        "fp32",
-        "fp32, or int8: the backbone statically quantised (onnxruntime backend only; its export is "
-        "calibrated on CamVid train frames when first built)",
+        "int8",
+        "int8 (the backbone statically quantised; onnxruntime backend only; its export is "
+        "calibrated on CamVid train frames when first built, and without them the node runs fp32 "
+        "with a WARN) or fp32",
         read_only=True,
         choices=PRECISIONS,
     ),
@@ -278,20 +279,30 @@ def unknown_names(names: Iterable[str]) -> list[str]:
 
 
 def resolve_backend(params: NodeParams) -> tuple[NodeParams, str | None]:
-    """The backend that can run on ``model.device``, and a warning when that is not the chosen one.
+    """The backend that can run on ``model.device`` and the precision that backend runs, and a
+    warning when either is not the chosen one.
 
     onnxruntime runs on the CPU only here, so a CUDA device means torch (the GPU path): the node
     warns and uses torch rather than refusing to start, so ``-p model.device:=cuda`` alone works.
+    int8 (the default precision) is onnxruntime's quantised backbone; on torch the node runs fp32,
+    so ``-p model.backend:=torch`` alone works too.
     """
+    warnings = []
     kind = params.model_device.split(":")[0]
-    if kind in BACKENDS[params.model_backend].devices:
-        return params, None
-    chosen = next(name for name, backend in BACKENDS.items() if kind in backend.devices)
-    warning = (
-        f"model.backend {params.model_backend} runs on the CPU only; model.device "
-        f"{params.model_device} runs on the {chosen} backend: using model.backend {chosen}"
-    )
-    return replace(params, model_backend=chosen), warning
+    if kind not in BACKENDS[params.model_backend].devices:
+        chosen = next(name for name, backend in BACKENDS.items() if kind in backend.devices)
+        warnings.append(
+            f"model.backend {params.model_backend} runs on the CPU only; model.device "
+            f"{params.model_device} runs on the {chosen} backend: using model.backend {chosen}"
+        )
+        params = replace(params, model_backend=chosen)
+    if params.model_backend != "onnxruntime" and params.model_precision != "fp32":
+        warnings.append(
+            f"model.precision {params.model_precision} is the onnxruntime backend's; "
+            f"model.backend {params.model_backend} runs fp32"
+        )
+        params = replace(params, model_precision="fp32")
+    return params, "; ".join(warnings) or None
 
 
 _TYPES = {

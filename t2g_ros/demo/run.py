@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from t2g_core.export import CalibrationUnavailable
 from t2g_core.inference import default_checkpoint, open_segmenter
 from t2g_core.resources import shipped_path
 from t2g_ros import params as P
@@ -242,9 +244,13 @@ def _run_staged(
     """The run, its results written into ``staged``; returns the summary with their final paths."""
     bag, topic, msgtype = source
     out, recorded = guard.out, staged.path("bag")
-    backend = _backend(args.node_param)
+    backend = _node_model_param(args.node_param, "backend")
+    precision = (
+        _node_model_param(args.node_param, "precision") if backend == "onnxruntime" else "fp32"
+    )
     print(
-        f"{PROG}: checkpoint {checkpoint} on {backend}; bag {bag} ({topic}); outputs in {out}/",
+        f"{PROG}: checkpoint {checkpoint} on {backend} ({precision}); bag {bag} ({topic}); "
+        f"outputs in {out}/",
         flush=True,
     )
     # Loaded here first, so a broken checkpoint fails before anything starts.
@@ -258,7 +264,7 @@ def _run_staged(
     }
     try:
         pipelines = {
-            name: _offline_pipeline(path, backend, ema_alpha=alpha)
+            name: _offline_pipeline(path, backend, precision, ema_alpha=alpha)
             for name, (path, alpha) in offline.items()
         }
     except ValueError as exc:
@@ -397,12 +403,14 @@ def _checkpoint(given: str | None, *, shipped: tuple[str, ...] | None = None) ->
 
 
 def _offline_pipeline(
-    checkpoint: Path, backend: str, *, ema_alpha: float | None
+    checkpoint: Path, backend: str, precision: str, *, ema_alpha: float | None
 ) -> SegmentationPipeline:
-    """A memory-1 pipeline on the node's backend, so an onnxruntime export missing from the cache
-    is built (once, with a progress line) before the node starts, and the node reuses it. One
-    thread: the offline pass runs beside other jobs, where two threads collapse on 2 cores."""
-    segmenter = open_segmenter(
+    """A memory-1 pipeline on the node's backend and precision, so an onnxruntime export missing
+    from the cache is built (once, with a progress line) before the node starts, and the node reuses
+    it; int8 without calibration frames runs fp32, as the node does. One thread: the offline pass
+    runs beside other jobs, where two threads collapse on 2 cores."""
+    opener = partial(
+        open_segmenter,
         checkpoint,
         backend=backend,
         memory_length=1,
@@ -410,17 +418,22 @@ def _offline_pipeline(
         threads=1,
         log=lambda line: print(f"{PROG}: {line}", flush=True),
     )
+    try:
+        segmenter = opener(precision=precision)
+    except CalibrationUnavailable as exc:
+        print(f"{PROG}: {precision}: {exc}; running fp32, as the node will", flush=True)
+        segmenter = opener(precision="fp32")
     return SegmentationPipeline(segmenter, segmenter.label_set)
 
 
-def _backend(node_params: list[str]) -> str:
-    """The node's ``model.backend``: the last ``--node-param`` override, else ``config/t2g.yaml``'s."""
+def _node_model_param(node_params: list[str], name: str) -> str:
+    """The node's ``model.<name>``: the last ``--node-param`` override, else ``config/t2g.yaml``'s."""
     for override in reversed(node_params):
-        name, _, value = override.partition(":=")
-        if name.strip() == "model.backend":
+        key, _, value = override.partition(":=")
+        if key.strip() == f"model.{name}":
             return value.strip()
     shipped = yaml.safe_load(shipped_path("config", "t2g.yaml").read_text(encoding="utf-8"))
-    return shipped["/**"]["ros__parameters"]["model"]["backend"]
+    return shipped["/**"]["ros__parameters"]["model"][name]
 
 
 def _input(bag: str | None, topic: str | None) -> tuple[Path, str, str]:

@@ -25,6 +25,7 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
         {
             "model.checkpoint": tiny_checkpoints["temporal"],
             "model.backend": "onnxruntime",
+            "model.precision": "fp32",  # compared with torch, which runs fp32
             "diagnostics_period_s": 0.2,
             "input.max_age_s": 0.0,
         }
@@ -60,7 +61,13 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
     assert load_manifest(exports[0]).memory_capacity == 4
 
     # The second start, on the default backend, reuses the export.
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.max_age_s": 0.0})
+    proc = NodeProcess(
+        {
+            "model.checkpoint": tiny_checkpoints["temporal"],
+            "model.precision": "fp32",
+            "input.max_age_s": 0.0,
+        }
+    )
     probe = Probe(proc)
     try:
         probe.wait_ready()
@@ -101,3 +108,24 @@ def test_int8_without_calibration_frames_runs_fp32_and_says_how(
     assert "backend onnxruntime on cpu, fp32, temporal" in log, log
     exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
     assert [load_manifest(e).precision for e in exports] == ["fp32"]
+
+
+@pytest.mark.slow
+def test_the_default_precision_is_int8_calibrated_on_camvid_train(
+    ros, tiny_checkpoints, frames, tmp_path, monkeypatch
+):
+    """The default (int8, accepted by the release gate) builds the quantised export on the first
+    start, from CamVid train frames, and runs it."""
+    monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "cache"))
+    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.max_age_s": 0.0})
+    probe = Probe(proc)
+    try:
+        probe.wait_ready()
+        probe.send(rgb_image(frames[0]), 1.0)
+        probe.wait_outputs(1.0, ("labels",))
+    finally:
+        probe.close()
+        log = proc.stop()
+    assert "backend onnxruntime on cpu, int8, temporal" in log and "WARN" not in log, log
+    exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
+    assert sorted(load_manifest(e).precision for e in exports) == ["fp32", "int8"]

@@ -62,12 +62,28 @@ def test_the_default_backend_is_onnxruntime_in_the_table_and_the_yaml():
     ],
 )
 def test_a_cuda_device_runs_on_torch_with_a_warning(backend, device, expected, warns):
-    chosen = P.NodeParams.from_values({"model.backend": backend, "model.device": device})
+    chosen = P.NodeParams.from_values(
+        {"model.backend": backend, "model.device": device, "model.precision": "fp32"}
+    )
     resolved, warning = P.resolve_backend(chosen)
     assert resolved.model_backend == expected and resolved.model_device == device
     assert (warning is not None) == warns
     if warns:
         assert device in warning and "using model.backend torch" in warning
+
+
+@pytest.mark.parametrize(
+    "backend, device, precision",
+    [("onnxruntime", "cpu", "int8"), ("torch", "cpu", "fp32"), ("onnxruntime", "cuda", "fp32")],
+)
+def test_the_default_int8_runs_fp32_where_the_backend_is_torch(backend, device, precision):
+    chosen = P.NodeParams.from_values({"model.backend": backend, "model.device": device})
+    assert chosen.model_precision == "int8"  # the default
+    resolved, warning = P.resolve_backend(chosen)
+    assert resolved.model_precision == precision
+    assert (precision == "fp32") == (
+        warning is not None and "model.precision int8 is the onnxruntime backend's" in warning
+    )
 
 
 @pytest.mark.parametrize(
