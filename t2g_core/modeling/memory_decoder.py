@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .size_cache import SizeCache
+
 _EPS = 1e-6
 
 
@@ -305,6 +307,8 @@ class MemoryDecoder(nn.Module):
             for _ in range(num_layers)
         )
         self.head = SemanticHead(dim=dim, num_classes=num_classes)
+        # (h*w, d) position encoding per map size; derived, never saved.
+        self._sine_encoding = SizeCache(sine_position_encoding)
 
     def project_memory(
         self, fused: dict[int, torch.Tensor]
@@ -320,12 +324,10 @@ class MemoryDecoder(nn.Module):
         """
         tokens, pos = [], []
         for level, stride in enumerate(self.memory_strides):
-            n, d, h, w = fused[stride].shape
+            _, d, h, w = fused[stride].shape
             tokens.append(fused[stride].flatten(2).transpose(1, 2))  # (N, h*w, d)
-            pos.append(
-                sine_position_encoding(h, w, d, device=fused[stride].device)
-                + self.level_embed[level]
-            )
+            pos.append(self._sine_encoding(h, w, d, device=fused[stride].device))
+            pos[-1] = pos[-1] + self.level_embed[level]
         tokens_all = torch.cat(tokens, dim=1)  # (N, L_tok, d)
         pos_all = torch.cat(pos, dim=0)  # (L_tok, d)
         projected = [layer.cross_attn.project(tokens_all, pos_all) for layer in self.layers]

@@ -59,8 +59,7 @@ class PixelDecoder(nn.Module):
         """
         fused = {32: self.blocks["32"](levels[32])}
         for coarse, fine in ((32, 16), (16, 8)):
-            up = F.interpolate(
-                fused[coarse], size=levels[fine].shape[-2:], mode="bilinear", align_corners=False
-            )
+            size = tuple(int(s) for s in levels[fine].shape[-2:])  # constant in an export
+            up = F.interpolate(fused[coarse], size=size, mode="bilinear", align_corners=False)
             fused[fine] = self.blocks[str(fine)](levels[fine] + up)
         return fused, self.embed(fused[8])

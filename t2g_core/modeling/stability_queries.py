@@ -58,7 +58,7 @@ class LevelModulation(nn.Module):
             (N, d, h, w) modulated features Y.
         """
         x = self.proj(features)  # (N, d, h, w)
-        n, d, h, w = x.shape
+        n, d, h, w = (int(size) for size in x.shape)  # constants in an export at a fixed size
         x = x.flatten(2).transpose(1, 2)  # (N, P, d)
         xn = self.norm(x)
         # nn.Linear computes v @ W.T, so (S Wq)(X̄ Wk)^T = wq(S) @ Wk.weight @ X̄^T.

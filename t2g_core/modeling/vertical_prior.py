@@ -18,9 +18,12 @@ prior computes exactly what it did.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
+
+from .size_cache import SizeCache
 
 
 def height_features(h: int, num_frequencies: int, *, device: torch.device) -> torch.Tensor:
@@ -46,9 +49,10 @@ class VerticalPrior(nn.Module):
         super().__init__()
         self.num_frequencies = num_frequencies
         self.proj = nn.Linear(1 + 2 * num_frequencies, dim, bias=False)
+        self._rows = SizeCache(partial(height_features, num_frequencies=num_frequencies))
         nn.init.zeros_(self.proj.weight)  # identity at the start (warm starts keep their outputs)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        rows = height_features(embedding.shape[-2], self.num_frequencies, device=embedding.device)
+        rows = self._rows(embedding.shape[-2], device=embedding.device)  # (1 + 2F, h)
         prior = self.proj(rows.T).T  # (d, h)
         return embedding + prior[None, :, :, None]

@@ -9,6 +9,7 @@ import json
 from contextlib import contextmanager
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -64,6 +65,9 @@ def test_manifest_describes_the_files(exported, tiny_model):
     assert manifest.embedding_size == (4, 6) and manifest.dim == 16 and manifest.num_layers == 2
     assert manifest.num_tokens == 1 * 2 + 2 * 3  # strides 32 and 16 of a 32x48 input
     assert set(manifest.versions) == {"torch", "onnx", "onnxruntime"}
+    # Position encodings depend on the fixed input size only: constants, not recomputed per frame.
+    ops = {n.op_type for n in onnx.load(str(folder / "encode.onnx")).graph.node}
+    assert not ops & {"Sin", "Cos", "Range"}, ops
     assert E.load_manifest(folder) == manifest
     assert json.loads((folder / "manifest.json").read_text())["format"] == "t2g-onnx"
 
