@@ -82,6 +82,10 @@ class PixelMemoryFusion(nn.Module):
             min_period_s=min_period_s,
             max_period_s=max_period_s,
         )
+        # One-hot (k², 1, k, k) kernels: kernel j picks window offset divmod(j, k). A grouped
+        # convolution with them stacks the k² shifted copies of a map in one op (``_window``).
+        one_hot = torch.eye(window * window).reshape(window * window, 1, window, window)
+        self.register_buffer("window_kernels", one_hot, persistent=False)
         # softplus^-1(T0): the learned time constant starts at init_time_constant_s.
         self.time_constant_raw = nn.Parameter(
             torch.tensor(math.log(math.expm1(init_time_constant_s)))
@@ -115,25 +119,13 @@ class PixelMemoryFusion(nn.Module):
             raise ValueError(
                 f"state {tuple(state.shape)} must match the embedding {tuple(embedding.shape)}"
             )
-        n, _, h, w = embedding.shape
-        radius = self.window // 2
+        n = embedding.shape[0]
         q = _pointwise(self.query, embedding)  # (N, d_k, h, w)
-        k = F.pad(
-            _pointwise(self.key, state), (radius,) * 4, mode="replicate"
-        )  # (N, d_k, h+2r, w+2r)
-        v = F.pad(
-            _pointwise(self.value, state), (radius,) * 4, mode="replicate"
-        )  # (N, d_v, h+2r, w+2r)
-        shifts = [(dy, dx) for dy in range(self.window) for dx in range(self.window)]
-        scale = 1.0 / math.sqrt(self.key_dim)
-        logits = torch.stack(
-            [(q * k[:, :, dy : dy + h, dx : dx + w]).sum(1) * scale for dy, dx in shifts], dim=1
-        )  # (N, k*k, h, w)
-        attention = (logits + self.position_bias[:, None, None]).softmax(dim=1)  # (N, k*k, h, w)
-        read = sum(
-            attention[:, j : j + 1] * v[:, :, dy : dy + h, dx : dx + w]
-            for j, (dy, dx) in enumerate(shifts)
-        )  # (N, d_v, h, w), u
+        keys = self._window(_pointwise(self.key, state))  # (N, d_k, k², h, w)
+        values = self._window(_pointwise(self.value, state))  # (N, d_v, k², h, w)
+        logits = (q[:, :, None] * keys).sum(1) / math.sqrt(self.key_dim)  # (N, k², h, w)
+        attention = (logits + self.position_bias[:, None, None]).softmax(dim=1)  # (N, k², h, w)
+        read = (attention[:, None] * values).sum(2)  # (N, d_v, h, w), u
         aligned = _pointwise(self.out, read)  # (N, d, h, w), A
         agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[
             :, None
@@ -147,6 +139,15 @@ class PixelMemoryFusion(nn.Module):
             * decay[:, None, None, None]
         )
         return embedding + gate * (aligned - embedding), gate
+
+    def _window(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) -> (N, C, k², h, w): at [:, :, j] the map shifted by window offset
+        divmod(j, k) - r, border replicated (one pad and one grouped convolution)."""
+        n, c, h, w = (int(size) for size in x.shape)  # constants in an export at a fixed size
+        window = self.window
+        padded = F.pad(x, (window // 2,) * 4, mode="replicate")
+        kernels = self.window_kernels.repeat(c, 1, 1, 1)  # (C k², 1, k, k)
+        return F.conv2d(padded, kernels, groups=c).reshape(n, c, window * window, h, w)
 
 
 def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:

@@ -144,3 +144,61 @@ def test_onnxruntime_equals_torch_including_the_fusion_state(fusion_model, tmp_p
     segmenter.configure(memory_length=1, max_gap_s=0.5)
     stateless = segmenter.step(frame, stamps[-1])
     assert np.abs(stateless.confidence - expected.confidence).max() > 1e-3
+
+
+def test_the_window_ops_equal_the_shifted_window_written_out():
+    """The stacked window (one pad + one one-hot grouped convolution, then products and sums over
+    axes) is the module doc's window attention: a_j(x) from q(x)·k(x + j), summed over the shifts
+    one by one with the border replicated."""
+    import math
+
+    import torch.nn.functional as F
+
+    from t2g_core.modeling.temporal_fusion import PixelMemoryFusion, _pointwise
+
+    torch.manual_seed(3)
+    fusion = PixelMemoryFusion(
+        dim=6,
+        key_dim=4,
+        value_dim=3,
+        window=5,
+        init_time_constant_s=0.5,
+        num_frequencies=4,
+        min_period_s=0.05,
+        max_period_s=5.0,
+    )
+    with torch.no_grad():
+        fusion.position_bias.normal_()
+        for conv in (fusion.gate, fusion.out):
+            conv.weight.normal_()
+    embedding, state = torch.randn(2, 6, 7, 9), torch.randn(2, 6, 7, 9)
+    offset = torch.tensor([-0.04, -0.3])
+    fused, gate = fusion.fuse_with_gate(embedding, state, offset)
+
+    r, h, w = 2, 7, 9
+    q = _pointwise(fusion.query, embedding)
+    k = F.pad(_pointwise(fusion.key, state), (r,) * 4, mode="replicate")
+    v = F.pad(_pointwise(fusion.value, state), (r,) * 4, mode="replicate")
+    shifts = [(dy, dx) for dy in range(5) for dx in range(5)]
+    logits = torch.stack(
+        [(q * k[:, :, dy : dy + h, dx : dx + w]).sum(1) / math.sqrt(4) for dy, dx in shifts], 1
+    )
+    attention = (logits + fusion.position_bias[:, None, None]).softmax(dim=1)
+    read = sum(
+        attention[:, j : j + 1] * v[:, :, dy : dy + h, dx : dx + w]
+        for j, (dy, dx) in enumerate(shifts)
+    )
+    aligned = _pointwise(fusion.out, read)
+    agreement = F.cosine_similarity(embedding, aligned, dim=1, eps=1e-6)[:, None]
+    peak = attention.amax(dim=1, keepdim=True)
+    time_features = fusion.time_encoding(offset.reshape(2, 1))[:, 0]
+    decay = torch.exp(-offset.abs() / fusion.time_constant_s)
+    expected_gate = (
+        torch.sigmoid(
+            _pointwise(fusion.gate, torch.cat([q, read, agreement, peak], 1))
+            + time_features[:, :, None, None]
+        )
+        * decay[:, None, None, None]
+    )
+    assert torch.allclose(gate, expected_gate, atol=1e-5)
+    assert torch.allclose(fused, embedding + expected_gate * (aligned - embedding), atol=1e-5)
