@@ -41,8 +41,10 @@ import numpy as np
 from t2g_core.evaluation.environment import describe_machine, measured_on, utc_now
 from t2g_core.evaluation.speed_report import goals_section
 from t2g_core.evaluation.step_timing import SIZES, camera_frames
+from t2g_core.export.quantize import PRECISIONS
 from t2g_core.inference import BACKEND_NAMES, DEFAULT_BACKEND
 from t2g_ros.launcher import start_node, stop_node
+from t2g_ros.params import SPECS
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = ("raw", "compressed")
@@ -75,7 +77,7 @@ def start_rates_node(
     params = {
         "model.checkpoint": checkpoint,
         "model.backend": backend,
-        **({} if precision == "fp32" else {"model.precision": precision}),
+        "model.precision": precision,
         "model.threads": threads,
         "diagnostics_period_s": "1.0",
         "input.compressed": compressed,
@@ -346,7 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="default: the shipped T2G checkpoint")
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKEND_NAMES)
-    parser.add_argument("--precision", default="fp32", help="model.precision: fp32 or int8")
+    parser.add_argument(
+        "--precision",
+        default=SPECS["model.precision"].default,
+        choices=PRECISIONS,
+        help="model.precision (default: the node's, %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rate", type=float, default=30.0, help="publisher rate (Hz)")
     parser.add_argument("--sizes", default="640x480,1280x720")
