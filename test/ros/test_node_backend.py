@@ -16,6 +16,20 @@ from t2g_core.inference import open_segmenter
 BUILDING = "building the onnxruntime export of random_init_temporal.pt (once, ~"
 
 
+def _one_frame(params: dict, frame: np.ndarray) -> str:
+    """Start the node with ``params``, segment ``frame`` once, stop it; its log."""
+    proc = NodeProcess({**params, "input.max_age_s": 0.0})
+    probe = Probe(proc)
+    try:
+        probe.wait_ready()
+        probe.send(rgb_image(frame), 1.0)
+        probe.wait_outputs(1.0, ("labels",))
+    finally:
+        probe.close()
+        log = proc.stop()
+    return log
+
+
 @pytest.mark.slow
 def test_node_runs_on_onnxruntime_and_matches_torch(
     ros, tiny_checkpoints, frames, tmp_path, monkeypatch
@@ -61,21 +75,9 @@ def test_node_runs_on_onnxruntime_and_matches_torch(
     assert load_manifest(exports[0]).memory_capacity == 4
 
     # The second start, on the default backend, reuses the export.
-    proc = NodeProcess(
-        {
-            "model.checkpoint": tiny_checkpoints["temporal"],
-            "model.precision": "fp32",
-            "input.max_age_s": 0.0,
-        }
+    log = _one_frame(
+        {"model.checkpoint": tiny_checkpoints["temporal"], "model.precision": "fp32"}, frames[0]
     )
-    probe = Probe(proc)
-    try:
-        probe.wait_ready()
-        probe.send(rgb_image(frames[0]), 1.0)
-        probe.wait_outputs(1.0, ("labels",))
-    finally:
-        probe.close()
-        log = proc.stop()
     assert "backend onnxruntime on cpu" in log and "building" not in log, log
     assert [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"] == exports
 
@@ -88,21 +90,9 @@ def test_int8_without_calibration_frames_runs_fp32_and_says_how(
     starts, at fp32, with a WARN naming what is missing and how to build the int8 export."""
     monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("T2G_DATA_ROOT", str(tmp_path / "no_data"))  # no camvid/ there
-    proc = NodeProcess(
-        {
-            "model.checkpoint": tiny_checkpoints["temporal"],
-            "model.precision": "int8",
-            "input.max_age_s": 0.0,
-        }
+    log = _one_frame(
+        {"model.checkpoint": tiny_checkpoints["temporal"], "model.precision": "int8"}, frames[0]
     )
-    probe = Probe(proc)
-    try:
-        probe.wait_ready()
-        probe.send(rgb_image(frames[0]), 1.0)
-        probe.wait_outputs(1.0, ("labels",))
-    finally:
-        probe.close()
-        log = proc.stop()
     assert "model.precision int8: int8 calibration needs the CamVid train frames" in log, log
     assert "t2g-export --checkpoint" in log and "running fp32" in log, log
     assert "backend onnxruntime on cpu, fp32, temporal" in log, log
@@ -117,15 +107,7 @@ def test_the_default_precision_is_int8_calibrated_on_camvid_train(
     """The default (int8, accepted by the release gate) builds the quantised export on the first
     start, from CamVid train frames, and runs it."""
     monkeypatch.setenv("T2G_EXPORT_CACHE", str(tmp_path / "cache"))
-    proc = NodeProcess({"model.checkpoint": tiny_checkpoints["temporal"], "input.max_age_s": 0.0})
-    probe = Probe(proc)
-    try:
-        probe.wait_ready()
-        probe.send(rgb_image(frames[0]), 1.0)
-        probe.wait_outputs(1.0, ("labels",))
-    finally:
-        probe.close()
-        log = proc.stop()
+    log = _one_frame({"model.checkpoint": tiny_checkpoints["temporal"]}, frames[0])
     assert "backend onnxruntime on cpu, int8, temporal" in log and "WARN" not in log, log
     exports = [p for p in (tmp_path / "cache").iterdir() if p.suffix != ".lock"]
     assert sorted(load_manifest(e).precision for e in exports) == ["fp32", "int8"]
