@@ -1,5 +1,6 @@
-"""scripts/prebuild_exports.sh (run by scripts/setup.sh): builds the onnxruntime export once, then
-answers from its stamp without starting Python; a deleted export is rebuilt; a failure only warns.
+"""scripts/prebuild_exports.sh (run by scripts/setup.sh): builds the onnxruntime exports (fp32 and the
+default int8) once, then answers from its stamp without starting Python; a deleted export is rebuilt;
+a failure only warns.
 A tiny random checkpoint on the real backbone (the script's Python cannot see test backbones)."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from tiny_models import REAL_BACKBONE, camvid_config, save_tiny_checkpoint
+
+from t2g_core.export import load_manifest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prebuild_exports.sh"
 
@@ -46,9 +49,12 @@ def test_builds_once_then_answers_from_its_stamp_without_python(run, tmp_path):
     )
     first = run(sys.prefix, checkpoint)
     assert "[t2g setup] building the onnxruntime export of tiny_pf.pt" in first.stderr
+    # and the int8 one, the node's default precision, calibrated on CamVid train frames
+    assert "[t2g setup] building the onnxruntime int8 export of tiny_pf.pt" in first.stderr
     assert "onnxruntime exports ready" in first.stdout
-    (export,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
-    assert (tmp_path / "stamp").read_text().splitlines()[1:] == [str(export)]
+    exports = sorted(p for p in (tmp_path / "cache").iterdir() if p.is_dir())
+    assert sorted(load_manifest(e).precision for e in exports) == ["fp32", "int8"]
+    assert sorted((tmp_path / "stamp").read_text().splitlines()[1:]) == [str(e) for e in exports]
     again = run(sys.prefix, checkpoint)
     assert again.stdout.strip() == "[t2g setup] onnxruntime exports up to date", again
     assert again.stderr == ""
