@@ -1,4 +1,4 @@
-"""Candidate onnxruntime session settings for ``ort_streaming.stream_session_options``, timed side by side.
+"""Candidate onnxruntime session settings for ``ort_streaming.session_options``, timed side by side.
 
 Each variant is a ``session_options`` argument of ``OrtStreamingSegmenter`` (``(graph path,
 threads) -> SessionOptions``); ``global-pool-spin`` also sets a process-wide thread pool, which can
@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 
 SESSION_VARIANTS = {
-    "shipped": "ort_streaming.stream_session_options as it is: encode.onnx's pool spins while "
-    "waiting, the other graphs' pools do not",
-    "no-spinning": "no pool spins (the default before issue 23)",
-    "small-graphs-1-thread": "as shipped, with the fuse and decode graphs on 1 thread",
+    "shipped": "ort_streaming.session_options as it is",
+    "spin-encode": "encode.onnx's pool spins while waiting; the other graphs' pools do not",
+    "small-graphs-1-thread": "fuse and decode graphs on 1 thread (no pool wake-ups per op)",
     "global-pool-spin": "one process-wide pool (set_global_thread_pool_sizes) shared by every "
     "session, spinning: no second pool left to spin against",
 }
@@ -40,22 +39,20 @@ def variant_options(name: str) -> Callable[[Path, int], Any]:
         ValueError: ``name`` is not in :data:`SESSION_VARIANTS`.
     """
     from ..export.format import ENCODE_FILE
-    from ..inference.ort_streaming import session_options, stream_session_options
+    from ..inference.ort_streaming import session_options
 
     if name not in SESSION_VARIANTS:
         raise ValueError(f"unknown session variant {name!r}; one of {sorted(SESSION_VARIANTS)}")
 
     def options(path: Path, threads: int):
-        built = (
-            session_options(threads)
-            if name == "no-spinning"
-            else stream_session_options(path, threads)
-        )
-        if name == "small-graphs-1-thread" and path.name != ENCODE_FILE:
+        built = session_options(threads)
+        encode = path.name == ENCODE_FILE
+        if name == "spin-encode" and encode:
+            built.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        elif name == "small-graphs-1-thread" and not encode:
             built.intra_op_num_threads = 1
         elif name == "global-pool-spin":
             built.use_per_session_threads = False
-            built.add_session_config_entry("session.intra_op.allow_spinning", "1")
         return built
 
     return options

@@ -158,15 +158,15 @@ def kernel_shares(events: list[dict[str, Any]], resize_nodes: set[str]) -> dict[
 def encode_shares(
     export_dir: Path, frame: np.ndarray, *, threads: int, runs: int, work: Path
 ) -> dict[str, float]:
-    """Kernel-time share per part of ``export_dir``'s encode.onnx, in a session as the node's."""
+    """Kernel-time share per part of ``export_dir``'s encode.onnx (the node's ``session_options``)."""
     import onnxruntime as ort
 
     from ..export.format import ENCODE_FILE
-    from ..inference.ort_streaming import stream_session_options
+    from ..inference.ort_streaming import session_options
 
     path = export_dir / ENCODE_FILE
     resize_nodes, _ = encode_parts(path)
-    options = stream_session_options(path, threads)  # as the stream runs it
+    options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = str(work / "encode_profile")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -181,13 +181,13 @@ def backbone_alone(
 ) -> Callable[[], object]:
     """A call running resize + backbone alone: ``export_dir``'s encode.onnx cut at the backbone's
     outputs (``onnx.utils.Extractor``), so it is exactly the backbone the node runs, in a session of
-    the node's ``stream_session_options``."""
+    the node's ``session_options``."""
     import onnx
     import onnxruntime as ort
     from onnx.utils import Extractor
 
     from ..export.format import ENCODE_FILE
-    from ..inference.ort_streaming import stream_session_options
+    from ..inference.ort_streaming import session_options
 
     path = export_dir / ENCODE_FILE
     _, backbone_outputs = encode_parts(path)
@@ -195,7 +195,7 @@ def backbone_alone(
     cut = work / "backbone_only.onnx"
     onnx.save(Extractor(model).extract_model(["frame"], sorted(backbone_outputs)), str(cut))
     backbone = ort.InferenceSession(
-        str(cut), stream_session_options(path, threads), providers=["CPUExecutionProvider"]
+        str(cut), session_options(threads), providers=["CPUExecutionProvider"]
     )
     return lambda: backbone.run(None, {"frame": frame})
 

@@ -21,14 +21,10 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 4. with ``ema_alpha``, the class probabilities are smoothed over time as ``StreamingSegmenter`` does;
 5. ``readout.LabelReadout`` turns the logits into labels and confidence at the frame size.
 
-Sessions (``stream_session_options``): ``intra_op_num_threads = threads``, sequential execution, all
-graph optimisations, and a pool per session whose threads do not spin while waiting, except the
-encoder's. With every pool spinning, the encoder's idle threads spun against the decoder's on the 2-core
-machine (step p50 50.6 ms instead of 31.4 ms at 480x360, measured earlier); with only the encoder's
-(the largest graph, hundreds of ops in a row) the step took 48.0 ms against 54.1 ms with none
-(``bench_speed --session-variants 3``: fresh processes, round-robin, 2026-12-07). One process-wide
-spinning pool was faster still (44.1 ms), but onnxruntime then refuses every session with a pool of
-its own in that process, the int8 calibration's included, so it is not used.
+Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
+intra-op threads that do not spin while waiting: each of the T + 1 sessions has its own pool, and with
+spinning on, the encoder's idle threads spun against the decoder's on the 2-core machine (step p50
+50.6 ms instead of 31.4 ms at 480x360 with 2 threads, measured in isolation).
 """
 
 from __future__ import annotations
@@ -56,9 +52,8 @@ from .readout import LabelReadout
 from .stream_base import StreamBase, check_ema_alpha
 
 
-def session_options(threads: int, *, spinning: bool = False):
-    """onnxruntime ``SessionOptions`` for one graph on ``threads`` CPU threads of its own, whose
-    threads spin while waiting only with ``spinning``."""
+def session_options(threads: int):
+    """onnxruntime ``SessionOptions`` for one stream on ``threads`` CPU threads."""
     import onnxruntime as ort
 
     if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
@@ -68,25 +63,19 @@ def session_options(threads: int, *, spinning: bool = False):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
     return options
-
-
-def stream_session_options(path: Path, threads: int):
-    """The ``session_options`` of one graph of a stream: only ``encode.onnx``'s pool spins (module
-    doc)."""
-    return session_options(threads, spinning=Path(path).name == ENCODE_FILE)
 
 
 def load_session(path: Path, threads: int, *, options: Callable[[Path, int], Any] | None = None):
     """An onnxruntime CPU session of ``path``; ``ExportError`` naming the file when it cannot be loaded.
 
-    ``options(path, threads)`` builds its ``SessionOptions``; None: ``stream_session_options``.
+    ``options(path, threads)`` builds its ``SessionOptions``; None: ``session_options(threads)``.
     """
     import onnxruntime as ort
 
-    built = (options or stream_session_options)(Path(path), threads)
+    built = session_options(threads) if options is None else options(Path(path), threads)
     try:
         return ort.InferenceSession(str(path), built, providers=["CPUExecutionProvider"])
     except (
@@ -108,7 +97,7 @@ class OrtStreamingSegmenter(StreamBase):
         ema_alpha: weight of the new frame in the probability EMA, in (0, 1]; None = no smoothing.
         label_set: the classes of the exported checkpoint, None if unknown.
         session_options: ``(graph path, threads) -> SessionOptions`` for every session (a
-            benchmark's candidate settings); None = :func:`stream_session_options`.
+            benchmark's candidate settings); None = :func:`session_options`.
 
     Raises:
         ExportError: the export is incomplete, corrupt, or onnxruntime cannot load it.
@@ -317,4 +306,4 @@ class OrtStreamingSegmenter(StreamBase):
         return self._decoders[count].run(None, {**self._feeds[count], "offsets_s": offsets_s})[0]
 
 
-__all__ = ["OrtStreamingSegmenter", "load_session", "session_options", "stream_session_options"]
+__all__ = ["OrtStreamingSegmenter", "load_session", "session_options"]

@@ -5,7 +5,6 @@ autocast path (CUDA's, run here in bfloat16 on the CPU). Tiny randomly initialis
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,17 +227,3 @@ def test_autocast_path_runs_and_stays_close_to_float32(model):
     )
     with pytest.raises(ValueError, match="autocast must be one of"):
         StreamingSegmenter(model, max_gap_s=0.5, autocast="float8")
-
-
-def test_only_the_encoder_pool_spins():
-    """A pool per graph; only encode.onnx's spins while waiting (two spinning pools spin against
-    each other on a 2-core machine, and the encoder is the long graph)."""
-    from t2g_core.inference.ort_streaming import stream_session_options
-
-    def spinning(name: str) -> str:
-        options = stream_session_options(Path("export") / name, 2)
-        assert options.intra_op_num_threads == 2 and options.use_per_session_threads
-        return options.get_session_config_entry("session.intra_op.allow_spinning")
-
-    assert spinning("encode.onnx") == "1"
-    assert [spinning(n) for n in ("decode_m4.onnx", "gate.onnx", "fuse.onnx")] == ["0"] * 3

@@ -469,7 +469,7 @@ def test_session_variants_change_only_how_sessions_run(
         return seg, [seg.step(f, 0.1 * i).labels for i, f in enumerate(frames)]
 
     _, shipped = labels_of("shipped")
-    for variant in ("no-spinning", "small-graphs-1-thread"):
+    for variant in ("spin-encode", "small-graphs-1-thread"):
         seg, got = labels_of(variant)
         assert all((a == b).all() for a, b in zip(got, shipped)), variant
     threads = [s.get_session_options().intra_op_num_threads for s in seg._decoders.values()]
