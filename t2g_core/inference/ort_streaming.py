@@ -24,7 +24,12 @@ Same contract as ``StreamingSegmenter`` (``step``, ``reset``, ``configure``, ``m
 Sessions: ``intra_op_num_threads = threads``, sequential execution, all graph optimisations, and
 intra-op threads that do not spin while waiting: each of the T + 1 sessions has its own pool, and with
 spinning on, the encoder's idle threads spun against the decoder's on the 2-core machine (step p50
-50.6 ms instead of 31.4 ms at 480x360 with 2 threads, measured in isolation).
+50.6 ms instead of 31.4 ms at 480x360 with 2 threads, measured in isolation). Measured again on
+2026-12-07 (``results/session_variants/``, fresh processes round-robin): spinning only the encoder's
+pool made the step alone faster, but the node under a 30 Hz camera on the same two cores was not (6
+of 8 rows slower, ``results/node_rates_encoder_spinning/``: spinning threads take the cores the
+camera, DDS and the read-out need); one process-wide spinning pool was faster still, but onnxruntime
+then refuses every session with a pool of its own in that process (the int8 calibration's included).
 """
 
 from __future__ import annotations
