@@ -240,7 +240,11 @@ def profile_size(
         precision=precision,
     )  # builds the export at this precision when it is missing
     fp32_dir = cached_export(checkpoint, cache_dir=cache_dir, model=loaded.model)
-    export_dir = cached_export(checkpoint, cache_dir=cache_dir, precision=precision)
+    export_dir = (
+        fp32_dir
+        if precision == "fp32"
+        else cached_export(checkpoint, cache_dir=cache_dir, precision=precision)
+    )
     memory = seg.memory_length
     for i in range(memory):  # fill the memory
         seg.step(frame, STEP_S * i)
